@@ -1,0 +1,188 @@
+"""Command line: ``python -m hw14_lib {train,evaluate,plot} ...``.
+
+Bad input (a missing or malformed config, an unknown key, a bad value, a policy file that is not
+one, a run folder that cannot be used) prints one line ``error: ...`` on stderr and exits with
+status 2, without a traceback and before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_CONFIG = "configs/backward.yaml"
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported in one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m hw14_lib",
+        description="MAML (Finn et al. 2017) for MuJoCo HalfCheetah: train, evaluate, plot.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="meta-train a policy", description="Meta-train a policy with MAML.")
+    train.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML config file (default: {DEFAULT_CONFIG})")
+    train.add_argument("--out", required=True, help="run folder to write (e.g. runs/NAME)")
+    group = train.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    group.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field (YAML value), e.g. --set iterations=10; repeatable",
+    )
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument("--no-eval", action="store_true", help="skip the final evaluation and video")
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="evaluate a trained policy before and after adaptation",
+        description="Deterministic returns of a policy before and after k adaptation steps.",
+    )
+    ev.add_argument("--policy", required=True, help="policy file written by training (policy.pt)")
+    ev.add_argument(
+        "--config",
+        default=None,
+        help="config giving the task and inner-loop settings (default: config.yaml beside the policy, "
+        f"else {DEFAULT_CONFIG})",
+    )
+    ev.add_argument("--steps", type=int, default=None, help="adaptation steps to measure (default: from config)")
+    ev.add_argument("--video", default=None, help="write an mp4 of one deterministic episode after one step")
+    ev.add_argument("--json", default=None, help="also write the results to this JSON file")
+
+    plot = sub.add_parser(
+        "plot",
+        help="regenerate figures from metrics.jsonl files",
+        description="Regenerate meta_loss.png and query_return.png of every run folder under the given roots.",
+    )
+    plot.add_argument("roots", nargs="*", default=["runs", "results"], help="folders to search (default: runs results)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
+        if args.command == "plot":
+            return _plot(args)
+    except (UsageError, ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        print(f"\n{exc or 'interrupted'}", file=sys.stderr)
+        return 130
+    raise AssertionError(args.command)  # pragma: no cover - argparse enforces the choices
+
+
+def _parse_overrides(pairs: Sequence[str]) -> dict[str, object]:
+    import yaml
+
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set {pair!r} must look like KEY=VALUE")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"--set {pair!r}: the value is not valid YAML") from exc
+    return overrides
+
+
+def _train(args: argparse.Namespace) -> int:
+    from hw14_lib.config import TrainConfig
+    from hw14_lib.training import train
+
+    cfg = TrainConfig.from_yaml(args.config, **_parse_overrides(args.set))
+    summary = train(
+        cfg,
+        args.out,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        evaluate=not args.no_eval,
+    )
+    out = Path(args.out)
+    print(f"results in {out}/: metrics.jsonl, summary.json, policy.pt, meta_loss.png, query_return.png")
+    print(f"env steps {summary['env_steps']:,}, training time {summary['wall_seconds']:.0f} s")
+    if "pre_adaptation_return" in summary:
+        print(
+            f"deterministic return before adaptation {summary['pre_adaptation_return']:.1f}, "
+            f"after one step {summary['post_adaptation_return']:.1f}"
+        )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from hw14_lib.config import TrainConfig
+    from hw14_lib.evaluation import adaptation_curve, record_video
+    from hw14_lib.policy import load_policy
+    from hw14_lib.tasks import evaluation_tasks
+    from hw14_lib.training import ACT_DIM, OBS_DIM, advantage_settings, inner_loop
+
+    policy_path = Path(args.policy)
+    policy = load_policy(policy_path)
+    if (policy.obs_dim, policy.act_dim) != (OBS_DIM, ACT_DIM):
+        raise UsageError(
+            f"policy {str(policy_path)!r} has observation/action sizes {policy.obs_dim}/{policy.act_dim}; "
+            f"HalfCheetah needs {OBS_DIM}/{ACT_DIM}"
+        )
+    config_path = args.config
+    if config_path is None:
+        beside = policy_path.parent / "config.yaml"
+        config_path = beside if beside.exists() else DEFAULT_CONFIG
+    cfg = TrainConfig.from_yaml(config_path)
+    steps = cfg.eval_adaptation_steps if args.steps is None else args.steps
+    if steps < 0:
+        raise UsageError(f"--steps {steps} must be >= 0")
+    tasks = evaluation_tasks(cfg.task, cfg.eval_tasks, seed=cfg.seed + 10_000, velocity_range=cfg.velocity_range)  # type: ignore[arg-type]
+    curve, history = adaptation_curve(
+        policy,
+        tasks,
+        steps=max(steps, 1 if args.video else 0),
+        num_trajectories=cfg.eval_trajectories,
+        horizon=cfg.horizon,
+        inner=inner_loop(cfg),
+        advantages=advantage_settings(cfg),
+        seed=cfg.seed + 20_000,
+        physics_threads=cfg.physics_threads,
+    )
+    for k, (det, sto) in enumerate(zip(curve.mean_deterministic(), curve.mean_stochastic(), strict=True)):
+        print(f"after {k} step(s): deterministic return {det:8.1f}   stochastic return {sto:8.1f}")
+    if args.video:
+        ret = record_video(policy, history[1][0], tasks[0], args.video, horizon=cfg.horizon, seed=cfg.seed)
+        if ret is not None:
+            print(f"video of task {tasks[0].label()} after one step: {args.video} (return {ret:.1f})")
+    if args.json:
+        from hw14_lib.io_utils import atomic_write_json
+
+        atomic_write_json(args.json, curve.to_dict())
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from hw14_lib.io_utils import read_jsonl
+    from hw14_lib.plots import plot_training_curves
+
+    count = 0
+    for root in args.roots:
+        for metrics_path in sorted(Path(root).glob("**/metrics.jsonl")):
+            records = read_jsonl(metrics_path)
+            if records:
+                plot_training_curves(records, metrics_path.parent)
+                count += 1
+    print(f"plotted {count} run(s)")
+    return 0

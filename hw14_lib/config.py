@@ -1,0 +1,263 @@
+"""The training configuration: one frozen, validated dataclass, loaded from YAML.
+
+Every field is documented below; a bad value raises ``ValueError`` (or ``TypeError`` for a wrong
+type) naming the field, the value and what is allowed, before anything is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from hw14_lib.losses import BASELINES, ESTIMATORS
+from hw14_lib.tasks import TASK_DISTRIBUTIONS
+from hw14_lib.vector_env import BACKENDS
+
+OUTER_OPTIMIZERS = ("adam", "trpo")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of one MAML training run (defaults: the seed's, Finn et al. 2017)."""
+
+    # --- tasks ---
+    task: str = "backward"
+    """Task distribution p(T): 'backward' (the seed's single task), 'direction' or 'velocity'."""
+    velocity_low: float = 0.0
+    """Lower end of the goal-velocity range U[low, high] (velocity tasks)."""
+    velocity_high: float = 2.0
+    """Upper end of the goal-velocity range."""
+    ctrl_weight: float = 0.05
+    """Weight of reward_ctrl in the task reward."""
+
+    # --- sampling ---
+    iterations: int = 100
+    """Number of meta-iterations (outer steps)."""
+    meta_batch_size: int = 5
+    """B: tasks per meta-iteration."""
+    trajectories_per_task: int = 20
+    """N: trajectories per task for each support and query set."""
+    horizon: int = 200
+    """T: steps per trajectory (at most 1000, HalfCheetah's time limit)."""
+    backend: str = "mujoco"
+    """Vector environment: 'mujoco' (batched C rollout) or 'gymnasium' (SyncVectorEnv reference)."""
+    physics_threads: int = 2
+    """Threads of the 'mujoco' backend."""
+
+    # --- returns and variance reduction ---
+    gamma: float = 0.99
+    """Discount factor, in (0, 1]."""
+    gae_lambda: float = 1.0
+    """GAE lambda, in (0, 1]; 1 gives G_t - V(s_t)."""
+    baseline: str = "linear"
+    """'linear' (feature baseline fitted per task) or 'none' (raw returns, as the seed)."""
+    normalize_advantages: bool = True
+    """Standardize advantages within each task's batch."""
+
+    # --- inner loop ---
+    inner_lr: float = 0.1
+    """alpha, the inner (adaptation) step size."""
+    inner_steps: int = 1
+    """Number of inner gradient steps, each on fresh support data."""
+    inner_l2: float = 1e-3
+    """L2 coefficient on theta in the support loss (the seed's)."""
+    first_order: bool = False
+    """First-order MAML: no second derivatives through the inner step."""
+    inner_estimator: str = "reinforce"
+    """Support-loss estimator: 'reinforce' (seed) or 'ratio' (ProMP's low-variance curvature)."""
+    entropy_coef: float = 0.0
+    """Entropy bonus beta in the support loss."""
+
+    # --- outer loop ---
+    outer_optimizer: str = "adam"
+    """'adam' (the seed's) or 'trpo' (the MAML paper's)."""
+    outer_lr: float = 3e-4
+    """Adam learning rate."""
+    weight_decay: float = 1e-4
+    """Adam L2 weight decay."""
+    grad_clip: float | None = None
+    """Clip the meta-gradient's norm to this value (Adam); null disables."""
+    trpo_max_kl: float = 0.01
+    """TRPO trust-region size delta (mean KL)."""
+    trpo_cg_iterations: int = 10
+    """Conjugate-gradient iterations per TRPO step."""
+    trpo_cg_damping: float = 1e-5
+    """Damping added to the Fisher-vector products."""
+    trpo_line_search_steps: int = 15
+    """Backtracking steps of the line search."""
+
+    # --- policy ---
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Widths of the Tanh hidden layers."""
+    init_log_std: float = 0.0
+    """Initial log standard deviation of every action dimension."""
+    squash: bool = False
+    """Tanh-squashed Gaussian instead of clipping actions to the bounds."""
+
+    # --- evaluation and bookkeeping ---
+    seed: int = 0
+    """Seed of every random number generator of the run."""
+    eval_tasks: int = 4
+    """Held-out tasks for the final evaluation (velocity; direction uses both directions)."""
+    eval_trajectories: int = 20
+    """Trajectories per held-out task for adaptation during evaluation."""
+    eval_adaptation_steps: int = 3
+    """Inner steps measured by the final evaluation (returns after 0..k steps)."""
+    video: bool = True
+    """Write an evaluation video (skipped with a warning when rendering is unavailable)."""
+    torch_threads: int = 1
+    """Intra-op threads of PyTorch (1 is fastest for these small networks and deterministic)."""
+
+    notes: str = field(default="", compare=False)
+    """Free text, e.g. what this configuration is for."""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        _choice(self, "task", TASK_DISTRIBUTIONS)
+        _choice(self, "backend", BACKENDS)
+        _choice(self, "baseline", BASELINES)
+        _choice(self, "inner_estimator", ESTIMATORS)
+        _choice(self, "outer_optimizer", OUTER_OPTIMIZERS)
+        for name in (
+            "iterations", "meta_batch_size", "trajectories_per_task", "horizon", "physics_threads",
+            "inner_steps", "trpo_cg_iterations", "trpo_line_search_steps", "eval_tasks",
+            "eval_trajectories", "torch_threads",
+        ):  # fmt: skip
+            _at_least(self, name, 1)
+        _at_least(self, "eval_adaptation_steps", 0)
+        if self.horizon > 1000:
+            _fail("horizon", self.horizon, "an integer in [1, 1000] (HalfCheetah's time limit)")
+        for name in ("inner_lr", "outer_lr", "trpo_max_kl"):
+            _positive(self, name)
+        for name in ("inner_l2", "weight_decay", "entropy_coef", "trpo_cg_damping", "ctrl_weight"):
+            _non_negative(self, name)
+        for name in ("gamma", "gae_lambda"):
+            value = getattr(self, name)
+            if not (0.0 < value <= 1.0):
+                _fail(name, value, "a number in (0, 1]")
+        if not math.isfinite(self.velocity_low) or not math.isfinite(self.velocity_high):
+            _fail("velocity_low/velocity_high", (self.velocity_low, self.velocity_high), "finite numbers")
+        if self.velocity_low > self.velocity_high:
+            _fail("velocity_low", self.velocity_low, f"a number <= velocity_high ({self.velocity_high})")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            _fail("grad_clip", self.grad_clip, "a positive number or null")
+        if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
+            _fail("hidden_sizes", list(self.hidden_sizes), "a non-empty list of positive integers")
+        if not -5.0 <= self.init_log_std <= 2.0:
+            _fail("init_log_std", self.init_log_std, "a number in [-5, 2]")
+
+    # --- derived values ---
+    @property
+    def velocity_range(self) -> tuple[float, float]:
+        """``(velocity_low, velocity_high)``."""
+        return (self.velocity_low, self.velocity_high)
+
+    @property
+    def env_steps_per_iteration(self) -> int:
+        """``B * N * T * (inner_steps + 1)``: support sets plus the query set."""
+        return self.meta_batch_size * self.trajectories_per_task * self.horizon * (self.inner_steps + 1)
+
+    # --- conversion ---
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, YAML/JSON-serializable dict of every field."""
+        data = dataclasses.asdict(self)
+        data["hidden_sizes"] = list(self.hidden_sizes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a mapping; unknown keys raise ``ValueError`` listing the known ones."""
+        if not isinstance(data, dict):
+            raise TypeError(f"a config must be a mapping of field: value, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config key {unknown[0]!r}; allowed keys: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str], **overrides: Any) -> TrainConfig:
+        """Load ``path`` (YAML) and apply ``overrides``.
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: malformed YAML, unknown key or bad value.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"config file {str(path)!r} is not valid YAML ({detail})") from exc
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ValueError(f"config file {str(path)!r} must hold a mapping of field: value")
+        return cls.from_dict({**data, **overrides})
+
+
+def _fail(name: str, value: Any, allowed: str) -> None:
+    raise ValueError(f"config field {name!r} has value {value!r}; allowed: {allowed}")
+
+
+def _choice(cfg: TrainConfig, name: str, allowed: tuple[str, ...]) -> None:
+    value = getattr(cfg, name)
+    if value not in allowed:
+        _fail(name, value, "one of " + ", ".join(repr(a) for a in allowed))
+
+
+def _at_least(cfg: TrainConfig, name: str, low: int) -> None:
+    value = getattr(cfg, name)
+    if value < low:
+        _fail(name, value, f"an integer >= {low}")
+
+
+def _positive(cfg: TrainConfig, name: str) -> None:
+    value = getattr(cfg, name)
+    if not (math.isfinite(value) and value > 0):
+        _fail(name, value, "a finite number > 0")
+
+
+def _non_negative(cfg: TrainConfig, name: str) -> None:
+    value = getattr(cfg, name)
+    if not (math.isfinite(value) and value >= 0):
+        _fail(name, value, "a finite number >= 0")
+
+
+def _check_types(cfg: TrainConfig) -> None:
+    """Reject wrong types (YAML gives ``"0.1"`` for a quoted number, ``True`` for ``yes``)."""
+    hints = get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        hint = hints[f.name]
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if hint is bool:
+            ok, expected = isinstance(value, bool), "true or false"
+        elif hint is int:
+            ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif hint is float:
+            ok, expected = is_number, "a number"
+            if ok:
+                object.__setattr__(cfg, f.name, float(value))
+        elif hint is str:
+            ok, expected = isinstance(value, str), "a string"
+        elif f.name == "grad_clip":
+            ok, expected = value is None or is_number, "a number or null"
+        elif f.name == "hidden_sizes":
+            ok = isinstance(value, (list, tuple)) and all(isinstance(h, int) and not isinstance(h, bool) for h in value)
+            expected = "a list of integers"
+        else:  # pragma: no cover - every field is listed above
+            raise AssertionError(f"no type check for {f.name}")
+        if not ok:
+            raise TypeError(
+                f"config field {f.name!r} has value {value!r} of type {type(value).__name__}; expected {expected}"
+            )

@@ -1,0 +1,222 @@
+"""Meta-testing: returns before and after k adaptation steps, deterministic evaluation and video.
+
+The adaptation protocol follows the MAML paper: on each held-out task, sample N trajectories with
+the current parameters, take one inner step on them, and repeat; the return after ``k`` steps is
+the mean return of the trajectories sampled with ``theta'^(k)``. The deterministic return acts
+with the mean action ``mu_{theta'}(s)``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hw14_lib.losses import compute_advantages
+from hw14_lib.maml import InnerLoop, adapt_all
+from hw14_lib.policy import GaussianMLPPolicy, Params, distribution, policy_params
+from hw14_lib.sampling import TrajectoryBatch, sample_trajectories
+from hw14_lib.tasks import Task
+from hw14_lib.vector_env import make_task_vector_env
+
+
+@dataclass(frozen=True)
+class AdvantageSettings:
+    """How support trajectories are turned into advantage weights (see ``compute_advantages``)."""
+
+    gamma: float = 0.99
+    gae_lambda: float = 1.0
+    baseline: str = "linear"
+    normalize_advantages: bool = True
+
+    def __call__(self, batch: TrajectoryBatch) -> Tensor:
+        return compute_advantages(
+            batch,
+            gamma=self.gamma,
+            gae_lambda=self.gae_lambda,
+            baseline=self.baseline,
+            normalize_advantages=self.normalize_advantages,
+        )
+
+
+@dataclass
+class AdaptationCurve:
+    """Returns on held-out tasks after 0..k inner steps.
+
+    Attributes:
+        tasks: labels of the held-out tasks.
+        stochastic: ``stochastic[k][i]``, mean return of the N sampled trajectories of task i with
+            ``theta'^(k)`` (the paper's metric).
+        deterministic: ``deterministic[k][i]``, return of the mean action of ``theta'^(k)``.
+    """
+
+    tasks: list[str]
+    stochastic: list[list[float]] = field(default_factory=list)
+    deterministic: list[list[float]] = field(default_factory=list)
+
+    def mean_stochastic(self) -> list[float]:
+        """Mean over tasks of the stochastic return after each number of steps."""
+        return [float(np.mean(r)) for r in self.stochastic]
+
+    def mean_deterministic(self) -> list[float]:
+        """Mean over tasks of the deterministic return after each number of steps."""
+        return [float(np.mean(r)) for r in self.deterministic]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable form."""
+        return {
+            "tasks": self.tasks,
+            "stochastic": self.stochastic,
+            "deterministic": self.deterministic,
+            "mean_stochastic": self.mean_stochastic(),
+            "mean_deterministic": self.mean_deterministic(),
+        }
+
+
+def evaluate_deterministic(
+    policy: GaussianMLPPolicy,
+    params: Mapping[str, Tensor] | Sequence[Mapping[str, Tensor]],
+    tasks: Sequence[Task],
+    *,
+    episodes: int = 2,
+    horizon: int = 200,
+    seed: int = 0,
+    physics_threads: int = 1,
+) -> Tensor:
+    """Mean return per task of ``episodes`` rollouts with the mean action, shape ``(B,)``.
+
+    Args:
+        params: one dict for all tasks or one per task.
+    """
+    envs = make_task_vector_env([t for t in tasks for _ in range(episodes)], num_threads=physics_threads)
+    try:
+        batch = sample_trajectories(
+            policy,
+            params,
+            envs,
+            tasks,
+            num_trajectories=episodes,
+            horizon=horizon,
+            generator=torch.Generator().manual_seed(seed),
+            seed=seed,
+            deterministic=True,
+        )
+    finally:
+        envs.close()
+    return batch.episode_returns().mean(-1)
+
+
+def adaptation_curve(
+    policy: GaussianMLPPolicy,
+    tasks: Sequence[Task],
+    *,
+    steps: int,
+    num_trajectories: int,
+    horizon: int,
+    inner: InnerLoop,
+    advantages: AdvantageSettings,
+    seed: int,
+    deterministic_episodes: int = 2,
+    physics_threads: int = 1,
+    theta: Mapping[str, Tensor] | None = None,
+) -> tuple[AdaptationCurve, list[list[Params]]]:
+    """Adapt ``steps`` times on every task and record the returns after 0..steps steps.
+
+    Returns:
+        The curve and ``history[k][i]``, the parameters ``theta'^(k)`` of task ``i`` for k = 0..steps.
+    """
+    theta = dict(theta) if theta is not None else {k: v.detach() for k, v in policy_params(policy).items()}
+    generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    envs = make_task_vector_env([t for t in tasks for _ in range(num_trajectories)], num_threads=physics_threads)
+    curve = AdaptationCurve(tasks=[t.label() for t in tasks])
+    supports: list[TrajectoryBatch] = []
+    support_advantages: list[Tensor] = []
+    adapted: list[Params] = [theta for _ in tasks]
+    history: list[list[Params]] = []
+    try:
+        for k in range(steps + 1):
+            if k > 0:
+                adapted = adapt_all(policy, theta, supports, support_advantages, inner, create_graph=False)
+            batch = sample_trajectories(
+                policy,
+                adapted,
+                envs,
+                tasks,
+                num_trajectories=num_trajectories,
+                horizon=horizon,
+                generator=generator,
+                seed=int(rng.integers(2**31)),
+            )
+            history.append(adapted)
+            curve.stochastic.append(batch.episode_returns().mean(-1).tolist())
+            det = evaluate_deterministic(
+                policy,
+                adapted,
+                tasks,
+                episodes=deterministic_episodes,
+                horizon=horizon,
+                seed=int(rng.integers(2**31)),
+                physics_threads=physics_threads,
+            )
+            curve.deterministic.append(det.tolist())
+            supports.append(batch)
+            support_advantages.append(advantages(batch))
+    finally:
+        envs.close()
+    return curve, history
+
+
+def record_video(
+    policy: GaussianMLPPolicy,
+    params: Mapping[str, Tensor],
+    task: Task,
+    path: str | os.PathLike[str],
+    *,
+    horizon: int = 200,
+    seed: int = 0,
+    width: int = 480,
+    height: int = 320,
+) -> float | None:
+    """Render one deterministic episode to an mp4 at ``path`` (atomically) and return its return.
+
+    Rendering needs OpenGL (``MUJOCO_GL=egl`` headless). When it is unavailable the video is
+    skipped with one warning and ``None`` is returned; nothing is written.
+    """
+    import imageio.v2 as imageio
+
+    from hw14_lib.envs import HalfCheetahTaskEnv
+    from hw14_lib.io_utils import atomic_write
+
+    try:
+        env = HalfCheetahTaskEnv(task=task, render_mode="rgb_array", width=width, height=height)
+        obs, _ = env.reset(seed=seed)
+        frames = [env.render()]
+    except Exception as exc:  # OpenGL back ends fail in many ways (ImportError, RuntimeError, ...)
+        warnings.warn(f"video skipped: rendering is unavailable ({type(exc).__name__}: {exc})", stacklevel=2)
+        return None
+    total = 0.0
+    try:
+        with torch.no_grad():
+            for _ in range(horizon):
+                dist = distribution(policy, params, torch.as_tensor(obs, dtype=torch.float32))
+                action = policy.deterministic_action(dist).numpy()
+                obs, reward, _, _, _ = env.step(action)
+                total += float(reward)
+                frames.append(env.render())
+    finally:
+        env.close()
+    fps = round(1.0 / env.unwrapped.dt)
+
+    def write(tmp: Path) -> None:
+        imageio.mimwrite(tmp, frames, fps=fps, format="FFMPEG", codec="libx264", macro_block_size=16)
+
+    atomic_write(path, write)
+    return total

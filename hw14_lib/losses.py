@@ -1,0 +1,93 @@
+"""Policy-gradient losses and the advantages that weight them.
+
+For a batch of trajectories the (negated) policy-gradient surrogate is
+
+* ``"reinforce"`` (the seed's estimator): ``L(theta) = -mean_t[ A_t log pi_theta(u_t | s_t) ]``
+* ``"ratio"`` (importance-weighted, used by TRPO and by ProMP's low-variance curvature estimator,
+  Rothfuss et al. 2019): ``L(theta) = -mean_t[ A_t pi_theta(u_t|s_t) / pi_old(u_t|s_t) ]``
+
+Both have the same value of the gradient at the sampling parameters; they differ in their Hessian,
+which matters for the MAML meta-gradient through the inner step. The full loss adds an entropy
+bonus ``-beta * mean H[pi_theta(. | s_t)]`` and an L2 term ``lambda_2 * sum_i ||theta_i||^2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from hw14_lib.baseline import fit_linear_baseline
+from hw14_lib.policy import GaussianMLPPolicy, distribution
+from hw14_lib.returns import discounted_returns, gae, normalize
+from hw14_lib.sampling import TrajectoryBatch
+
+Estimator = Literal["reinforce", "ratio"]
+ESTIMATORS: tuple[str, ...] = ("reinforce", "ratio")
+BASELINES: tuple[str, ...] = ("linear", "none")
+
+
+def compute_advantages(
+    batch: TrajectoryBatch,
+    *,
+    gamma: float,
+    gae_lambda: float = 1.0,
+    baseline: str = "linear",
+    normalize_advantages: bool = True,
+) -> Tensor:
+    """Advantage weights ``A_t`` of shape ``(B, N, T)`` (no gradient flows through them).
+
+    * ``baseline="none"``: ``A_t = G_t`` (discounted return, the seed's weights);
+    * ``baseline="linear"``: a linear feature baseline fitted per task, then GAE(lambda)
+      (``lambda = 1`` gives ``G_t - V(s_t)``).
+
+    With ``normalize_advantages`` each task's ``N x T`` block is standardized.
+    """
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline={baseline!r} is unknown; use one of {', '.join(BASELINES)}")
+    returns = discounted_returns(batch.rewards, gamma)
+    if baseline == "none":
+        advantages = returns
+    else:
+        values = fit_linear_baseline(batch.observations, returns)
+        advantages = gae(batch.rewards, values, gamma, gae_lambda)
+    if normalize_advantages:
+        advantages = normalize(advantages)
+    return advantages.detach()
+
+
+def log_probs(policy: GaussianMLPPolicy, params: Mapping[str, Tensor], batch: TrajectoryBatch) -> Tensor:
+    """``log pi_params(u_t | s_t)`` for the whole batch in one forward pass, ``(B, N, T)``."""
+    dist = distribution(policy, params, batch.observations)
+    return policy.log_prob(dist, batch.raw_actions)
+
+
+def surrogate(log_prob: Tensor, old_log_prob: Tensor, advantages: Tensor, estimator: Estimator) -> Tensor:
+    """The negated policy-gradient surrogate (see the module docstring), a scalar."""
+    if estimator == "reinforce":
+        return -(log_prob * advantages).mean()
+    if estimator == "ratio":
+        return -(torch.exp(log_prob - old_log_prob) * advantages).mean()
+    raise ValueError(f"estimator={estimator!r} is unknown; use one of {', '.join(ESTIMATORS)}")
+
+
+def policy_loss(
+    policy: GaussianMLPPolicy,
+    params: Mapping[str, Tensor],
+    batch: TrajectoryBatch,
+    advantages: Tensor,
+    *,
+    estimator: Estimator = "reinforce",
+    entropy_coef: float = 0.0,
+    l2: float = 0.0,
+) -> Tensor:
+    """``surrogate - entropy_coef * mean entropy + l2 * sum ||theta||^2`` under ``params``."""
+    dist = distribution(policy, params, batch.observations)
+    loss = surrogate(policy.log_prob(dist, batch.raw_actions), batch.log_probs, advantages, estimator)
+    if entropy_coef:
+        loss = loss - entropy_coef * policy.entropy(dist).mean()
+    if l2:
+        loss = loss + l2 * sum(p.pow(2).sum() for p in params.values())
+    return loss

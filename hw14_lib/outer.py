@@ -1,0 +1,174 @@
+"""Outer (meta) optimizers: Adam on the meta-gradient (the seed's) and a TRPO meta-step.
+
+Both minimize ``L_meta(theta)`` of :func:`hw14_lib.maml.meta_objective` and refuse to step when
+the loss or the gradient is not finite (:class:`NonFiniteError` names the quantity), so a bad
+batch can never corrupt ``theta``.
+
+TRPO (Schulman et al. 2015), as in the MAML paper's RL experiments: the step direction solves
+``F s = -g`` by conjugate gradient, where ``F`` is the Hessian of the mean KL between the query
+policies before and after the step (Hessian-vector products by double back-propagation through
+the inner adaptation), scaled to ``0.5 s^T F s = delta``, then a backtracking line search accepts
+the first step that lowers ``L_meta`` and keeps the KL below ``delta``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from hw14_lib.maml import InnerLoop, MetaBatch, detach_distribution, mean_kl, meta_objective, query_distributions
+from hw14_lib.policy import GaussianMLPPolicy, policy_params
+
+
+class NonFiniteError(FloatingPointError):
+    """A loss or gradient became NaN or infinite; ``quantity`` names which one."""
+
+    def __init__(self, quantity: str):
+        super().__init__(f"{quantity} is not finite; the optimizer step was skipped")
+        self.quantity = quantity
+
+
+def _check_finite(name: str, *tensors: Tensor) -> None:
+    if not all(torch.isfinite(t).all() for t in tensors):
+        raise NonFiniteError(name)
+
+
+class AdamMetaOptimizer:
+    """``theta <- Adam(theta, grad L_meta)`` with L2 weight decay and optional norm clipping."""
+
+    def __init__(
+        self,
+        policy: nn.Module,
+        *,
+        lr: float = 3e-4,
+        weight_decay: float = 1e-4,
+        grad_clip: float | None = None,
+    ):
+        self.policy = policy
+        self.grad_clip = grad_clip
+        self.optimizer = torch.optim.Adam(policy.parameters(), lr=lr, weight_decay=weight_decay)
+
+    def step(self, policy: GaussianMLPPolicy, batch: MetaBatch, inner: InnerLoop) -> dict[str, float]:
+        """One outer step; returns ``{"meta_loss", "grad_norm"}`` (loss before the step)."""
+        theta = policy_params(policy)
+        loss, _ = meta_objective(policy, theta, batch, inner)
+        _check_finite("meta-loss", loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = [p.grad for p in policy.parameters() if p.grad is not None]
+        _check_finite("meta-gradient", *grads)
+        max_norm = self.grad_clip if self.grad_clip is not None else math.inf
+        grad_norm = nn.utils.clip_grad_norm_(policy.parameters(), max_norm)
+        self.optimizer.step()
+        return {"meta_loss": loss.item(), "grad_norm": grad_norm.item()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Adam's moments, for checkpoints."""
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore Adam's moments."""
+        self.optimizer.load_state_dict(state)
+
+
+def conjugate_gradient(
+    fvp: Callable[[Tensor], Tensor], b: Tensor, *, iterations: int = 10, tol: float = 1e-10
+) -> Tensor:
+    """Approximately solve ``F x = b`` for symmetric positive-definite ``F`` given ``v -> F v``."""
+    x = torch.zeros_like(b)
+    r = b.clone()
+    p = b.clone()
+    r_dot = r @ r
+    for _ in range(iterations):
+        fp = fvp(p)
+        step = r_dot / (p @ fp)
+        x += step * p
+        r -= step * fp
+        new_r_dot = r @ r
+        if new_r_dot < tol:
+            break
+        p = r + (new_r_dot / r_dot) * p
+        r_dot = new_r_dot
+    return x
+
+
+class TRPOMetaOptimizer:
+    """The MAML paper's TRPO meta-step (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        max_kl: float = 0.01,
+        cg_iterations: int = 10,
+        cg_damping: float = 1e-5,
+        line_search_steps: int = 15,
+        backtrack_ratio: float = 0.5,
+    ):
+        self.max_kl = max_kl
+        self.cg_iterations = cg_iterations
+        self.cg_damping = cg_damping
+        self.line_search_steps = line_search_steps
+        self.backtrack_ratio = backtrack_ratio
+
+    def step(self, policy: GaussianMLPPolicy, batch: MetaBatch, inner: InnerLoop) -> dict[str, float]:
+        """One TRPO meta-step; returns ``{"meta_loss", "grad_norm", "kl", "accepted_step"}``."""
+        theta = policy_params(policy)
+        params = list(theta.values())
+        loss, adapted = meta_objective(policy, theta, batch, inner, estimator="ratio")
+        _check_finite("meta-loss", loss)
+        grads = torch.autograd.grad(loss, params, retain_graph=True)
+        g = nn.utils.parameters_to_vector(grads)
+        _check_finite("meta-gradient", g)
+
+        old_dists = [detach_distribution(d) for d in query_distributions(policy, adapted, batch)]
+        kl = mean_kl(old_dists, query_distributions(policy, adapted, batch))
+        kl_grads = torch.autograd.grad(kl, params, create_graph=True)
+        flat_kl_grad = nn.utils.parameters_to_vector(kl_grads)
+
+        def fisher_vector_product(v: Tensor) -> Tensor:
+            hvp = torch.autograd.grad(flat_kl_grad @ v, params, retain_graph=True)
+            return nn.utils.parameters_to_vector(hvp) + self.cg_damping * v
+
+        direction = conjugate_gradient(fisher_vector_product, -g, iterations=self.cg_iterations)
+        shs = 0.5 * direction @ fisher_vector_product(direction)
+        _check_finite("TRPO step direction", direction, shs)
+        full_step = direction * torch.sqrt(2 * self.max_kl / shs.clamp_min(1e-12))
+        old_vector = nn.utils.parameters_to_vector(params).detach()
+        old_loss = loss.item()
+
+        fraction, accepted, new_kl, new_loss = 1.0, False, float("nan"), old_loss
+        for _ in range(self.line_search_steps):
+            candidate = old_vector + fraction * full_step
+            with torch.no_grad():
+                nn.utils.vector_to_parameters(candidate, params)
+            trial = {k: v.detach().requires_grad_() for k, v in theta.items()}
+            trial_loss, trial_adapted = meta_objective(
+                policy, trial, batch, inner, create_graph=False, estimator="ratio"
+            )
+            with torch.no_grad():
+                trial_kl = mean_kl(old_dists, query_distributions(policy, trial_adapted, batch))
+            if torch.isfinite(trial_loss) and float(trial_loss) < old_loss and float(trial_kl) <= self.max_kl:
+                accepted, new_kl, new_loss = True, float(trial_kl), float(trial_loss)
+                break
+            fraction *= self.backtrack_ratio
+        if not accepted:
+            with torch.no_grad():
+                nn.utils.vector_to_parameters(old_vector, params)
+        return {
+            "meta_loss": old_loss,
+            "grad_norm": float(g.norm()),
+            "kl": new_kl,
+            "accepted_step": fraction if accepted else 0.0,
+            "surrogate_improvement": old_loss - new_loss,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """TRPO keeps no state between steps."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to restore."""

@@ -1,0 +1,159 @@
+"""Task distributions for HalfCheetah meta-RL and the reward each task assigns.
+
+A task changes only the reward, never the dynamics, so one MuJoCo model serves every task.
+Rewards are recomputed from the quantities Gymnasium's ``HalfCheetah-v5`` reports in its step
+``info`` (``reward_forward = x_velocity`` and ``reward_ctrl = -0.1 * ||a||^2``):
+
+* direction ``d``:      ``r = d * forward_weight * reward_forward + ctrl_weight * reward_ctrl``
+* goal velocity ``v``:  ``r = -|x_velocity - v| + ctrl_weight * reward_ctrl``
+
+The course's ``HalfCheetahBackward`` task is the direction task with ``d = -1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+TaskKind = Literal["direction", "velocity"]
+DistributionName = Literal["backward", "direction", "velocity"]
+TASK_DISTRIBUTIONS: tuple[str, ...] = ("backward", "direction", "velocity")
+
+DEFAULT_FORWARD_WEIGHT = 1.0
+DEFAULT_CTRL_WEIGHT = 0.05
+
+
+@dataclass(frozen=True)
+class Task:
+    """One MDP of the family: a running direction or a goal velocity.
+
+    Attributes:
+        kind: ``"direction"`` or ``"velocity"``.
+        direction: ``d`` in {-1, +1}; used when ``kind == "direction"``.
+        goal_velocity: ``v`` in m/s; used when ``kind == "velocity"``.
+        forward_weight: weight of ``reward_forward`` for direction tasks.
+        ctrl_weight: weight of ``reward_ctrl`` (which is <= 0) for every task.
+    """
+
+    kind: TaskKind = "direction"
+    direction: float = -1.0
+    goal_velocity: float = 0.0
+    forward_weight: float = DEFAULT_FORWARD_WEIGHT
+    ctrl_weight: float = DEFAULT_CTRL_WEIGHT
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("direction", "velocity"):
+            raise ValueError(f"Task.kind={self.kind!r} is not allowed; use 'direction' or 'velocity'")
+        if self.kind == "direction" and self.direction not in (-1.0, 1.0):
+            raise ValueError(f"Task.direction={self.direction!r} is not allowed; use -1 or +1")
+        for name in ("goal_velocity", "forward_weight", "ctrl_weight"):
+            if not np.isfinite(getattr(self, name)):
+                raise ValueError(f"Task.{name}={getattr(self, name)!r} must be a finite number")
+
+    @classmethod
+    def backward(cls, *, ctrl_weight: float = DEFAULT_CTRL_WEIGHT) -> Task:
+        """The seed's task: run backward, ``r = -reward_forward + 0.05 * reward_ctrl``."""
+        return cls(kind="direction", direction=-1.0, ctrl_weight=ctrl_weight)
+
+    def label(self) -> str:
+        """Short human-readable name, e.g. ``'direction -1'`` or ``'velocity 1.25'``."""
+        if self.kind == "direction":
+            return "backward" if self.direction < 0 else "forward"
+        return f"v={self.goal_velocity:.2f}"
+
+    def reward(self, x_velocity: float, reward_forward: float, reward_ctrl: float) -> float:
+        """Scalar task reward from one step's ``info`` values (see the module docstring)."""
+        return float(
+            task_rewards(
+                [self],
+                np.asarray([x_velocity]),
+                np.asarray([reward_forward]),
+                np.asarray([reward_ctrl]),
+            )[0]
+        )
+
+
+def task_rewards(
+    tasks: list[Task],
+    x_velocity: np.ndarray,
+    reward_forward: np.ndarray,
+    reward_ctrl: np.ndarray,
+) -> np.ndarray:
+    """Vectorized task rewards for M environments, one task each.
+
+    Args:
+        tasks: M tasks.
+        x_velocity, reward_forward, reward_ctrl: arrays of shape (M,), as in HalfCheetah's ``info``.
+
+    Returns:
+        Rewards of shape (M,).
+    """
+    is_velocity = np.array([t.kind == "velocity" for t in tasks])
+    direction = np.array([t.direction for t in tasks])
+    goal = np.array([t.goal_velocity for t in tasks])
+    forward_weight = np.array([t.forward_weight for t in tasks])
+    ctrl_weight = np.array([t.ctrl_weight for t in tasks])
+    tracking = np.where(
+        is_velocity,
+        -np.abs(x_velocity - goal),
+        direction * forward_weight * reward_forward,
+    )
+    return tracking + ctrl_weight * reward_ctrl
+
+
+def sample_tasks(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    distribution: DistributionName = "direction",
+    velocity_range: tuple[float, float] = (0.0, 2.0),
+    ctrl_weight: float = DEFAULT_CTRL_WEIGHT,
+) -> list[Task]:
+    """Draw ``n`` i.i.d. tasks from ``p(T)``.
+
+    * ``"backward"``: always ``d = -1`` (a single-task "distribution", the seed's setting);
+    * ``"direction"``: ``d ~ Uniform{-1, +1}``;
+    * ``"velocity"``: ``v ~ U[low, high]``.
+
+    Raises:
+        ValueError: for an unknown distribution, ``n < 1`` or ``low > high``.
+    """
+    if n < 1:
+        raise ValueError(f"n={n!r} tasks requested; it must be a positive integer")
+    if distribution == "backward":
+        return [Task.backward(ctrl_weight=ctrl_weight) for _ in range(n)]
+    if distribution == "direction":
+        signs = rng.choice(np.array([-1.0, 1.0]), size=n)
+        return [Task("direction", direction=float(d), ctrl_weight=ctrl_weight) for d in signs]
+    if distribution == "velocity":
+        low, high = velocity_range
+        if low > high:
+            raise ValueError(f"velocity_range={velocity_range!r} has low > high")
+        goals = rng.uniform(low, high, size=n)
+        return [Task("velocity", goal_velocity=float(v), ctrl_weight=ctrl_weight) for v in goals]
+    raise ValueError(f"task distribution {distribution!r} is unknown; use one of {', '.join(TASK_DISTRIBUTIONS)}")
+
+
+def evaluation_tasks(
+    distribution: DistributionName,
+    n: int,
+    *,
+    seed: int,
+    velocity_range: tuple[float, float] = (0.0, 2.0),
+    ctrl_weight: float = DEFAULT_CTRL_WEIGHT,
+) -> list[Task]:
+    """Held-out tasks for meta-testing: both directions for ``"direction"``, ``n`` fresh goals
+    (from their own seed) for ``"velocity"``, the single task for ``"backward"``."""
+    if distribution == "backward":
+        return [Task.backward(ctrl_weight=ctrl_weight)]
+    if distribution == "direction":
+        return [Task("direction", direction=d, ctrl_weight=ctrl_weight) for d in (-1.0, 1.0)]
+    return sample_tasks(
+        n,
+        np.random.default_rng(seed),
+        distribution=distribution,
+        velocity_range=velocity_range,
+        ctrl_weight=ctrl_weight,
+    )

@@ -1,0 +1,334 @@
+"""The meta-training loop: sample, adapt, step the outer optimizer, log, checkpoint.
+
+A run folder holds ``config.yaml``, ``metrics.jsonl`` (one JSON line per iteration),
+``checkpoint.pt`` (everything needed to resume bit-for-bit: policy, optimizer, every RNG, the
+iteration and env-step counters) and, at the end, ``policy.pt``, ``summary.json``, the two plots
+and ``video.mp4``. Every file is written atomically (:mod:`hw14_lib.io_utils`).
+
+Determinism: with the same seed, two runs write identical ``metrics.jsonl`` lines except for the
+``wall_seconds`` field; a run killed at any point and resumed continues the same sequence.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from hw14_lib.config import TrainConfig
+from hw14_lib.evaluation import AdaptationCurve, AdvantageSettings, adaptation_curve, record_video
+from hw14_lib.io_utils import (
+    append_jsonl,
+    atomic_torch_save,
+    atomic_write_json,
+    atomic_write_text,
+    read_jsonl,
+    truncate_jsonl,
+)
+from hw14_lib.maml import InnerLoop, MetaBatch, adapt_all
+from hw14_lib.outer import AdamMetaOptimizer, TRPOMetaOptimizer
+from hw14_lib.policy import GaussianMLPPolicy, Params, policy_params, save_policy
+from hw14_lib.sampling import TrajectoryBatch, sample_trajectories
+from hw14_lib.tasks import Task, evaluation_tasks, sample_tasks
+from hw14_lib.vector_env import make_task_vector_env
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+CONFIG = "config.yaml"
+SUMMARY = "summary.json"
+POLICY = "policy.pt"
+VIDEO = "video.mp4"
+OBS_DIM, ACT_DIM = 17, 6  # HalfCheetah-v5; checked against the environment when sampling
+
+
+class RunFolderError(ValueError):
+    """The output folder cannot be used as asked (exists without --resume, nothing to resume, ...)."""
+
+
+def inner_loop(cfg: TrainConfig) -> InnerLoop:
+    """The :class:`InnerLoop` a configuration describes."""
+    return InnerLoop(
+        alpha=cfg.inner_lr,
+        first_order=cfg.first_order,
+        l2=cfg.inner_l2,
+        entropy_coef=cfg.entropy_coef,
+        estimator=cfg.inner_estimator,  # type: ignore[arg-type]
+    )
+
+
+def advantage_settings(cfg: TrainConfig) -> AdvantageSettings:
+    """The :class:`AdvantageSettings` a configuration describes."""
+    return AdvantageSettings(
+        gamma=cfg.gamma,
+        gae_lambda=cfg.gae_lambda,
+        baseline=cfg.baseline,
+        normalize_advantages=cfg.normalize_advantages,
+    )
+
+
+def make_policy(cfg: TrainConfig) -> GaussianMLPPolicy:
+    """A freshly initialized policy, seeded by ``cfg.seed``."""
+    torch.manual_seed(cfg.seed)  # nn.Linear's initializer only reads the global generator
+    return GaussianMLPPolicy(
+        OBS_DIM, ACT_DIM, hidden_sizes=cfg.hidden_sizes, init_log_std=cfg.init_log_std, squash=cfg.squash
+    )
+
+
+def make_outer_optimizer(cfg: TrainConfig, policy: GaussianMLPPolicy) -> AdamMetaOptimizer | TRPOMetaOptimizer:
+    """Adam or TRPO, as ``cfg.outer_optimizer`` says."""
+    if cfg.outer_optimizer == "trpo":
+        return TRPOMetaOptimizer(
+            max_kl=cfg.trpo_max_kl,
+            cg_iterations=cfg.trpo_cg_iterations,
+            cg_damping=cfg.trpo_cg_damping,
+            line_search_steps=cfg.trpo_line_search_steps,
+        )
+    return AdamMetaOptimizer(policy, lr=cfg.outer_lr, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
+
+
+@dataclass
+class RunState:
+    """Everything that changes during training and must survive a restart."""
+
+    policy: GaussianMLPPolicy
+    optimizer: AdamMetaOptimizer | TRPOMetaOptimizer
+    rng: np.random.Generator
+    generator: torch.Generator
+    iteration: int = 0
+    env_steps: int = 0
+    wall_seconds: float = 0.0
+
+    def save(self, path: Path) -> None:
+        """Write the checkpoint atomically."""
+        atomic_torch_save(
+            {
+                "policy": self.policy.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "numpy_rng": self.rng.bit_generator.state,
+                "torch_generator": self.generator.get_state(),
+                "iteration": self.iteration,
+                "env_steps": self.env_steps,
+                "wall_seconds": self.wall_seconds,
+            },
+            path,
+        )
+
+    def load(self, path: Path) -> None:
+        """Restore from a checkpoint written by :meth:`save`."""
+        data = torch.load(path, map_location="cpu", weights_only=False)
+        self.policy.load_state_dict(data["policy"])
+        self.optimizer.load_state_dict(data["optimizer"])
+        self.rng.bit_generator.state = data["numpy_rng"]
+        self.generator.set_state(data["torch_generator"])
+        self.iteration = int(data["iteration"])
+        self.env_steps = int(data["env_steps"])
+        self.wall_seconds = float(data["wall_seconds"])
+
+
+def sample_meta_batch(
+    cfg: TrainConfig,
+    policy: GaussianMLPPolicy,
+    envs: Any,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+) -> MetaBatch:
+    """Draw B tasks, their support sets (one per inner step) and their query sets."""
+    tasks = sample_tasks(
+        cfg.meta_batch_size, rng, distribution=cfg.task, velocity_range=cfg.velocity_range, ctrl_weight=cfg.ctrl_weight
+    )  # type: ignore[arg-type]
+    inner, advantages = inner_loop(cfg), advantage_settings(cfg)
+    theta = {k: v.detach() for k, v in policy_params(policy).items()}
+    sampling_params: Params | list[Params] = theta
+    supports: list[TrajectoryBatch] = []
+    support_advantages = []
+
+    def sample(params: Params | list[Params]) -> TrajectoryBatch:
+        return sample_trajectories(
+            policy,
+            params,
+            envs,
+            tasks,
+            num_trajectories=cfg.trajectories_per_task,
+            horizon=cfg.horizon,
+            generator=generator,
+            seed=int(rng.integers(2**31)),
+        )
+
+    for _ in range(cfg.inner_steps):
+        supports.append(sample(sampling_params))
+        support_advantages.append(advantages(supports[-1]))
+        sampling_params = adapt_all(policy, theta, supports, support_advantages, inner, create_graph=False)
+    query = sample(sampling_params)
+    return MetaBatch(tuple(supports), tuple(support_advantages), query, advantages(query))
+
+
+def prepare_run_folder(cfg: TrainConfig, out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Check that ``out`` may be used and write ``config.yaml``.
+
+    Raises:
+        RunFolderError: ``out`` holds a run and neither ``resume`` nor ``overwrite`` is set;
+            ``resume`` without a checkpoint; ``resume`` with a different configuration.
+    """
+    if resume and overwrite:
+        raise RunFolderError("--resume and --overwrite exclude each other")
+    has_run = (out / CONFIG).exists() or (out / METRICS).exists() or (out / CHECKPOINT).exists()
+    if resume:
+        if not (out / CHECKPOINT).exists():
+            raise RunFolderError(f"--resume: no checkpoint in {str(out)!r}; start the run without --resume")
+        saved = TrainConfig.from_dict(yaml.safe_load((out / CONFIG).read_text(encoding="utf-8")))
+        if saved != cfg:
+            changed = [k for k, v in cfg.to_dict().items() if saved.to_dict().get(k) != v and k != "notes"]
+            raise RunFolderError(
+                f"--resume: the config differs from the run's in {', '.join(changed)}; "
+                f"resume with {str(out / CONFIG)!r} or train into a new folder"
+            )
+        return
+    if has_run and not overwrite:
+        raise RunFolderError(
+            f"{str(out)!r} already holds a run; pass --resume to continue it or --overwrite to replace it"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (METRICS, CHECKPOINT, SUMMARY, POLICY, VIDEO, "meta_loss.png", "query_return.png"):
+        (out / name).unlink(missing_ok=True)
+    atomic_write_text(out / CONFIG, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def train(
+    cfg: TrainConfig,
+    out: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    evaluate: bool = True,
+) -> dict[str, Any]:
+    """Meta-train a policy as ``cfg`` says, writing everything into ``out``.
+
+    Returns:
+        The summary (also written to ``summary.json``).
+    """
+    out = Path(out)
+    prepare_run_folder(cfg, out, resume=resume, overwrite=overwrite)
+    torch.set_num_threads(cfg.torch_threads)
+    policy = make_policy(cfg)
+    state = RunState(
+        policy=policy,
+        optimizer=make_outer_optimizer(cfg, policy),
+        rng=np.random.default_rng(cfg.seed),
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    if resume:
+        state.load(out / CHECKPOINT)
+        # Lines past the checkpoint come from iterations whose checkpoint never landed.
+        truncate_jsonl(out / METRICS, state.iteration)
+
+    inner = inner_loop(cfg)
+    envs = make_task_vector_env(
+        [Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task),
+        backend=cfg.backend,  # type: ignore[arg-type]
+        num_threads=cfg.physics_threads,
+    )
+    bar = tqdm(total=cfg.iterations, initial=state.iteration, desc="meta-training", unit="it", disable=not progress)
+    try:
+        while state.iteration < cfg.iterations:
+            start = time.perf_counter()
+            batch = sample_meta_batch(cfg, policy, envs, state.rng, state.generator)
+            info = state.optimizer.step(policy, batch, inner)
+            state.iteration += 1
+            state.env_steps += sum(s.num_steps for s in batch.supports) + batch.query.num_steps
+            state.wall_seconds += time.perf_counter() - start
+            record = {
+                "iteration": state.iteration,
+                "support_return": float(batch.supports[0].episode_returns().mean()),
+                "query_return": float(batch.query.episode_returns().mean()),
+                "env_steps": state.env_steps,
+                "wall_seconds": round(state.wall_seconds, 3),
+                "log_std_mean": float(policy.log_std.detach().mean()),
+                **info,
+            }
+            state.save(out / CHECKPOINT)
+            append_jsonl(out / METRICS, record)
+            bar.update(1)
+            bar.set_postfix(query=f"{record['query_return']:.1f}", loss=f"{record['meta_loss']:.3f}")
+    except KeyboardInterrupt:
+        bar.close()
+        raise TrainingInterrupted(out, state.iteration) from None
+    finally:
+        bar.close()
+        envs.close()
+    return finish_run(cfg, out, policy, evaluate=evaluate)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the last finished iteration is checkpointed."""
+
+    def __init__(self, out: Path, iteration: int):
+        super().__init__(
+            f"interrupted after iteration {iteration}; checkpoint saved. Resume with: "
+            f"python -m hw14_lib train --config {out / CONFIG} --out {out} --resume"
+        )
+        self.out, self.iteration = out, iteration
+
+
+def finish_run(cfg: TrainConfig, out: Path, policy: GaussianMLPPolicy, *, evaluate: bool = True) -> dict[str, Any]:
+    """Save ``policy.pt``, evaluate on held-out tasks, write ``summary.json``, plots and video."""
+    from hw14_lib.plots import plot_training_curves
+
+    save_policy(policy, out / POLICY)
+    metrics = read_jsonl(out / METRICS)
+    summary: dict[str, Any] = {
+        "config": cfg.to_dict(),
+        "iterations": len(metrics),
+        "env_steps": metrics[-1]["env_steps"] if metrics else 0,
+        "wall_seconds": metrics[-1]["wall_seconds"] if metrics else 0.0,
+    }
+    if evaluate:
+        tasks = evaluation_tasks(
+            cfg.task,
+            cfg.eval_tasks,
+            seed=cfg.seed + 10_000,
+            velocity_range=cfg.velocity_range,
+            ctrl_weight=cfg.ctrl_weight,
+        )  # type: ignore[arg-type]
+        curve, history = adaptation_curve(
+            policy,
+            tasks,
+            steps=max(1, cfg.eval_adaptation_steps),
+            num_trajectories=cfg.eval_trajectories,
+            horizon=cfg.horizon,
+            inner=inner_loop(cfg),
+            advantages=advantage_settings(cfg),
+            seed=cfg.seed + 20_000,
+            physics_threads=cfg.physics_threads,
+        )
+        summary.update(_curve_summary(curve))
+        if cfg.video:
+            first_step = history[1][0]
+            video_return = record_video(policy, first_step, tasks[0], out / VIDEO, horizon=cfg.horizon, seed=cfg.seed)
+            summary["video"] = None if video_return is None else VIDEO
+            summary["video_return"] = video_return
+    atomic_write_json(out / SUMMARY, summary)
+    if metrics:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a plotting warning is a bug here, not noise to print
+            plot_training_curves(metrics, out)
+    return summary
+
+
+def _curve_summary(curve: AdaptationCurve) -> dict[str, Any]:
+    det, sto = curve.mean_deterministic(), curve.mean_stochastic()
+    return {
+        "pre_adaptation_return": det[0],
+        "post_adaptation_return": det[1],
+        "pre_adaptation_return_stochastic": sto[0],
+        "post_adaptation_return_stochastic": sto[1],
+        "adaptation_curve": curve.to_dict(),
+    }

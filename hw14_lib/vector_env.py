@@ -1,0 +1,226 @@
+"""Batched HalfCheetah: a Gymnasium vector environment that steps every copy in MuJoCo's C rollout.
+
+``HalfCheetahVectorEnv`` simulates M copies of ``HalfCheetah-v5`` (one task each) with a single
+``mujoco.rollout`` call per time step, which runs the M physics states on a pool of C++ threads
+without the GIL. It reproduces HalfCheetah-v5's observation, reset noise, control cost and
+``x_velocity`` exactly (tests compare it step by step with ``gymnasium.vector.SyncVectorEnv`` of
+:class:`~hw14_lib.envs.HalfCheetahTaskEnv`), and skips the Python wrapper stack that dominates the
+cost of a Gymnasium step.
+
+:func:`make_task_vector_env` builds either backend: ``"mujoco"`` (this class, the default) or
+``"gymnasium"`` (``SyncVectorEnv`` of wrapped environments, the reference).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar, Literal
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from mujoco import rollout
+
+from hw14_lib.envs import BASE_ENV_ID, MAX_EPISODE_STEPS, HalfCheetahTaskEnv
+from hw14_lib.tasks import Task, task_rewards
+
+Backend = Literal["mujoco", "gymnasium"]
+BACKENDS: tuple[str, ...] = ("mujoco", "gymnasium")
+
+FRAME_SKIP = 5
+CTRL_COST_WEIGHT = 0.1  # HalfCheetah-v5's own weight inside reward_ctrl
+RESET_NOISE_SCALE = 0.1
+_STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
+
+
+def half_cheetah_xml_path() -> str:
+    """Path of the ``half_cheetah.xml`` that Gymnasium's HalfCheetah-v5 loads."""
+    import gymnasium.envs.mujoco as gym_mujoco
+
+    return os.path.join(os.path.dirname(gym_mujoco.__file__), "assets", "half_cheetah.xml")
+
+
+class HalfCheetahVectorEnv(gym.vector.VectorEnv):
+    """M copies of HalfCheetah-v5 with per-copy tasks, stepped together by ``mujoco.rollout``.
+
+    Args:
+        tasks: one :class:`Task` per copy (M = ``len(tasks)``); change them with
+            ``set_attr("task", tasks)`` between episodes.
+        num_threads: C++ threads for the physics (1 runs inline).
+        max_episode_steps: truncation length, as HalfCheetah-v5's ``TimeLimit`` (1000).
+
+    Observations have shape (M, 17) and actions (M, 6) in [-1, 1] (MuJoCo clamps values outside;
+    the control cost, as in HalfCheetah-v5, uses the action as given). Autoreset follows
+    Gymnasium's ``NEXT_STEP`` mode.
+
+    ``mujoco.rollout`` starts each call from a zero solver warm-start, whereas a Gymnasium env
+    keeps it between steps; trajectories agree to ~1e-12 for tens of steps and then drift apart at
+    the solver's tolerance (the dynamics are chaotic), with identical statistics.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        tasks: list[Task],
+        *,
+        num_threads: int = 1,
+        max_episode_steps: int = MAX_EPISODE_STEPS,
+    ):
+        if len(tasks) < 1:
+            raise ValueError("HalfCheetahVectorEnv needs at least one task")
+        if num_threads < 1:
+            raise ValueError(f"num_threads={num_threads!r} must be >= 1")
+        self.model = mujoco.MjModel.from_xml_path(half_cheetah_xml_path())
+        self.num_envs = len(tasks)
+        self.num_threads = num_threads
+        self.max_episode_steps = max_episode_steps
+        self._datas = [mujoco.MjData(self.model) for _ in range(num_threads)]
+        self._rollout = rollout.Rollout(nthread=num_threads) if num_threads > 1 else None
+        self.dt = self.model.opt.timestep * FRAME_SKIP
+        nq, nv, nu = self.model.nq, self.model.nv, self.model.nu
+        self._nstate = mujoco.mj_stateSize(self.model, _STATE_SPEC)
+        # FULLPHYSICS layout: [time, qpos (nq), qvel (nv), act (na), ...]; HalfCheetah has na = 0.
+        self._qpos = slice(1, 1 + nq)
+        self._qvel = slice(1 + nq, 1 + nq + nv)
+        scratch = mujoco.MjData(self.model)
+        self._init_state = np.empty(self._nstate)
+        mujoco.mj_getState(self.model, scratch, self._init_state, _STATE_SPEC)
+        self._init_qpos = scratch.qpos.copy()
+        self._init_qvel = scratch.qvel.copy()
+
+        obs_dim = nq - 1 + nv
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float64)
+        low, high = self.model.actuator_ctrlrange.T.astype(np.float32)
+        self.single_action_space = gym.spaces.Box(low, high, (nu,), np.float32)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
+
+        self._tasks = list(tasks)
+        self._state = np.tile(self._init_state, (self.num_envs, 1))
+        self._out = np.empty((self.num_envs, FRAME_SKIP, self._nstate))
+        self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
+        self._needs_reset = np.zeros(self.num_envs, dtype=bool)
+        self._rngs: list[np.random.Generator] | None = None
+
+    # -- tasks ---------------------------------------------------------------------------------
+    @property
+    def tasks(self) -> list[Task]:
+        """The task of each copy, shape (M,)."""
+        return list(self._tasks)
+
+    def set_attr(self, name: str, values: list[Any] | tuple[Any, ...] | Any) -> None:
+        """Set ``task`` of every copy (a list of M tasks, or one task for all), like ``SyncVectorEnv``."""
+        if name != "task":
+            raise AttributeError(f"HalfCheetahVectorEnv only supports set_attr('task', ...), not {name!r}")
+        if not isinstance(values, (list, tuple)):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise ValueError(f"expected {self.num_envs} tasks, got {len(values)}")
+        for task in values:
+            if not isinstance(task, Task):
+                raise TypeError(f"task must be a hw14_lib.Task, got {type(task).__name__}")
+        self._tasks = list(values)
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """``get_attr('task')`` returns the M tasks, as ``SyncVectorEnv`` does."""
+        if name != "task":
+            raise AttributeError(f"HalfCheetahVectorEnv only supports get_attr('task'), not {name!r}")
+        return tuple(self._tasks)
+
+    # -- Gymnasium API -------------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset every copy with HalfCheetah-v5's noise: ``qpos += U(-0.1, 0.1)``, ``qvel += 0.1 N(0, 1)``."""
+        if seed is not None:
+            # Copy i gets seed + i, exactly as SyncVectorEnv seeds its sub-environments.
+            self._rngs = [gym.utils.seeding.np_random(seed + i)[0] for i in range(self.num_envs)]
+        elif self._rngs is None:
+            self._rngs = [gym.utils.seeding.np_random()[0] for _ in range(self.num_envs)]
+        self._reset_rows(np.arange(self.num_envs))
+        return self._observations(), {}
+
+    def _reset_rows(self, rows: np.ndarray) -> None:
+        for i in rows:
+            rng = self._rngs[i]
+            qpos = self._init_qpos + rng.uniform(-RESET_NOISE_SCALE, RESET_NOISE_SCALE, self.model.nq)
+            qvel = self._init_qvel + RESET_NOISE_SCALE * rng.standard_normal(self.model.nv)
+            self._state[i] = self._init_state
+            self._state[i, self._qpos] = qpos
+            self._state[i, self._qvel] = qvel
+        self._elapsed[rows] = 0
+        self._needs_reset[rows] = False
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Advance every copy by ``frame_skip = 5`` physics steps under its action.
+
+        Returns:
+            ``(obs (M, 17), rewards (M,), terminated (M,), truncated (M,), info)`` where ``info``
+            holds arrays ``x_velocity``, ``reward_forward`` and ``reward_ctrl`` of shape (M,).
+        """
+        actions = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, self.model.nu)
+        low, high = self.model.actuator_ctrlrange.T
+        x_before = self._state[:, self._qpos.start].copy()
+        # MuJoCo clamps ctrl to ctrlrange; HalfCheetah-v5 charges control cost on the action as given.
+        control = np.clip(actions, low, high)[:, None, :]
+        if self._rollout is None:
+            rollout.rollout(self.model, self._datas[0], self._state, control, nstep=FRAME_SKIP, state=self._out)
+        else:
+            self._rollout.rollout(self.model, self._datas, self._state, control, nstep=FRAME_SKIP, state=self._out)
+        self._state[:] = self._out[:, -1]
+        resetting = self._needs_reset.copy()
+
+        x_velocity = (self._state[:, self._qpos.start] - x_before) / self.dt
+        reward_forward = x_velocity
+        reward_ctrl = -CTRL_COST_WEIGHT * np.sum(actions**2, axis=1)
+        rewards = task_rewards(self._tasks, x_velocity, reward_forward, reward_ctrl)
+        self._elapsed += 1
+        truncated = self._elapsed >= self.max_episode_steps
+        terminated = np.zeros(self.num_envs, dtype=bool)
+
+        if resetting.any():
+            # NEXT_STEP autoreset: a copy that ended last step is reset now and reports zeros.
+            rows = np.flatnonzero(resetting)
+            self._reset_rows(rows)
+            rewards[rows] = 0.0
+            truncated[rows] = False
+            x_velocity[rows] = reward_forward[rows] = reward_ctrl[rows] = 0.0
+        self._needs_reset = truncated.copy()
+        info = {"x_velocity": x_velocity, "reward_forward": reward_forward, "reward_ctrl": reward_ctrl}
+        return self._observations(), rewards, terminated, truncated, info
+
+    def _observations(self) -> np.ndarray:
+        qpos = self._state[:, self._qpos]
+        qvel = self._state[:, self._qvel]
+        return np.concatenate([qpos[:, 1:], qvel], axis=1)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        if self._rollout is not None:
+            self._rollout.close()
+            self._rollout = None
+
+
+def make_task_vector_env(
+    tasks: list[Task],
+    *,
+    backend: Backend = "mujoco",
+    num_threads: int = 1,
+) -> gym.vector.VectorEnv:
+    """A vector environment with one copy per task (task-major order is the caller's choice).
+
+    Args:
+        tasks: the task of each copy, length M.
+        backend: ``"mujoco"`` (:class:`HalfCheetahVectorEnv`, fast) or ``"gymnasium"``
+            (``SyncVectorEnv`` of :class:`HalfCheetahTaskEnv`, the reference implementation).
+        num_threads: physics threads of the ``"mujoco"`` backend.
+    """
+    if backend == "mujoco":
+        return HalfCheetahVectorEnv(tasks, num_threads=num_threads)
+    if backend == "gymnasium":
+        return SyncVectorEnv(
+            [lambda t=t: HalfCheetahTaskEnv(gym.make(BASE_ENV_ID), t) for t in tasks],
+            autoreset_mode=AutoresetMode.NEXT_STEP,
+        )
+    raise ValueError(f"backend={backend!r} is unknown; use one of {', '.join(BACKENDS)}")
