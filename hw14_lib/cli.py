@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -59,6 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--video", default=None, help="write an mp4 of one deterministic episode after one step")
     ev.add_argument("--json", default=None, help="also write the results to this JSON file")
 
+    res = sub.add_parser(
+        "results",
+        help="run the report's experiments (resumable)",
+        description="Train and evaluate the experiments of the report into results/<name>/, resuming unfinished ones.",
+    )
+    res.add_argument("--only", nargs="+", default=None, metavar="NAME", help="run only these experiments")
+    res.add_argument("--list", action="store_true", help="list the experiments and their state, run nothing")
+    res.add_argument("--root", default="results", help="results folder (default: results)")
+    res.add_argument("--jobs", type=int, default=1, help="experiments to run at once, one process each (default: 1)")
+    res.add_argument("--physics-threads", type=int, default=2, help="physics threads per run (default: 2)")
+    res.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this many minutes")
+    res.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
     plot = sub.add_parser(
         "plot",
         help="regenerate figures from metrics.jsonl files",
@@ -78,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _evaluate(args)
         if args.command == "plot":
             return _plot(args)
+        if args.command == "results":
+            return _results(args)
     except (UsageError, ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -170,6 +186,35 @@ def _evaluate(args: argparse.Namespace) -> int:
         from hw14_lib.io_utils import atomic_write_json
 
         atomic_write_json(args.json, curve.to_dict())
+    return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    from hw14_lib.experiments import EXPERIMENTS, experiment_by_name, run_experiment, run_experiments, write_status
+
+    root = Path(args.root)
+    if args.jobs < 1 or args.physics_threads < 1:
+        raise UsageError("--jobs and --physics-threads must be >= 1")
+    if args.list:
+        print(write_status(root).read_text(encoding="utf-8"))
+        return 0
+    if args.only and len(args.only) == 1 and args.jobs == 1:
+        deadline = None if args.max_minutes is None else time.monotonic() + 60.0 * args.max_minutes
+        exp = experiment_by_name(args.only[0])
+        run_experiment(
+            exp, root, progress=not args.no_progress, deadline=deadline, physics_threads=args.physics_threads
+        )
+        unfinished = [] if (root / exp.name / "summary.json").exists() else [exp.name]
+    else:
+        names = args.only or [e.name for e in EXPERIMENTS]
+        unfinished = run_experiments(
+            names, root, jobs=args.jobs, max_minutes=args.max_minutes, progress=not args.no_progress
+        )
+    write_status(root)
+    if unfinished:
+        print(f"unfinished (run again to resume): {', '.join(unfinished)}")
+    else:
+        print(f"all requested experiments are finished; see {root}/")
     return 0
 
 

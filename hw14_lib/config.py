@@ -20,6 +20,7 @@ from hw14_lib.tasks import TASK_DISTRIBUTIONS
 from hw14_lib.vector_env import BACKENDS
 
 OUTER_OPTIMIZERS = ("adam", "trpo")
+OBJECTIVES = ("maml", "pretrain")
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ class TrainConfig:
     """T: steps per trajectory (at most 1000, HalfCheetah's time limit)."""
     backend: str = "mujoco"
     """Vector environment: 'mujoco' (batched C rollout) or 'gymnasium' (SyncVectorEnv reference)."""
-    physics_threads: int = 2
-    """Threads of the 'mujoco' backend."""
+    physics_threads: int = field(default=2, compare=False)
+    """Threads of the 'mujoco' backend (results do not depend on it, so a run may resume with another)."""
 
     # --- returns and variance reduction ---
     gamma: float = 0.99
@@ -61,6 +62,9 @@ class TrainConfig:
     """Standardize advantages within each task's batch."""
 
     # --- inner loop ---
+    objective: str = "maml"
+    """'maml' (adapt, then the query loss) or 'pretrain' (the query loss at theta on all tasks jointly,
+    no adaptation during training: the paper's "pretrained" baseline)."""
     inner_lr: float = 0.1
     """alpha, the inner (adaptation) step size."""
     inner_steps: int = 1
@@ -125,6 +129,7 @@ class TrainConfig:
         _choice(self, "baseline", BASELINES)
         _choice(self, "inner_estimator", ESTIMATORS)
         _choice(self, "outer_optimizer", OUTER_OPTIMIZERS)
+        _choice(self, "objective", OBJECTIVES)
         for name in (
             "iterations", "meta_batch_size", "trajectories_per_task", "horizon", "physics_threads",
             "inner_steps", "trpo_cg_iterations", "trpo_line_search_steps", "eval_tasks",
@@ -160,9 +165,14 @@ class TrainConfig:
         return (self.velocity_low, self.velocity_high)
 
     @property
+    def training_inner_steps(self) -> int:
+        """Inner steps taken during training: ``inner_steps`` for MAML, 0 for pretraining."""
+        return self.inner_steps if self.objective == "maml" else 0
+
+    @property
     def env_steps_per_iteration(self) -> int:
-        """``B * N * T * (inner_steps + 1)``: support sets plus the query set."""
-        return self.meta_batch_size * self.trajectories_per_task * self.horizon * (self.inner_steps + 1)
+        """``B * N * T * (training_inner_steps + 1)``: support sets plus the query set."""
+        return self.meta_batch_size * self.trajectories_per_task * self.horizon * (self.training_inner_steps + 1)
 
     # --- conversion ---
     def to_dict(self) -> dict[str, Any]:

@@ -108,13 +108,17 @@ def adapt_all(
     inner: InnerLoop,
     *,
     create_graph: bool = True,
+    num_tasks: int | None = None,
 ) -> list[Params]:
     """``theta'_b`` for every task ``b``: ``len(supports)`` inner steps from ``theta``.
 
-    With ``create_graph=False`` the result is detached (for sampling or evaluation only).
+    With no supports, every task keeps ``theta`` (``num_tasks`` then gives their number). With
+    ``create_graph=False`` the result is detached (for sampling or evaluation only).
     """
+    if num_tasks is None:
+        num_tasks = len(supports[0].tasks)
     adapted = []
-    for b in range(len(supports[0].tasks)):
+    for b in range(num_tasks):
         params: Mapping[str, Tensor] = theta
         if not create_graph:
             params = {k: v.detach().requires_grad_() for k, v in theta.items()}

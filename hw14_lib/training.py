@@ -162,7 +162,7 @@ def sample_meta_batch(
             seed=int(rng.integers(2**31)),
         )
 
-    for _ in range(cfg.inner_steps):
+    for _ in range(cfg.training_inner_steps):
         supports.append(sample(sampling_params))
         support_advantages.append(advantages(supports[-1]))
         sampling_params = adapt_all(policy, theta, supports, support_advantages, inner, create_graph=False)
@@ -209,11 +209,19 @@ def train(
     overwrite: bool = False,
     progress: bool = True,
     evaluate: bool = True,
-) -> dict[str, Any]:
+    deadline: float | None = None,
+) -> dict[str, Any] | None:
     """Meta-train a policy as ``cfg`` says, writing everything into ``out``.
 
+    Args:
+        resume: continue from ``out/checkpoint.pt``.
+        overwrite: replace a run already in ``out``.
+        evaluate: run the final held-out evaluation and video.
+        deadline: a ``time.monotonic()`` value; past it, training stops after the current
+            iteration (checkpointed, resumable) and ``None`` is returned.
+
     Returns:
-        The summary (also written to ``summary.json``).
+        The summary (also written to ``summary.json``), or ``None`` when stopped by ``deadline``.
     """
     out = Path(out)
     prepare_run_folder(cfg, out, resume=resume, overwrite=overwrite)
@@ -239,6 +247,8 @@ def train(
     bar = tqdm(total=cfg.iterations, initial=state.iteration, desc="meta-training", unit="it", disable=not progress)
     try:
         while state.iteration < cfg.iterations:
+            if deadline is not None and time.monotonic() > deadline:
+                return None
             start = time.perf_counter()
             batch = sample_meta_batch(cfg, policy, envs, state.rng, state.generator)
             info = state.optimizer.step(policy, batch, inner)

@@ -1,0 +1,107 @@
+"""Diagnostics of the inner step and of the meta-gradient, to find out why adaptation is weak.
+
+* :func:`inner_step_report`: what one inner step does on a task: the mean
+  ``KL(pi_theta || pi_theta')`` on the support states, the size of the parameter change, and the
+  mean return before and after the step (fresh trajectories on the same task).
+* :func:`meta_gradient_snr`: signal-to-noise ratio of the meta-gradient across independent
+  meta-batches, ``||mean_j g_j|| / sqrt(sum_i Var_j g_ij)`` (values << 1: the step is mostly noise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hw14_lib.config import TrainConfig
+from hw14_lib.maml import adapt_all, mean_kl, meta_objective
+from hw14_lib.policy import GaussianMLPPolicy, distribution, policy_params
+from hw14_lib.sampling import TrajectoryBatch, sample_trajectories
+from hw14_lib.tasks import Task
+from hw14_lib.training import advantage_settings, inner_loop, sample_meta_batch
+from hw14_lib.vector_env import make_task_vector_env
+
+
+def inner_step_report(
+    policy: GaussianMLPPolicy,
+    tasks: Sequence[Task],
+    cfg: TrainConfig,
+    *,
+    alphas: Sequence[float] = (0.1,),
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """For each inner step size ``alpha``: mean KL between ``pi_theta`` and ``pi_theta'`` on the
+    support states, ``||theta' - theta||``, and the mean stochastic return before/after the step.
+
+    Every ``alpha`` adapts on the same support batch. Returns one dict per ``alpha`` with keys
+    ``alpha, kl, step_norm, return_before, return_after, gain, std`` (returns: means over tasks and
+    trajectories; ``std``: the policy's mean action standard deviation).
+    """
+    n = cfg.trajectories_per_task
+    envs = make_task_vector_env([t for t in tasks for _ in range(n)], num_threads=cfg.physics_threads)
+    theta = {k: v.detach() for k, v in policy_params(policy).items()}
+    generator = torch.Generator().manual_seed(seed)
+
+    def sample(params: Any, env_seed: int) -> TrajectoryBatch:
+        return sample_trajectories(
+            policy, params, envs, tasks, num_trajectories=n, horizon=cfg.horizon, generator=generator, seed=env_seed
+        )
+
+    rows = []
+    try:
+        support = sample(theta, seed)
+        advantages = advantage_settings(cfg)(support)
+        for alpha in alphas:
+            inner = replace(inner_loop(cfg), alpha=float(alpha))
+            adapted = adapt_all(policy, theta, [support], [advantages], inner, create_graph=False)
+            with torch.no_grad():
+                kls = [
+                    mean_kl(
+                        [distribution(policy, theta, support.task(b).observations)],
+                        [distribution(policy, p, support.task(b).observations)],
+                    )
+                    for b, p in enumerate(adapted)
+                ]
+                norms = [torch.sqrt(sum(((p[k] - theta[k]) ** 2).sum() for k in theta)) for p in adapted]
+            after = sample(adapted, seed + 1)
+            before = float(support.episode_returns().mean())
+            rows.append(
+                {
+                    "alpha": float(alpha),
+                    "kl": float(torch.stack(kls).mean()),
+                    "step_norm": float(torch.stack(norms).mean()),
+                    "return_before": before,
+                    "return_after": float(after.episode_returns().mean()),
+                    "gain": float(after.episode_returns().mean()) - before,
+                    "std": float(policy.log_std.detach().exp().mean()),
+                }
+            )
+    finally:
+        envs.close()
+    return rows
+
+
+def meta_gradient_snr(policy: GaussianMLPPolicy, cfg: TrainConfig, *, batches: int = 4, seed: int = 0) -> float:
+    """``||mean g|| / sqrt(trace Cov g)`` of the meta-gradient over ``batches`` independent
+    meta-batches sampled with ``cfg`` at the current ``theta``."""
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
+    envs = make_task_vector_env(
+        [Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task), num_threads=cfg.physics_threads
+    )
+    grads = []
+    try:
+        for _ in range(batches):
+            batch = sample_meta_batch(cfg, policy, envs, rng, generator)
+            theta = policy_params(policy)
+            loss, _ = meta_objective(policy, theta, batch, inner_loop(cfg))
+            g = torch.autograd.grad(loss, list(theta.values()))
+            grads.append(nn.utils.parameters_to_vector(g).detach())
+    finally:
+        envs.close()
+    stacked = torch.stack(grads)
+    return float(stacked.mean(0).norm() / stacked.var(0).sum().sqrt())

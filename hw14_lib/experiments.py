@@ -1,0 +1,182 @@
+"""The experiments of the report (``make results``): MAML, baselines and ablations, resumable.
+
+Each experiment trains (or, for the random baseline, only initializes) a policy directly into
+``results/<name>/`` (small files, committed: config, metrics, checkpoint, policy, summary), so a
+run interrupted in one session resumes in the next. The final evaluation is the MAML paper's
+protocol: held-out tasks (both directions; 40 fresh goal velocities), N = 20 trajectories of 200
+steps, returns after 0, 1, 2 and 3 inner policy-gradient steps.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hw14_lib.config import TrainConfig
+from hw14_lib.io_utils import atomic_write_text
+
+RESULTS_ROOT = Path("results")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One entry of the results table.
+
+    Attributes:
+        name: folder under ``results/``.
+        config: YAML file it starts from.
+        overrides: fields changed from that file.
+        train: ``False`` for the randomly initialized baseline (evaluation only).
+        group: which figure/table it belongs to.
+    """
+
+    name: str
+    config: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    train: bool = True
+    group: str = "main"
+
+    def load_config(self, **runtime: Any) -> TrainConfig:
+        """The configuration of this experiment (``runtime``: fields such as ``physics_threads``
+        that do not change its results)."""
+        return TrainConfig.from_yaml(self.config, **{**self.overrides, **runtime})
+
+
+def _seeds(prefix: str, config: str, seeds: Sequence[int]) -> list[Experiment]:
+    return [Experiment(f"{prefix}_s{s}", config, {"seed": s}) for s in seeds]
+
+
+# The pretrained baseline gets the MAML run's env-step budget: without support sets an iteration
+# samples half as much, so it runs twice the iterations.
+EXPERIMENTS: tuple[Experiment, ...] = (
+    Experiment("backward", "configs/backward.yaml"),
+    *_seeds("dir_maml", "configs/dir.yaml", (0, 1, 2)),
+    *_seeds("vel_maml", "configs/vel.yaml", (0, 1, 2)),
+    Experiment("dir_pretrained", "configs/dir.yaml", {"objective": "pretrain", "iterations": 1000}, group="baseline"),
+    Experiment("vel_pretrained", "configs/vel.yaml", {"objective": "pretrain", "iterations": 1000}, group="baseline"),
+    Experiment("dir_random", "configs/dir.yaml", train=False, group="baseline"),
+    Experiment("vel_random", "configs/vel.yaml", train=False, group="baseline"),
+    Experiment("ablation_dir_first_order", "configs/dir.yaml", {"first_order": True}, group="ablation"),
+    Experiment(
+        "ablation_dir_no_baseline",
+        "configs/dir.yaml",
+        {"baseline": "none", "normalize_advantages": False},
+        group="ablation",
+    ),
+    Experiment("ablation_dir_two_inner_steps", "configs/dir.yaml", {"inner_steps": 2}, group="ablation"),
+)
+
+
+def experiment_by_name(name: str) -> Experiment:
+    """Look an experiment up by name; ``ValueError`` lists the known names."""
+    for exp in EXPERIMENTS:
+        if exp.name == name:
+            return exp
+    raise ValueError(f"unknown experiment {name!r}; known: {', '.join(e.name for e in EXPERIMENTS)}")
+
+
+def is_finished(exp: Experiment, root: Path = RESULTS_ROOT) -> bool:
+    """Whether ``results/<name>/summary.json`` exists (the last file an experiment writes)."""
+    return (root / exp.name / "summary.json").exists()
+
+
+def run_experiment(
+    exp: Experiment,
+    root: Path = RESULTS_ROOT,
+    *,
+    progress: bool = True,
+    deadline: float | None = None,
+    physics_threads: int = 2,
+) -> bool:
+    """Train (resuming when a checkpoint exists) and evaluate one experiment.
+
+    Returns:
+        ``True`` when it is finished, ``False`` when ``deadline`` stopped it first.
+    """
+    from hw14_lib.training import CHECKPOINT, finish_run, make_policy, prepare_run_folder, train
+
+    if is_finished(exp, root):
+        return True
+    cfg = exp.load_config(physics_threads=physics_threads)
+    out = root / exp.name
+    if not exp.train:
+        prepare_run_folder(cfg, out, resume=False, overwrite=True)
+        finish_run(cfg, out, make_policy(cfg))
+        return True
+    resume = (out / CHECKPOINT).exists()
+    summary = train(cfg, out, resume=resume, overwrite=not resume, progress=progress, deadline=deadline)
+    return summary is not None
+
+
+def run_experiments(
+    names: Sequence[str] | None = None,
+    root: Path = RESULTS_ROOT,
+    *,
+    jobs: int = 1,
+    max_minutes: float | None = None,
+    progress: bool = True,
+) -> list[str]:
+    """Run the named experiments (default: all), ``jobs`` at a time, each in its own process
+    with ``2 // jobs`` physics threads (this machine has two cores).
+
+    Returns:
+        Names still unfinished (stopped by ``max_minutes``).
+    """
+    selected = [experiment_by_name(n) for n in names] if names else list(EXPERIMENTS)
+    pending = [e for e in selected if not is_finished(e, root)]
+    deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
+    if jobs <= 1:
+        for exp in pending:
+            run_experiment(exp, root, progress=progress, deadline=deadline, physics_threads=2)
+    else:
+        _run_in_subprocesses(pending, root, jobs=jobs, max_minutes=max_minutes)
+    return [e.name for e in selected if not is_finished(e, root)]
+
+
+def _run_in_subprocesses(pending: list[Experiment], root: Path, *, jobs: int, max_minutes: float | None) -> None:
+    queue = list(pending)
+    running: list[tuple[Experiment, subprocess.Popen[bytes]]] = []
+    while queue or running:
+        while queue and len(running) < jobs:
+            exp = queue.pop(0)
+            cmd = [
+                sys.executable,
+                "-m",
+                "hw14_lib",
+                "results",
+                "--only",
+                exp.name,
+                "--root",
+                str(root),
+                "--no-progress",
+            ]
+            cmd += ["--physics-threads", str(max(1, 2 // jobs))]
+            if max_minutes is not None:
+                cmd += ["--max-minutes", str(max_minutes)]
+            running.append((exp, subprocess.Popen(cmd)))
+        time.sleep(1.0)
+        for item in list(running):
+            if item[1].poll() is not None:
+                running.remove(item)
+                if item[1].returncode != 0:
+                    raise RuntimeError(f"experiment {item[0].name} failed with exit status {item[1].returncode}")
+
+
+def write_status(root: Path = RESULTS_ROOT) -> Path:
+    """Write ``results/STATUS.md``: which experiments are finished and how far the others got."""
+    from hw14_lib.io_utils import read_jsonl
+
+    lines = ["# Experiment status", "", "| experiment | state | iterations | env steps |", "|---|---|---|---|"]
+    for exp in EXPERIMENTS:
+        folder = root / exp.name
+        metrics = read_jsonl(folder / "metrics.jsonl") if (folder / "metrics.jsonl").exists() else []
+        target = exp.load_config().iterations if exp.train else 0
+        state = "finished" if is_finished(exp, root) else ("in progress" if metrics else "not started")
+        steps = metrics[-1]["env_steps"] if metrics else 0
+        lines.append(f"| {exp.name} | {state} | {len(metrics)}/{target} | {steps:,} |")
+    return atomic_write_text(root / "STATUS.md", "\n".join(lines) + "\n")
