@@ -1,0 +1,326 @@
+"""MAML gradients (float64 finite differences), first- versus second-order, the purity of adaptation,
+recomputed log-probabilities, and the TRPO meta-step."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from hw14_lib import GaussianMLPPolicy, InnerLoop, MetaBatch, Task, TrajectoryBatch, adapt, adapt_all, meta_objective
+from hw14_lib.config import TrainConfig
+from hw14_lib.losses import log_probs, surrogate
+from hw14_lib.outer import TRPOMetaOptimizer, conjugate_gradient
+from hw14_lib.policy import distribution, policy_params
+from hw14_lib.sampling import sample_trajectories
+from hw14_lib.training import inner_loop, make_policy, sample_meta_batch
+from hw14_lib.vector_env import make_task_vector_env
+
+OBS_DIM, ACT_DIM = 4, 2
+B, N, T = 2, 2, 3
+TASKS = (Task.backward(), Task("velocity", goal_velocity=1.0))
+
+
+def tiny_policy(*, squash: bool = False, seed: int = 0) -> GaussianMLPPolicy:
+    torch.manual_seed(seed)
+    return GaussianMLPPolicy(OBS_DIM, ACT_DIM, hidden_sizes=(5,), init_log_std=-0.3, squash=squash).double()
+
+
+def leaf_params(policy: GaussianMLPPolicy) -> dict[str, torch.Tensor]:
+    """A detached copy of theta whose tensors are leaves that require grad."""
+    return {k: v.detach().clone().requires_grad_() for k, v in policy.named_parameters()}
+
+
+def random_batch(generator: torch.Generator) -> TrajectoryBatch:
+    """Random float64 trajectories; ``log_probs`` are placeholders filled in by :func:`make_meta_batch`."""
+    return TrajectoryBatch(
+        observations=torch.randn(B, N, T, OBS_DIM, dtype=torch.float64, generator=generator),
+        raw_actions=torch.randn(B, N, T, ACT_DIM, dtype=torch.float64, generator=generator),
+        rewards=torch.randn(B, N, T, dtype=torch.float64, generator=generator),
+        log_probs=torch.zeros(B, N, T, dtype=torch.float64),
+        tasks=TASKS,
+    )
+
+
+def with_sampling_log_probs(policy: GaussianMLPPolicy, batch: TrajectoryBatch, params: list[dict]) -> TrajectoryBatch:
+    """Record ``log pi(u|s)`` under the parameters each task's data would have been sampled with."""
+    with torch.no_grad():
+        recorded = torch.cat([log_probs(policy, params[b], batch.task(b)) for b in range(B)])
+    return dataclasses.replace(batch, log_probs=recorded)
+
+
+def make_meta_batch(policy: GaussianMLPPolicy, inner: InnerLoop, *, inner_steps: int, seed: int = 0) -> MetaBatch:
+    """A hand-made meta-batch with fixed advantages, as sampling would record it: support ``k`` carries
+    log-probs under ``theta'^(k)``, the query under the final ``theta'``."""
+    generator = torch.Generator().manual_seed(seed)
+    theta = leaf_params(policy)
+    supports: list[TrajectoryBatch] = []
+    advantages: list[torch.Tensor] = []
+    sampling = [theta] * B
+    for _ in range(inner_steps):
+        supports.append(with_sampling_log_probs(policy, random_batch(generator), sampling))
+        advantages.append(torch.randn(B, N, T, dtype=torch.float64, generator=generator))
+        sampling = adapt_all(policy, theta, supports, advantages, inner, create_graph=False)
+    query = with_sampling_log_probs(policy, random_batch(generator), sampling)
+    query_advantages = torch.randn(B, N, T, dtype=torch.float64, generator=generator)
+    return MetaBatch(tuple(supports), tuple(advantages), query, query_advantages)
+
+
+class FlatObjective:
+    """``L_meta`` as a function of the flat parameter vector, and its autograd gradient."""
+
+    def __init__(self, policy: GaussianMLPPolicy, batch: MetaBatch, inner: InnerLoop, estimator: str):
+        self.policy, self.batch, self.inner, self.estimator = policy, batch, inner, estimator
+        self.names = [k for k, _ in policy.named_parameters()]
+        self.shapes = [p.shape for _, p in policy.named_parameters()]
+        self.x0 = torch.nn.utils.parameters_to_vector(policy.parameters()).detach().clone()
+
+    def _theta(self, vec: torch.Tensor) -> dict[str, torch.Tensor]:
+        parts = torch.split(vec, [s.numel() for s in self.shapes])
+        return {k: p.view(s) for k, p, s in zip(self.names, parts, self.shapes, strict=True)}
+
+    def value_and_grad(self, x: torch.Tensor) -> tuple[float, torch.Tensor]:
+        vec = x.detach().clone().requires_grad_()
+        loss, _ = meta_objective(self.policy, self._theta(vec), self.batch, self.inner, estimator=self.estimator)
+        (grad,) = torch.autograd.grad(loss, vec)
+        return loss.item(), grad
+
+    def value(self, x: torch.Tensor) -> float:
+        return self.value_and_grad(x)[0]
+
+
+def directional_derivatives(objective: FlatObjective, *, count: int = 4, eps: float = 1e-6, seed: int = 0):
+    """Autograd ``g . d`` and central differences ``(f(x + eps d) - f(x - eps d)) / (2 eps)``."""
+    generator = torch.Generator().manual_seed(seed)
+    _, grad = objective.value_and_grad(objective.x0)
+    analytic, numeric = [], []
+    for _ in range(count):
+        d = torch.randn(objective.x0.shape, dtype=torch.float64, generator=generator)
+        d /= d.norm()
+        analytic.append(float(grad @ d))
+        numeric.append((objective.value(objective.x0 + eps * d) - objective.value(objective.x0 - eps * d)) / (2 * eps))
+    return np.array(analytic), np.array(numeric)
+
+
+@pytest.mark.parametrize("inner_steps", [1, 2])
+@pytest.mark.parametrize("inner_estimator", ["reinforce", "ratio"])
+@pytest.mark.parametrize("estimator", ["reinforce", "ratio"])
+def test_meta_gradient_matches_finite_differences(inner_steps: int, inner_estimator: str, estimator: str) -> None:
+    policy = tiny_policy()
+    inner = InnerLoop(alpha=0.3, l2=1e-2, entropy_coef=0.05, estimator=inner_estimator)  # type: ignore[arg-type]
+    batch = make_meta_batch(policy, inner, inner_steps=inner_steps)
+    analytic, numeric = directional_derivatives(FlatObjective(policy, batch, inner, estimator))
+    assert np.abs(analytic).max() > 1e-3  # the check is not vacuous
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_meta_gradient_matches_finite_differences_squashed() -> None:
+    policy = tiny_policy(squash=True)
+    inner = InnerLoop(alpha=0.3, l2=1e-2, entropy_coef=0.05)
+    batch = make_meta_batch(policy, inner, inner_steps=1, seed=3)
+    analytic, numeric = directional_derivatives(FlatObjective(policy, batch, inner, "reinforce"))
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
+def fomaml_gradient(policy: GaussianMLPPolicy, batch: MetaBatch, inner: InnerLoop, estimator: str) -> torch.Tensor:
+    """Closed form of first-order MAML: ``(1/B) sum_b grad L_query_b`` evaluated at the (detached) ``theta'_b``."""
+    theta = leaf_params(policy)
+    adapted = adapt_all(policy, theta, batch.supports, batch.support_advantages, inner, create_graph=False)
+    total = None
+    for b, params in enumerate(adapted):
+        p = {k: v.detach().requires_grad_() for k, v in params.items()}
+        query = batch.query.task(b)
+        loss = surrogate(log_probs(policy, p, query), query.log_probs, batch.query_advantages[b : b + 1], estimator)
+        grad = torch.nn.utils.parameters_to_vector(torch.autograd.grad(loss, list(p.values())))
+        total = grad if total is None else total + grad
+    return total / len(adapted)
+
+
+@pytest.mark.parametrize("inner_steps", [1, 2])
+@pytest.mark.parametrize("estimator", ["reinforce", "ratio"])
+def test_first_order_gradient_is_fomaml_and_differs_from_second_order(inner_steps: int, estimator: str) -> None:
+    policy = tiny_policy(seed=1)
+    second = InnerLoop(alpha=0.3, l2=1e-2, entropy_coef=0.05)
+    first = dataclasses.replace(second, first_order=True)
+    batch = make_meta_batch(policy, second, inner_steps=inner_steps, seed=1)
+    objective_2 = FlatObjective(policy, batch, second, estimator)
+    objective_1 = FlatObjective(policy, batch, first, estimator)
+    loss_2, grad_2 = objective_2.value_and_grad(objective_2.x0)
+    loss_1, grad_1 = objective_1.value_and_grad(objective_1.x0)
+    assert loss_1 == pytest.approx(loss_2, rel=1e-12)  # same theta', same loss value
+    torch.testing.assert_close(grad_1, fomaml_gradient(policy, batch, first, estimator), rtol=1e-10, atol=1e-12)
+    assert (grad_2 - grad_1).norm() > 1e-2 * grad_1.norm()
+    # only the second-order gradient is the gradient of L_meta
+    analytic_2, numeric = directional_derivatives(objective_2, count=2)
+    analytic_1, _ = directional_derivatives(objective_1, count=2)
+    np.testing.assert_allclose(analytic_2, numeric, rtol=1e-5, atol=1e-8)
+    assert np.abs(analytic_1 - numeric).max() > 1e-4
+
+
+def test_ratio_and_reinforce_agree_at_the_sampling_parameters() -> None:
+    """The query surrogates have equal gradients where the query data was sampled (ratio = 1); the inner
+    estimators give the same theta' but different curvature, hence different meta-gradients."""
+    policy = tiny_policy(seed=2)
+    reinforce = InnerLoop(alpha=0.3, l2=1e-2)
+    ratio = dataclasses.replace(reinforce, estimator="ratio")
+    batch = make_meta_batch(policy, reinforce, inner_steps=1, seed=2)
+    grads = {}
+    for inner_name, inner in (("reinforce", reinforce), ("ratio", ratio)):
+        for estimator in ("reinforce", "ratio"):
+            objective = FlatObjective(policy, batch, inner, estimator)
+            grads[inner_name, estimator] = objective.value_and_grad(objective.x0)[1]
+    torch.testing.assert_close(grads["reinforce", "reinforce"], grads["reinforce", "ratio"], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(grads["ratio", "reinforce"], grads["ratio", "ratio"], rtol=1e-10, atol=1e-12)
+    theta = leaf_params(policy)
+    support, adv = batch.supports[0].task(0), batch.support_advantages[0][:1]
+    for k, v in adapt(policy, theta, support, adv, reinforce).items():
+        torch.testing.assert_close(v, adapt(policy, theta, support, adv, ratio)[k], rtol=1e-10, atol=1e-12)
+    difference = (grads["reinforce", "reinforce"] - grads["ratio", "reinforce"]).norm()
+    assert difference > 1e-3 * grads["reinforce", "reinforce"].norm()
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_adapt_is_pure_and_matches_manual_step(first_order: bool) -> None:
+    policy = tiny_policy(seed=4)
+    inner = InnerLoop(alpha=0.25, l2=1e-2, entropy_coef=0.05, first_order=first_order)
+    batch = make_meta_batch(policy, inner, inner_steps=1, seed=4)
+    support, advantages = batch.supports[0].task(1), batch.support_advantages[0][1:2]
+    before = {k: v.detach().clone() for k, v in policy.named_parameters()}
+    theta = policy_params(policy)
+
+    adapted = adapt(policy, theta, support, advantages, inner)
+
+    assert adapted is not theta and set(adapted) == set(theta)
+    for name, param in policy.named_parameters():
+        assert torch.equal(param, before[name]), name  # bit for bit
+        assert param.grad is None, name
+        assert adapted[name].data_ptr() != param.data_ptr()
+        assert adapted[name].requires_grad
+    # a manual support loss written against the module itself: -mean(A log pi) - beta H + l2 ||theta||^2
+    dist = policy(support.observations)
+    loss = (
+        -(advantages * dist.log_prob(support.raw_actions)).mean()
+        - 0.05 * dist.entropy().mean()
+        + 1e-2 * sum((p**2).sum() for p in policy.parameters())
+    )
+    grads = torch.autograd.grad(loss, list(policy.parameters()))
+    for (name, param), grad in zip(policy.named_parameters(), grads, strict=True):
+        torch.testing.assert_close(adapted[name], param - 0.25 * grad, rtol=1e-12, atol=1e-14)
+        assert param.grad is None
+    assert any(not torch.equal(adapted[k].detach(), before[k]) for k in before)
+    # the meta-loss backward fills .grad but still leaves the values alone
+    loss, _ = meta_objective(policy, theta, batch, inner)
+    loss.backward()
+    for name, param in policy.named_parameters():
+        assert torch.equal(param.detach(), before[name]) and param.grad is not None
+
+
+def test_adapt_all_steps_compose() -> None:
+    """Two inner steps equal adapt applied twice, task by task."""
+    policy = tiny_policy(seed=5)
+    inner = InnerLoop(alpha=0.2)
+    batch = make_meta_batch(policy, inner, inner_steps=2, seed=5)
+    theta = leaf_params(policy)
+    adapted = adapt_all(policy, theta, batch.supports, batch.support_advantages, inner)
+    for b in range(B):
+        step1 = adapt(policy, theta, batch.supports[0].task(b), batch.support_advantages[0][b : b + 1], inner)
+        step2 = adapt(policy, step1, batch.supports[1].task(b), batch.support_advantages[1][b : b + 1], inner)
+        for k in theta:
+            torch.testing.assert_close(adapted[b][k], step2[k], rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Log-probs recomputed after sampling equal the ones recorded while stepping
+# ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("squash", [False, True])
+def test_recomputed_log_probs_equal_sampled(squash: bool) -> None:
+    torch.manual_seed(0)
+    policy = GaussianMLPPolicy(17, 6, hidden_sizes=(8,), init_log_std=-0.5, squash=squash)
+    tasks = [Task.backward(), Task("velocity", goal_velocity=1.0)]
+    n, horizon = 2, 5
+    envs = make_task_vector_env([Task.backward()] * (len(tasks) * n))
+    theta = {k: v.detach() for k, v in policy_params(policy).items()}
+    try:
+        batch = sample_trajectories(
+            policy, theta, envs, tasks, num_trajectories=n, horizon=horizon,
+            generator=torch.Generator().manual_seed(1), seed=2,
+        )  # fmt: skip
+        assert batch.log_probs.shape == (2, n, horizon)
+        torch.testing.assert_close(log_probs(policy, theta, batch), batch.log_probs, rtol=1e-5, atol=1e-5)
+
+        inner = InnerLoop(alpha=0.5)
+        advantages = torch.randn(2, n, horizon, generator=torch.Generator().manual_seed(3))
+        adapted = adapt_all(policy, leaf_params(policy), [batch], [advantages], inner, create_graph=False)
+        per_task = sample_trajectories(
+            policy, adapted, envs, tasks, num_trajectories=n, horizon=horizon,
+            generator=torch.Generator().manual_seed(4), seed=5,
+        )  # fmt: skip
+    finally:
+        envs.close()
+    for b in range(len(tasks)):
+        recomputed = log_probs(policy, adapted[b], per_task.task(b))
+        torch.testing.assert_close(recomputed[0], per_task.log_probs[b], rtol=1e-5, atol=1e-5)
+        # the adapted parameters matter: under theta the same data has other log-probs
+        assert (log_probs(policy, theta, per_task.task(b))[0] - per_task.log_probs[b]).abs().max() > 1e-3
+
+
+# ---------------------------------------------------------------------------------------------------
+# TRPO meta-step and conjugate gradient
+# ---------------------------------------------------------------------------------------------------
+def gaussian_kl(mean_p, std_p, mean_q, std_q) -> torch.Tensor:
+    """``KL(N(mean_p, std_p^2) || N(mean_q, std_q^2))`` for diagonal Gaussians, summed over the last axis."""
+    return (torch.log(std_q / std_p) + (std_p**2 + (mean_p - mean_q) ** 2) / (2 * std_q**2) - 0.5).sum(-1)
+
+
+def test_trpo_step_respects_the_trust_region_and_improves() -> None:
+    cfg = TrainConfig(
+        task="velocity", meta_batch_size=2, trajectories_per_task=3, horizon=10, hidden_sizes=(16,), physics_threads=1
+    )
+    policy = make_policy(cfg)
+    inner = inner_loop(cfg)
+    envs = make_task_vector_env([Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task))
+    try:
+        batch = sample_meta_batch(cfg, policy, envs, np.random.default_rng(0), torch.Generator().manual_seed(0))
+    finally:
+        envs.close()
+    old_policy = copy.deepcopy(policy)
+    max_kl = 0.01
+    info = TRPOMetaOptimizer(max_kl=max_kl).step(policy, batch, inner)
+
+    loss_old, adapted_old = meta_objective(
+        old_policy, leaf_params(old_policy), batch, inner, create_graph=False, estimator="ratio"
+    )
+    loss_new, adapted_new = meta_objective(
+        policy, leaf_params(policy), batch, inner, create_graph=False, estimator="ratio"
+    )
+    assert info["accepted_step"] > 0
+    assert info["meta_loss"] == pytest.approx(loss_old.item(), rel=1e-6)
+    assert loss_new.item() < loss_old.item()
+    assert info["surrogate_improvement"] == pytest.approx(loss_old.item() - loss_new.item(), rel=1e-4, abs=1e-7)
+    kls = []
+    with torch.no_grad():
+        for b in range(cfg.meta_batch_size):
+            obs = batch.query.task(b).observations
+            p = distribution(policy, adapted_old[b], obs)
+            q = distribution(policy, adapted_new[b], obs)
+            kls.append(gaussian_kl(p.mean, p.stddev, q.mean, q.stddev).mean())
+    mean_kl = torch.stack(kls).mean().item()
+    assert 0 < mean_kl <= max_kl * (1 + 1e-6)
+    assert info["kl"] == pytest.approx(mean_kl, rel=1e-4)
+    assert not torch.equal(
+        torch.nn.utils.parameters_to_vector(policy.parameters()),
+        torch.nn.utils.parameters_to_vector(old_policy.parameters()),
+    )
+
+
+def test_conjugate_gradient_solves_spd_system() -> None:
+    generator = torch.Generator().manual_seed(0)
+    m = torch.randn(12, 12, dtype=torch.float64, generator=generator)
+    a = m @ m.T + 0.5 * torch.eye(12, dtype=torch.float64)
+    b = torch.randn(12, dtype=torch.float64, generator=generator)
+    x = conjugate_gradient(lambda v: a @ v, b, iterations=50, tol=1e-24)
+    torch.testing.assert_close(x, torch.linalg.solve(a, b), rtol=0, atol=1e-6)
+    torch.testing.assert_close(a @ x, b, rtol=0, atol=1e-6)

@@ -1,0 +1,201 @@
+"""Configuration basics, determinism of a smoke run, and smoke runs of every command-line entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hw14_lib import TrainConfig, cli
+from hw14_lib.training import train
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "configs" / "smoke.yaml"
+RUN_FILES = (
+    "config.yaml",
+    "metrics.jsonl",
+    "checkpoint.pt",
+    "summary.json",
+    "policy.pt",
+    "meta_loss.png",
+    "query_return.png",
+)
+METRIC_KEYS = {"iteration", "meta_loss", "support_return", "query_return", "env_steps", "wall_seconds"}
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m hw14_lib ARGS`` in ``cwd`` (never the repository, so nothing can litter it)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "hw14_lib", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "Warning" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def read_metrics(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def without_wall_time(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "wall_seconds"} for r in records]
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """One ``train --config configs/smoke.yaml`` through the command line, shared by the tests below."""
+    workdir = tmp_path_factory.mktemp("cli")
+    out = workdir / "run"
+    result = run_cli("train", "--config", str(SMOKE), "--out", str(out), "--no-progress", cwd=workdir)
+    return out, result
+
+
+# ---------------------------------------------------------------------------------------------------
+# TrainConfig (the full bad-input suite lives elsewhere)
+# ---------------------------------------------------------------------------------------------------
+def test_config_defaults_are_the_seeds() -> None:
+    cfg = TrainConfig()
+    assert (cfg.inner_lr, cfg.outer_lr, cfg.weight_decay, cfg.inner_l2) == (0.1, 3e-4, 1e-4, 1e-3)
+    assert (cfg.meta_batch_size, cfg.horizon, cfg.gamma) == (5, 200, 0.99)
+    assert cfg.env_steps_per_iteration == 5 * 20 * 200 * 2
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("gamma", 0.0), ("gamma", 1.5), ("horizon", 1001), ("task", "sideways"), ("inner_lr", -0.1), ("iterations", 0)],
+)
+def test_config_rejects_bad_values(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"'{field}'"):
+        TrainConfig(**{field: value})
+
+
+def test_config_rejects_wrong_types_and_unknown_keys(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="'iterations'"):
+        TrainConfig(iterations="3")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'learning_rate'"):
+        TrainConfig.from_dict({"learning_rate": 0.1})
+    with pytest.raises(FileNotFoundError):
+        TrainConfig.from_yaml(tmp_path / "missing.yaml")
+
+
+def test_config_is_frozen_and_round_trips() -> None:
+    cfg = TrainConfig.from_yaml(SMOKE)
+    with pytest.raises(AttributeError):
+        cfg.gamma = 0.5  # type: ignore[misc]
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert TrainConfig.from_yaml(SMOKE, seed=3).seed == 3
+
+
+# ---------------------------------------------------------------------------------------------------
+# Smoke runs
+# ---------------------------------------------------------------------------------------------------
+def test_cli_train_writes_the_run_folder(smoke_run) -> None:
+    out, result = smoke_run
+    for name in RUN_FILES:
+        assert (out / name).is_file(), name
+    metrics = read_metrics(out / "metrics.jsonl")
+    assert len(metrics) == 3
+    assert [m["iteration"] for m in metrics] == [1, 2, 3]
+    cfg = TrainConfig.from_yaml(SMOKE)
+    steps_per_iteration = cfg.meta_batch_size * cfg.trajectories_per_task * cfg.horizon * (cfg.inner_steps + 1)
+    assert [m["env_steps"] for m in metrics] == [steps_per_iteration * k for k in (1, 2, 3)]
+    for record in metrics:
+        assert METRIC_KEYS <= set(record)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert isinstance(summary["pre_adaptation_return"], float)
+    assert isinstance(summary["post_adaptation_return"], float)
+    assert summary["config"] == cfg.to_dict()
+    assert summary["env_steps"] == metrics[-1]["env_steps"]
+    for name in ("meta_loss.png", "query_return.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(out) in result.stdout
+    assert "before adaptation" in result.stdout
+    assert not (out.parent / "MUJOCO_LOG.TXT").exists()
+
+
+def test_same_seed_gives_identical_metrics(smoke_run, tmp_path: Path) -> None:
+    """An in-process run repeats the command-line run exactly (every field but the wall time)."""
+    out, _ = smoke_run
+    cfg = TrainConfig.from_yaml(SMOKE)
+    train(cfg, tmp_path / "again", progress=False, evaluate=False)
+    first = read_metrics(out / "metrics.jsonl")
+    second = read_metrics(tmp_path / "again" / "metrics.jsonl")
+    assert without_wall_time(first) == without_wall_time(second)
+
+    train(TrainConfig.from_yaml(SMOKE, seed=1), tmp_path / "other", progress=False, evaluate=False)
+    other = read_metrics(tmp_path / "other" / "metrics.jsonl")
+    assert len(other) == len(first)
+    for a, b in zip(first, other, strict=True):
+        assert a["query_return"] != b["query_return"] and a["meta_loss"] != b["meta_loss"]
+
+
+def test_cli_evaluate(smoke_run) -> None:
+    out, _ = smoke_run
+    result = run_cli("evaluate", "--policy", str(out / "policy.pt"), "--steps", "1", cwd=out.parent)
+    lines = [line for line in result.stdout.splitlines() if "return" in line]
+    assert any(line.startswith("after 0 step(s)") for line in lines), result.stdout
+    assert any(line.startswith("after 1 step(s)") for line in lines), result.stdout
+    for line in lines:
+        float(line.split("deterministic return")[1].split()[0])  # a number is printed
+
+
+def test_cli_plot(smoke_run, tmp_path: Path) -> None:
+    out, _ = smoke_run
+    copy = tmp_path / "runs" / "copy"
+    copy.mkdir(parents=True)
+    shutil.copy(out / "metrics.jsonl", copy / "metrics.jsonl")
+    result = run_cli("plot", str(tmp_path / "runs"), cwd=tmp_path)
+    assert "plotted 1 run(s)" in result.stdout
+    for name in ("meta_loss.png", "query_return.png"):
+        assert (copy / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _subparsers() -> dict:
+    parser = cli.build_parser()
+    (action,) = [a for a in parser._actions if a.dest == "command"]
+    return action.choices
+
+
+EXPECTED_OPTIONS = {
+    "train": {"--config", "--out", "--resume", "--overwrite", "--set", "--no-progress", "--no-eval"},
+    "evaluate": {"--policy", "--config", "--steps", "--video", "--json"},
+    "plot": {"roots"},
+}
+
+
+@pytest.mark.parametrize("command", sorted(EXPECTED_OPTIONS))
+def test_help_mentions_every_option(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    subparser = _subparsers()[command]
+    documented = set()
+    for action in subparser._actions:
+        if action.dest == "help":
+            continue
+        assert action.help, f"{command}: {action.option_strings or action.dest} has no help text"
+        documented |= set(action.option_strings) or {action.dest}
+    assert EXPECTED_OPTIONS[command] <= documented
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in documented:
+        assert option in text, option
+
+
+def test_top_level_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for command in EXPECTED_OPTIONS:
+        assert command in text
