@@ -8,7 +8,7 @@ RUN_DIR ?= runs/default
 CONFIG ?= configs/backward.yaml
 export MUJOCO_GL ?= egl
 
-.PHONY: venv run test lint format bench results clean
+.PHONY: venv run test lint format bench results clean tex report submission
 
 venv: $(STAMP)
 
@@ -33,6 +33,30 @@ format: $(STAMP)
 
 test: lint
 	$(PY) -m pytest
+
+# The report's experiments into results/ (resumable: run again to continue; two at a time, one per core).
+results: $(STAMP)
+	$(PY) -m hw14_lib results --jobs 2
+
+# TeX Live for the report, installed with apt only when latexmk, pdflatex or pdftoppm is missing.
+TEX_PACKAGES := texlive-latex-base texlive-latex-extra texlive-fonts-recommended latexmk poppler-utils
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+tex:
+	@if ! command -v latexmk >/dev/null || ! command -v pdflatex >/dev/null || ! command -v pdftoppm >/dev/null; then \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $(TEX_PACKAGES); fi
+
+# Regenerates report/generated/ from results/ and benchmarks/results.json, then builds HW14_Solution.pdf
+# (latexmk; fails on LaTeX errors and undefined references; auxiliary files in report/build/).
+# Optional: STUDENT_NUMBER=... FULL_NAME=... for the title page.
+report: $(STAMP) tex
+	$(PY) -m hw14_lib report-assets --build \
+	  $(if $(STUDENT_NUMBER),--student-number "$(STUDENT_NUMBER)") $(if $(FULL_NAME),--full-name "$(FULL_NAME)")
+
+# The course zip: make submission STUDENT_NUMBER=400123456 FULL_NAME=JaneDoe -> dist/DRL_HW14_400123456_JaneDoe.zip
+submission: $(STAMP) tex
+	@if [ -z "$(STUDENT_NUMBER)" ] || [ -z "$(FULL_NAME)" ]; then \
+	  echo "usage: make submission STUDENT_NUMBER=400123456 FULL_NAME=JaneDoe" >&2; exit 2; fi
+	$(PY) -m hw14_lib package --student-number "$(STUDENT_NUMBER)" --full-name "$(FULL_NAME)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

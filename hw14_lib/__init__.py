@@ -1,13 +1,31 @@
 """hw14 MAML: Model-Agnostic Meta-Learning (Finn et al. 2017) for MuJoCo HalfCheetah in PyTorch.
 
-Importing the package sets ``MUJOCO_GL=egl`` when unset (headless rendering) and registers the
-Gymnasium ids ``hw14/HalfCheetahBackward-v0``, ``hw14/HalfCheetahDir-v0`` and
+Importing the package sets ``MUJOCO_GL=egl`` when unset or empty on Linux (headless rendering) and registers
+the Gymnasium ids ``hw14/HalfCheetahBackward-v0``, ``hw14/HalfCheetahDir-v0`` and
 ``hw14/HalfCheetahVel-v0``.
+
+``mujoco`` is imported with its OpenGL back end disabled: ``import mujoco`` otherwise loads the back
+end named by ``MUJOCO_GL`` at once and fails outright on a machine without a working OpenGL (no
+libEGL, a wrong ``MUJOCO_GL``, ``egl`` on macOS), which would stop training, not only the video.
+Rendering loads the back end lazily (:func:`hw14_lib.evaluation.record_video`), and skips the video
+with a warning when it cannot.
 """
 
 import os
+import sys
 
-os.environ.setdefault("MUJOCO_GL", "egl")
+if sys.platform.startswith("linux") and not os.environ.get("MUJOCO_GL"):
+    os.environ["MUJOCO_GL"] = "egl"
+if "mujoco" not in sys.modules:
+    _requested_gl = os.environ.get("MUJOCO_GL")
+    os.environ["MUJOCO_GL"] = "disable"
+    try:
+        import mujoco  # noqa: F401
+    finally:
+        if _requested_gl is None:
+            del os.environ["MUJOCO_GL"]
+        else:
+            os.environ["MUJOCO_GL"] = _requested_gl
 
 from hw14_lib.config import TrainConfig
 from hw14_lib.envs import HalfCheetahBackward, HalfCheetahTaskEnv, register_envs

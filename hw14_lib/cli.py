@@ -1,8 +1,12 @@
-"""Command line: ``python -m hw14_lib {train,evaluate,plot} ...``.
+"""Command line: ``python -m hw14_lib {train,evaluate,results,plot,report-assets,package} ...``.
 
 Bad input (a missing or malformed config, an unknown key, a bad value, a policy file that is not
 one, a run folder that cannot be used) prints one line ``error: ...`` on stderr and exits with
-status 2, without a traceback and before anything is written.
+status 2, without a traceback and before anything is written. A non-finite meta-loss or
+meta-gradient (:class:`~hw14_lib.outer.NonFiniteError`) prints ``error: <quantity> is not finite ...``
+and exits with status 1: the input was valid, the run failed, and its last good checkpoint is kept.
+Ctrl-C during training exits with status 130 and prints how to resume. Warnings (a skipped video, a
+torn metrics line dropped on resume) are printed as one line ``warning: ...``.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -79,12 +84,47 @@ def build_parser() -> argparse.ArgumentParser:
         description="Regenerate meta_loss.png and query_return.png of every run folder under the given roots.",
     )
     plot.add_argument("roots", nargs="*", default=["runs", "results"], help="folders to search (default: runs results)")
+
+    assets = sub.add_parser(
+        "report-assets",
+        help="regenerate the report's figures, tables and numbers",
+        description="Regenerate report/generated/ (figures, tables, numbers.tex) from results/ and "
+        "benchmarks/results.json; missing inputs read n/a. With --build, also build HW14_Solution.pdf.",
+    )
+    assets.add_argument("--results", default="results", help="results folder (default: results)")
+    assets.add_argument("--benchmarks", default="benchmarks/results.json", help="benchmark results JSON")
+    assets.add_argument("--out", default="report/generated", help="output folder (default: report/generated)")
+    assets.add_argument("--student-number", default=None, help="student number for the title page (digits)")
+    assets.add_argument("--full-name", default=None, help="full name for the title page (CamelCase, e.g. JaneDoe)")
+    assets.add_argument("--build", action="store_true", help="then build HW14_Solution.pdf with latexmk")
+
+    package = sub.add_parser(
+        "package",
+        help="build the report and the course submission zip",
+        description="Rebuild HW14_Solution.pdf and write dist/DRL_HW14_<StudentNumber>_<FullName>.zip with the "
+        "PDF, the LaTeX sources (HW14_Solution.zip) and Notebooks/.",
+    )
+    package.add_argument("--student-number", required=True, help="digits only, e.g. 400123456")
+    package.add_argument("--full-name", required=True, help="CamelCase without spaces, e.g. JaneDoe")
+    package.add_argument("--notebook", default=None, help="notebook to submit (default: Notebooks/HW14_MAML.ipynb)")
+    package.add_argument("--dist", default="dist", help="output folder (default: dist)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    """Print a warning as one line ``warning: ...`` (not Python's file:line and source line)."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "train":
             return _train(args)
@@ -94,9 +134,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plot(args)
         if args.command == "results":
             return _results(args)
+        if args.command == "report-assets":
+            return _report_assets(args)
+        if args.command == "package":
+            return _package(args)
     except (UsageError, ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except FloatingPointError as exc:  # NonFiniteError: a fault of the run, not of the input
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as exc:
         print(f"\n{exc or 'interrupted'}", file=sys.stderr)
         return 130
@@ -230,4 +277,31 @@ def _plot(args: argparse.Namespace) -> int:
                 plot_training_curves(records, metrics_path.parent)
                 count += 1
     print(f"plotted {count} run(s)")
+    return 0
+
+
+def _report_assets(args: argparse.Namespace) -> int:
+    from hw14_lib.latex_build import build_pdf
+    from hw14_lib.packaging import display_name, validate_full_name, validate_student_number
+    from hw14_lib.report_assets import generate_report_assets
+
+    student = {}
+    if args.full_name is not None:
+        student["student_name"] = display_name(validate_full_name(args.full_name))
+    if args.student_number is not None:
+        student["student_number"] = validate_student_number(args.student_number)
+    written = generate_report_assets(results=args.results, benchmarks=args.benchmarks, out=args.out, **student)
+    print(f"wrote {len(written)} files to {args.out}/")
+    if args.build:
+        print(f"built {build_pdf('HW14_Solution.tex')}")
+    return 0
+
+
+def _package(args: argparse.Namespace) -> int:
+    from hw14_lib.packaging import build_submission
+
+    path = build_submission(
+        student_number=args.student_number, full_name=args.full_name, notebook=args.notebook, dist=args.dist
+    )
+    print(f"wrote {path}")
     return 0

@@ -187,7 +187,7 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise TypeError(f"a config must be a mapping of field: value, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - known, key=str)  # YAML keys may be numbers too
         if unknown:
             raise ValueError(f"unknown config key {unknown[0]!r}; allowed keys: {', '.join(sorted(known))}")
         return cls(**data)

@@ -174,6 +174,43 @@ def adaptation_curve(
     return curve, history
 
 
+GL_BACKENDS = ("egl", "osmesa", "glfw")
+
+
+def rendering_problem(width: int = 64, height: int = 64) -> str | None:
+    """Why off-screen OpenGL rendering is unavailable here, or ``None`` when it works.
+
+    Creates (and frees) a GL context of the back end ``MUJOCO_GL`` names, as Gymnasium's renderer
+    would (glfw, egl, then osmesa when unset), and a MuJoCo render context in it. Warnings the back
+    ends print while failing (GLFW's) are folded into the returned text.
+    """
+    import importlib
+
+    import mujoco
+
+    backend = os.environ.get("MUJOCO_GL")
+    if backend is not None and backend not in GL_BACKENDS:
+        return f"MUJOCO_GL={backend!r} is not one of {', '.join(GL_BACKENDS)}"
+    problems = []
+    for name in GL_BACKENDS if backend is None else (backend,):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                context = importlib.import_module(f"mujoco.{name}").GLContext(width, height)
+                try:
+                    context.make_current()
+                    mujoco.MjrContext(mujoco.MjModel.from_xml_string("<mujoco/>"), mujoco.mjtFontScale.mjFONTSCALE_100)
+                finally:
+                    context.free()
+            except Exception as exc:  # back ends fail with ImportError, AttributeError, FatalError, ...
+                messages = dict.fromkeys(str(w.message) for w in caught)  # GLFW repeats itself
+                detail = "; ".join([*messages, f"{type(exc).__name__}: {exc}"])
+                problems.append(f"{name}: {detail}")
+                continue
+        return None
+    return "; ".join(problems)
+
+
 def record_video(
     policy: GaussianMLPPolicy,
     params: Mapping[str, Tensor],
@@ -187,7 +224,8 @@ def record_video(
 ) -> float | None:
     """Render one deterministic episode to an mp4 at ``path`` (atomically) and return its return.
 
-    Rendering needs OpenGL (``MUJOCO_GL=egl`` headless). When it is unavailable the video is
+    Rendering needs OpenGL (``MUJOCO_GL=egl`` headless). When it is unavailable (checked by
+    :func:`rendering_problem` before any frame), or rendering or encoding fails midway, the video is
     skipped with one warning and ``None`` is returned; nothing is written.
     """
     import imageio.v2 as imageio
@@ -195,22 +233,28 @@ def record_video(
     from hw14_lib.envs import HalfCheetahTaskEnv
     from hw14_lib.io_utils import atomic_write
 
-    try:
-        env = HalfCheetahTaskEnv(task=task, render_mode="rgb_array", width=width, height=height)
-        obs, _ = env.reset(seed=seed)
-        frames = [env.render()]
-    except Exception as exc:  # OpenGL back ends fail in many ways (ImportError, RuntimeError, ...)
-        warnings.warn(f"video skipped: rendering is unavailable ({type(exc).__name__}: {exc})", stacklevel=2)
+    problem = rendering_problem()
+    if problem is not None:
+        warnings.warn(f"video skipped: OpenGL rendering is unavailable ({problem})", stacklevel=2)
         return None
     total = 0.0
+    env = HalfCheetahTaskEnv(task=task, render_mode="rgb_array", width=width, height=height)
     try:
-        with torch.no_grad():
-            for _ in range(horizon):
+        obs, _ = env.reset(seed=seed)
+        frames = []
+        for t in range(horizon + 1):
+            try:
+                frames.append(env.render())
+            except Exception as exc:  # OpenGL back ends fail in many ways (RuntimeError, FatalError, ...)
+                warnings.warn(f"video skipped: rendering failed ({type(exc).__name__}: {exc})", stacklevel=2)
+                return None
+            if t == horizon:
+                break
+            with torch.no_grad():
                 dist = distribution(policy, params, torch.as_tensor(obs, dtype=torch.float32))
                 action = policy.deterministic_action(dist).numpy()
-                obs, reward, _, _, _ = env.step(action)
-                total += float(reward)
-                frames.append(env.render())
+            obs, reward, _, _, _ = env.step(action)
+            total += float(reward)
     finally:
         env.close()
     fps = round(1.0 / env.unwrapped.dt)
@@ -218,5 +262,9 @@ def record_video(
     def write(tmp: Path) -> None:
         imageio.mimwrite(tmp, frames, fps=fps, format="FFMPEG", codec="libx264", macro_block_size=16)
 
-    atomic_write(path, write)
+    try:
+        atomic_write(path, write)
+    except (OSError, RuntimeError, ValueError) as exc:  # ffmpeg missing or failing
+        warnings.warn(f"video skipped: encoding {str(path)!r} failed ({type(exc).__name__}: {exc})", stacklevel=2)
+        return None
     return total

@@ -27,8 +27,8 @@ from hw14_lib.policy import GaussianMLPPolicy, policy_params
 class NonFiniteError(FloatingPointError):
     """A loss or gradient became NaN or infinite; ``quantity`` names which one."""
 
-    def __init__(self, quantity: str):
-        super().__init__(f"{quantity} is not finite; the optimizer step was skipped")
+    def __init__(self, quantity: str, detail: str = "the optimizer step was skipped"):
+        super().__init__(f"{quantity} is not finite; {detail}")
         self.quantity = quantity
 
 
@@ -136,7 +136,8 @@ class TRPOMetaOptimizer:
         direction = conjugate_gradient(fisher_vector_product, -g, iterations=self.cg_iterations)
         shs = 0.5 * direction @ fisher_vector_product(direction)
         _check_finite("TRPO step direction", direction, shs)
-        full_step = direction * torch.sqrt(2 * self.max_kl / shs.clamp_min(1e-12))
+        # shs = s^T F s / 2 is the predicted KL of the step s, so this scaling predicts KL = delta.
+        full_step = direction * torch.sqrt(self.max_kl / shs.clamp_min(1e-12))
         old_vector = nn.utils.parameters_to_vector(params).detach()
         old_loss = loss.item()
 

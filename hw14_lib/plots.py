@@ -62,3 +62,175 @@ def plot_training_curves(metrics: Sequence[Mapping[str, Any]], out: str | os.Pat
         ax.legend(frameon=False, fontsize=8)
         paths.append(save_figure(fig, out / name))
     return paths
+
+
+# Colours shared by every comparison figure, so a method keeps its colour across figures.
+METHOD_COLORS = {"MAML": "tab:blue", "pretrained": "tab:orange", "random": "tab:green", "oracle": "0.35"}
+
+
+def plot_adaptation_curves(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    out: str | os.PathLike[str],
+    *,
+    reference: Mapping[str, Sequence[float]] | None = None,
+    oracle: float | None = None,
+    title: str = "",
+    ylabel: str = "mean return (N trajectories, 200 steps)",
+) -> Path:
+    """Return after k = 0, 1, 2, ... inner steps, one line per method, with error bars.
+
+    Args:
+        curves: ``label -> (mean[k], std[k])``; the std is drawn as error bars (zeros for one seed).
+        out: the PNG file to write.
+        reference: ``label -> value[k]``, e.g. the MAML paper's numbers, drawn as hollow markers
+            on dotted lines in the colour of the same label.
+        oracle: a horizontal reference line (the paper's oracle), or ``None``.
+    """
+    fig, ax = plt.subplots(figsize=(5.6, 3.9))
+    for i, (label, (mean, std)) in enumerate(curves.items()):
+        color = METHOD_COLORS.get(label, f"C{i + 3}")
+        k = np.arange(len(mean))
+        ax.errorbar(k, mean, yerr=std, color=color, marker="o", lw=2, capsize=3, label=f"{label} (ours)")
+    for i, (label, values) in enumerate((reference or {}).items()):
+        color = METHOD_COLORS.get(label, f"C{i + 3}")
+        k = np.arange(len(values))
+        ax.plot(k, values, color=color, marker="s", mfc="none", ls=":", lw=1.2, label=f"{label} (paper)")
+    if oracle is not None:
+        ax.axhline(oracle, color=METHOD_COLORS["oracle"], ls="--", lw=1, label="oracle (paper)")
+    ax.set_xlabel("inner policy-gradient steps on the held-out task")
+    ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.17))
+    return save_figure(fig, out)
+
+
+def seed_band(
+    runs: Sequence[Sequence[Mapping[str, Any]]], key: str, *, points: int = 200, window: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and standard deviation over seeds of ``key`` against env steps.
+
+    Each seed's trailing moving average (``window`` iterations) is interpolated linearly onto a
+    shared grid of ``points`` env-step values up to the shortest seed's last step.
+
+    Returns:
+        ``(steps, mean, std)``, each of shape ``(points,)``; ``std`` is zero for a single seed.
+    """
+    if not runs or any(len(r) == 0 for r in runs):
+        raise ValueError("seed_band needs at least one run and a metrics record in every run")
+    end = min(r[-1]["env_steps"] for r in runs)
+    start = max(r[0]["env_steps"] for r in runs)
+    grid = np.linspace(start, end, points) if end > start else np.array([float(end)])
+    curves = []
+    for records in runs:
+        steps = np.array([m["env_steps"] for m in records], dtype=float)
+        curves.append(np.interp(grid, steps, moving_average([m[key] for m in records], window)))
+    stacked = np.stack(curves)
+    return grid, stacked.mean(0), stacked.std(0, ddof=1) if len(runs) > 1 else np.zeros_like(grid)
+
+
+def plot_seed_learning_curves(
+    runs: Sequence[Sequence[Mapping[str, Any]]],
+    out: str | os.PathLike[str],
+    *,
+    series: Sequence[tuple[str, str]] = (
+        ("support_return", "before adaptation (support)"),
+        ("query_return", "after adaptation (query)"),
+    ),
+    title: str = "",
+) -> Path:
+    """Learning curves of several seeds: the mean over seeds as a line, +- one std shaded.
+
+    Args:
+        runs: one list of ``metrics.jsonl`` records per seed.
+        series: ``(metrics key, legend label)`` pairs to draw.
+    """
+    window = max(1, min(len(r) for r in runs) // 25)
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    for i, (key, label) in enumerate(series):
+        steps, mean, std = seed_band(runs, key, window=window)
+        color = f"C{i}"
+        ax.plot(steps / 1e6, mean, color=color, lw=2, label=label)
+        ax.fill_between(steps / 1e6, mean - std, mean + std, color=color, alpha=0.25, lw=0)
+    seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
+    ax.set_title(f"{title} ({seeds}; mean of {window} iterations, band: ±1 std)" if title else seeds, fontsize=9)
+    ax.set_xlabel("environment steps (millions)")
+    ax.set_ylabel("average return per trajectory")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    return save_figure(fig, out)
+
+
+def plot_run_comparison(
+    runs: Mapping[str, Sequence[Mapping[str, Any]]],
+    out: str | os.PathLike[str],
+    *,
+    key: str = "query_return",
+    ylabel: str = "average query return (after adaptation)",
+    title: str = "",
+) -> Path:
+    """One smoothed curve of ``key`` against env steps per named run (ablations)."""
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    for label, records in runs.items():
+        steps = np.array([m["env_steps"] for m in records]) / 1e6
+        window = max(1, len(records) // 25)
+        ax.plot(steps, moving_average([m[key] for m in records], window), lw=1.8, label=label)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.set_xlabel("environment steps (millions)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=7)
+    return save_figure(fig, out)
+
+
+def plot_placeholder(message: str, out: str | os.PathLike[str]) -> Path:
+    """A figure that says what is missing, so a document that includes ``out`` still builds."""
+    fig, ax = plt.subplots(figsize=(5.6, 2.0))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=10, color="0.3", wrap=True)
+    ax.add_patch(plt.Rectangle((0.01, 0.02), 0.98, 0.96, fill=False, ls="--", color="0.6", transform=ax.transAxes))
+    return save_figure(fig, out)
+
+
+def plot_returns_per_step(
+    rewards: np.ndarray,
+    returns: np.ndarray,
+    out: str | os.PathLike[str],
+    *,
+    gamma: float,
+    title: str = "",
+) -> Path:
+    """Reward ``r_t`` and discounted return ``G_t`` against the time step ``t`` for N trajectories.
+
+    Each panel draws the mean over trajectories as a line, +- one standard deviation shaded, and the
+    first few trajectories as thin lines.
+
+    Args:
+        rewards: ``(N, T)`` rewards of N trajectories.
+        returns: ``(N, T)`` discounted returns ``G_t = sum_{k>=t} gamma^(k-t) r_k`` of the same trajectories.
+        gamma: the discount used for ``returns`` (shown in the label).
+    """
+    rewards, returns = np.asarray(rewards, dtype=float), np.asarray(returns, dtype=float)
+    if rewards.ndim != 2 or rewards.shape != returns.shape:
+        raise ValueError(f"rewards and returns must both have shape (N, T); got {rewards.shape} and {returns.shape}")
+    steps = np.arange(rewards.shape[1])
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharex=True)
+    for ax, values, ylabel in (
+        (axes[0], rewards, "reward $r_t$"),
+        (axes[1], returns, f"discounted return $G_t$ ($\\gamma$ = {gamma:g})"),
+    ):
+        mean, std = values.mean(0), values.std(0)
+        for row in values[:3]:
+            ax.plot(steps, row, color="0.6", lw=0.6)
+        ax.plot(steps, mean, color="tab:blue", lw=2, label=f"mean of {len(values)} trajectories")
+        ax.fill_between(steps, mean - std, mean + std, color="tab:blue", alpha=0.2, lw=0, label="±1 std")
+        ax.set_xlabel("time step $t$")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].legend(frameon=False, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save_figure(fig, out)

@@ -197,6 +197,9 @@ def load_policy(path: str | os.PathLike[str]) -> GaussianMLPPolicy:
         raise ValueError(f"{str(path)!r} is not a policy file written by save_policy ({exc})") from exc
     if not isinstance(payload, dict) or payload.get("format") != POLICY_FORMAT:
         raise ValueError(f"{str(path)!r} is not a policy file written by save_policy")
-    policy = GaussianMLPPolicy(**payload["architecture"])
-    policy.load_state_dict(payload["state_dict"])
+    try:
+        policy = GaussianMLPPolicy(**payload["architecture"])
+        policy.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # a damaged or hand-edited payload
+        raise ValueError(f"{str(path)!r} is a damaged policy file ({type(exc).__name__}: {exc})") from exc
     return policy

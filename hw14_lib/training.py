@@ -6,7 +6,15 @@ iteration and env-step counters) and, at the end, ``policy.pt``, ``summary.json`
 and ``video.mp4``. Every file is written atomically (:mod:`hw14_lib.io_utils`).
 
 Determinism: with the same seed, two runs write identical ``metrics.jsonl`` lines except for the
-``wall_seconds`` field; a run killed at any point and resumed continues the same sequence.
+``wall_seconds`` field (the only wall-clock quantity); a run killed at any point and resumed
+continues the same sequence.
+
+Crash safety: ``checkpoint.pt`` is written at iteration 0 and after every iteration, *before* that
+iteration's metrics line, and it carries that line. On resume, lines past the checkpoint's iteration
+and a torn last line are dropped (with a warning), and a line the kill prevented from being appended
+is restored from the checkpoint, so ``metrics.jsonl`` never has a duplicated, missing or torn line.
+A non-finite meta-loss or meta-gradient raises :class:`~hw14_lib.outer.NonFiniteError` before the
+optimizer step and before any write, so the checkpoint on disk stays the last good one.
 """
 
 from __future__ import annotations
@@ -34,8 +42,8 @@ from hw14_lib.io_utils import (
     truncate_jsonl,
 )
 from hw14_lib.maml import InnerLoop, MetaBatch, adapt_all
-from hw14_lib.outer import AdamMetaOptimizer, TRPOMetaOptimizer
-from hw14_lib.policy import GaussianMLPPolicy, Params, policy_params, save_policy
+from hw14_lib.outer import AdamMetaOptimizer, NonFiniteError, TRPOMetaOptimizer
+from hw14_lib.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, Params, policy_params, save_policy
 from hw14_lib.sampling import TrajectoryBatch, sample_trajectories
 from hw14_lib.tasks import Task, evaluation_tasks, sample_tasks
 from hw14_lib.vector_env import make_task_vector_env
@@ -106,8 +114,8 @@ class RunState:
     env_steps: int = 0
     wall_seconds: float = 0.0
 
-    def save(self, path: Path) -> None:
-        """Write the checkpoint atomically."""
+    def save(self, path: Path, record: dict[str, Any] | None = None) -> None:
+        """Write the checkpoint atomically, with ``record``, the metrics line of this iteration."""
         atomic_torch_save(
             {
                 "policy": self.policy.state_dict(),
@@ -117,13 +125,17 @@ class RunState:
                 "iteration": self.iteration,
                 "env_steps": self.env_steps,
                 "wall_seconds": self.wall_seconds,
+                "record": record,
             },
             path,
         )
 
-    def load(self, path: Path) -> None:
-        """Restore from a checkpoint written by :meth:`save`."""
-        data = torch.load(path, map_location="cpu", weights_only=False)
+    def load(self, path: Path) -> dict[str, Any] | None:
+        """Restore from a checkpoint written by :meth:`save`; returns its metrics line (if any)."""
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # torch raises several types for foreign or corrupt files
+            raise RunFolderError(f"--resume: {str(path)!r} is not a readable checkpoint ({exc})") from exc
         self.policy.load_state_dict(data["policy"])
         self.optimizer.load_state_dict(data["optimizer"])
         self.rng.bit_generator.state = data["numpy_rng"]
@@ -131,6 +143,7 @@ class RunState:
         self.iteration = int(data["iteration"])
         self.env_steps = int(data["env_steps"])
         self.wall_seconds = float(data["wall_seconds"])
+        return data.get("record")
 
 
 def sample_meta_batch(
@@ -179,16 +192,24 @@ def prepare_run_folder(cfg: TrainConfig, out: Path, *, resume: bool, overwrite: 
     """
     if resume and overwrite:
         raise RunFolderError("--resume and --overwrite exclude each other")
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"--out {str(out)!r} is a file, not a folder")
     has_run = (out / CONFIG).exists() or (out / METRICS).exists() or (out / CHECKPOINT).exists()
     if resume:
         if not (out / CHECKPOINT).exists():
-            raise RunFolderError(f"--resume: no checkpoint in {str(out)!r}; start the run without --resume")
-        saved = TrainConfig.from_dict(yaml.safe_load((out / CONFIG).read_text(encoding="utf-8")))
+            restart = "again with --overwrite" if has_run else "without --resume"
+            raise RunFolderError(f"--resume: no checkpoint in {str(out)!r}; start the run {restart}")
+        saved = TrainConfig.from_yaml(out / CONFIG)
         if saved != cfg:
-            changed = [k for k, v in cfg.to_dict().items() if saved.to_dict().get(k) != v and k != "notes"]
+            before = saved.to_dict()
+            changed = [
+                f"{k}={v!r} (the run has {before[k]!r})"
+                for k, v in cfg.to_dict().items()
+                if before[k] != v and k not in ("notes", "physics_threads")
+            ]
             raise RunFolderError(
-                f"--resume: the config differs from the run's in {', '.join(changed)}; "
-                f"resume with {str(out / CONFIG)!r} or train into a new folder"
+                f"--resume: the config differs from the run's: {', '.join(changed)}; "
+                f"resume with --config {str(out / CONFIG)!r} or train into a new folder"
             )
         return
     if has_run and not overwrite:
@@ -234,9 +255,10 @@ def train(
         generator=torch.Generator().manual_seed(cfg.seed),
     )
     if resume:
-        state.load(out / CHECKPOINT)
-        # Lines past the checkpoint come from iterations whose checkpoint never landed.
-        truncate_jsonl(out / METRICS, state.iteration)
+        _restore_metrics(out, state.load(out / CHECKPOINT), state.iteration)
+    else:
+        state.save(out / CHECKPOINT)  # iteration 0: a run stopped before its first iteration resumes too
+    saved_iteration = state.iteration  # the iteration checkpoint.pt holds
 
     inner = inner_loop(cfg)
     envs = make_task_vector_env(
@@ -251,7 +273,15 @@ def train(
                 return None
             start = time.perf_counter()
             batch = sample_meta_batch(cfg, policy, envs, state.rng, state.generator)
-            info = state.optimizer.step(policy, batch, inner)
+            try:
+                info = state.optimizer.step(policy, batch, inner)
+            except NonFiniteError as exc:
+                raise NonFiniteError(
+                    exc.quantity,
+                    f"iteration {state.iteration + 1} stopped before the optimizer step; "
+                    f"{str(out / CHECKPOINT)!r} keeps iteration {saved_iteration}",
+                ) from exc
+            project_log_std(policy)
             state.iteration += 1
             state.env_steps += sum(s.num_steps for s in batch.supports) + batch.query.num_steps
             state.wall_seconds += time.perf_counter() - start
@@ -264,17 +294,51 @@ def train(
                 "log_std_mean": float(policy.log_std.detach().mean()),
                 **info,
             }
-            state.save(out / CHECKPOINT)
+            state.save(out / CHECKPOINT, record)
+            saved_iteration = state.iteration
             append_jsonl(out / METRICS, record)
             bar.update(1)
             bar.set_postfix(query=f"{record['query_return']:.1f}", loss=f"{record['meta_loss']:.3f}")
     except KeyboardInterrupt:
         bar.close()
-        raise TrainingInterrupted(out, state.iteration) from None
+        raise TrainingInterrupted(out, saved_iteration) from None
     finally:
         bar.close()
         envs.close()
-    return finish_run(cfg, out, policy, evaluate=evaluate)
+    try:
+        return finish_run(cfg, out, policy, evaluate=evaluate)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(out, saved_iteration) from None
+
+
+def project_log_std(policy: GaussianMLPPolicy) -> None:
+    """Clamp the ``log_std`` parameter into ``LOG_STD_BOUNDS`` in place (a projection after each step).
+
+    ``forward`` already clamps ``log sigma``, so the policy's distribution is unchanged; but the clamp
+    has zero gradient outside the bounds, so a parameter pushed past them (by Adam's momentum or a
+    TRPO step) would stay stuck there, and with no weight decay drift without limit. Projecting keeps
+    it on the boundary, where the gradient flows again.
+    """
+    with torch.no_grad():
+        policy.log_std.clamp_(*LOG_STD_BOUNDS)
+
+
+def _restore_metrics(out: Path, record: dict[str, Any] | None, iteration: int) -> None:
+    """Make ``metrics.jsonl`` hold exactly the lines of iterations ``1..iteration`` after a crash.
+
+    Lines past the checkpoint (from a version that appended before checkpointing) and a torn last
+    line are dropped; the checkpoint's own line, lost when a kill fell between the checkpoint and
+    the append, is restored from the checkpoint.
+    """
+    kept = truncate_jsonl(out / METRICS, iteration)
+    if len(kept) == iteration - 1 and record is not None:
+        append_jsonl(out / METRICS, record)
+    elif len(kept) < iteration:
+        warnings.warn(
+            f"{out / METRICS} has {len(kept)} lines but the checkpoint is at iteration {iteration}; "
+            "the missing lines cannot be recovered",
+            stacklevel=3,
+        )
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -282,7 +346,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     def __init__(self, out: Path, iteration: int):
         super().__init__(
-            f"interrupted after iteration {iteration}; checkpoint saved. Resume with: "
+            f"interrupted; the checkpoint of iteration {iteration} is saved in {out}. Resume with: "
             f"python -m hw14_lib train --config {out / CONFIG} --out {out} --resume"
         )
         self.out, self.iteration = out, iteration

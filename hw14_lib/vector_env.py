@@ -77,7 +77,9 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         self.num_threads = num_threads
         self.max_episode_steps = max_episode_steps
         self._datas = [mujoco.MjData(self.model) for _ in range(num_threads)]
-        self._rollout = rollout.Rollout(nthread=num_threads) if num_threads > 1 else None
+        # One persistent pool (nthread=0 runs inline); rollout.rollout() would build a new one per call.
+        self._rollout: rollout.Rollout | None = rollout.Rollout(nthread=num_threads if num_threads > 1 else 0)
+        self._models = [self.model] * len(tasks)
         self.dt = self.model.opt.timestep * FRAME_SKIP
         nq, nv, nu = self.model.nq, self.model.nv, self.model.nu
         self._nstate = mujoco.mj_stateSize(self.model, _STATE_SPEC)
@@ -100,6 +102,8 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         self._tasks = list(tasks)
         self._state = np.tile(self._init_state, (self.num_envs, 1))
         self._out = np.empty((self.num_envs, FRAME_SKIP, self._nstate))
+        self._control = np.empty((self.num_envs, FRAME_SKIP, nu))
+        self._ctrl_low, self._ctrl_high = self.model.actuator_ctrlrange.T.copy()
         self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
         self._rngs: list[np.random.Generator] | None = None
@@ -161,14 +165,22 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
             holds arrays ``x_velocity``, ``reward_forward`` and ``reward_ctrl`` of shape (M,).
         """
         actions = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, self.model.nu)
-        low, high = self.model.actuator_ctrlrange.T
+        if self._rollout is None:
+            raise RuntimeError("step() called on a closed HalfCheetahVectorEnv")
         x_before = self._state[:, self._qpos.start].copy()
         # MuJoCo clamps ctrl to ctrlrange; HalfCheetah-v5 charges control cost on the action as given.
-        control = np.clip(actions, low, high)[:, None, :]
-        if self._rollout is None:
-            rollout.rollout(self.model, self._datas[0], self._state, control, nstep=FRAME_SKIP, state=self._out)
-        else:
-            self._rollout.rollout(self.model, self._datas, self._state, control, nstep=FRAME_SKIP, state=self._out)
+        np.clip(actions[:, None, :], self._ctrl_low, self._ctrl_high, out=self._control)
+        # Every array is preallocated with the shapes rollout expects, so its Python-side checks,
+        # tiling and allocations (a third of the call for 100 copies) are skipped.
+        self._rollout.rollout(
+            self._models,
+            self._datas,
+            self._state,
+            self._control,
+            nstep=FRAME_SKIP,
+            state=self._out,
+            skip_checks=True,
+        )
         self._state[:] = self._out[:, -1]
         resetting = self._needs_reset.copy()
 

@@ -1,0 +1,204 @@
+"""The course submission ``DRL_HW14_<StudentNumber>_<FullName>.zip``, built by one call.
+
+Layout (the course's section 2.2)::
+
+    HW14_Solution.pdf           the report, rebuilt from the sources below
+    HW14_Solution.zip           HW14_Solution.tex + report/ (figures, tables, numbers): it
+                                compiles on its own with ``latexmk -pdf HW14_Solution.tex``
+    Notebooks/HW14_MAML.ipynb   the notebook, and beside it what it needs to run from the unpacked
+    Notebooks/hw14_lib/         zip: the package, requirements.txt, configs/ and the small files of
+    Notebooks/requirements.txt  results/ (no checkpoints, nothing over RESULT_FILE_LIMIT bytes)
+    Notebooks/configs/
+    Notebooks/results/
+
+Names: ``FullName`` must be CamelCase with no spaces, which we take to mean two or more
+capitalized ASCII words run together, ``^[A-Z][a-z]+(?:[A-Z][a-z]+)+$`` (``JaneDoe``,
+``MohammadHosseinRohban``; not ``Jane``, ``janeDoe``, ``Jane Doe``, ``JANEDOE``); the student
+number is one or more ASCII digits.
+
+The PDF is always rebuilt, in a temporary copy of the sources with the student's name and number
+on the title page, so it can be neither missing nor stale, and it is compiled from exactly the
+sources that go into ``HW14_Solution.zip``. Bad input raises :class:`SubmissionError` (a
+``ValueError``) before anything is written; the zip is written to a temporary file and renamed, so
+an existing submission is never replaced by a broken one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from hw14_lib.io_utils import atomic_write
+from hw14_lib.latex_build import LATEX_PACKAGES, LatexError, build_pdf, latex_available
+from hw14_lib.report_assets import generate_report_assets
+
+FULL_NAME_PATTERN = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)+")
+STUDENT_NUMBER_PATTERN = re.compile(r"[0-9]+")
+REPORT_TEX = "HW14_Solution.tex"
+REPORT_PDF = "HW14_Solution.pdf"
+REPORT_ZIP = "HW14_Solution.zip"
+NOTEBOOK = "Notebooks/HW14_MAML.ipynb"
+RESULT_FILE_LIMIT = 5 * 2**20
+"""Largest results/ file copied next to the notebook (policies and metrics are far smaller)."""
+_SKIPPED_DIRS = {"__pycache__", ".ipynb_checkpoints", "build", ".pytest_cache"}
+
+
+class SubmissionError(ValueError):
+    """The submission cannot be built as asked; the message says why, in one line."""
+
+
+def validate_full_name(full_name: str) -> str:
+    """Return ``full_name`` if it is CamelCase without spaces (see the module docstring)."""
+    if not FULL_NAME_PATTERN.fullmatch(full_name):
+        raise SubmissionError(
+            f"full name {full_name!r} is not CamelCase without spaces: join two or more capitalized "
+            "words of letters A-Z/a-z, e.g. JaneDoe"
+        )
+    return full_name
+
+
+def validate_student_number(student_number: str) -> str:
+    """Return ``student_number`` if it is made of the digits 0-9 only."""
+    if not STUDENT_NUMBER_PATTERN.fullmatch(student_number):
+        raise SubmissionError(f"student number {student_number!r} must contain only the digits 0-9, e.g. 400123456")
+    return student_number
+
+
+def display_name(full_name: str) -> str:
+    """``"JaneDoe"`` -> ``"Jane Doe"``, for the title page."""
+    return " ".join(re.findall(r"[A-Z][a-z]+", full_name))
+
+
+def submission_name(student_number: str, full_name: str) -> str:
+    """``DRL_HW14_<StudentNumber>_<FullName>.zip`` (inputs validated)."""
+    return f"DRL_HW14_{validate_student_number(student_number)}_{validate_full_name(full_name)}.zip"
+
+
+def build_report(
+    root: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    *,
+    student_name: str = "Full Name",
+    student_number: str = "Student Number",
+) -> Path:
+    """Copy the report's sources from ``root`` into ``dest``, regenerate its assets there from
+    ``root/results`` and ``root/benchmarks/results.json``, and build the PDF in ``dest``.
+
+    Returns:
+        The PDF, ``dest/HW14_Solution.pdf``.
+
+    Raises:
+        SubmissionError: the sources are missing or the PDF cannot be rebuilt.
+    """
+    root, dest = Path(root), Path(dest)
+    if not (root / REPORT_TEX).is_file():
+        raise SubmissionError(f"{root / REPORT_TEX} does not exist; run this from the project folder")
+    if not latex_available():
+        raise SubmissionError(
+            f"{REPORT_PDF} could not be rebuilt: latexmk/pdflatex are not installed; run `make report` once "
+            f"(it installs them) or `apt-get install -y {LATEX_PACKAGES}`"
+        )
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(root / REPORT_TEX, dest / REPORT_TEX)
+    if (root / "report").is_dir():
+        ignore = shutil.ignore_patterns("build", "generated", "__pycache__")
+        shutil.copytree(root / "report", dest / "report", ignore=ignore, dirs_exist_ok=True)
+    generate_report_assets(
+        results=root / "results",
+        benchmarks=root / "benchmarks" / "results.json",
+        configs=root / "configs",
+        out=dest / "report" / "generated",
+        student_name=student_name,
+        student_number=student_number,
+    )
+    try:
+        return build_pdf(dest / REPORT_TEX, build_dir=dest.parent / f"{dest.name}-build")
+    except LatexError as exc:
+        raise SubmissionError(f"{REPORT_PDF} could not be rebuilt: {exc}") from exc
+
+
+def build_submission(
+    *,
+    student_number: str,
+    full_name: str,
+    root: str | os.PathLike[str] = ".",
+    dist: str | os.PathLike[str] | None = None,
+    notebook: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Build the report and write ``<dist>/DRL_HW14_<StudentNumber>_<FullName>.zip``.
+
+    Args:
+        student_number: digits only.
+        full_name: CamelCase, no spaces (see the module docstring).
+        root: the project folder (``HW14_Solution.tex``, ``hw14_lib/``, ``results/``, ...).
+        dist: output folder (default ``<root>/dist``).
+        notebook: the notebook to submit (default ``<root>/Notebooks/HW14_MAML.ipynb``).
+
+    Returns:
+        The zip's path.
+
+    Raises:
+        SubmissionError: a bad name or number, a missing notebook or sources, or a PDF that cannot
+            be rebuilt; nothing is written then.
+    """
+    name = submission_name(student_number, full_name)
+    root = Path(root).resolve()
+    notebook_path = Path(notebook) if notebook is not None else root / NOTEBOOK
+    if not notebook_path.is_file():
+        raise SubmissionError(f"notebook {str(notebook_path)!r} does not exist; the submission needs it")
+    if not (root / "hw14_lib" / "__init__.py").is_file():
+        raise SubmissionError(f"{root} holds no hw14_lib package to submit with the notebook")
+    out = Path(dist) if dist is not None else root / "dist"
+    with tempfile.TemporaryDirectory(prefix="hw14-submission-") as tmp:
+        source = Path(tmp) / "source"
+        pdf = build_report(root, source, student_name=display_name(full_name), student_number=student_number)
+        newest_source = max(p.stat().st_mtime for p in _files(source) if p != pdf)
+        if pdf.stat().st_mtime < newest_source:
+            raise SubmissionError(f"{REPORT_PDF} is older than its sources after the build; nothing was written")
+        source_zip = Path(tmp) / REPORT_ZIP
+        _write_zip(source_zip, ((p, p.relative_to(source).as_posix()) for p in _files(source) if p != pdf))
+        entries = [(pdf, REPORT_PDF), (source_zip, REPORT_ZIP), *_notebook_entries(root, notebook_path)]
+        return atomic_write(out / name, lambda tmp_zip: _write_zip(tmp_zip, entries))
+
+
+def _notebook_entries(root: Path, notebook: Path) -> Iterator[tuple[Path, str]]:
+    """``(file, name in the zip)`` of everything under ``Notebooks/``."""
+    notebooks = root / "Notebooks"
+    if notebooks.is_dir():
+        for path in _files(notebooks):
+            if path.resolve() != notebook.resolve():
+                yield path, f"Notebooks/{path.relative_to(notebooks).as_posix()}"
+    yield notebook, f"Notebooks/{notebook.name}"
+    for folder in ("hw14_lib", "configs"):
+        for path in _files(root / folder):
+            if path.suffix != ".pyc":
+                yield path, f"Notebooks/{path.relative_to(root).as_posix()}"
+    yield root / "requirements.txt", "Notebooks/requirements.txt"
+    for path in _files(root / "results"):
+        if path.name != "checkpoint.pt" and path.stat().st_size <= RESULT_FILE_LIMIT:
+            yield path, f"Notebooks/{path.relative_to(root).as_posix()}"
+
+
+def _files(folder: Path) -> list[Path]:
+    """Regular files under ``folder``, sorted, skipping caches, build folders and hidden temporaries."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIPPED_DIRS and not d.startswith("."))
+        found += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
+    return found
+
+
+def _write_zip(path: Path, entries: Iterable[tuple[Path, str]]) -> None:
+    seen: set[str] = set()
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file, arcname in entries:
+            if arcname not in seen:
+                seen.add(arcname)
+                archive.write(file, arcname)

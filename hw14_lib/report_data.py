@@ -1,0 +1,196 @@
+"""What the report quotes, read from the committed ``results/`` and ``benchmarks/results.json``.
+
+A run folder ``results/<name>/`` holds ``config.yaml``, ``metrics.jsonl`` and, once finished,
+``summary.json`` with ``adaptation_curve = {tasks, stochastic[k][i], deterministic[k][i],
+mean_stochastic[k], mean_deterministic[k]}`` (see :mod:`hw14_lib.training`). Seeds of one
+experiment are named ``<experiment>_s<seed>``. Any of these files may be missing (a run not
+started, or still training): every function here then returns ``None`` or an empty list, never
+raises, so the report can say "not yet available" instead of failing.
+
+The MAML paper's numbers (Finn et al. 2017, Table 5 / Fig. 5: mean over 40 held-out tasks of
+20 trajectories of 200 steps after 0, 1, 2, 3 inner steps, on rllab's half-cheetah) are kept
+here as the reference the report compares against.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from hw14_lib.config import TrainConfig
+from hw14_lib.io_utils import read_jsonl
+
+FAMILIES: dict[str, str] = {"dir": "direction", "vel": "velocity"}
+"""Short name (prefix of the experiment folders) -> task distribution."""
+METHODS: tuple[str, ...] = ("maml", "pretrained", "random")
+METHOD_LABELS: dict[str, str] = {"maml": "MAML", "pretrained": "pretrained", "random": "random"}
+
+PAPER_CURVES: dict[str, dict[str, tuple[float, ...]]] = {
+    "dir": {
+        "maml": (-50.7, 293.2, 313.5, 315.7),
+        "pretrained": (-43.0, -24.8, -12.9, 19.6),
+        "random": (-35.7, 21.8, 62.3, 86.2),
+    },
+    "vel": {
+        "maml": (-129.5, -78.6, -66.6, -60.8),
+        "pretrained": (-158.0, -135.4, -128.5, -133.6),
+    },
+}
+"""Finn et al. (2017): mean return after 0..3 inner steps, per task family and method."""
+PAPER_ORACLE: dict[str, float] = {"dir": 442.7, "vel": -54.5}
+"""Finn et al. (2017): the oracle, a policy that is told the task."""
+PAPER_META_BATCH = (40, 20)
+"""Finn et al. (2017): tasks x trajectories per meta-batch."""
+BACKWARD_TARGET = 800.0
+"""Deterministic return after adaptation, over 200 steps, that the backward task should reach."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One folder of ``results/``.
+
+    Attributes:
+        name: the folder's name, e.g. ``dir_maml_s0``.
+        config: the run's configuration (every field, defaults filled in); empty if unknown.
+        metrics: the ``metrics.jsonl`` records, one per finished iteration.
+        summary: ``summary.json``, or ``None`` while the run is unfinished.
+    """
+
+    name: str
+    config: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    summary: dict[str, Any] | None
+
+    @property
+    def finished(self) -> bool:
+        """Whether ``summary.json`` exists."""
+        return self.summary is not None
+
+    @property
+    def env_steps(self) -> int:
+        """Environment steps of training so far."""
+        if self.summary is not None:
+            return int(self.summary.get("env_steps", 0))
+        return int(self.metrics[-1]["env_steps"]) if self.metrics else 0
+
+    @property
+    def wall_seconds(self) -> float:
+        """Training wall-clock time so far, in seconds."""
+        if self.summary is not None:
+            return float(self.summary.get("wall_seconds", 0.0))
+        return float(self.metrics[-1]["wall_seconds"]) if self.metrics else 0.0
+
+    def curve(self, kind: str = "stochastic") -> list[float] | None:
+        """Mean over held-out tasks of the return after k = 0, 1, ... inner steps, or ``None``.
+
+        Args:
+            kind: ``"stochastic"`` (sampled actions, the paper's metric) or ``"deterministic"``.
+        """
+        curve = (self.summary or {}).get("adaptation_curve")
+        if not curve or f"mean_{kind}" not in curve:
+            return None
+        return [float(v) for v in curve[f"mean_{kind}"]]
+
+
+@dataclass(frozen=True)
+class CurveStats:
+    """Adaptation curves of several seeds: ``mean[k]``, ``std[k]`` (sample std; 0 for one seed)."""
+
+    mean: list[float]
+    std: list[float]
+    seeds: int
+
+
+def _default_config() -> dict[str, Any]:
+    return TrainConfig().to_dict()
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """A YAML config merged over :class:`TrainConfig`'s defaults; the defaults alone if unreadable."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, yaml.YAMLError):
+        data = None
+    return {**_default_config(), **(data if isinstance(data, dict) else {})}
+
+
+def load_run(folder: Path) -> Run:
+    """Read one run folder (any file may be missing)."""
+    summary = None
+    if (folder / "summary.json").is_file():
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    metrics = read_jsonl(folder / "metrics.jsonl") if (folder / "metrics.jsonl").is_file() else []
+    if summary is not None and isinstance(summary.get("config"), dict):
+        config = {**_default_config(), **summary["config"]}
+    elif (folder / "config.yaml").is_file():
+        config = read_config(folder / "config.yaml")
+    else:
+        config = {}
+    return Run(folder.name, config, metrics, summary)
+
+
+def load_runs(results: str | Path) -> dict[str, Run]:
+    """Every run folder under ``results`` (one holding a summary, metrics or config), by name."""
+    root = Path(results)
+    if not root.is_dir():
+        return {}
+    runs = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if any((folder / f).is_file() for f in ("summary.json", "metrics.jsonl", "config.yaml")):
+            runs[folder.name] = load_run(folder)
+    return runs
+
+
+def seeds_of(runs: Mapping[str, Run], experiment: str) -> list[Run]:
+    """The runs of ``experiment``: the folder ``experiment`` itself or ``experiment_s<seed>``."""
+    pattern = re.compile(rf"{re.escape(experiment)}(_s\d+)?")
+    return [run for name, run in runs.items() if pattern.fullmatch(name)]
+
+
+def curve_stats(runs: Iterable[Run], kind: str = "stochastic") -> CurveStats | None:
+    """Mean and sample std over the finished seeds' curves (cut to the shortest), or ``None``."""
+    curves = [c for c in (run.curve(kind) for run in runs) if c]
+    if not curves:
+        return None
+    length = min(len(c) for c in curves)
+    values = np.array([c[:length] for c in curves])
+    std = values.std(0, ddof=1) if len(curves) > 1 else np.zeros(length)
+    return CurveStats(values.mean(0).tolist(), std.tolist(), len(curves))
+
+
+def config_difference(config: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields whose value differs from ``reference``, ignoring ones that do not change the method
+    (seed, notes, threads, evaluation and video settings)."""
+    ignored = {"seed", "notes", "physics_threads", "torch_threads", "video", "iterations"}
+    ignored |= {k for k in config if k.startswith("eval_")}
+    return {k: v for k, v in config.items() if k not in ignored and reference.get(k) != v}
+
+
+def load_benchmarks(path: str | Path) -> dict[str, Any] | None:
+    """``benchmarks/results.json``, or ``None`` when it is missing or not valid JSON."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def mean_or_none(values: Sequence[float]) -> float | None:
+    """The mean, or ``None`` for an empty sequence."""
+    return float(np.mean(values)) if len(values) else None

@@ -1,0 +1,214 @@
+"""The numbers the report quotes, computed from the loaded runs and the benchmark results.
+
+Each function fills a :class:`~hw14_lib.report_tex.NumberSheet` under a fixed set of keys, so the
+keys exist (reading "n/a") even before their inputs do:
+
+* ``paper.<fam>.<method>.k<k>``, ``paper.<fam>.oracle``: Finn et al. (2017);
+* ``<fam>.<method>.k<k>`` (mean over seeds), ``.k<k>.std``, ``.k<k>.pm`` (mean +- std), ``.det.k<k>``
+  (mean action), ``.gain`` (k=1 minus k=0), ``.seeds``, ``.msteps`` (env steps, millions), ``.hours``;
+  ``<fam>.verdict`` against the paper's MAML after one step;
+* ``backward.*``; ``hp.<column>.<field>`` for every config field; ``bench.*``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from hw14_lib.report_data import (
+    BACKWARD_TARGET,
+    FAMILIES,
+    METHODS,
+    PAPER_CURVES,
+    PAPER_META_BATCH,
+    PAPER_ORACLE,
+    Run,
+    curve_stats,
+    mean_or_none,
+    seeds_of,
+)
+from hw14_lib.report_tex import NumberSheet, as_number, config_value, curve_at, latex_escape, tex_number, tex_pm
+
+STEPS = 4  # the paper's curves: after 0, 1, 2 and 3 inner steps
+HYPERPARAMETERS: tuple[tuple[str, str], ...] = (
+    ("task", r"$p(\mathcal{T})$"),
+    ("objective", ""),
+    ("iterations", ""),
+    ("meta_batch_size", "$B$"),
+    ("trajectories_per_task", "$N$"),
+    ("horizon", "$T$"),
+    ("inner_lr", r"$\alpha$"),
+    ("inner_steps", "$K$"),
+    ("inner_l2", r"$\lambda_2$"),
+    ("first_order", ""),
+    ("inner_estimator", ""),
+    ("gamma", r"$\gamma$"),
+    ("gae_lambda", r"$\lambda$"),
+    ("baseline", r"$V$"),
+    ("normalize_advantages", ""),
+    ("outer_optimizer", ""),
+    ("outer_lr", r"$\beta$"),
+    ("trpo_max_kl", r"$\delta$"),
+    ("trpo_cg_iterations", ""),
+    ("trpo_cg_damping", ""),
+    ("hidden_sizes", ""),
+    ("init_log_std", r"$\log\sigma_0$"),
+)
+BENCH_CASES: tuple[str, ...] = (
+    "seed-style",
+    *(f"hw14_lib N={n} threads={k}" for n in (1, 10, 20) for k in (1, 2)),
+    "gymnasium step (1 core)",
+    "mj_step x5 (1 core)",
+)
+"""The cases of ``benchmarks/bench_meta_iteration.py`` (their numbers read n/a until it has run)."""
+BENCH_RATIOS: tuple[str, ...] = (
+    "hw14_N20_1thread_vs_seed",
+    "hw14_N20_2threads_vs_seed",
+    "hw14_N1_1thread_vs_seed",
+    "hw14_N20_1thread_vs_gymnasium",
+    "hw14_N20_2threads_vs_gymnasium",
+    "hw14_N20_best_vs_mj_step",
+)
+
+
+def paper_numbers(sheet: NumberSheet) -> None:
+    """``paper.*``: the MAML paper's curves, oracles and batch size; ``target.backward``."""
+    for fam, curves in PAPER_CURVES.items():
+        for method, values in curves.items():
+            for k, value in enumerate(values):
+                sheet.put(f"paper.{fam}.{method}.k{k}", value)
+            sheet.put(f"paper.{fam}.{method}.gain", values[1] - values[0])
+        sheet.put(f"paper.{fam}.oracle", PAPER_ORACLE[fam])
+    sheet.put("paper.tasks", PAPER_META_BATCH[0], 0)
+    sheet.put("paper.trajectories", PAPER_META_BATCH[1], 0)
+    sheet.put("target.backward", BACKWARD_TARGET, 0)
+
+
+def family_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
+    """``<fam>.<method>.*`` over the seeds of each experiment, and ``<fam>.verdict``."""
+    for fam in FAMILIES:
+        for method in METHODS:
+            seeds = seeds_of(runs, f"{fam}_{method}")
+            prefix = f"{fam}.{method}"
+            stats = curve_stats(seeds)
+            det = curve_stats(seeds, "deterministic")
+            for k in range(STEPS):
+                mean = curve_at(stats, k)
+                sheet.put(f"{prefix}.k{k}", mean)
+                sheet.put(f"{prefix}.k{k}.std", curve_at(stats, k, std=True))
+                sheet.text(f"{prefix}.k{k}.pm", tex_pm(mean, curve_at(stats, k, std=True), stats.seeds if stats else 0))
+                sheet.put(f"{prefix}.det.k{k}", curve_at(det, k))
+            gain = None if curve_at(stats, 1) is None else curve_at(stats, 1) - curve_at(stats, 0)  # type: ignore[operator]
+            sheet.put(f"{prefix}.gain", gain)
+            sheet.put(f"{prefix}.seeds", stats.seeds if stats else None, 0)
+            sheet.put(f"{prefix}.runs", len(seeds), 0)
+            sheet.put(f"{prefix}.msteps", mean_or_none([r.env_steps / 1e6 for r in seeds]))
+            sheet.put(f"{prefix}.hours", mean_or_none([r.wall_seconds / 3600 for r in seeds]), 2)
+        target = PAPER_CURVES[fam]["maml"][1]
+        ours = curve_at(curve_stats(seeds_of(runs, f"{fam}_maml")), 1)
+        if ours is None:
+            verdict = None
+        elif ours >= target:
+            verdict = rf"reached (ours {tex_number(ours)} $\geq$ {tex_number(target)})"
+        else:
+            verdict = f"missed by {tex_number(target - ours)}"
+        sheet.text(f"{fam}.verdict", verdict)
+
+
+def backward_numbers(sheet: NumberSheet, run: Run | None) -> None:
+    """``backward.*``: the single-task run's returns, budget and verdict against its target."""
+    det = run.curve("deterministic") if run else None
+    sto = run.curve("stochastic") if run else None
+    for k in range(2):
+        sheet.put(f"backward.det.k{k}", det[k] if det and len(det) > k else None)
+        sheet.put(f"backward.k{k}", sto[k] if sto and len(sto) > k else None)
+    sheet.put("backward.msteps", run.env_steps / 1e6 if run and run.metrics else None)
+    sheet.put("backward.minutes", run.wall_seconds / 60 if run and run.metrics else None)
+    sheet.put("backward.iterations", len(run.metrics) if run and run.metrics else None, 0)
+    post = det[1] if det and len(det) > 1 else None
+    if post is None:
+        verdict = None
+    elif post >= BACKWARD_TARGET:
+        verdict = rf"reached ({tex_number(post)} $\geq$ {tex_number(BACKWARD_TARGET, 0)})"
+    else:
+        verdict = f"missed by {tex_number(BACKWARD_TARGET - post)}"
+    sheet.text("backward.verdict", verdict)
+
+
+def hyperparameter_numbers(sheet: NumberSheet, columns: Mapping[str, dict[str, Any] | None]) -> None:
+    """``hp.<column>.<field>`` for every config field, plus derived sizes; ``hp.default.*`` are
+    :class:`TrainConfig`'s defaults (the seed's)."""
+    from hw14_lib.config import TrainConfig
+    from hw14_lib.training import ACT_DIM, OBS_DIM
+
+    default = TrainConfig().to_dict()
+    fields = [f for f, _ in HYPERPARAMETERS] + sorted(set(default) - {f for f, _ in HYPERPARAMETERS} - {"notes"})
+    for prefix, config in {**columns, "default": default}.items():
+        for field in fields:
+            sheet.text(f"hp.{prefix}.{field}", config_value(config, field))
+        steps = params = None
+        if config:
+            inner = config["inner_steps"] if config.get("objective", "maml") == "maml" else 0
+            steps = config["meta_batch_size"] * config["trajectories_per_task"] * config["horizon"] * (inner + 1)
+            widths = [OBS_DIM, *config["hidden_sizes"], ACT_DIM]
+            params = sum((a + 1) * b for a, b in itertools.pairwise(widths)) + ACT_DIM
+        sheet.put(f"hp.{prefix}.steps_per_iteration", steps, 0)
+        sheet.put(f"hp.{prefix}.num_params", params, 0)
+
+
+ABLATIONS: tuple[str, ...] = ("ablation_dir_first_order", "ablation_dir_no_baseline", "ablation_dir_two_inner_steps")
+"""The ablations of ``make results`` (their numbers read n/a until they have run)."""
+
+
+def ablation_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
+    """``ablation.<name>.{k0,k1,gain,msteps}`` for every ``results/ablation_*`` run, where
+    ``<name>`` drops the ``ablation_dir_`` prefix and uses dashes (``first-order``)."""
+    names = dict.fromkeys([*ABLATIONS, *(n for n in runs if n.startswith("ablation_"))])
+    for name in names:
+        slug = re.sub(r"^ablation_(dir_)?", "", name).replace("_", "-").lower()
+        run = runs.get(name)
+        curve = run.curve() if run else None
+        k0, k1 = (curve[0], curve[1]) if curve and len(curve) > 1 else (None, None)
+        sheet.put(f"ablation.{slug}.k0", k0)
+        sheet.put(f"ablation.{slug}.k1", k1)
+        sheet.put(f"ablation.{slug}.gain", None if k0 is None or k1 is None else k1 - k0)
+        sheet.put(f"ablation.{slug}.msteps", run.env_steps / 1e6 if run and run.metrics else None)
+
+
+def bench_slug(case: str) -> str:
+    """Number key of a benchmark case: ``"hw14_lib N=20 threads=1"`` -> ``"hw14-lib-n-20-threads-1"``."""
+    return re.sub(r"[^a-z0-9]+", "-", case.lower()).strip("-")
+
+
+def benchmark_numbers(sheet: NumberSheet, bench: Mapping[str, Any] | None) -> None:
+    """``bench.<case>.{rate,vs-seed,vs-gym,vs-mj}``, ``bench.ratio.<name>``, ``bench.rss-gib`` and
+    the machine; the cases and ratios the report quotes read n/a until the benchmark has run."""
+    bench = bench or {}
+    rows = {row.get("case", ""): row for row in bench.get("cases", []) if isinstance(row, Mapping)}
+    for case in dict.fromkeys([*BENCH_CASES, *rows]):
+        row = rows.get(case, {})
+        slug = bench_slug(case)
+        sheet.put(f"bench.{slug}.rate", as_number(row.get("steps_per_s")), 0)
+        for key, short, digits in (
+            ("vs_seed", "vs-seed", 1),
+            ("vs_gymnasium", "vs-gym", 2),
+            ("vs_mj_step", "vs-mj", 2),
+        ):
+            sheet.put(f"bench.{slug}.{short}", as_number(row.get(key)), digits)
+    ratios = bench.get("ratios", {}) if isinstance(bench.get("ratios"), Mapping) else {}
+    for name in dict.fromkeys([*BENCH_RATIOS, *ratios]):
+        sheet.put(f"bench.ratio.{name.lower()}", as_number(ratios.get(name)), 1 if "seed" in name else 2)
+    rss = as_number(bench.get("peak_rss_bytes_B20_N20_T200"))
+    sheet.put("bench.rss-gib", None if rss is None else rss / 2**30, 2)
+    machine = bench.get("machine", {}) if isinstance(bench.get("machine"), Mapping) else {}
+    workload = bench.get("workload", {}) if isinstance(bench.get("workload"), Mapping) else {}
+    sheet.put("bench.cpus", as_number(machine.get("cpu_count")), 0)
+    sheet.put("bench.rounds", as_number(workload.get("rounds")), 0)
+    sheet.put("bench.meta-batch", as_number(workload.get("meta_batch")), 0)
+    sheet.put("bench.load-start", as_number(machine.get("load_average_1min_start")), 2)
+    sheet.put("bench.load-end", as_number(machine.get("load_average_1min_end")), 2)
+    for key in ("torch", "mujoco", "gymnasium", "date"):
+        value = machine.get(key)
+        sheet.text(f"bench.{key}", latex_escape(str(value)) if value is not None else None)

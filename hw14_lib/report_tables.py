@@ -1,0 +1,191 @@
+"""The report's tables as LaTeX ``tabular`` fragments (booktabs), one function per table.
+
+Missing inputs give "n/a" cells or one "n/a" row naming what is missing, never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hw14_lib.report_data import (
+    FAMILIES,
+    METHOD_LABELS,
+    METHODS,
+    PAPER_CURVES,
+    PAPER_ORACLE,
+    Run,
+    config_difference,
+    curve_stats,
+    mean_or_none,
+    read_config,
+    seeds_of,
+)
+from hw14_lib.report_numbers import HYPERPARAMETERS, STEPS
+from hw14_lib.report_tex import NA, as_number, config_value, curve_at, latex_escape, tex_number, tex_pm
+
+CONFIG_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("backward", "backward", "configs/backward.yaml"),
+    ("dir", "dir_maml", "configs/dir.yaml"),
+    ("vel", "vel_maml", "configs/vel.yaml"),
+)
+"""(number prefix, experiment, fallback config file) of the hyperparameter table's columns."""
+
+
+def column_configs(runs: Mapping[str, Run], configs: Path) -> dict[str, dict[str, Any] | None]:
+    """The configuration behind each hyperparameter column: a run's own, else the YAML file."""
+    columns: dict[str, dict[str, Any] | None] = {}
+    for prefix, experiment, fallback in CONFIG_COLUMNS:
+        seeds = [r for r in seeds_of(runs, experiment) if r.config]
+        if seeds:
+            columns[prefix] = seeds[0].config
+        elif (configs / Path(fallback).name).is_file():
+            columns[prefix] = read_config(configs / Path(fallback).name)
+        else:
+            columns[prefix] = None
+    return columns
+
+
+def performance_table(runs: Mapping[str, Run]) -> str:
+    """Ours against the paper after 0..3 steps, per task family and method (``tab_performance.tex``)."""
+    lines = [
+        r"\begin{tabular}{@{}ll rrrr rr@{}}",
+        r"\toprule",
+        r" & & \multicolumn{4}{c}{return after $k$ inner steps} & env steps & time \\",
+        r"\cmidrule(lr){3-6}",
+        r"method & source & $k=0$ & $k=1$ & $k=2$ & $k=3$ & (M) & (h) \\",
+    ]
+    for fam, family in FAMILIES.items():
+        lines += [r"\midrule", rf"\multicolumn{{8}}{{@{{}}l}}{{\emph{{{family.capitalize()} tasks}}}} \\"]
+        for method in METHODS:
+            seeds = seeds_of(runs, f"{fam}_{method}")
+            stats = curve_stats(seeds)
+            paper = PAPER_CURVES[fam].get(method)
+            if not seeds and paper is None:
+                continue
+            n = stats.seeds if stats else 0
+            source = f"ours ({n} seed{'s' if n != 1 else ''})" if n else "ours"
+            cells = [tex_pm(curve_at(stats, k), curve_at(stats, k, std=True), n) for k in range(STEPS)]
+            steps = mean_or_none([r.env_steps / 1e6 for r in seeds]) if seeds else None
+            hours = mean_or_none([r.wall_seconds / 3600 for r in seeds]) if seeds else None
+            row = [METHOD_LABELS[method], source, *cells, tex_number(steps), tex_number(hours, 2)]
+            lines.append(" & ".join(row) + r" \\")
+            if paper is not None:
+                lines.append(" & ".join(["", "paper", *(tex_number(v) for v in paper), "", ""]) + r" \\")
+        lines.append(rf"oracle & paper & \multicolumn{{4}}{{c}}{{{tex_number(PAPER_ORACLE[fam])}}} & & \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def ablation_table(runs: Mapping[str, Run]) -> str:
+    """Each ablation against the direction-task MAML reference (``tab_ablations.tex``)."""
+    reference = [r for r in seeds_of(runs, "dir_maml") if r.config]
+    reference_config = reference[0].config if reference else {}
+    lines = [
+        r"\begin{tabular}{@{}l >{\raggedright\arraybackslash}p{0.30\linewidth} rrr r@{}}",
+        r"\toprule",
+        r"run & change from the reference & $k=0$ & $k=1$ & gain & env steps (M) \\",
+        r"\midrule",
+    ]
+    rows: list[tuple[str, str, Sequence[Run]]] = []
+    rows.append(("reference: \\texttt{dir\\_maml}", "---", seeds_of(runs, "dir_maml")))
+    for name, run in runs.items():
+        if name.startswith("ablation_"):
+            diff = config_difference(run.config, reference_config) if reference_config and run.config else {}
+            change = ", ".join(f"\\texttt{{{latex_escape(k)}}}~=~{config_value(run.config, k)}" for k in diff)
+            rows.append((rf"\texttt{{{latex_escape(name)}}}", change or NA, [run]))
+    for label, change, seeds in rows:
+        stats = curve_stats(seeds)
+        k0, k1 = curve_at(stats, 0), curve_at(stats, 1)
+        gain = None if k0 is None or k1 is None else k1 - k0
+        state = r"\,$^\dagger$" if seeds and not all(r.finished for r in seeds) else ""
+        steps = mean_or_none([r.env_steps / 1e6 for r in seeds])
+        lines.append(
+            " & ".join([label + state, change, tex_number(k0), tex_number(k1), tex_number(gain), tex_number(steps)])
+            + r" \\"
+        )
+    if len(rows) == 1:
+        lines.append(rf"\multicolumn{{6}}{{@{{}}l}}{{{NA}: no \texttt{{results/ablation\_*}} run yet}} \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def experiments_table(runs: Mapping[str, Run]) -> str:
+    """Every run folder with its budget and returns before/after one step (``tab_experiments.tex``)."""
+    lines = [
+        r"\begin{tabular}{@{}l l l r r r rr rr@{}}",
+        r"\toprule",
+        r" & & & & & & \multicolumn{2}{c}{sampled} & \multicolumn{2}{c}{mean action} \\",
+        r"\cmidrule(lr){7-8}\cmidrule(lr){9-10}",
+        r"run & task & outer & iter. & steps (M) & time (h) & $k=0$ & $k=1$ & $k=0$ & $k=1$ \\",
+        r"\midrule",
+    ]
+    for name, run in runs.items():
+        cfg = run.config
+        outer = cfg.get("outer_optimizer", "?") if cfg.get("objective", "maml") == "maml" else "pretrain"
+        if name.endswith("_random") or (run.finished and run.summary and run.summary.get("iterations") == 0):
+            outer = "none"
+        target = cfg.get("iterations")
+        done = f"{len(run.metrics)}/{target}" if target is not None else str(len(run.metrics))
+        sto, det = run.curve("stochastic") or [], run.curve("deterministic") or []
+        cells = [tex_number(c[k]) if len(c) > k else NA for c in (sto, det) for k in (0, 1)]
+        mark = "" if run.finished else r"\,$^\dagger$"
+        row = [
+            rf"\texttt{{{latex_escape(name)}}}{mark}",
+            latex_escape(str(cfg.get("task", "?"))),
+            latex_escape(str(outer)),
+            done,
+            tex_number(run.env_steps / 1e6),
+            tex_number(run.wall_seconds / 3600, 2),
+            *cells,
+        ]
+        lines.append(" & ".join(row) + r" \\")
+    if not runs:
+        lines.append(rf"\multicolumn{{10}}{{@{{}}l}}{{{NA}: \texttt{{results/}} holds no run yet}} \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def hyperparameter_table(columns: Mapping[str, dict[str, Any] | None]) -> str:
+    """The configuration of the backward, direction and velocity runs (``tab_hyperparameters.tex``)."""
+    lines = [
+        r"\begin{tabular}{@{}l l lll@{}}",
+        r"\toprule",
+        r"field & symbol & backward & direction & velocity \\",
+        r"\midrule",
+    ]
+    for field, symbol in HYPERPARAMETERS:
+        cells = [config_value(columns.get(prefix), field) for prefix, _, _ in CONFIG_COLUMNS]
+        lines.append(" & ".join([rf"\texttt{{{latex_escape(field)}}}", symbol, *cells]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def benchmark_table(bench: Mapping[str, Any] | None) -> str:
+    """Env steps per second of each benchmark case and its ratios (``tab_benchmarks.tex``)."""
+    lines = [
+        r"\begin{tabular}{@{}l rr rrr@{}}",
+        r"\toprule",
+        r" & \multicolumn{2}{c}{env steps per second} & \multicolumn{3}{c}{ratio to} \\",
+        r"\cmidrule(lr){2-3}\cmidrule(lr){4-6}",
+        r"case & median & range & seed & Gymnasium & \texttt{mj\_step} \\",
+        r"\midrule",
+    ]
+    cases = [row for row in (bench or {}).get("cases", []) if isinstance(row, Mapping) and "case" in row]
+    for row in cases:
+        low, high = as_number(row.get("min")), as_number(row.get("max"))
+        span = NA if low is None or high is None else f"{tex_number(low, 0)}--{tex_number(high, 0)}"
+        cells = [
+            latex_escape(str(row["case"])),
+            tex_number(as_number(row.get("steps_per_s")), 0),
+            span,
+            tex_number(as_number(row.get("vs_seed")), 1),
+            tex_number(as_number(row.get("vs_gymnasium")), 2),
+            tex_number(as_number(row.get("vs_mj_step")), 2),
+        ]
+        lines.append(" & ".join(cells) + r" \\")
+    if not cases:
+        lines.append(rf"\multicolumn{{6}}{{@{{}}l}}{{{NA}: \texttt{{benchmarks/results.json}} is not there yet}} \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,394 @@
+"""The notebook: it defines no function or class, its committed copy is executed and clean, it runs
+under nbval in quick mode; and the helpers of :mod:`hw14_lib.notebook` it relies on."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from hw14_lib import TrainConfig
+from hw14_lib import notebook as nb
+from hw14_lib.plots import plot_returns_per_step
+from hw14_lib.training import train
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPO / "Notebooks" / "HW14_MAML.ipynb"
+SMOKE = REPO / "configs" / "smoke.yaml"
+MAX_NOTEBOOK_BYTES = 3_000_000
+
+
+# ---------------------------------------------------------------------------------------------------
+# The notebook file
+# ---------------------------------------------------------------------------------------------------
+def strip_magics(source: str) -> str:
+    """Cell source without IPython-only lines (``%magic``, ``!shell``, ``name?``), so ``ast`` can parse it."""
+    kept = []
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("%", "!")) or (stripped.endswith("?") and not stripped.startswith("#")):
+            kept.append("")
+        else:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def definitions(source: str) -> list[str]:
+    """``def``, ``async def``, ``class`` and ``lambda`` found in one code cell."""
+    found = []
+    for node in ast.walk(ast.parse(strip_magics(source))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.append(f"def {node.name} (line {node.lineno})")
+        elif isinstance(node, ast.ClassDef):
+            found.append(f"class {node.name} (line {node.lineno})")
+        elif isinstance(node, ast.Lambda):
+            found.append(f"lambda (line {node.lineno})")
+    return found
+
+
+def code_cells() -> list[nbformat.NotebookNode]:
+    return [c for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code"]
+
+
+def test_definition_finder_catches_every_kind() -> None:
+    source = (
+        "%matplotlib inline\n!ls\nx = 1\nclass A:\n    def f(self):\n        return lambda y: y\n"
+        "async def g():\n    pass\n"
+    )
+    assert [d.split()[0] for d in definitions(source)] == ["class", "def", "def", "lambda"]
+    assert definitions("print(sum(p for p in range(3)))\nfor i in range(2):\n    print(i)\n") == []
+
+
+def test_notebook_code_cells_define_no_function_or_class() -> None:
+    cells = code_cells()
+    assert len(cells) >= 15
+    offenders = {i: definitions(c.source) for i, c in enumerate(cells) if definitions(c.source)}
+    assert not offenders, f"code cells define their own functions or classes (move them to hw14_lib): {offenders}"
+
+
+def test_notebook_imports_only_from_hw14_lib_for_project_logic() -> None:
+    sources = "\n".join(c.source for c in code_cells())
+    assert "from hw14_lib import notebook as nb" in sources
+    assert "import hw14_lib" in sources
+
+
+def test_committed_notebook_is_executed_clean_and_small() -> None:
+    """The committed copy holds a run's outputs, with no error, no stderr stream and a modest size."""
+    assert NOTEBOOK.stat().st_size < MAX_NOTEBOOK_BYTES, f"{NOTEBOOK.name} is {NOTEBOOK.stat().st_size:,} bytes"
+    cells = code_cells()
+    not_run = [i for i, c in enumerate(cells) if c.execution_count is None]
+    assert not not_run, f"code cells {not_run} were not executed; run the notebook (see tests/test_notebook.py)"
+    for i, cell in enumerate(cells):
+        for output in cell.outputs:
+            assert output.output_type != "error", f"code cell {i} raised {output.get('ename')}: {output.get('evalue')}"
+            assert not (output.output_type == "stream" and output.name == "stderr"), (
+                f"code cell {i} wrote to stderr: {output.text[:300]}"
+            )
+    checked = [c for c in cells if c.source.startswith("# NBVAL_CHECK_OUTPUT")]
+    assert len(checked) >= 5 and all(c.outputs for c in checked)
+
+
+def test_notebook_runs_under_nbval_in_quick_mode(tmp_path: Path) -> None:
+    """``pytest --nbval-lax`` in quick mode: every cell runs, marked cells reproduce the committed output,
+    no warning is raised (quick mode makes warnings errors), and nothing is written into the repository."""
+    notebooks_before = sorted(p.name for p in NOTEBOOK.parent.iterdir())
+    live_before = (REPO / "runs" / "notebook").exists()
+    env = {
+        **os.environ,
+        "HW14_QUICK": "1",
+        "HW14_WIDGETS": "0",
+        "HW14_WORK_DIR": str(tmp_path / "work"),
+        "JUPYTER_PLATFORM_DIRS": "1",  # jupyter_core otherwise warns about its path migration
+        "PYTHONUNBUFFERED": "1",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            str(NOTEBOOK),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, f"nbval failed\nstdout:\n{result.stdout[-6000:]}\nstderr:\n{result.stderr[-3000:]}"
+    assert f"{len(code_cells())} passed" in result.stdout, result.stdout[-2000:]
+    assert (tmp_path / "work" / "live_run" / "policy.pt").is_file()
+    assert sorted(p.name for p in NOTEBOOK.parent.iterdir()) == notebooks_before
+    assert (REPO / "runs" / "notebook").exists() == live_before
+
+
+# ---------------------------------------------------------------------------------------------------
+# Settings and modes
+# ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("value", "expected"), [("1", True), ("true", True), ("YES", True), ("0", False), ("", False)])
+def test_env_flag_values(value: str, expected: bool) -> None:
+    assert nb.env_flag({"X": value}, "X") is expected
+    assert nb.env_flag({}, "X") is None
+
+
+def test_env_flag_rejects_other_values() -> None:
+    with pytest.raises(ValueError, match=r"HW14_QUICK='maybe'.*use 1 or 0"):
+        nb.env_flag({"HW14_QUICK": "maybe"}, "HW14_QUICK")
+
+
+def test_full_mode_settings() -> None:
+    s = nb.notebook_settings({})
+    assert not s.quick and s.mode == "full"
+    assert s.repo_root == REPO and s.results_root == REPO / "results"
+    assert s.work_dir == REPO / "runs" / "notebook"  # git-ignored
+    assert s.live_config == REPO / "configs" / "backward.yaml" and s.live_iterations == 60
+    assert (s.rollout_horizon, s.max_adaptation_steps, s.strict_warnings) == (200, 3, False)
+    cfg = nb.live_training_config(s)
+    assert cfg.iterations == 60 and cfg.task == "backward" and cfg.video is False
+    assert cfg.meta_batch_size == TrainConfig.from_yaml(s.live_config).meta_batch_size
+
+
+def test_quick_mode_settings_write_outside_the_repository() -> None:
+    s = nb.notebook_settings({"HW14_QUICK": "1"})
+    try:
+        assert s.quick and s.strict_warnings and s.mode == "quick"
+        assert s.work_dir.is_dir() and not s.work_dir.resolve().is_relative_to(REPO)
+        assert nb.live_training_config(s) == TrainConfig.from_yaml(SMOKE, video=False)
+        assert s.rollout_horizon <= 20 and s.video_width * s.video_height <= 96 * 64
+        assert "mode: quick" in s.describe()
+    finally:
+        shutil.rmtree(s.work_dir)
+
+
+def test_settings_overrides(tmp_path: Path) -> None:
+    s = nb.notebook_settings({"HW14_QUICK": "1", "HW14_RESULTS": str(tmp_path / "r"), "HW14_WORK_DIR": str(tmp_path)})
+    assert s.results_root == tmp_path / "r" and s.work_dir == tmp_path
+    assert s.live_run_dir == tmp_path / "live_run" and s.videos_dir == tmp_path / "videos"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("video_width", 100, "multiple of 16"),
+        ("video_height", 0, "multiple of 16"),
+        ("rollout_horizon", 1001, "<= 1000"),
+        ("rollout_trajectories", 0, ">= 1"),
+        ("live_iterations", 0, "None or >= 1"),
+        ("max_adaptation_steps", -1, ">= 0"),
+    ],
+)
+def test_settings_validation(tmp_path: Path, field: str, value: int, message: str) -> None:
+    import dataclasses
+
+    s = nb.notebook_settings({"HW14_QUICK": "1", "HW14_WORK_DIR": str(tmp_path)})
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(s, **{field: value})
+
+
+def test_configure_notebook_makes_folders_and_strict_warnings(tmp_path: Path) -> None:
+    import warnings
+
+    s = nb.notebook_settings({"HW14_QUICK": "1", "HW14_WORK_DIR": str(tmp_path / "w")})
+    with warnings.catch_warnings():
+        nb.configure_notebook(s)
+        assert s.figures_dir.is_dir() and s.videos_dir.is_dir()
+        with pytest.raises(UserWarning):
+            warnings.warn("any warning fails quick mode", UserWarning, stacklevel=1)
+
+
+def test_widget_frontend_detection() -> None:
+    assert nb.has_widget_frontend({"HW14_WIDGETS": "1"}) is True
+    assert nb.has_widget_frontend({"HW14_WIDGETS": "0", "JPY_SESSION_NAME": "x.ipynb"}) is False
+    # no IPython kernel in this process, whatever the environment says
+    assert nb.has_widget_frontend({"JPY_SESSION_NAME": "x.ipynb"}) is False
+    assert nb.has_widget_frontend({}) is False
+
+
+def test_adaptation_explorer_degrades_to_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    monkeypatch.setenv("HW14_WIDGETS", "0")
+    s = nb.notebook_settings({"HW14_QUICK": "1", "HW14_WORK_DIR": str(tmp_path)})
+    assert nb.adaptation_explorer(s) is None
+    assert "no widget frontend" in capsys.readouterr().out
+    monkeypatch.setenv("HW14_WIDGETS", "1")
+    assert type(nb.adaptation_explorer(s)).__name__ == "VBox"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Result folders (built from one smoke run)
+# ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("smoke") / "run"
+    train(TrainConfig.from_yaml(SMOKE), out, progress=False)
+    return out
+
+
+def settings_with(tmp_path: Path, results: Path | None = None) -> nb.NotebookSettings:
+    env = {
+        "HW14_QUICK": "1",
+        "HW14_WORK_DIR": str(tmp_path / "work"),
+        "HW14_RESULTS": str(results or tmp_path / "none"),
+    }
+    s = nb.notebook_settings(env)
+    for folder in (s.work_dir, s.figures_dir, s.videos_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    return s
+
+
+def test_missing_results_print_notes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    s = settings_with(tmp_path)
+    if (REPO / "runs" / "default" / "metrics.jsonl").is_file():
+        pytest.skip("runs/default exists here, so the full run is found")
+    assert nb.full_run_folder(s) is None
+    assert "not available yet" in capsys.readouterr().out
+    for helper in (nb.training_figures, nb.adaptation_results, nb.run_video):
+        assert helper(None, s) == []
+        assert capsys.readouterr().out.startswith("skipped")
+    for family in ("direction", "velocity"):
+        assert nb.family_results(s, family) == []
+        assert f"no {family} runs yet" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="family='speed'"):
+        nb.family_results(s, "speed")
+
+
+def test_full_run_folder_prefers_results(tmp_path: Path, smoke_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "results"
+    shutil.copytree(smoke_run, results / "backward")
+    s = settings_with(tmp_path, results)
+    assert nb.full_run_folder(s) == results / "backward"
+    assert "3 iterations" in capsys.readouterr().out
+
+
+def test_training_figures_use_or_regenerate_the_plots(tmp_path: Path, smoke_run: Path) -> None:
+    s = settings_with(tmp_path)
+    images = nb.training_figures(smoke_run, s)
+    assert [Path(i.filename).parent for i in images] == [smoke_run, smoke_run]
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(smoke_run / "metrics.jsonl", bare)
+    images = nb.training_figures(bare, s)
+    assert [Path(i.filename).name for i in images] == ["meta_loss.png", "query_return.png"]
+    assert all(Path(i.filename).parent == s.figures_dir / "bare" for i in images)
+
+
+def test_adaptation_table_and_results(tmp_path: Path, smoke_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    curve = {
+        "tasks": ["backward", "forward"],
+        "stochastic": [[1.0, 3.0], [10.0, 30.0]],
+        "mean_stochastic": [2.0, 20.0],
+        "mean_deterministic": [5.0, 50.0],
+    }
+    table = nb.adaptation_table(curve).splitlines()
+    assert table[0] == "| return after k inner steps | k = 0 | k = 1 |"
+    assert table[2] == "| sampled actions, mean over tasks | 2.0 | 20.0 |"
+    assert table[3] == "| mean action, mean over tasks | 5.0 | 50.0 |"
+    assert table[5] == "| sampled actions, task forward | 3.0 | 30.0 |"
+
+    s = settings_with(tmp_path)
+    markdown, image = nb.adaptation_results(smoke_run, s)
+    summary = json.loads((smoke_run / "summary.json").read_text())
+    assert f"{summary['adaptation_curve']['mean_stochastic'][0]:.1f}" in markdown.data
+    assert Path(image.filename).is_file()
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    assert nb.adaptation_results(unfinished, s) == []
+    assert "no evaluated summary.json" in capsys.readouterr().out
+
+
+def test_family_results_with_seeds_and_baselines(tmp_path: Path, smoke_run: Path) -> None:
+    results = tmp_path / "results"
+    for name in ("dir_maml_s0", "dir_maml_s1", "dir_random"):
+        shutil.copytree(smoke_run, results / name)
+    s = settings_with(tmp_path, results)
+    assert [f.name for f in nb.family_folders(s, "direction")] == ["dir_maml_s0", "dir_maml_s1"]
+    assert [f.name for f in nb.family_folders(s, "direction", "random")] == ["dir_random"]
+    items = nb.family_results(s, "direction")
+    names = [Path(i.filename).name for i in items]
+    assert names == ["meta_loss.png", "query_return.png", "direction_learning_curves.png", "direction_adaptation.png"]
+
+
+def test_run_video_note(tmp_path: Path, smoke_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert nb.run_video(smoke_run, settings_with(tmp_path)) == []  # the smoke config renders no video
+    assert "has no video.mp4" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Videos and the interactive adaptation
+# ---------------------------------------------------------------------------------------------------
+def test_video_embeds_the_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"missing\.mp4"):
+        nb.video(tmp_path / "missing.mp4")
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"not really an mp4")
+    html = nb.video(path, width=120)._repr_html_()
+    assert "base64" in html and 'width="120"' in html
+
+
+def test_make_task() -> None:
+    assert nb.make_task("direction", 1).direction == 1.0
+    assert nb.make_task("velocity", 1.5).goal_velocity == 1.5
+    with pytest.raises(ValueError, match="family='height'"):
+        nb.make_task("height", 1.0)
+
+
+def test_meta_trained_policy_order(tmp_path: Path, smoke_run: Path) -> None:
+    results = tmp_path / "results"
+    s = settings_with(tmp_path, results)
+    if (REPO / "runs" / "default" / "policy.pt").is_file():
+        pytest.skip("runs/default exists here and would be picked before the live run")
+    with pytest.raises(FileNotFoundError, match="run the training cell first"):
+        nb.meta_trained_policy(s, "direction")
+    shutil.copytree(smoke_run, s.live_run_dir)
+    assert nb.meta_trained_policy(s, "direction").folder == s.live_run_dir
+    shutil.copytree(smoke_run, results / "backward")
+    assert nb.meta_trained_policy(s, "velocity").folder == results / "backward"
+    shutil.copytree(smoke_run, results / "vel_maml_s0")
+    trained = nb.meta_trained_policy(s, "velocity")
+    assert trained.folder == results / "vel_maml_s0" and trained.config == TrainConfig.from_yaml(SMOKE)
+    assert nb.meta_trained_policy(s, "direction").folder == results / "backward"
+
+
+def test_adaptation_demo_and_explorer(tmp_path: Path, smoke_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    s = settings_with(tmp_path)
+    shutil.copytree(smoke_run, s.live_run_dir)
+    with pytest.raises(ValueError, match=r"steps=2; allowed: an integer in \[0, 1\]"):
+        nb.adaptation_demo(s, nb.make_task("velocity", 1.0), 2)
+    demo = nb.adaptation_demo(s, nb.make_task("velocity", 1.0), 1)
+    assert demo.steps == 1 and len(demo.deterministic) == 2
+    assert np.all(np.isfinite(demo.stochastic))
+    assert demo.video_path is not None and demo.video_path.stat().st_size > 0
+    assert "after 1 step(s)" in demo.describe() and "v=1.00" in demo.describe()
+
+    explorer = nb.AdaptationExplorer(s)
+    assert explorer.task().direction == -1.0
+    assert explorer.velocity.layout.display == "none" and explorer.direction.layout.display is None
+    explorer.family.value = "velocity"
+    explorer.velocity.value = 0.5
+    assert explorer.task().goal_velocity == 0.5 and explorer.direction.layout.display == "none"
+    explorer.steps.value = 0
+    result = explorer.run()
+    assert result.steps == 0 and result.task.goal_velocity == 0.5
+    assert "v=0.50" in capsys.readouterr().out
+
+
+def test_plot_returns_per_step(tmp_path: Path) -> None:
+    rewards = np.ones((3, 5))
+    returns = np.cumsum(rewards[:, ::-1], axis=1)[:, ::-1]
+    path = plot_returns_per_step(rewards, returns, tmp_path / "r.png", gamma=1.0, title="t")
+    assert path.read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match=r"shape \(N, T\)"):
+        plot_returns_per_step(rewards, returns[:, :4], tmp_path / "bad.png", gamma=1.0)

@@ -1,0 +1,203 @@
+"""The report's generated assets: numbers recomputed by hand from synthetic run folders, "n/a" for
+every missing input, and every ``\\val{key}`` of HW14_Solution.tex written by the generator."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from hw14_lib.config import TrainConfig
+from hw14_lib.report_assets import generate_report_assets
+from hw14_lib.report_data import PAPER_CURVES, curve_stats, load_runs, seeds_of
+from hw14_lib.report_tex import NumberSheet, latex_escape, tex_float, tex_number, tex_pm
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXED_FILES = {
+    "numbers.tex",
+    "student.tex",
+    "tab_performance.tex",
+    "tab_ablations.tex",
+    "tab_experiments.tex",
+    "tab_hyperparameters.tex",
+    "tab_benchmarks.tex",
+    "fig_learning_dir.png",
+    "fig_learning_vel.png",
+    "fig_adaptation_dir.png",
+    "fig_adaptation_vel.png",
+    "fig_ablations.png",
+    "backward/meta_loss.png",
+    "backward/query_return.png",
+}
+
+
+def write_run(
+    root: Path, name: str, *, task: str, curve: list[float], iterations: int = 12, finished: bool = True, **fields
+) -> None:
+    """A run folder as ``training.train`` writes it, with a given adaptation curve."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    cfg = TrainConfig(task=task, iterations=iterations, **fields).to_dict()
+    (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+    rng = np.random.default_rng(len(name))
+    lines = []
+    for i in range(iterations if finished else iterations // 2):
+        support = -100.0 + 4 * i + rng.normal()
+        lines.append(
+            json.dumps(
+                {
+                    "iteration": i + 1,
+                    "env_steps": (i + 1) * 40_000,
+                    "wall_seconds": 3.0 * (i + 1),
+                    "support_return": support,
+                    "query_return": support + i,
+                    "meta_loss": -0.01 * i,
+                }
+            )
+        )
+    (folder / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    if finished:
+        det = [c + 5.0 for c in curve]
+        summary = {
+            "config": cfg,
+            "iterations": iterations,
+            "env_steps": iterations * 40_000,
+            "wall_seconds": 3.0 * iterations,
+            "pre_adaptation_return": det[0],
+            "post_adaptation_return": det[1],
+            "adaptation_curve": {
+                "tasks": ["backward", "forward"],
+                "stochastic": [[c - 1.0, c + 1.0] for c in curve],
+                "deterministic": [[d, d] for d in det],
+                "mean_stochastic": curve,
+                "mean_deterministic": det,
+            },
+        }
+        (folder / "summary.json").write_text(json.dumps(summary))
+
+
+DIR_SEEDS = [[-40.0, 250.0, 280.0, 300.0], [-38.0, 262.0, 281.0, 290.0], [-45.0, 300.0, 310.0, 305.0]]
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    root = tmp_path / "results"
+    write_run(root, "backward", task="backward", curve=[850.0, 870.0, 880.0, 890.0])
+    for seed, curve in enumerate(DIR_SEEDS):
+        write_run(root, f"dir_maml_s{seed}", task="direction", seed=seed, curve=curve, outer_optimizer="trpo")
+    write_run(root, "vel_maml_s0", task="velocity", curve=[-130.0, -70.0, -65.0, -60.0], outer_optimizer="trpo")
+    write_run(root, "dir_pretrained", task="direction", curve=[-40.0, -20.0, -10.0, 5.0], objective="pretrain")
+    write_run(root, "dir_random", task="direction", curve=[-30.0, 10.0, 40.0, 60.0])
+    write_run(
+        root, "ablation_dir_first_order", task="direction", curve=[-45.0, 100.0, 150.0, 170.0], first_order=True,
+        outer_optimizer="trpo",
+    )  # fmt: skip
+    write_run(root, "ablation_dir_no_baseline", task="direction", curve=[0.0] * 4, baseline="none", finished=False)
+    return root
+
+
+def numbers(out: Path) -> dict[str, str]:
+    """``key -> text`` of a generated numbers.tex."""
+    text = (out / "numbers.tex").read_text()
+    return dict(re.findall(r"^\\hwset\{([^}]*)\}\{(.*)\}$", text, flags=re.M))
+
+
+def test_no_inputs_gives_every_file_with_na(tmp_path: Path) -> None:
+    out = tmp_path / "gen"
+    written = generate_report_assets(
+        results=tmp_path / "none", benchmarks=tmp_path / "none.json", configs=tmp_path / "none", out=out
+    )
+    assert {p.relative_to(out).as_posix() for p in written} == FIXED_FILES
+    values = numbers(out)
+    assert values["dir.maml.k1"] == r"\hwna" and values["bench.rss-gib"] == r"\hwna"
+    assert values["paper.dir.maml.k1"] == "293.2" and values["paper.vel.maml.k0"] == r"\ensuremath{-}129.5"
+    assert r"\hwcompletefalse" in (out / "numbers.tex").read_text()
+    assert r"\hwna: \texttt{results/} holds no run yet" in (out / "tab_experiments.tex").read_text()
+    assert r"\hwna: \texttt{benchmarks/results.json} is not there yet" in (out / "tab_benchmarks.tex").read_text()
+
+
+def test_numbers_match_a_hand_computation(results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "gen"
+    generate_report_assets(results=results, benchmarks=tmp_path / "none.json", out=out, configs=ROOT / "configs")
+    values = numbers(out)
+    curves = np.array(DIR_SEEDS)
+    for k in range(4):
+        mean, std = curves[:, k].mean(), curves[:, k].std(ddof=1)
+        assert values[f"dir.maml.k{k}"] == tex_number(float(mean))
+        assert values[f"dir.maml.k{k}.std"] == tex_number(float(std))
+    gain = curves[:, 1].mean() - curves[:, 0].mean()
+    assert values["dir.maml.gain"] == tex_number(float(gain))
+    assert values["dir.maml.seeds"] == "3"
+    assert values["vel.maml.seeds"] == "1" and values["vel.maml.k1"] == r"\ensuremath{-}70.0"
+    assert values["vel.pretrained.k1"] == r"\hwna"
+    assert values["backward.det.k1"] == "875.0" and values["backward.verdict"].startswith("reached")
+    target = PAPER_CURVES["dir"]["maml"][1]
+    assert values["dir.verdict"] == f"missed by {tex_number(target - float(curves[:, 1].mean()))}"
+    assert values["ablation.first-order.gain"] == "145.0"
+    assert values["ablation.no-baseline.k1"] == r"\hwna"  # unfinished: no evaluation yet
+    assert values["hp.dir.outer_optimizer"] == "trpo"
+    assert values["hp.default.inner_lr"] == "0.1"
+
+    ablations = (out / "tab_ablations.tex").read_text()
+    assert r"\texttt{first\_order}~=~yes" in ablations
+    assert r"\texttt{ablation\_dir\_no\_baseline}\,$^\dagger$" in ablations
+    runs_table = (out / "tab_experiments.tex").read_text()
+    assert runs_table.count(r"\texttt{") == len(load_runs(results))
+    performance = (out / "tab_performance.tex").read_text()
+    assert "ours (3 seeds)" in performance and "ours (1 seed)" in performance
+
+
+def test_curve_stats_uses_finished_seeds_only(results: Path) -> None:
+    runs = load_runs(results)
+    assert [r.name for r in seeds_of(runs, "dir_maml")] == ["dir_maml_s0", "dir_maml_s1", "dir_maml_s2"]
+    assert seeds_of(runs, "dir") == []
+    assert curve_stats(seeds_of(runs, "ablation_dir_no_baseline")) is None
+
+
+def test_every_val_key_of_the_report_is_generated(tmp_path: Path) -> None:
+    """A key the generator never writes would stop LaTeX; catch it here without TeX Live."""
+    out = tmp_path / "gen"
+    generate_report_assets(results=tmp_path / "none", benchmarks=tmp_path / "none.json", out=out)
+    tex = re.sub(r"(?<!\\)%.*", "", (ROOT / "HW14_Solution.tex").read_text())  # drop comments
+    used = set(re.findall(r"\\val\{([^}]*)\}", tex))
+    assert used, "the report quotes no generated number"
+    assert sorted(used - set(numbers(out))) == []
+
+
+def test_tex_formatting() -> None:
+    assert tex_number(None) == r"\hwna" and tex_number(float("nan")) == r"\hwna"
+    assert tex_number(-50.74) == r"\ensuremath{-}50.7"
+    assert tex_number(-0.04) == "0.0"  # no "-0.0"
+    assert tex_number(1234567, 0) == r"1\,234\,567"
+    assert tex_pm(1.0, 0.5, 1) == "1.0" and tex_pm(1.0, 0.5, 3) == r"1.0\,{\scriptsize$\pm$0.5}"
+    assert tex_float(3e-4) == r"\ensuremath{3\times10^{-4}}" and tex_float(1e-5) == r"\ensuremath{10^{-5}}"
+    assert tex_float(0.99) == "0.99" and tex_float(0.0) == "0" and tex_float(-1.0) == r"\ensuremath{-}1"
+    assert latex_escape("dir_maml_s0 & 50%") == r"dir\_maml\_s0 \& 50\%"
+
+
+def test_number_keys_are_checked() -> None:
+    sheet = NumberSheet()
+    with pytest.raises(ValueError, match="not allowed"):
+        sheet.put("Dir Maml", 1.0)
+    sheet.put("dir.maml.k0", None)
+    assert sheet.values == {"dir.maml.k0": r"\hwna"}
+
+
+def test_seed_band_is_the_mean_and_sample_std_over_seeds() -> None:
+    from hw14_lib.plots import seed_band
+
+    def run(offset: float, steps: int) -> list[dict[str, float]]:
+        return [{"env_steps": 100 * (i + 1), "query_return": offset + i} for i in range(steps)]
+
+    grid, mean, std = seed_band([run(0.0, 10), run(2.0, 8)], "query_return", points=8)
+    assert grid[0] == 100 and grid[-1] == 800  # up to the shortest seed
+    np.testing.assert_allclose(mean, (grid / 100 - 1) + 1.0)
+    np.testing.assert_allclose(std, np.sqrt(2.0))  # two values 2 apart: sample std sqrt(2)
+    _, _, single = seed_band([run(0.0, 5)], "query_return")
+    assert not single.any()
+    with pytest.raises(ValueError, match="at least one run"):
+        seed_band([], "query_return")
