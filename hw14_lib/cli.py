@@ -78,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this many minutes")
     res.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
+    diag = sub.add_parser(
+        "diagnose",
+        help="measure what one inner step does (KL, return gain) for several step sizes",
+        description="For a policy (or a fresh initialization) and a config's task distribution: the mean "
+        "KL(pi_theta || pi_theta') of one inner step, its size, and the return before/after it, per alpha.",
+    )
+    diag.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML config (default: {DEFAULT_CONFIG})")
+    diag.add_argument("--policy", default=None, help="policy file (default: a fresh initialization from the config)")
+    diag.add_argument("--alphas", default="0.1", help="comma-separated inner step sizes (default: 0.1)")
+    diag.add_argument("--tasks", type=int, default=8, help="tasks to average over (default: 8)")
+    diag.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    diag.add_argument("--json", default=None, help="also write the rows to this JSON file")
+
     plot = sub.add_parser(
         "plot",
         help="regenerate figures from metrics.jsonl files",
@@ -130,6 +143,8 @@ def _run(args: argparse.Namespace) -> int:
             return _train(args)
         if args.command == "evaluate":
             return _evaluate(args)
+        if args.command == "diagnose":
+            return _diagnose(args)
         if args.command == "plot":
             return _plot(args)
         if args.command == "results":
@@ -262,6 +277,38 @@ def _results(args: argparse.Namespace) -> int:
         print(f"unfinished (run again to resume): {', '.join(unfinished)}")
     else:
         print(f"all requested experiments are finished; see {root}/")
+    return 0
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from hw14_lib.config import TrainConfig
+    from hw14_lib.diagnostics import inner_step_report
+    from hw14_lib.policy import load_policy
+    from hw14_lib.tasks import sample_tasks
+    from hw14_lib.training import make_policy
+
+    cfg = TrainConfig.from_yaml(args.config, **_parse_overrides(args.set))
+    try:
+        alphas = [float(a) for a in args.alphas.split(",")]
+    except ValueError as exc:
+        raise UsageError(f"--alphas {args.alphas!r} must be comma-separated numbers") from exc
+    policy = load_policy(args.policy) if args.policy else make_policy(cfg)
+    tasks = sample_tasks(
+        args.tasks, np.random.default_rng(cfg.seed), distribution=cfg.task, velocity_range=cfg.velocity_range
+    )  # type: ignore[arg-type]
+    rows = inner_step_report(policy, tasks, cfg, alphas=alphas, seed=cfg.seed)
+    print(f"{'alpha':>7} {'KL':>10} {'|step|':>8} {'before':>9} {'after':>9} {'gain':>8} {'std':>6}")
+    for r in rows:
+        print(
+            f"{r['alpha']:7.3f} {r['kl']:10.4f} {r['step_norm']:8.4f} {r['return_before']:9.1f} "
+            f"{r['return_after']:9.1f} {r['gain']:8.1f} {r['std']:6.3f}"
+        )
+    if args.json:
+        from hw14_lib.io_utils import atomic_write_json
+
+        atomic_write_json(args.json, {"config": cfg.to_dict(), "policy": args.policy, "rows": rows})
     return 0
 
 

@@ -95,6 +95,8 @@ class TrainConfig:
     """Damping added to the Fisher-vector products."""
     trpo_line_search_steps: int = 15
     """Backtracking steps of the line search."""
+    trpo_backtrack_ratio: float = 0.8
+    """Step shrink factor of each backtracking step, in (0, 1)."""
 
     # --- policy ---
     hidden_sizes: tuple[int, ...] = (64, 64)
@@ -151,6 +153,8 @@ class TrainConfig:
             _fail("velocity_low/velocity_high", (self.velocity_low, self.velocity_high), "finite numbers")
         if self.velocity_low > self.velocity_high:
             _fail("velocity_low", self.velocity_low, f"a number <= velocity_high ({self.velocity_high})")
+        if not 0.0 < self.trpo_backtrack_ratio < 1.0:
+            _fail("trpo_backtrack_ratio", self.trpo_backtrack_ratio, "a number in (0, 1)")
         if self.grad_clip is not None and not self.grad_clip > 0:
             _fail("grad_clip", self.grad_clip, "a positive number or null")
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):

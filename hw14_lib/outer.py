@@ -106,7 +106,7 @@ class TRPOMetaOptimizer:
         cg_iterations: int = 10,
         cg_damping: float = 1e-5,
         line_search_steps: int = 15,
-        backtrack_ratio: float = 0.5,
+        backtrack_ratio: float = 0.8,
     ):
         self.max_kl = max_kl
         self.cg_iterations = cg_iterations

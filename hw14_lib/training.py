@@ -98,6 +98,7 @@ def make_outer_optimizer(cfg: TrainConfig, policy: GaussianMLPPolicy) -> AdamMet
             cg_iterations=cfg.trpo_cg_iterations,
             cg_damping=cfg.trpo_cg_damping,
             line_search_steps=cfg.trpo_line_search_steps,
+            backtrack_ratio=cfg.trpo_backtrack_ratio,
         )
     return AdamMetaOptimizer(policy, lr=cfg.outer_lr, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
 
