@@ -34,6 +34,11 @@ format: $(STAMP)
 test: lint
 	$(PY) -m pytest
 
+# Env steps/s of the seed-style loop, hw14_lib and the raw physics, side by side (< 5 min);
+# prints a table and writes benchmarks/results.json.
+bench: $(STAMP)
+	$(PY) benchmarks/bench_meta_iteration.py
+
 # The report's experiments into results/ (resumable: run again to continue; two at a time, one per core).
 results: $(STAMP)
 	$(PY) -m hw14_lib results --jobs 2

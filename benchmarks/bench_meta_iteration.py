@@ -10,12 +10,14 @@ sampling the support and query sets, the losses, the meta-gradient and the optim
 * ``gymnasium step``: ``gym.make("HalfCheetah-v5").step`` with random actions, one core.
 * ``mj_step x5``: ``mujoco.mj_step(model, data, nstep=5)``, the physics alone, one core.
 
-The cases run round-robin in one process (one warm-up round, then ``--rounds`` timed rounds), so a
-slow-down from other processes on the machine hits every case alike; each figure is the median
-over the timed rounds, and the ratios are ratios of those medians. A subprocess measures the peak
-RSS of one second-order meta-iteration at B = 20, N = 20, T = 200.
+The cases run round-robin in one process (one warm-up round, then up to ``--rounds`` timed rounds
+within ``--budget-s`` seconds), so a slow-down from other processes on the machine hits every case
+alike; each figure is the median over the timed rounds, and the ratios are ratios of those
+medians. Steps per CPU-second and the cores each case actually got are reported too: on a shared
+machine they show what the wall-clock figures cannot. A subprocess measures the peak RSS of one
+second-order meta-iteration at B = 20, N = 20, T = 200.
 
-Usage: ``python benchmarks/bench_meta_iteration.py [--rounds 5] [--out benchmarks/results.json]``
+Usage: ``python benchmarks/bench_meta_iteration.py [--rounds 5] [--budget-s 170] [--out PATH]``
 (``make bench``).
 """
 
@@ -36,7 +38,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gymnasium as gym
-import mujoco
 import numpy as np
 import torch
 
@@ -123,6 +124,8 @@ def gymnasium_case() -> Case:
 
 def mujoco_case() -> Case:
     """``RAW_STEPS`` env steps of bare physics: ``mj_step(model, data, nstep=5)`` (frame_skip 5)."""
+    import mujoco  # after hw14_lib, which imports it with its OpenGL back end disabled
+
     env = gym.make("HalfCheetah-v5")
     model = env.unwrapped.model
     frame_skip = env.unwrapped.frame_skip
@@ -146,6 +149,8 @@ class Timings:
 
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    cores: list[float] = field(default_factory=list)
+    """CPU seconds per wall second: how many cores the case actually got (shared machines give less)."""
 
 
 def time_rounds(
@@ -167,6 +172,7 @@ def time_rounds(
             if r > 0:
                 timings[name].wall.append(steps / wall)
                 timings[name].cpu.append(steps / cpu)
+                timings[name].cores.append(cpu / wall)
         now = time.perf_counter()
         label = f"round {r}/{rounds}" + (" (warm-up)" if r == 0 else "")
         log(f"{label}: {now - round_start:.0f} s, load {os.getloadavg()[0]:.2f}")
@@ -199,6 +205,8 @@ def measure_peak_rss(meta_batch: int, n: int) -> int:
 
 def machine_info() -> dict[str, object]:
     """What the figures were measured on."""
+    import mujoco
+
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "cpu_count": os.cpu_count(),
@@ -221,7 +229,7 @@ N20_1, N20_2 = "hw14_lib N=20 threads=1", "hw14_lib N=20 threads=2"
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds after one warm-up round")
-    parser.add_argument("--budget-s", type=float, default=200.0, help="stop adding rounds past this many seconds")
+    parser.add_argument("--budget-s", type=float, default=170.0, help="stop adding rounds past this many seconds")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
     parser.add_argument("--skip-rss", action="store_true", help="do not measure the B=20, N=20 peak RSS")
     parser.add_argument("--rss-child", nargs=2, type=int, metavar=("B", "N"), help=argparse.SUPPRESS)
@@ -257,6 +265,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             "min": min(t.wall),
             "max": max(t.wall),
             "steps_per_cpu_s": cpu[name],
+            "cores_used": statistics.median(t.cores),
             "vs_seed": wall[name] / wall[SEED],
             "vs_gymnasium": wall[name] / wall[GYM],
             "vs_mj_step": wall[name] / wall[MJ],
@@ -278,7 +287,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             "inner_steps": 1,
             "second_order": True,
             "outer": "Adam",
-            "timed_rounds": len(timings[SEED].wall),
+            "rounds": len(timings[SEED].wall),
             "statistic": "median over round-robin rounds of env steps per wall second, after a warm-up round",
         },
         "machine": info,
@@ -289,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             "hw14_N1_1thread_vs_seed": wall["hw14_lib N=1 threads=1"] / wall[SEED],
             "hw14_N20_1thread_vs_gymnasium": wall[N20_1] / wall[GYM],
             "hw14_N20_2threads_vs_gymnasium": wall[N20_2] / wall[GYM],
-            "hw14_N20_1thread_vs_mj_step": wall[N20_1] / wall[MJ],
+            "hw14_N20_best_vs_mj_step": max(wall[N20_1], wall[N20_2]) / wall[MJ],
             "hw14_N20_1thread_vs_gymnasium_cpu_time": cpu[N20_1] / cpu[GYM],
         },
         "hw14_N20_1thread_sampling_share": statistics.median(sampling_share[1:]),
@@ -305,14 +314,14 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 def format_table(rows: list[dict[str, object]], results: dict[str, object]) -> str:
     """The markdown table printed at the end (the one in benchmarks/README.md)."""
     lines = [
-        "| case | env steps/s | min-max | x seed-style | x Gymnasium step | x mj_step | steps/CPU-s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| case | env steps/s | min-max | x seed-style | x Gymnasium step | x mj_step | steps/CPU-s | cores used |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row['case']} | {row['steps_per_s']:,.0f} | {row['min']:,.0f}-{row['max']:,.0f} | "
             f"{row['vs_seed']:.1f} | {row['vs_gymnasium']:.2f} | {row['vs_mj_step']:.2f} | "
-            f"{row['steps_per_cpu_s']:,.0f} |"
+            f"{row['steps_per_cpu_s']:,.0f} | {row['cores_used']:.2f} |"
         )
     lines.append("")
     rss = results["peak_rss_bytes_B20_N20_T200"]
@@ -325,7 +334,7 @@ def format_table(rows: list[dict[str, object]], results: dict[str, object]) -> s
     lines.append(
         f"{machine['cpu_count']} CPUs, torch {machine['torch']}, mujoco {machine['mujoco']}, "
         f"gymnasium {machine['gymnasium']}; 1-min load {machine['load_average_1min_start']:.2f} -> "
-        f"{machine['load_average_1min_end']:.2f}; {results['workload']['timed_rounds']} timed rounds, "
+        f"{machine['load_average_1min_end']:.2f}; {results['workload']['rounds']} timed rounds, "
         f"{results['bench_seconds']:.0f} s"
     )
     return "\n".join(lines)

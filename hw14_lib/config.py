@@ -97,6 +97,8 @@ class TrainConfig:
     """Backtracking steps of the line search."""
     trpo_backtrack_ratio: float = 0.8
     """Step shrink factor of each backtracking step, in (0, 1)."""
+    trpo_curvature_trajectories: int | None = None
+    """Estimate the trust-region curvature on this many trajectories per task (null: all)."""
 
     # --- policy ---
     hidden_sizes: tuple[int, ...] = (64, 64)
@@ -153,6 +155,8 @@ class TrainConfig:
             _fail("velocity_low/velocity_high", (self.velocity_low, self.velocity_high), "finite numbers")
         if self.velocity_low > self.velocity_high:
             _fail("velocity_low", self.velocity_low, f"a number <= velocity_high ({self.velocity_high})")
+        if self.trpo_curvature_trajectories is not None and self.trpo_curvature_trajectories < 1:
+            _fail("trpo_curvature_trajectories", self.trpo_curvature_trajectories, "an integer >= 1 or null")
         if not 0.0 < self.trpo_backtrack_ratio < 1.0:
             _fail("trpo_backtrack_ratio", self.trpo_backtrack_ratio, "a number in (0, 1)")
         if self.grad_clip is not None and not self.grad_clip > 0:
@@ -266,6 +270,9 @@ def _check_types(cfg: TrainConfig) -> None:
             ok, expected = isinstance(value, str), "a string"
         elif f.name == "grad_clip":
             ok, expected = value is None or is_number, "a number or null"
+        elif f.name == "trpo_curvature_trajectories":
+            ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+            expected = "an integer or null"
         elif f.name == "hidden_sizes":
             ok = isinstance(value, (list, tuple)) and all(isinstance(h, int) and not isinstance(h, bool) for h in value)
             expected = "a list of integers"

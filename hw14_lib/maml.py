@@ -146,7 +146,15 @@ def meta_objective(
     whose value can be re-evaluated at a new ``theta`` (TRPO's line search). Their gradients at
     the sampling parameters are equal.
     """
-    adapted = adapt_all(policy, theta, batch.supports, batch.support_advantages, inner, create_graph=create_graph)
+    adapted = adapt_all(
+        policy,
+        theta,
+        batch.supports,
+        batch.support_advantages,
+        inner,
+        create_graph=create_graph,
+        num_tasks=len(batch.query.tasks),  # the pretrain objective has no supports
+    )
     losses = []
     for b, params in enumerate(adapted):
         query = batch.query.task(b)

@@ -6,9 +6,10 @@ batch can never corrupt ``theta``.
 
 TRPO (Schulman et al. 2015), as in the MAML paper's RL experiments: the step direction solves
 ``F s = -g`` by conjugate gradient, where ``F`` is the Hessian of the mean KL between the query
-policies before and after the step (Hessian-vector products by double back-propagation through
-the inner adaptation), scaled to ``0.5 s^T F s = delta``, then a backtracking line search accepts
-the first step that lowers ``L_meta`` and keeps the KL below ``delta``.
+policies before and after the step (products computed as ``J^T F' J`` in :mod:`hw14_lib.fisher`
+for one inner step, or by differentiating the KL twice through the inner loop otherwise), scaled
+to ``0.5 s^T F s = delta``, then a backtracking line search accepts the first step that lowers
+``L_meta`` and keeps the KL below ``delta``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.distributions import Distribution
 
+from hw14_lib.fisher import meta_fisher_vector_product, supports_gauss_newton
 from hw14_lib.maml import InnerLoop, MetaBatch, detach_distribution, mean_kl, meta_objective, query_distributions
 from hw14_lib.policy import GaussianMLPPolicy, policy_params
 
@@ -75,22 +78,44 @@ class AdamMetaOptimizer:
         self.optimizer.load_state_dict(state)
 
 
+def kl_hessian_by_autograd(
+    policy: GaussianMLPPolicy,
+    params: list[Tensor],
+    adapted: list[dict[str, Tensor]],
+    batch: MetaBatch,
+    old_dists: list[Distribution],
+) -> Callable[[Tensor], Tensor]:
+    """``v -> H_KL v`` by differentiating the KL twice through the whole inner loop (any number of
+    inner steps; third-order graphs, so slower than :func:`~hw14_lib.fisher.meta_fisher_vector_product`)."""
+    kl = mean_kl(old_dists, query_distributions(policy, adapted, batch))
+    flat_kl_grad = nn.utils.parameters_to_vector(torch.autograd.grad(kl, params, create_graph=True))
+
+    def product(v: Tensor) -> Tensor:
+        return nn.utils.parameters_to_vector(torch.autograd.grad(flat_kl_grad @ v, params, retain_graph=True))
+
+    return product
+
+
 def conjugate_gradient(
     fvp: Callable[[Tensor], Tensor], b: Tensor, *, iterations: int = 10, tol: float = 1e-10
 ) -> Tensor:
-    """Approximately solve ``F x = b`` for symmetric positive-definite ``F`` given ``v -> F v``."""
+    """Approximately solve ``F x = b`` for symmetric positive-definite ``F`` given ``v -> F v``.
+
+    Stops once ``|r|^2 < tol``, checked before each step, so ``b = 0`` (a zero meta-gradient, e.g.
+    when every advantage is zero) gives ``x = 0`` instead of ``0 / 0``.
+    """
     x = torch.zeros_like(b)
     r = b.clone()
     p = b.clone()
     r_dot = r @ r
     for _ in range(iterations):
+        if r_dot < tol:
+            break
         fp = fvp(p)
         step = r_dot / (p @ fp)
         x += step * p
         r -= step * fp
         new_r_dot = r @ r
-        if new_r_dot < tol:
-            break
         p = r + (new_r_dot / r_dot) * p
         r_dot = new_r_dot
     return x
@@ -107,12 +132,14 @@ class TRPOMetaOptimizer:
         cg_damping: float = 1e-5,
         line_search_steps: int = 15,
         backtrack_ratio: float = 0.8,
+        curvature_trajectories: int | None = None,
     ):
         self.max_kl = max_kl
         self.cg_iterations = cg_iterations
         self.cg_damping = cg_damping
         self.line_search_steps = line_search_steps
         self.backtrack_ratio = backtrack_ratio
+        self.curvature_trajectories = curvature_trajectories
 
     def step(self, policy: GaussianMLPPolicy, batch: MetaBatch, inner: InnerLoop) -> dict[str, float]:
         """One TRPO meta-step; returns ``{"meta_loss", "grad_norm", "kl", "accepted_step"}``."""
@@ -125,13 +152,15 @@ class TRPOMetaOptimizer:
         _check_finite("meta-gradient", g)
 
         old_dists = [detach_distribution(d) for d in query_distributions(policy, adapted, batch)]
-        kl = mean_kl(old_dists, query_distributions(policy, adapted, batch))
-        kl_grads = torch.autograd.grad(kl, params, create_graph=True)
-        flat_kl_grad = nn.utils.parameters_to_vector(kl_grads)
+        if supports_gauss_newton(batch, inner):
+            kl_hessian_product = meta_fisher_vector_product(
+                policy, theta, adapted, batch, inner, trajectories=self.curvature_trajectories
+            )
+        else:
+            kl_hessian_product = kl_hessian_by_autograd(policy, params, adapted, batch, old_dists)
 
         def fisher_vector_product(v: Tensor) -> Tensor:
-            hvp = torch.autograd.grad(flat_kl_grad @ v, params, retain_graph=True)
-            return nn.utils.parameters_to_vector(hvp) + self.cg_damping * v
+            return kl_hessian_product(v) + self.cg_damping * v
 
         direction = conjugate_gradient(fisher_vector_product, -g, iterations=self.cg_iterations)
         shs = 0.5 * direction @ fisher_vector_product(direction)

@@ -217,7 +217,7 @@ def plot_returns_per_step(
     if rewards.ndim != 2 or rewards.shape != returns.shape:
         raise ValueError(f"rewards and returns must both have shape (N, T); got {rewards.shape} and {returns.shape}")
     steps = np.arange(rewards.shape[1])
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharex=True)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharex=True, layout="constrained")
     for ax, values, ylabel in (
         (axes[0], rewards, "reward $r_t$"),
         (axes[1], returns, f"discounted return $G_t$ ($\\gamma$ = {gamma:g})"),

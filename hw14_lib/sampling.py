@@ -6,6 +6,11 @@ distinct parameter dict (one for ``theta``, B for the adapted ``theta'_b``), und
 later in a single batched forward pass under whichever parameters the loss needs
 (:func:`hw14_lib.losses.log_probs`); the value equals the one seen while sampling, and its gradient
 equals the gradient of the graph the seed kept alive while stepping, at a fraction of the cost.
+
+The per-step forward (:func:`gaussian_sampler`) bypasses ``functional_call`` and
+``torch.distributions``, whose Python cost exceeds the arithmetic of a small MLP, and the recorded
+``log pi`` is evaluated once per rollout from the stored means; both give bitwise the numbers of
+the plain per-step path (``tests/test_perf_paths.py``).
 """
 
 from __future__ import annotations
@@ -58,6 +63,12 @@ class TrajectoryBatch:
             self.rewards[b : b + 1],
             self.log_probs[b : b + 1],
             (self.tasks[b],),
+        )
+
+    def first_trajectories(self, n: int) -> TrajectoryBatch:
+        """The first ``n`` trajectories of every task (the ``N`` axis cut to ``n``)."""
+        return TrajectoryBatch(
+            self.observations[:, :n], self.raw_actions[:, :n], self.rewards[:, :n], self.log_probs[:, :n], self.tasks
         )
 
 

@@ -99,6 +99,7 @@ def make_outer_optimizer(cfg: TrainConfig, policy: GaussianMLPPolicy) -> AdamMet
             cg_damping=cfg.trpo_cg_damping,
             line_search_steps=cfg.trpo_line_search_steps,
             backtrack_ratio=cfg.trpo_backtrack_ratio,
+            curvature_trajectories=cfg.trpo_curvature_trajectories,
         )
     return AdamMetaOptimizer(policy, lr=cfg.outer_lr, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
 
@@ -288,7 +289,8 @@ def train(
             state.wall_seconds += time.perf_counter() - start
             record = {
                 "iteration": state.iteration,
-                "support_return": float(batch.supports[0].episode_returns().mean()),
+                # Return at theta: the first support set, or the query set when pretraining (no supports).
+                "support_return": float((batch.supports or (batch.query,))[0].episode_returns().mean()),
                 "query_return": float(batch.query.episode_returns().mean()),
                 "env_steps": state.env_steps,
                 "wall_seconds": round(state.wall_seconds, 3),

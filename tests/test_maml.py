@@ -12,8 +12,10 @@ import torch
 
 from hw14_lib import GaussianMLPPolicy, InnerLoop, MetaBatch, Task, TrajectoryBatch, adapt, adapt_all, meta_objective
 from hw14_lib.config import TrainConfig
+from hw14_lib.fisher import meta_fisher_vector_product, supports_gauss_newton
 from hw14_lib.losses import log_probs, surrogate
-from hw14_lib.outer import TRPOMetaOptimizer, conjugate_gradient
+from hw14_lib.maml import detach_distribution, query_distributions
+from hw14_lib.outer import TRPOMetaOptimizer, conjugate_gradient, kl_hessian_by_autograd
 from hw14_lib.policy import distribution, policy_params
 from hw14_lib.sampling import sample_trajectories
 from hw14_lib.training import inner_loop, make_policy, sample_meta_batch
@@ -324,3 +326,57 @@ def test_conjugate_gradient_solves_spd_system() -> None:
     x = conjugate_gradient(lambda v: a @ v, b, iterations=50, tol=1e-24)
     torch.testing.assert_close(x, torch.linalg.solve(a, b), rtol=0, atol=1e-6)
     torch.testing.assert_close(a @ x, b, rtol=0, atol=1e-6)
+
+
+# --- the Gauss-Newton Fisher-vector product of the TRPO meta-step -----------------------------
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        InnerLoop(alpha=0.3, l2=1e-2, entropy_coef=0.05),
+        InnerLoop(alpha=0.3, estimator="ratio"),
+        InnerLoop(alpha=0.3, first_order=True),
+    ],
+    ids=["reinforce", "ratio", "first-order"],
+)
+def test_gauss_newton_product_equals_kl_hessian(inner: InnerLoop) -> None:
+    policy = tiny_policy()
+    batch = make_meta_batch(policy, inner, inner_steps=1)
+    theta = leaf_params(policy)
+    params = list(theta.values())
+    _, adapted = meta_objective(policy, theta, batch, inner)
+    old = [detach_distribution(d) for d in query_distributions(policy, adapted, batch)]
+    reference = kl_hessian_by_autograd(policy, params, adapted, batch, old)
+    fast = meta_fisher_vector_product(policy, theta, adapted, batch, inner)
+    generator = torch.Generator().manual_seed(1)
+    size = sum(p.numel() for p in params)
+    for _ in range(3):
+        v = torch.randn(size, dtype=torch.float64, generator=generator)
+        expected = reference(v)
+        assert expected.norm() > 1e-6
+        torch.testing.assert_close(fast(v), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_inner_step_changes_the_product() -> None:
+    """The Jacobian term matters: ignoring it (first-order) gives a different product."""
+    policy = tiny_policy()
+    second = InnerLoop(alpha=0.5, l2=1e-2)
+    batch = make_meta_batch(policy, second, inner_steps=1)
+    theta = leaf_params(policy)
+    _, adapted = meta_objective(policy, theta, batch, second)
+    v = torch.randn(sum(p.numel() for p in theta.values()), dtype=torch.float64)
+    exact = meta_fisher_vector_product(policy, theta, adapted, batch, second)(v)
+    first = meta_fisher_vector_product(policy, theta, adapted, batch, InnerLoop(alpha=0.5, first_order=True))(v)
+    assert (exact - first).norm() > 1e-3 * exact.norm()
+
+
+def test_two_inner_steps_are_refused() -> None:
+    policy = tiny_policy()
+    inner = InnerLoop(alpha=0.3)
+    batch = make_meta_batch(policy, inner, inner_steps=2)
+    assert not supports_gauss_newton(batch, inner)
+    theta = leaf_params(policy)
+    _, adapted = meta_objective(policy, theta, batch, inner)
+    with pytest.raises(ValueError, match="<= 1 inner step"):
+        meta_fisher_vector_product(policy, theta, adapted, batch, inner)

@@ -268,6 +268,25 @@ def test_interrupt_in_process_then_torn_line_is_dropped_with_one_warning(
     assert comparable(out / METRICS) == reference[1]
 
 
+def test_interrupt_during_the_final_evaluation_resumes_into_it(
+    reference, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hw14_lib.training as training
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "finish_run", interrupted)
+        with pytest.raises(TrainingInterrupted, match=rf"checkpoint of iteration {ITERATIONS} is saved"):
+            train(smoke_config(), out, progress=False, evaluate=False)
+    assert not (out / "summary.json").exists()
+    summary = train(smoke_config(), out, resume=True, progress=False, evaluate=False)
+    assert summary["iterations"] == ITERATIONS and (out / "summary.json").exists()
+    assert comparable(out / METRICS) == reference[1]
+
+
 # --- 3. no silent overwrite ------------------------------------------------------------------------
 
 
@@ -704,6 +723,29 @@ def test_random_configs_are_accepted_and_run_or_rejected_clearly(data: dict[str,
         assert summary is not None and summary["iterations"] == 1
         record = read_jsonl(Path(folder) / "run" / METRICS)[0]
         assert all(math.isfinite(v) for k, v in record.items() if k != "kl"), record
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "trpo"])
+def test_pretrain_objective_runs_an_iteration(optimizer: str, tmp_path: Path) -> None:
+    """Found by the property test: the pretrain objective (no support sets) crashed with IndexError."""
+    summary = train(
+        smoke_config(iterations=1, objective="pretrain", outer_optimizer=optimizer),
+        tmp_path / "run",
+        progress=False,
+        evaluate=False,
+    )
+    assert summary["iterations"] == 1
+    record = read_jsonl(tmp_path / "run" / METRICS)[0]
+    assert record["support_return"] == record["query_return"]  # both sampled at theta
+
+
+def test_trpo_with_a_zero_meta_gradient_takes_no_step(tmp_path: Path) -> None:
+    """Found by the property test: one trajectory of one step gives standardized advantages of 0,
+    a zero meta-gradient, and conjugate gradient divided 0 by 0 (a spurious NonFiniteError)."""
+    cfg = smoke_config(iterations=1, outer_optimizer="trpo", trajectories_per_task=1, horizon=1)
+    train(cfg, tmp_path / "run", progress=False, evaluate=False)
+    record = read_jsonl(tmp_path / "run" / METRICS)[0]
+    assert record["grad_norm"] == 0.0 and record["accepted_step"] == 0.0
 
 
 def test_resume_keeps_the_runs_config_file(reference, tmp_path: Path) -> None:
