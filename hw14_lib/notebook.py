@@ -377,6 +377,17 @@ def family_folders(settings: NotebookSettings, family: str, method: str = "maml"
     return [f for f in folders if (f / "metrics.jsonl").is_file() or (f / "summary.json").is_file()]
 
 
+def run_status(folder: Path, settings: NotebookSettings) -> str:
+    """One line on a run folder: iterations logged out of those configured, finished or in progress."""
+    metrics = read_jsonl(folder / "metrics.jsonl") if (folder / "metrics.jsonl").is_file() else []
+    finished = (folder / "summary.json").is_file()
+    if finished and not metrics:
+        return f"{settings.relative(folder)}/: evaluated without training"
+    planned = TrainConfig.from_yaml(folder / "config.yaml").iterations if (folder / "config.yaml").is_file() else "?"
+    state = "finished" if finished else "in progress"
+    return f"{settings.relative(folder)}/: {len(metrics)} of {planned} iterations, {state}"
+
+
 def family_results(settings: NotebookSettings, family: str) -> list[Any]:
     """The direction or velocity experiments, where they exist: seed 0's two plots, the learning
     curves over seeds, and the adaptation curves of MAML and the baselines (mean +- std over seeds)."""
@@ -388,10 +399,13 @@ def family_results(settings: NotebookSettings, family: str) -> list[Any]:
             f"do not exist); produce them with `python -m hw14_lib results --only {prefix}_maml_s0`"
         )
         return []
+    for method in ("maml", *BASELINE_METHODS):
+        for folder in family_folders(settings, family, method):
+            print(run_status(folder, settings))
     items = training_figures(maml[0], settings)
     runs = [read_jsonl(f / "metrics.jsonl") for f in maml if (f / "metrics.jsonl").is_file()]
     runs = [r for r in runs if r]
-    if runs:
+    if runs and all(len(r) > 1 for r in runs):
         path = settings.figures_dir / f"{family}_learning_curves.png"
         items.append(image(plot_seed_learning_curves(runs, path, title=f"MAML, {family} tasks")))
     curves = {}

@@ -321,6 +321,22 @@ def test_family_results_with_seeds_and_baselines(tmp_path: Path, smoke_run: Path
     assert names == ["meta_loss.png", "query_return.png", "direction_learning_curves.png", "direction_adaptation.png"]
 
 
+def test_run_status(tmp_path: Path, smoke_run: Path) -> None:
+    s = settings_with(tmp_path)
+    assert nb.run_status(smoke_run, s).endswith(": 3 of 3 iterations, finished")
+    partial = tmp_path / "partial"
+    shutil.copytree(smoke_run, partial)
+    (partial / "summary.json").unlink()
+    lines = (partial / "metrics.jsonl").read_text().splitlines(keepends=True)
+    (partial / "metrics.jsonl").write_text(lines[0])
+    assert nb.run_status(partial, s).endswith(": 1 of 3 iterations, in progress")
+    # a one-iteration run has no learning curve to draw yet
+    results = tmp_path / "results"
+    shutil.copytree(partial, results / "vel_maml_s0")
+    names = [Path(i.filename).name for i in nb.family_results(settings_with(tmp_path, results), "velocity")]
+    assert names == ["meta_loss.png", "query_return.png"]
+
+
 def test_run_video_note(tmp_path: Path, smoke_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert nb.run_video(smoke_run, settings_with(tmp_path)) == []  # the smoke config renders no video
     assert "has no video.mp4" in capsys.readouterr().out
