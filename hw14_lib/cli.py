@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--physics-threads", type=int, default=2, help="physics threads per run (default: 2)")
     res.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this many minutes")
     res.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    res.add_argument(
+        "--interim",
+        action="store_true",
+        help="evaluate the last checkpoint of each unfinished experiment (interim_summary.json), train nothing",
+    )
 
     diag = sub.add_parser(
         "diagnose",
@@ -206,10 +211,9 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from hw14_lib.config import TrainConfig
-    from hw14_lib.evaluation import adaptation_curve, record_video
+    from hw14_lib.evaluation import record_video
     from hw14_lib.policy import load_policy
-    from hw14_lib.tasks import evaluation_tasks
-    from hw14_lib.training import ACT_DIM, OBS_DIM, advantage_settings, inner_loop
+    from hw14_lib.training import ACT_DIM, OBS_DIM, evaluate_meta_policy
 
     policy_path = Path(args.policy)
     policy = load_policy(policy_path)
@@ -226,19 +230,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     steps = cfg.eval_adaptation_steps if args.steps is None else args.steps
     if steps < 0:
         raise UsageError(f"--steps {steps} must be >= 0")
-    tasks = evaluation_tasks(cfg.task, cfg.eval_tasks, seed=cfg.seed + 10_000, velocity_range=cfg.velocity_range)  # type: ignore[arg-type]
-    curve, history = adaptation_curve(
-        policy,
-        tasks,
-        steps=max(steps, 1 if args.video else 0),
-        num_trajectories=cfg.eval_trajectories,
-        horizon=cfg.horizon,
-        inner=inner_loop(cfg),
-        advantages=advantage_settings(cfg),
-        seed=cfg.seed + 20_000,
-        physics_threads=cfg.physics_threads,
-    )
-    for k, (det, sto) in enumerate(zip(curve.mean_deterministic(), curve.mean_stochastic(), strict=True)):
+    evaluation, tasks, history = evaluate_meta_policy(cfg, policy, steps=steps)
+    curve = evaluation["adaptation_curve"]
+    for k, (det, sto) in enumerate(zip(curve["mean_deterministic"], curve["mean_stochastic"], strict=True)):
+        if k > steps:
+            break
         print(f"after {k} step(s): deterministic return {det:8.1f}   stochastic return {sto:8.1f}")
     if args.video:
         ret = record_video(policy, history[1][0], tasks[0], args.video, horizon=cfg.horizon, seed=cfg.seed)
@@ -247,18 +243,31 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         from hw14_lib.io_utils import atomic_write_json
 
-        atomic_write_json(args.json, curve.to_dict())
+        atomic_write_json(args.json, curve)
     return 0
 
 
 def _results(args: argparse.Namespace) -> int:
-    from hw14_lib.experiments import EXPERIMENTS, experiment_by_name, run_experiment, run_experiments, write_status
+    from hw14_lib.experiments import (
+        EXPERIMENTS,
+        evaluate_interim,
+        experiment_by_name,
+        run_experiment,
+        run_experiments,
+        write_status,
+    )
 
     root = Path(args.root)
     if args.jobs < 1 or args.physics_threads < 1:
         raise UsageError("--jobs and --physics-threads must be >= 1")
     if args.list:
         print(write_status(root).read_text(encoding="utf-8"))
+        return 0
+    if args.interim:
+        for name in args.only or [e.name for e in EXPERIMENTS]:
+            written = evaluate_interim(experiment_by_name(name), root, physics_threads=args.physics_threads)
+            if written is not None:
+                print(f"wrote {written}")
         return 0
     if args.only and len(args.only) == 1 and args.jobs == 1:
         deadline = None if args.max_minutes is None else time.monotonic() + 60.0 * args.max_minutes

@@ -113,6 +113,37 @@ def run_experiment(
     return summary is not None
 
 
+def evaluate_interim(exp: Experiment, root: Path = RESULTS_ROOT, *, physics_threads: int = 2) -> Path | None:
+    """Evaluate an unfinished run's last checkpoint with the final protocol and write
+    ``results/<name>/interim_summary.json`` (marked with its iteration and env steps).
+
+    Returns:
+        The file written, or ``None`` when the run is finished or has no checkpoint yet.
+    """
+    import torch
+
+    from hw14_lib.io_utils import atomic_write_json
+    from hw14_lib.training import CHECKPOINT, evaluate_meta_policy, make_policy
+
+    out = root / exp.name
+    if is_finished(exp, root) or not (out / CHECKPOINT).exists():
+        return None
+    cfg = exp.load_config(physics_threads=physics_threads)
+    checkpoint = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=False)
+    policy = make_policy(cfg)
+    policy.load_state_dict(checkpoint["policy"])
+    evaluation, _, _ = evaluate_meta_policy(cfg, policy)
+    summary = {
+        "interim": True,
+        "config": cfg.to_dict(),
+        "iterations": int(checkpoint["iteration"]),
+        "env_steps": int(checkpoint["env_steps"]),
+        "wall_seconds": float(checkpoint["wall_seconds"]),
+        **evaluation,
+    }
+    return atomic_write_json(out / "interim_summary.json", summary)
+
+
 def run_experiments(
     names: Sequence[str] | None = None,
     root: Path = RESULTS_ROOT,

@@ -310,11 +310,18 @@ def training_figures(folder: Path | None, settings: NotebookSettings) -> list[An
     return [image(p) for p in paths]
 
 
-def read_summary(folder: Path | None) -> dict[str, Any] | None:
-    """``summary.json`` of a run folder, or ``None`` when it is missing (run unfinished)."""
-    if folder is None or not (folder / "summary.json").is_file():
+def read_summary(folder: Path | None, *, interim: bool = False) -> dict[str, Any] | None:
+    """``summary.json`` of a run folder, or ``None`` when it is missing (run unfinished).
+
+    With ``interim``, an unfinished run's ``interim_summary.json`` (the evaluation of its last
+    checkpoint, marked ``"interim": true``) stands in for the missing summary.
+    """
+    if folder is None:
         return None
-    return json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    for name in ("summary.json", "interim_summary.json") if interim else ("summary.json",):
+        if (folder / name).is_file():
+            return json.loads((folder / name).read_text(encoding="utf-8"))
+    return None
 
 
 def adaptation_table(curve: Mapping[str, Any]) -> str:
@@ -410,9 +417,16 @@ def family_results(settings: NotebookSettings, family: str) -> list[Any]:
         items.append(image(plot_seed_learning_curves(runs, path, title=f"MAML, {family} tasks")))
     curves = {}
     for method in ("maml", *BASELINE_METHODS):
-        finished = [s for s in map(read_summary, family_folders(settings, family, method)) if s]
-        values = [s["adaptation_curve"]["mean_stochastic"] for s in finished if "adaptation_curve" in s]
+        summaries = [read_summary(f, interim=True) for f in family_folders(settings, family, method)]
+        evaluated = [s for s in summaries if s and "adaptation_curve" in s]
+        values = [s["adaptation_curve"]["mean_stochastic"] for s in evaluated]
         if values:
+            for s in evaluated:
+                if s.get("interim"):
+                    print(
+                        f"Note: a {family} {method} run is unfinished; its curve is an interim evaluation "
+                        f"after {s['iterations']} iterations ({s['env_steps'] / 1e6:.0f}M env steps)"
+                    )
             length = min(len(v) for v in values)
             stacked = np.array([v[:length] for v in values])
             std = stacked.std(0, ddof=1) if len(values) > 1 else np.zeros(length)

@@ -62,12 +62,20 @@ class Run:
         config: the run's configuration (every field, defaults filled in); empty if unknown.
         metrics: the ``metrics.jsonl`` records, one per finished iteration.
         summary: ``summary.json``, or ``None`` while the run is unfinished.
+        interim: ``interim_summary.json`` of an unfinished run (its last checkpoint evaluated with
+            the final protocol), or ``None``.
     """
 
     name: str
     config: dict[str, Any]
     metrics: list[dict[str, Any]]
     summary: dict[str, Any] | None
+    interim: dict[str, Any] | None = None
+
+    @property
+    def evaluation(self) -> dict[str, Any] | None:
+        """The summary, or for an unfinished run its interim evaluation."""
+        return self.summary if self.summary is not None else self.interim
 
     @property
     def finished(self) -> bool:
@@ -76,16 +84,16 @@ class Run:
 
     @property
     def env_steps(self) -> int:
-        """Environment steps of training so far."""
-        if self.summary is not None:
-            return int(self.summary.get("env_steps", 0))
+        """Environment steps of training so far (of the evaluated checkpoint, when there is one)."""
+        if self.evaluation is not None:
+            return int(self.evaluation.get("env_steps", 0))
         return int(self.metrics[-1]["env_steps"]) if self.metrics else 0
 
     @property
     def wall_seconds(self) -> float:
-        """Training wall-clock time so far, in seconds."""
-        if self.summary is not None:
-            return float(self.summary.get("wall_seconds", 0.0))
+        """Training wall-clock time so far, in seconds (of the evaluated checkpoint, when there is one)."""
+        if self.evaluation is not None:
+            return float(self.evaluation.get("wall_seconds", 0.0))
         return float(self.metrics[-1]["wall_seconds"]) if self.metrics else 0.0
 
     def curve(self, kind: str = "stochastic") -> list[float] | None:
@@ -94,7 +102,7 @@ class Run:
         Args:
             kind: ``"stochastic"`` (sampled actions, the paper's metric) or ``"deterministic"``.
         """
-        curve = (self.summary or {}).get("adaptation_curve")
+        curve = (self.evaluation or {}).get("adaptation_curve")
         if not curve or f"mean_{kind}" not in curve:
             return None
         return [float(v) for v in curve[f"mean_{kind}"]]
@@ -124,9 +132,11 @@ def read_config(path: Path) -> dict[str, Any]:
 
 def load_run(folder: Path) -> Run:
     """Read one run folder (any file may be missing)."""
-    summary = None
+    summary = interim = None
     if (folder / "summary.json").is_file():
         summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    elif (folder / "interim_summary.json").is_file():
+        interim = json.loads((folder / "interim_summary.json").read_text(encoding="utf-8"))
     metrics = read_jsonl(folder / "metrics.jsonl") if (folder / "metrics.jsonl").is_file() else []
     if summary is not None and isinstance(summary.get("config"), dict):
         config = {**_default_config(), **summary["config"]}
@@ -134,7 +144,7 @@ def load_run(folder: Path) -> Run:
         config = read_config(folder / "config.yaml")
     else:
         config = {}
-    return Run(folder.name, config, metrics, summary)
+    return Run(folder.name, config, metrics, summary, interim)
 
 
 def load_runs(results: str | Path) -> dict[str, Run]:

@@ -368,25 +368,8 @@ def finish_run(cfg: TrainConfig, out: Path, policy: GaussianMLPPolicy, *, evalua
         "wall_seconds": metrics[-1]["wall_seconds"] if metrics else 0.0,
     }
     if evaluate:
-        tasks = evaluation_tasks(
-            cfg.task,
-            cfg.eval_tasks,
-            seed=cfg.seed + 10_000,
-            velocity_range=cfg.velocity_range,
-            ctrl_weight=cfg.ctrl_weight,
-        )  # type: ignore[arg-type]
-        curve, history = adaptation_curve(
-            policy,
-            tasks,
-            steps=max(1, cfg.eval_adaptation_steps),
-            num_trajectories=cfg.eval_trajectories,
-            horizon=cfg.horizon,
-            inner=inner_loop(cfg),
-            advantages=advantage_settings(cfg),
-            seed=cfg.seed + 20_000,
-            physics_threads=cfg.physics_threads,
-        )
-        summary.update(_curve_summary(curve))
+        evaluation, tasks, history = evaluate_meta_policy(cfg, policy)
+        summary.update(evaluation)
         if cfg.video:
             first_step = history[1][0]
             video_return = record_video(policy, first_step, tasks[0], out / VIDEO, horizon=cfg.horizon, seed=cfg.seed)
@@ -398,6 +381,37 @@ def finish_run(cfg: TrainConfig, out: Path, policy: GaussianMLPPolicy, *, evalua
             warnings.simplefilter("error")  # a plotting warning is a bug here, not noise to print
             plot_training_curves(metrics, out)
     return summary
+
+
+def evaluate_meta_policy(
+    cfg: TrainConfig, policy: GaussianMLPPolicy, *, steps: int | None = None
+) -> tuple[dict[str, Any], list[Task], list[list[Params]]]:
+    """The final evaluation: returns after 0..k inner steps on the held-out tasks of ``cfg``
+    (``k = steps``, by default ``cfg.eval_adaptation_steps``; at least 1).
+
+    Returns:
+        The summary entries (``pre_/post_adaptation_return`` and ``adaptation_curve``), the tasks,
+        and the adapted parameters ``history[k][i]``.
+    """
+    tasks = evaluation_tasks(
+        cfg.task,
+        cfg.eval_tasks,
+        seed=cfg.seed + 10_000,
+        velocity_range=cfg.velocity_range,
+        ctrl_weight=cfg.ctrl_weight,
+    )  # type: ignore[arg-type]
+    curve, history = adaptation_curve(
+        policy,
+        tasks,
+        steps=max(1, cfg.eval_adaptation_steps if steps is None else steps),
+        num_trajectories=cfg.eval_trajectories,
+        horizon=cfg.horizon,
+        inner=inner_loop(cfg),
+        advantages=advantage_settings(cfg),
+        seed=cfg.seed + 20_000,
+        physics_threads=cfg.physics_threads,
+    )
+    return _curve_summary(curve), tasks, history
 
 
 def _curve_summary(curve: AdaptationCurve) -> dict[str, Any]:
