@@ -7,6 +7,11 @@ STAMP := $(VENV)/.installed
 RUN_DIR ?= runs/default
 CONFIG ?= configs/backward.yaml
 export MUJOCO_GL ?= egl
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# Some machines' pip configuration names index folders that do not exist; pip then prints one
+# "is ignored" warning per package. They say nothing about this project, so they are filtered.
+PIP_NOISE := is ignored: it is neither a file nor a directory
 
 .PHONY: venv run test lint format bench results clean tex report submission
 
@@ -14,8 +19,8 @@ venv: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 | { grep -v "$(PIP_NOISE)" || true; }
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | { grep -v "$(PIP_NOISE)" || true; }
 	touch $(STAMP)
 
 # Trains into $(RUN_DIR); continues it from its checkpoint when one is there (resumable).
