@@ -5,13 +5,15 @@ one, a run folder that cannot be used) prints one line ``error: ...`` on stderr 
 status 2, without a traceback and before anything is written. A non-finite meta-loss or
 meta-gradient (:class:`~hw14_lib.outer.NonFiniteError`) prints ``error: <quantity> is not finite ...``
 and exits with status 1: the input was valid, the run failed, and its last good checkpoint is kept.
-Ctrl-C during training exits with status 130 and prints how to resume. Warnings (a skipped video, a
+Ctrl-C during training exits with status 130 and prints how to resume; SIGTERM (``kill``) is handled
+the same way and exits with status 143. Warnings (a skipped video, a
 torn metrics line dropped on resume) are printed as one line ``warning: ...``.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 import warnings
@@ -74,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--list", action="store_true", help="list the experiments and their state, run nothing")
     res.add_argument("--root", default="results", help="results folder (default: results)")
     res.add_argument("--jobs", type=int, default=1, help="experiments to run at once, one process each (default: 1)")
-    res.add_argument("--physics-threads", type=int, default=2, help="physics threads per run (default: 2)")
+    res.add_argument(
+        "--physics-threads", type=int, default=None, help="physics threads per run (default: 2 // jobs, at least 1)"
+    )
     res.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this many minutes")
     res.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     res.add_argument(
@@ -129,12 +133,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the same orderly stop as Ctrl-C (checkpoint kept, resume command printed)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    with warnings.catch_warnings():
-        warnings.showwarning = _show_warning
-        return _run(args)
+    terminated: list[int] = []
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        terminated.append(signum)
+        raise Terminated("terminated")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            status = _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 128 + signal.SIGTERM if terminated and status == 130 else status
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
@@ -258,28 +277,32 @@ def _results(args: argparse.Namespace) -> int:
     )
 
     root = Path(args.root)
-    if args.jobs < 1 or args.physics_threads < 1:
+    if args.jobs < 1 or (args.physics_threads is not None and args.physics_threads < 1):
         raise UsageError("--jobs and --physics-threads must be >= 1")
+    threads = args.physics_threads if args.physics_threads is not None else max(1, 2 // args.jobs)
     if args.list:
         print(write_status(root).read_text(encoding="utf-8"))
         return 0
     if args.interim:
         for name in args.only or [e.name for e in EXPERIMENTS]:
-            written = evaluate_interim(experiment_by_name(name), root, physics_threads=args.physics_threads)
+            written = evaluate_interim(experiment_by_name(name), root, physics_threads=threads)
             if written is not None:
                 print(f"wrote {written}")
         return 0
     if args.only and len(args.only) == 1 and args.jobs == 1:
         deadline = None if args.max_minutes is None else time.monotonic() + 60.0 * args.max_minutes
         exp = experiment_by_name(args.only[0])
-        run_experiment(
-            exp, root, progress=not args.no_progress, deadline=deadline, physics_threads=args.physics_threads
-        )
+        run_experiment(exp, root, progress=not args.no_progress, deadline=deadline, physics_threads=threads)
         unfinished = [] if (root / exp.name / "summary.json").exists() else [exp.name]
     else:
         names = args.only or [e.name for e in EXPERIMENTS]
         unfinished = run_experiments(
-            names, root, jobs=args.jobs, max_minutes=args.max_minutes, progress=not args.no_progress
+            names,
+            root,
+            jobs=args.jobs,
+            physics_threads=threads,
+            max_minutes=args.max_minutes,
+            progress=not args.no_progress,
         )
     write_status(root)
     if unfinished:

@@ -149,53 +149,61 @@ def run_experiments(
     root: Path = RESULTS_ROOT,
     *,
     jobs: int = 1,
+    physics_threads: int | None = None,
     max_minutes: float | None = None,
     progress: bool = True,
 ) -> list[str]:
     """Run the named experiments (default: all), ``jobs`` at a time, each in its own process
-    with ``2 // jobs`` physics threads (this machine has two cores).
+    with ``physics_threads`` physics threads (default ``2 // jobs``: this machine has two cores).
+
+    Ctrl-C or SIGTERM stops every job at its last checkpoint (SIGTERM is passed on to the jobs).
 
     Returns:
         Names still unfinished (stopped by ``max_minutes``).
     """
     selected = [experiment_by_name(n) for n in names] if names else list(EXPERIMENTS)
     pending = [e for e in selected if not is_finished(e, root)]
+    threads = physics_threads if physics_threads is not None else max(1, 2 // jobs)
     deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
     if jobs <= 1:
         for exp in pending:
-            run_experiment(exp, root, progress=progress, deadline=deadline, physics_threads=2)
+            run_experiment(exp, root, progress=progress, deadline=deadline, physics_threads=threads)
     else:
-        _run_in_subprocesses(pending, root, jobs=jobs, max_minutes=max_minutes)
+        _run_in_subprocesses(pending, root, jobs=jobs, physics_threads=threads, max_minutes=max_minutes)
     return [e.name for e in selected if not is_finished(e, root)]
 
 
-def _run_in_subprocesses(pending: list[Experiment], root: Path, *, jobs: int, max_minutes: float | None) -> None:
+def _run_in_subprocesses(
+    pending: list[Experiment], root: Path, *, jobs: int, physics_threads: int, max_minutes: float | None
+) -> None:
     queue = list(pending)
     running: list[tuple[Experiment, subprocess.Popen[bytes]]] = []
-    while queue or running:
-        while queue and len(running) < jobs:
-            exp = queue.pop(0)
-            cmd = [
-                sys.executable,
-                "-m",
-                "hw14_lib",
-                "results",
-                "--only",
-                exp.name,
-                "--root",
-                str(root),
-                "--no-progress",
-            ]
-            cmd += ["--physics-threads", str(max(1, 2 // jobs))]
-            if max_minutes is not None:
-                cmd += ["--max-minutes", str(max_minutes)]
-            running.append((exp, subprocess.Popen(cmd)))
-        time.sleep(1.0)
-        for item in list(running):
-            if item[1].poll() is not None:
-                running.remove(item)
-                if item[1].returncode != 0:
-                    raise RuntimeError(f"experiment {item[0].name} failed with exit status {item[1].returncode}")
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                exp = queue.pop(0)
+                cmd = [sys.executable, "-m", "hw14_lib", "results", "--only", exp.name, "--root", str(root)]
+                cmd += ["--no-progress", "--physics-threads", str(physics_threads)]
+                if max_minutes is not None:
+                    cmd += ["--max-minutes", str(max_minutes)]
+                running.append((exp, subprocess.Popen(cmd)))
+            time.sleep(1.0)
+            for item in list(running):
+                if item[1].poll() is not None:
+                    running.remove(item)
+                    if item[1].returncode != 0:
+                        raise RuntimeError(f"experiment {item[0].name} failed with exit status {item[1].returncode}")
+    except KeyboardInterrupt:
+        # Ctrl-C reached the jobs too (same process group) and they are stopping; SIGTERM reached
+        # only this process, so the jobs still running after a grace period are sent it as well.
+        grace = time.monotonic() + 10.0
+        for _, proc in running:
+            try:
+                proc.wait(timeout=max(0.0, grace - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+                proc.wait()
+        raise
 
 
 def write_status(root: Path = RESULTS_ROOT) -> Path:

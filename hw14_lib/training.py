@@ -213,6 +213,10 @@ def prepare_run_folder(cfg: TrainConfig, out: Path, *, resume: bool, overwrite: 
                 f"--resume: the config differs from the run's: {', '.join(changed)}; "
                 f"resume with --config {str(out / CONFIG)!r} or train into a new folder"
             )
+        # Temporary files of an atomic write cut short by SIGKILL; the files they were meant to
+        # replace are intact (the rename never happened).
+        for stale in out.glob(".*.tmp*"):
+            stale.unlink()
         return
     if has_run and not overwrite:
         raise RunFolderError(

@@ -206,8 +206,9 @@ def test_kill_between_the_checkpoint_and_its_metrics_line(reference, tmp_path: P
     assert comparable(out / METRICS) == reference[1]
 
 
-def test_sigint_saves_a_checkpoint_exits_130_and_resume_gives_identical_metrics(
-    reference, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_sigint_or_sigterm_saves_a_checkpoint_and_resume_gives_identical_metrics(
+    reference, tmp_path: Path, capsys: pytest.CaptureFixture[str], signum: int, status: int
 ) -> None:
     out = tmp_path / "run"
     # A shell may start background jobs with SIGINT ignored; install Python's default handler.
@@ -225,9 +226,9 @@ def test_sigint_saves_a_checkpoint_exits_130_and_resume_gives_identical_metrics(
         text=True,
     )
     wait_for_iteration(out, 3, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=WAIT_S)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == status, stderr
     assert "Traceback" not in stderr
     message = stderr.strip()
     saved = checkpoint_iteration(out)
@@ -235,10 +236,40 @@ def test_sigint_saves_a_checkpoint_exits_130_and_resume_gives_identical_metrics(
     assert "--resume" in message and f"--out {out}" in message
     assert line_count(out / METRICS) == saved
     assert saved < ITERATIONS
+    assert not list(out.glob(".*")), "an interrupted atomic write left its temporary file"
 
+    # What a SIGKILL in the middle of a checkpoint write leaves; resuming removes it.
+    stale = out / f".{CHECKPOINT}.k1a2b3.tmp.pt"
+    stale.write_bytes(b"half a checkpoint")
     assert main(train_argv(out, "--resume")) == 0
     capsys.readouterr()
+    assert not stale.exists()
     assert comparable(out / METRICS) == reference[1]
+
+
+def test_sigterm_to_parallel_results_stops_every_job_at_a_checkpoint(tmp_path: Path) -> None:
+    """``results --jobs 2`` runs each experiment in a child process; a SIGTERM to the parent (as from
+    ``kill``) must not leave the children training on, orphaned."""
+    root = tmp_path / "results"
+    names = ["dir_maml_s0", "vel_maml_s0"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hw14_lib", "results", "--root", str(root), "--jobs", "2", "--only", *names],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for name in names:
+        wait_until(lambda name=name: (root / name / CHECKPOINT).exists(), proc, f"{name}'s first checkpoint")
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=WAIT_S)
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    children = subprocess.run(["pgrep", "-f", str(root)], capture_output=True, text=True).stdout.split()
+    assert children == [], "child jobs outlived the SIGTERM"
+    for name in names:
+        assert checkpoint_iteration(root / name) >= 0
+        assert not list((root / name).glob(".*"))
 
 
 def test_interrupt_in_process_then_torn_line_is_dropped_with_one_warning(
