@@ -83,11 +83,13 @@ def advantage_settings(cfg: TrainConfig) -> AdvantageSettings:
 
 
 def make_policy(cfg: TrainConfig) -> GaussianMLPPolicy:
-    """A freshly initialized policy, seeded by ``cfg.seed``."""
-    torch.manual_seed(cfg.seed)  # nn.Linear's initializer only reads the global generator
-    return GaussianMLPPolicy(
-        OBS_DIM, ACT_DIM, hidden_sizes=cfg.hidden_sizes, init_log_std=cfg.init_log_std, squash=cfg.squash
-    )
+    """A freshly initialized policy, seeded by ``cfg.seed``; the global torch RNG is left as it was."""
+    # nn.Linear's initializer only reads the global generator: seed it inside a fork that is undone on exit.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return GaussianMLPPolicy(
+            OBS_DIM, ACT_DIM, hidden_sizes=cfg.hidden_sizes, init_log_std=cfg.init_log_std, squash=cfg.squash
+        )
 
 
 def make_outer_optimizer(cfg: TrainConfig, policy: GaussianMLPPolicy) -> AdamMetaOptimizer | TRPOMetaOptimizer:

@@ -199,3 +199,24 @@ def test_top_level_help(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for command in EXPECTED_OPTIONS:
         assert command in text
+
+
+def test_make_policy_is_seeded_by_the_config_and_leaves_the_global_rng_alone() -> None:
+    import torch
+
+    from hw14_lib.policy import GaussianMLPPolicy
+    from hw14_lib.training import ACT_DIM, OBS_DIM, make_policy
+
+    cfg = TrainConfig(seed=7, hidden_sizes=(16, 16), init_log_std=-1.0)
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    policy = make_policy(cfg)
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+    # The initialization of the committed runs: the global generator seeded with cfg.seed.
+    torch.manual_seed(cfg.seed)
+    reference = GaussianMLPPolicy(OBS_DIM, ACT_DIM, hidden_sizes=(16, 16), init_log_std=-1.0)
+    for (name, p), (_, q) in zip(policy.named_parameters(), reference.named_parameters(), strict=True):
+        assert torch.equal(p, q), name
+    other = make_policy(TrainConfig(seed=8, hidden_sizes=(16, 16)))
+    assert not torch.equal(other.body[0].weight, policy.body[0].weight)
