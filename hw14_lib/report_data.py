@@ -165,6 +165,12 @@ def seeds_of(runs: Mapping[str, Run], experiment: str) -> list[Run]:
     return [run for name, run in runs.items() if pattern.fullmatch(name)]
 
 
+def evaluated(runs: Iterable[Run], kind: str = "stochastic") -> list[Run]:
+    """The runs that have an evaluated curve: those :func:`curve_stats` averages over, so that env
+    steps and wall time are reported for the same runs as the returns."""
+    return [run for run in runs if run.curve(kind)]
+
+
 def curve_stats(runs: Iterable[Run], kind: str = "stochastic") -> CurveStats | None:
     """Mean and sample std over the finished seeds' curves (cut to the shortest), or ``None``."""
     curves = [c for c in (run.curve(kind) for run in runs) if c]

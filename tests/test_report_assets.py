@@ -90,6 +90,8 @@ def results(tmp_path: Path) -> Path:
     for seed, curve in enumerate(DIR_SEEDS):
         write_run(root, f"dir_maml_s{seed}", task="direction", seed=seed, curve=curve, outer_optimizer="trpo")
     write_run(root, "vel_maml_s0", task="velocity", curve=[-130.0, -70.0, -65.0, -60.0], outer_optimizer="trpo")
+    # A second seed still training (no evaluation): it must not enter the returns, steps or time.
+    write_run(root, "vel_maml_s1", task="velocity", curve=[0.0] * 4, seed=1, iterations=100, finished=False)
     write_run(root, "dir_pretrained", task="direction", curve=[-40.0, -20.0, -10.0, 5.0], objective="pretrain")
     write_run(root, "dir_random", task="direction", curve=[-30.0, 10.0, 40.0, 60.0])
     write_run(
@@ -133,6 +135,8 @@ def test_numbers_match_a_hand_computation(results: Path, tmp_path: Path) -> None
     assert values["dir.maml.gain"] == tex_number(float(gain))
     assert values["dir.maml.seeds"] == "3"
     assert values["vel.maml.seeds"] == "1" and values["vel.maml.k1"] == r"\ensuremath{-}70.0"
+    assert values["vel.maml.runs"] == "2"
+    assert values["vel.maml.msteps"] == tex_number(12 * 40_000 / 1e6)  # the evaluated seed's, not the mean of both
     assert values["vel.pretrained.k1"] == r"\hwna"
     assert values["backward.det.k1"] == "875.0" and values["backward.verdict"].startswith("reached")
     target = PAPER_CURVES["dir"]["maml"][1]
