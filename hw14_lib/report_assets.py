@@ -32,6 +32,7 @@ from hw14_lib.report_data import (
     Run,
     curve_stats,
     load_benchmarks,
+    load_diagnostics,
     load_runs,
     seeds_of,
 )
@@ -49,6 +50,7 @@ from hw14_lib.report_tables import (
     column_configs,
     experiments_table,
     hyperparameter_table,
+    inner_step_table,
     performance_table,
 )
 from hw14_lib.report_tex import NumberSheet, latex_escape
@@ -113,6 +115,7 @@ def generate_report_assets(
         "tab_experiments.tex": experiments_table(runs),
         "tab_hyperparameters.tex": hyperparameter_table(configs_by_column),
         "tab_benchmarks.tex": benchmark_table(bench),
+        "tab_inner_step.tex": inner_step_table(load_diagnostics(Path(results) / "diagnostics")),
     }
     for name, text in tables.items():
         written.append(atomic_write_text(out / name, text))

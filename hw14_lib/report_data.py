@@ -190,6 +190,40 @@ def config_difference(config: Mapping[str, Any], reference: Mapping[str, Any]) -
     return {k: v for k, v in config.items() if k not in ignored and reference.get(k) != v}
 
 
+@dataclass(frozen=True)
+class InnerStepDiagnostic:
+    """One ``python -m hw14_lib diagnose --json`` file: what one inner step does to a policy.
+
+    Attributes:
+        policy: the run folder whose ``policy.pt`` was measured, or ``None`` for a fresh initialization.
+        task: the task distribution.
+        rows: per step size ``alpha``: ``kl``, ``std``, ``return_before``, ``return_after``, ``gain``.
+    """
+
+    policy: str | None
+    task: str
+    rows: list[dict[str, Any]]
+
+
+def load_diagnostics(folder: str | Path) -> list[InnerStepDiagnostic]:
+    """Every readable ``*.json`` of ``results/diagnostics/``: fresh initializations first, each group
+    by task and decreasing initial std."""
+    folder = Path(folder)
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            rows = [r for r in data["rows"] if all(is_number(r.get(k)) for k in ("alpha", "kl", "std"))]
+            if not rows:
+                continue
+            policy = data.get("policy")
+            run = Path(policy).parent.name if policy else None
+            found.append(InnerStepDiagnostic(run, data["config"]["task"], rows))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    return sorted(found, key=lambda d: (d.policy is not None, d.policy or "", d.task, -max(r["std"] for r in d.rows)))
+
+
 def load_benchmarks(path: str | Path) -> dict[str, Any] | None:
     """``benchmarks/results.json``, or ``None`` when it is missing or not valid JSON."""
     path = Path(path)

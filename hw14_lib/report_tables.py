@@ -5,6 +5,7 @@ Missing inputs give "n/a" cells or one "n/a" row naming what is missing, never a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from hw14_lib.report_data import (
     METHODS,
     PAPER_CURVES,
     PAPER_ORACLE,
+    InnerStepDiagnostic,
     Run,
     config_difference,
     curve_stats,
@@ -24,7 +26,16 @@ from hw14_lib.report_data import (
     seeds_of,
 )
 from hw14_lib.report_numbers import HYPERPARAMETERS, STEPS
-from hw14_lib.report_tex import NA, as_number, config_value, curve_at, latex_escape, tex_number, tex_pm
+from hw14_lib.report_tex import (
+    NA,
+    as_number,
+    config_value,
+    curve_at,
+    latex_escape,
+    tex_float,
+    tex_number,
+    tex_pm,
+)
 
 CONFIG_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("backward", "backward", "configs/backward.yaml"),
@@ -188,5 +199,34 @@ def benchmark_table(bench: Mapping[str, Any] | None) -> str:
         lines.append(" & ".join(cells) + r" \\")
     if not cases:
         lines.append(rf"\multicolumn{{6}}{{@{{}}l}}{{{NA}: \texttt{{benchmarks/results.json}} is not there yet}} \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def inner_step_table(diagnostics: Sequence[InnerStepDiagnostic]) -> str:
+    """What one inner step of size ``alpha`` does, per measured policy (``tab_inner_step.tex``)."""
+    lines = [
+        r"\begin{tabular}{@{}l l rr r rrr@{}}",
+        r"\toprule",
+        r"policy & tasks & $\sigma$ & $\alpha$ & KL$(\pi_\theta \,\|\, \pi_{\theta'})$ & before & after & gain \\",
+    ]
+    for diag in diagnostics:
+        lines.append(r"\midrule")
+        label = r"\texttt{" + latex_escape(diag.policy) + "}" if diag.policy else "fresh initialization"
+        for i, row in enumerate(diag.rows):
+            cells = [
+                label if i == 0 else "",
+                latex_escape(diag.task) if i == 0 else "",
+                tex_number(as_number(row.get("std")), 2),
+                tex_float(float(row["alpha"])),
+                tex_number(row["kl"], max(0, 1 - math.floor(math.log10(row["kl"])))) if row["kl"] > 0 else "0",
+                tex_number(as_number(row.get("return_before"))),
+                tex_number(as_number(row.get("return_after"))),
+                tex_number(as_number(row.get("gain"))),
+            ]
+            lines.append(" & ".join(cells) + r" \\")
+    if not diagnostics:
+        missing = rf"{NA}: \texttt{{results/diagnostics/}} holds no measurement yet"
+        lines.append(rf"\midrule\multicolumn{{8}}{{@{{}}l}}{{{missing}}} \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"

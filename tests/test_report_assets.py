@@ -13,7 +13,8 @@ import yaml
 
 from hw14_lib.config import TrainConfig
 from hw14_lib.report_assets import generate_report_assets
-from hw14_lib.report_data import PAPER_CURVES, curve_stats, load_runs, seeds_of
+from hw14_lib.report_data import PAPER_CURVES, curve_stats, load_diagnostics, load_runs, seeds_of
+from hw14_lib.report_tables import inner_step_table
 from hw14_lib.report_tex import NumberSheet, latex_escape, tex_float, tex_number, tex_pm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +26,7 @@ FIXED_FILES = {
     "tab_experiments.tex",
     "tab_hyperparameters.tex",
     "tab_benchmarks.tex",
+    "tab_inner_step.tex",
     "fig_learning_dir.png",
     "fig_learning_vel.png",
     "fig_adaptation_dir.png",
@@ -205,3 +207,31 @@ def test_seed_band_is_the_mean_and_sample_std_over_seeds() -> None:
     assert not single.any()
     with pytest.raises(ValueError, match="at least one run"):
         seed_band([], "query_return")
+
+
+def test_inner_step_table_from_diagnostics_files(tmp_path: Path) -> None:
+    folder = tmp_path / "diagnostics"
+    folder.mkdir()
+
+    def row(alpha: float, kl: float, std: float, before: float, after: float) -> dict[str, float]:
+        return {"alpha": alpha, "kl": kl, "std": std, "return_before": before, "return_after": after,
+                "gain": after - before, "step_norm": 0.1}  # fmt: skip
+
+    trained = {"config": {"task": "velocity"}, "policy": "results/vel_maml_s0/policy.pt",
+               "rows": [row(0.1, 3.9051, 0.17, -193.1, -89.0)]}  # fmt: skip
+    fresh = [{"config": {"task": "direction"}, "policy": None, "rows": [row(0.1, kl, std, -5.5, -3.8)]}
+             for kl, std in ((0.04314, 0.3679), (0.000731, 1.0))]  # fmt: skip
+    (folder / "a_trained.json").write_text(json.dumps(trained))
+    (folder / "b_fresh.json").write_text(json.dumps(fresh[0]))
+    (folder / "c_fresh.json").write_text(json.dumps(fresh[1]))
+    (folder / "d_broken.json").write_text("{not json")
+
+    diagnostics = load_diagnostics(folder)
+    # Fresh initializations first, by decreasing std; then the trained policies; the broken file skipped.
+    assert [(d.policy, d.rows[0]["std"]) for d in diagnostics] == [(None, 1.0), (None, 0.3679), ("vel_maml_s0", 0.17)]
+    body = [line for line in inner_step_table(diagnostics).splitlines() if line.endswith(r"\\") and "&" in line][1:]
+    minus = r"\ensuremath{-}"
+    assert body[0] == rf"fresh initialization & direction & 1.00 & 0.1 & 0.00073 & {minus}5.5 & {minus}3.8 & 1.7 \\"
+    assert body[1].split(" & ")[4] == "0.043"
+    assert body[2].startswith(r"\texttt{vel\_maml\_s0} & velocity & 0.17 & 0.1 & 3.9 & ")
+    assert "holds no measurement yet" in inner_step_table(load_diagnostics(tmp_path / "none"))
