@@ -1,0 +1,75 @@
+"""The experiment list of ``make results`` and the interim evaluation of an unfinished run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from hw14_lib.experiments import EXPERIMENTS, Experiment, evaluate_interim, experiment_by_name, write_status
+from hw14_lib.policy import load_policy
+from hw14_lib.training import CHECKPOINT, POLICY, evaluate_meta_policy, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _repo_cwd(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)  # experiment configs are paths relative to the repository
+
+
+def test_every_experiment_has_a_valid_config_and_a_unique_name() -> None:
+    names = [exp.name for exp in EXPERIMENTS]
+    assert len(names) == len(set(names))
+    for exp in EXPERIMENTS:
+        exp.load_config()  # raises on a bad field
+    seeds = [experiment_by_name(f"dir_maml_s{s}").load_config().seed for s in range(3)]
+    assert seeds == [0, 1, 2]
+    with pytest.raises(ValueError, match="known: backward"):
+        experiment_by_name("nope")
+
+
+@pytest.mark.parametrize("family", ["dir", "vel"])
+def test_the_pretrained_baseline_gets_the_maml_run_s_env_step_budget(family: str) -> None:
+    maml = experiment_by_name(f"{family}_maml_s0").load_config()
+    pretrained = experiment_by_name(f"{family}_pretrained").load_config()
+    per_batch = maml.meta_batch_size * maml.trajectories_per_task * maml.horizon
+    # A MAML iteration samples a support and a query set per task; pretraining samples one set.
+    assert maml.iterations * 2 * per_batch == pretrained.iterations * per_batch
+    assert pretrained.objective == "pretrain" and maml.objective == "maml"
+
+
+def test_interim_evaluation_is_the_final_protocol_on_the_last_checkpoint(tmp_path: Path) -> None:
+    exp = Experiment("smoke_interim", "configs/smoke.yaml")
+    cfg = exp.load_config()
+    out = tmp_path / exp.name
+    train(cfg, out, progress=False, evaluate=False)
+    (out / "summary.json").unlink()  # as if stopped after its last iteration, before the final evaluation
+    assert evaluate_interim(exp, tmp_path, physics_threads=1) is not None
+    interim = json.loads((out / "interim_summary.json").read_text())
+
+    checkpoint = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=False)
+    reference, _, _ = evaluate_meta_policy(cfg, load_policy(out / POLICY))  # the trained policy, saved apart
+    assert interim["interim"] is True and interim["iterations"] == cfg.iterations
+    assert interim["env_steps"] == checkpoint["env_steps"]
+    assert interim["adaptation_curve"] == json.loads(json.dumps(reference["adaptation_curve"]))
+
+    (out / "summary.json").write_text("{}")  # a finished run is not re-evaluated
+    assert evaluate_interim(exp, tmp_path, physics_threads=1) is None
+
+
+def test_status_lists_every_experiment_with_its_progress(tmp_path: Path) -> None:
+    folder = tmp_path / "dir_maml_s1"
+    folder.mkdir()
+    lines = [{"iteration": i, "env_steps": 160_000 * i} for i in (1, 2, 3)]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    rows = {
+        line.split(" | ")[0].strip("| "): line.split(" | ")[1:]
+        for line in write_status(tmp_path).read_text().splitlines()
+        if line.startswith("| ") and not line.startswith("| experiment")
+    }
+    assert set(rows) == {exp.name for exp in EXPERIMENTS}
+    assert rows["dir_maml_s1"] == ["in progress", "3/500", "480,000 |"]
+    assert rows["backward"][0] == "not started"
