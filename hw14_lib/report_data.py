@@ -219,8 +219,8 @@ def load_diagnostics(folder: str | Path) -> list[InnerStepDiagnostic]:
             policy = data.get("policy")
             run = Path(policy).parent.name if policy else None
             found.append(InnerStepDiagnostic(run, data["config"]["task"], rows))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            continue  # not a diagnose file (as a missing one, the table then says n/a)
     return sorted(found, key=lambda d: (d.policy is not None, d.policy or "", d.task, -max(r["std"] for r in d.rows)))
 
 
