@@ -271,6 +271,7 @@ def _results(args: argparse.Namespace) -> int:
         EXPERIMENTS,
         evaluate_interim,
         experiment_by_name,
+        physics_threads_per_job,
         run_experiment,
         run_experiments,
         write_status,
@@ -279,7 +280,7 @@ def _results(args: argparse.Namespace) -> int:
     root = Path(args.root)
     if args.jobs < 1 or (args.physics_threads is not None and args.physics_threads < 1):
         raise UsageError("--jobs and --physics-threads must be >= 1")
-    threads = args.physics_threads if args.physics_threads is not None else max(1, 2 // args.jobs)
+    threads = physics_threads_per_job(args.jobs, args.physics_threads)
     if args.list:
         print(write_status(root).read_text(encoding="utf-8"))
         return 0

@@ -146,6 +146,11 @@ def evaluate_interim(exp: Experiment, root: Path = RESULTS_ROOT, *, physics_thre
     return atomic_write_json(out / "interim_summary.json", summary)
 
 
+def physics_threads_per_job(jobs: int, requested: int | None = None) -> int:
+    """``requested``, or by default ``2 // jobs`` (at least 1): this machine has two cores."""
+    return requested if requested is not None else max(1, 2 // jobs)
+
+
 def run_experiments(
     names: Sequence[str] | None = None,
     root: Path = RESULTS_ROOT,
@@ -165,7 +170,7 @@ def run_experiments(
     """
     selected = [experiment_by_name(n) for n in names] if names else list(EXPERIMENTS)
     pending = [e for e in selected if not is_finished(e, root)]
-    threads = physics_threads if physics_threads is not None else max(1, 2 // jobs)
+    threads = physics_threads_per_job(jobs, physics_threads)
     deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
     if jobs <= 1:
         for exp in pending:

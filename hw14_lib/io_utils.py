@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+_TMP_MARK = ".tmp"  # in the name of every temporary file of atomic_write
+
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` and rename ``tmp_path`` onto ``path``; the temporary file lives in
@@ -24,7 +26,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Keep the real suffix last: some writers (imageio, matplotlib) choose the format by it.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f"{_TMP_MARK}{path.suffix}", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
@@ -36,6 +38,13 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> None:
+    """Delete the temporary files :func:`atomic_write` left in ``folder`` when killed (SIGKILL) before
+    its rename; the files they were meant to replace are intact."""
+    for stale in Path(folder).glob(f".*{_TMP_MARK}*"):
+        stale.unlink()
 
 
 def _umask() -> int:

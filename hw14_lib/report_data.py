@@ -172,8 +172,8 @@ def evaluated(runs: Iterable[Run], kind: str = "stochastic") -> list[Run]:
 
 
 def curve_stats(runs: Iterable[Run], kind: str = "stochastic") -> CurveStats | None:
-    """Mean and sample std over the finished seeds' curves (cut to the shortest), or ``None``."""
-    curves = [c for c in (run.curve(kind) for run in runs) if c]
+    """Mean and sample std over the :func:`evaluated` seeds' curves (cut to the shortest), or ``None``."""
+    curves = [run.curve(kind) for run in evaluated(runs, kind)]
     if not curves:
         return None
     length = min(len(c) for c in curves)

@@ -105,8 +105,9 @@ def family_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
             sheet.put(f"{prefix}.gain", gain)
             sheet.put(f"{prefix}.seeds", stats.seeds if stats else None, 0)
             sheet.put(f"{prefix}.runs", len(seeds), 0)
-            sheet.put(f"{prefix}.msteps", mean_or_none([r.env_steps / 1e6 for r in evaluated(seeds)]))
-            sheet.put(f"{prefix}.hours", mean_or_none([r.wall_seconds / 3600 for r in evaluated(seeds)]), 2)
+            done = evaluated(seeds)
+            sheet.put(f"{prefix}.msteps", mean_or_none([r.env_steps / 1e6 for r in done]))
+            sheet.put(f"{prefix}.hours", mean_or_none([r.wall_seconds / 3600 for r in done]), 2)
         target = PAPER_CURVES[fam]["maml"][1]
         ours = curve_at(curve_stats(seeds_of(runs, f"{fam}_maml")), 1)
         if ours is None:

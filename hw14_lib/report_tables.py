@@ -79,8 +79,9 @@ def performance_table(runs: Mapping[str, Run]) -> str:
             n = stats.seeds if stats else 0
             source = f"ours ({n} seed{'s' if n != 1 else ''})" if n else "ours"
             cells = [tex_pm(curve_at(stats, k), curve_at(stats, k, std=True), n) for k in range(STEPS)]
-            steps = mean_or_none([r.env_steps / 1e6 for r in evaluated(seeds)])
-            hours = mean_or_none([r.wall_seconds / 3600 for r in evaluated(seeds)])
+            done = evaluated(seeds)
+            steps = mean_or_none([r.env_steps / 1e6 for r in done])
+            hours = mean_or_none([r.wall_seconds / 3600 for r in done])
             row = [METHOD_LABELS[method], source, *cells, tex_number(steps), tex_number(hours, 2)]
             lines.append(" & ".join(row) + r" \\")
             if paper is not None:

@@ -39,6 +39,7 @@ from hw14_lib.io_utils import (
     atomic_write_json,
     atomic_write_text,
     read_jsonl,
+    remove_stale_temporaries,
     truncate_jsonl,
 )
 from hw14_lib.maml import InnerLoop, MetaBatch, adapt_all
@@ -215,10 +216,7 @@ def prepare_run_folder(cfg: TrainConfig, out: Path, *, resume: bool, overwrite: 
                 f"--resume: the config differs from the run's: {', '.join(changed)}; "
                 f"resume with --config {str(out / CONFIG)!r} or train into a new folder"
             )
-        # Temporary files of an atomic write cut short by SIGKILL; the files they were meant to
-        # replace are intact (the rename never happened).
-        for stale in out.glob(".*.tmp*"):
-            stale.unlink()
+        remove_stale_temporaries(out)
         return
     if has_run and not overwrite:
         raise RunFolderError(
