@@ -87,6 +87,15 @@ def paper_numbers(sheet: NumberSheet) -> None:
     sheet.put("target.backward", BACKWARD_TARGET, 0)
 
 
+def verdict(ours: float | None, target: float, target_digits: int = 1) -> str | None:
+    """``reached (ours x >= target)`` or ``missed by target - x``; None while there is no number."""
+    if ours is None:
+        return None
+    if ours >= target:
+        return rf"reached (ours {tex_number(ours)} $\geq$ {tex_number(target, target_digits)})"
+    return f"missed by {tex_number(target - ours)}"
+
+
 def family_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
     """``<fam>.<method>.*`` over the seeds of each experiment, and ``<fam>.verdict``."""
     for fam in FAMILIES:
@@ -110,13 +119,7 @@ def family_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
             sheet.put(f"{prefix}.hours", mean_or_none([r.wall_seconds / 3600 for r in done]), 2)
         target = PAPER_CURVES[fam]["maml"][1]
         ours = curve_at(curve_stats(seeds_of(runs, f"{fam}_maml")), 1)
-        if ours is None:
-            verdict = None
-        elif ours >= target:
-            verdict = rf"reached (ours {tex_number(ours)} $\geq$ {tex_number(target)})"
-        else:
-            verdict = f"missed by {tex_number(target - ours)}"
-        sheet.text(f"{fam}.verdict", verdict)
+        sheet.text(f"{fam}.verdict", verdict(ours, target))
 
 
 def backward_numbers(sheet: NumberSheet, run: Run | None) -> None:
@@ -130,13 +133,7 @@ def backward_numbers(sheet: NumberSheet, run: Run | None) -> None:
     sheet.put("backward.minutes", run.wall_seconds / 60 if run and run.metrics else None)
     sheet.put("backward.iterations", len(run.metrics) if run and run.metrics else None, 0)
     post = det[1] if det and len(det) > 1 else None
-    if post is None:
-        verdict = None
-    elif post >= BACKWARD_TARGET:
-        verdict = rf"reached ({tex_number(post)} $\geq$ {tex_number(BACKWARD_TARGET, 0)})"
-    else:
-        verdict = f"missed by {tex_number(BACKWARD_TARGET - post)}"
-    sheet.text("backward.verdict", verdict)
+    sheet.text("backward.verdict", verdict(post, BACKWARD_TARGET, target_digits=0))
 
 
 def hyperparameter_numbers(sheet: NumberSheet, columns: Mapping[str, dict[str, Any] | None]) -> None:

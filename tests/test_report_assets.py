@@ -14,6 +14,7 @@ import yaml
 from hw14_lib.config import TrainConfig
 from hw14_lib.report_assets import generate_report_assets
 from hw14_lib.report_data import PAPER_CURVES, curve_stats, load_diagnostics, load_runs, seeds_of
+from hw14_lib.report_numbers import verdict
 from hw14_lib.report_tables import inner_step_table
 from hw14_lib.report_tex import NumberSheet, latex_escape, tex_float, tex_number, tex_pm
 
@@ -235,3 +236,10 @@ def test_inner_step_table_from_diagnostics_files(tmp_path: Path) -> None:
     assert body[1].split(" & ")[4] == "0.043"
     assert body[2].startswith(r"\texttt{vel\_maml\_s0} & velocity & 0.17 & 0.1 & 3.9 & ")
     assert "holds no measurement yet" in inner_step_table(load_diagnostics(tmp_path / "none"))
+
+
+def test_verdict_meets_the_target_inclusively_and_reports_the_shortfall() -> None:
+    assert verdict(None, 293.2) is None
+    assert verdict(293.2, 293.2) == r"reached (ours 293.2 $\geq$ 293.2)"
+    assert verdict(850.0, 800.0, target_digits=0) == r"reached (ours 850.0 $\geq$ 800)"
+    assert verdict(-86.2, -78.6) == "missed by 7.6"
