@@ -103,9 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser(
         "plot",
         help="regenerate figures from metrics.jsonl files",
-        description="Regenerate meta_loss.png and query_return.png of every run folder under the given roots.",
+        description="Regenerate meta_loss.png and query_return.png of every run folder under the given roots, "
+        "and the figures comparing the experiments (adaptation curves, seeds' learning curves, ablations) "
+        "in results/figures/.",
     )
     plot.add_argument("roots", nargs="*", default=["runs", "results"], help="folders to search (default: runs results)")
+    plot.add_argument(
+        "--results",
+        default="results",
+        help="experiments folder whose runs are compared in RESULTS/figures/ (default: results; skipped if missing)",
+    )
 
     assets = sub.add_parser(
         "report-assets",
@@ -306,6 +313,7 @@ def _results(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     write_status(root)
+    _comparison_figures(root)
     if unfinished:
         print(f"unfinished (run again to resume): {', '.join(unfinished)}")
     else:
@@ -357,7 +365,17 @@ def _plot(args: argparse.Namespace) -> int:
                 plot_training_curves(records, metrics_path.parent)
                 count += 1
     print(f"plotted {count} run(s)")
+    if Path(args.results).is_dir():
+        figures = _comparison_figures(Path(args.results))
+        print(f"wrote {len(figures)} comparison figure(s) to {Path(args.results) / 'figures'}")
     return 0
+
+
+def _comparison_figures(results: Path) -> list[Path]:
+    from hw14_lib.report_assets import comparison_figures
+    from hw14_lib.report_data import load_runs
+
+    return comparison_figures(load_runs(results), results / "figures")
 
 
 def _report_assets(args: argparse.Namespace) -> int:

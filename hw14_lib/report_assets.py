@@ -8,8 +8,9 @@ into ``report/generated/``:
   error, so a typo can never print a wrong number;
 * ``student.tex``: ``\\StudentName`` and ``\\StudentNumber`` for the title page;
 * table fragments ``tab_*.tex`` that the report ``\\input``s;
-* figures ``fig_*.png`` and the seed's two plots ``backward/{meta_loss,query_return}.png`` (a
-  placeholder image naming the missing input when there is none).
+* figures ``fig_*.png`` (:func:`comparison_figures`, also written to ``results/figures/``) and
+  the seed's two plots ``backward/{meta_loss,query_return}.png`` (a placeholder image naming the
+  missing input when there is none).
 
 The set of file names is fixed, so a later run never leaves a stale file behind.
 """
@@ -139,6 +140,21 @@ def _figures(runs: Mapping[str, Run], out: Path) -> list[Path]:
         for name in ("meta_loss.png", "query_return.png"):
             message = "not yet available:\nresults/backward/metrics.jsonl"
             written.append(plots.plot_placeholder(message, out / "backward" / name))
+    return written + comparison_figures(runs, out)
+
+
+def comparison_figures(runs: Mapping[str, Run], out: str | os.PathLike[str]) -> list[Path]:
+    """The figures that compare runs, written into ``out`` (a placeholder naming the missing input
+    where there is nothing to draw yet):
+
+    * ``fig_learning_{dir,vel}.png``: MAML's support and query return per meta-iteration, mean over
+      the seeds with ±1 std shaded;
+    * ``fig_adaptation_{dir,vel}.png``: held-out return after 0..3 inner steps for MAML, pretrained
+      and random initialization (mean ± std over seeds), the paper's values as reference markers;
+    * ``fig_ablations.png``: the training gain of one inner step, ablations against ``dir_maml_s0``.
+    """
+    out = Path(out)
+    written = []
     for fam, family in FAMILIES.items():
         seeds = [r.metrics for r in seeds_of(runs, f"{fam}_maml") if len(r.metrics) >= 2]  # a curve needs two points
         seeds = [m for m in seeds if all("support_return" in r and "query_return" in r for r in m)]

@@ -157,8 +157,24 @@ def test_cli_plot(smoke_run, tmp_path: Path) -> None:
     shutil.copy(out / "metrics.jsonl", copy / "metrics.jsonl")
     result = run_cli("plot", str(tmp_path / "runs"), cwd=tmp_path)
     assert "plotted 1 run(s)" in result.stdout
+    assert "comparison" not in result.stdout  # no results/ folder here: nothing to compare
     for name in ("meta_loss.png", "query_return.png"):
         assert (copy / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_plot_writes_the_comparison_figures(smoke_run, tmp_path: Path) -> None:
+    out, _ = smoke_run
+    run = tmp_path / "results" / "dir_maml_s0"
+    run.mkdir(parents=True)
+    shutil.copy(out / "metrics.jsonl", run / "metrics.jsonl")
+    result = run_cli("plot", str(tmp_path / "results"), "--results", str(tmp_path / "results"), cwd=tmp_path)
+    assert "wrote 5 comparison figure(s)" in result.stdout, result.stdout
+    figures = tmp_path / "results" / "figures"
+    names = {"fig_learning_dir.png", "fig_learning_vel.png", "fig_adaptation_dir.png", "fig_adaptation_vel.png"}
+    for name in names | {"fig_ablations.png"}:
+        assert (figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Direction has a run to draw, velocity only a placeholder: the two figures must differ.
+    assert (figures / "fig_learning_dir.png").read_bytes() != (figures / "fig_learning_vel.png").read_bytes()
 
 
 def _subparsers() -> dict:
@@ -170,7 +186,7 @@ def _subparsers() -> dict:
 EXPECTED_OPTIONS = {
     "train": {"--config", "--out", "--resume", "--overwrite", "--set", "--no-progress", "--no-eval"},
     "evaluate": {"--policy", "--config", "--steps", "--video", "--json"},
-    "plot": {"roots"},
+    "plot": {"roots", "--results"},
 }
 
 
