@@ -77,9 +77,10 @@ def performance_table(runs: Mapping[str, Run]) -> str:
             if not seeds and paper is None:
                 continue
             n = stats.seeds if stats else 0
-            source = f"ours ({n} seed{'s' if n != 1 else ''})" if n else "ours"
-            cells = [tex_pm(curve_at(stats, k), curve_at(stats, k, std=True), n) for k in range(STEPS)]
             done = evaluated(seeds)
+            interim = r"\,$^\dagger$" if not all(r.finished for r in done) else ""
+            source = (f"ours ({n} seed{'s' if n != 1 else ''})" if n else "ours") + interim
+            cells = [tex_pm(curve_at(stats, k), curve_at(stats, k, std=True), n) for k in range(STEPS)]
             steps = mean_or_none([r.env_steps / 1e6 for r in done])
             hours = mean_or_none([r.wall_seconds / 3600 for r in done])
             row = [METHOD_LABELS[method], source, *cells, tex_number(steps), tex_number(hours, 2)]

@@ -243,3 +243,16 @@ def test_verdict_meets_the_target_inclusively_and_reports_the_shortfall() -> Non
     assert verdict(293.2, 293.2) == r"reached (ours 293.2 $\geq$ 293.2)"
     assert verdict(850.0, 800.0, target_digits=0) == r"reached (ours 850.0 $\geq$ 800)"
     assert verdict(-86.2, -78.6) == "missed by 7.6"
+
+
+def test_performance_table_marks_a_method_evaluated_at_an_interim_checkpoint(results: Path, tmp_path: Path) -> None:
+    write_run(results, "vel_pretrained", task="velocity", curve=[-150.0, -140.0, -135.0, -130.0], objective="pretrain")
+    (results / "vel_pretrained" / "summary.json").rename(results / "vel_pretrained" / "interim_summary.json")
+    out = tmp_path / "gen"
+    generate_report_assets(results=results, benchmarks=tmp_path / "none.json", out=out, configs=ROOT / "configs")
+    rows = [line for line in (out / "tab_performance.tex").read_text().splitlines() if "& ours" in line]
+    pretrained = [line for line in rows if line.startswith("pretrained")]
+    assert len(pretrained) == 2
+    assert r"ours (1 seed) &" in pretrained[0]  # direction: finished
+    assert r"ours (1 seed)\,$^\dagger$ &" in pretrained[1] and r"\ensuremath{-}140.0" in pretrained[1]
+    assert sum(r"$^\dagger$" in line for line in rows) == 1
