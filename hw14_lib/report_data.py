@@ -244,3 +244,10 @@ def is_number(value: Any) -> bool:
 def mean_or_none(values: Sequence[float]) -> float | None:
     """The mean, or ``None`` for an empty sequence."""
     return float(np.mean(values)) if len(values) else None
+
+
+def mean_budget(runs: Iterable[Run]) -> tuple[float | None, float | None]:
+    """(million env steps, hours of training) averaged over the :func:`evaluated` runs: the budget of
+    exactly the seeds whose returns :func:`curve_stats` averages; ``(None, None)`` when there is none."""
+    done = evaluated(runs)
+    return mean_or_none([r.env_steps / 1e6 for r in done]), mean_or_none([r.wall_seconds / 3600 for r in done])

@@ -26,8 +26,7 @@ from hw14_lib.report_data import (
     PAPER_ORACLE,
     Run,
     curve_stats,
-    evaluated,
-    mean_or_none,
+    mean_budget,
     seeds_of,
 )
 from hw14_lib.report_tex import NumberSheet, as_number, config_value, curve_at, latex_escape, tex_number, tex_pm
@@ -114,9 +113,9 @@ def family_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
             sheet.put(f"{prefix}.gain", gain)
             sheet.put(f"{prefix}.seeds", stats.seeds if stats else None, 0)
             sheet.put(f"{prefix}.runs", len(seeds), 0)
-            done = evaluated(seeds)
-            sheet.put(f"{prefix}.msteps", mean_or_none([r.env_steps / 1e6 for r in done]))
-            sheet.put(f"{prefix}.hours", mean_or_none([r.wall_seconds / 3600 for r in done]), 2)
+            msteps, hours = mean_budget(seeds)
+            sheet.put(f"{prefix}.msteps", msteps)
+            sheet.put(f"{prefix}.hours", hours, 2)
         target = PAPER_CURVES[fam]["maml"][1]
         ours = curve_at(curve_stats(seeds_of(runs, f"{fam}_maml")), 1)
         sheet.text(f"{fam}.verdict", verdict(ours, target))

@@ -21,7 +21,7 @@ from hw14_lib.report_data import (
     config_difference,
     curve_stats,
     evaluated,
-    mean_or_none,
+    mean_budget,
     read_config,
     seeds_of,
 )
@@ -81,8 +81,7 @@ def performance_table(runs: Mapping[str, Run]) -> str:
             interim = r"\,$^\dagger$" if not all(r.finished for r in done) else ""
             source = (f"ours ({n} seed{'s' if n != 1 else ''})" if n else "ours") + interim
             cells = [tex_pm(curve_at(stats, k), curve_at(stats, k, std=True), n) for k in range(STEPS)]
-            steps = mean_or_none([r.env_steps / 1e6 for r in done])
-            hours = mean_or_none([r.wall_seconds / 3600 for r in done])
+            steps, hours = mean_budget(seeds)
             row = [METHOD_LABELS[method], source, *cells, tex_number(steps), tex_number(hours, 2)]
             lines.append(" & ".join(row) + r" \\")
             if paper is not None:
@@ -114,7 +113,7 @@ def ablation_table(runs: Mapping[str, Run]) -> str:
         k0, k1 = curve_at(stats, 0), curve_at(stats, 1)
         gain = None if k0 is None or k1 is None else k1 - k0
         state = r"\,$^\dagger$" if seeds and not all(r.finished for r in seeds) else ""
-        steps = mean_or_none([r.env_steps / 1e6 for r in evaluated(seeds)])
+        steps, _ = mean_budget(seeds)
         lines.append(
             " & ".join([label + state, change, tex_number(k0), tex_number(k1), tex_number(gain), tex_number(steps)])
             + r" \\"
