@@ -1,4 +1,4 @@
-"""Command line: ``python -m hw14_lib {train,evaluate,results,plot,report-assets,package} ...``.
+"""Command line: ``python -m hw14_lib {train,evaluate,results,diagnose,later-steps,plot,report-assets,package} ...``.
 
 Bad input (a missing or malformed config, an unknown key, a bad value, a policy file that is not
 one, a run folder that cannot be used) prints one line ``error: ...`` on stderr and exits with
@@ -100,6 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     diag.add_argument("--json", default=None, help="also write the rows to this JSON file")
 
+    later = sub.add_parser(
+        "later-steps",
+        help="re-evaluate finished runs with the steps after the first scaled by c",
+        description="For each finished run folder: its final evaluation (same held-out tasks and seeds, "
+        "k = 0..K) once per scale c, with step sizes alpha, c*alpha, c*alpha, ... Writes OUT/<run>.json.",
+    )
+    later.add_argument("runs", nargs="+", help="run folders holding config.yaml and policy.pt")
+    later.add_argument("--scales", default="1,0.5,0.25", help="comma-separated scales c (default: 1,0.5,0.25)")
+    later.add_argument("--out", default="results/later_steps", help="output folder (default: results/later_steps)")
+    later.add_argument("--physics-threads", type=int, default=2, help="physics threads (default: 2)")
+
     plot = sub.add_parser(
         "plot",
         help="regenerate figures from metrics.jsonl files",
@@ -176,6 +187,8 @@ def _run(args: argparse.Namespace) -> int:
             return _evaluate(args)
         if args.command == "diagnose":
             return _diagnose(args)
+        if args.command == "later-steps":
+            return _later_steps(args)
         if args.command == "plot":
             return _plot(args)
         if args.command == "results":
@@ -350,6 +363,36 @@ def _diagnose(args: argparse.Namespace) -> int:
         from hw14_lib.io_utils import atomic_write_json
 
         atomic_write_json(args.json, {"config": cfg.to_dict(), "policy": args.policy, "rows": rows})
+    return 0
+
+
+def _later_steps(args: argparse.Namespace) -> int:
+    import torch
+
+    from hw14_lib.config import TrainConfig
+    from hw14_lib.diagnostics import later_step_study
+    from hw14_lib.io_utils import atomic_write_json
+    from hw14_lib.policy import load_policy
+
+    try:
+        scales = [float(c) for c in args.scales.split(",")]
+    except ValueError as exc:
+        raise UsageError(f"--scales {args.scales!r} must be comma-separated numbers") from exc
+    folders = [Path(r) for r in args.runs]
+    for folder in folders:  # check every input before the first (minutes-long) evaluation
+        for name in ("config.yaml", "policy.pt"):
+            if not (folder / name).is_file():
+                raise UsageError(f"{folder / name} does not exist; is {folder} a finished run folder?")
+    for folder in folders:
+        cfg = TrainConfig.from_yaml(folder / "config.yaml", physics_threads=args.physics_threads)
+        torch.set_num_threads(cfg.torch_threads)  # as in training, whose final evaluation c = 1 repeats
+        rows = later_step_study(cfg, load_policy(folder / "policy.pt"), scales=scales)
+        path = atomic_write_json(
+            Path(args.out) / f"{folder.name}.json", {"run": folder.name, "config": cfg.to_dict(), "rows": rows}
+        )
+        print(f"{folder.name}: mean return after k = 0..{len(rows[0]['step_sizes'])} steps ({path})")
+        for row in rows:
+            print(f"  c = {row['scale']:<5g}" + "".join(f"{v:9.1f}" for v in row["mean_stochastic"]))
     return 0
 
 

@@ -5,10 +5,13 @@
   mean return before and after the step (fresh trajectories on the same task).
 * :func:`meta_gradient_snr`: signal-to-noise ratio of the meta-gradient across independent
   meta-batches, ``||mean_j g_j|| / sqrt(sum_i Var_j g_ij)`` (values << 1: the step is mostly noise).
+* :func:`later_step_study`: the final evaluation's adaptation curve again, with the steps after the
+  first scaled to ``c * alpha``: does a smaller second step remove the dip at ``k = 2``?
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -22,7 +25,7 @@ from hw14_lib.maml import adapt_all, mean_kl, meta_objective
 from hw14_lib.policy import GaussianMLPPolicy, distribution, policy_params
 from hw14_lib.sampling import TrajectoryBatch, sample_trajectories
 from hw14_lib.tasks import Task
-from hw14_lib.training import advantage_settings, inner_loop, sample_meta_batch
+from hw14_lib.training import advantage_settings, evaluate_meta_policy, inner_loop, sample_meta_batch
 from hw14_lib.vector_env import make_task_vector_env
 
 
@@ -105,3 +108,37 @@ def meta_gradient_snr(policy: GaussianMLPPolicy, cfg: TrainConfig, *, batches: i
         envs.close()
     stacked = torch.stack(grads)
     return float(stacked.mean(0).norm() / stacked.var(0).sum().sqrt())
+
+
+def later_step_study(cfg: TrainConfig, policy: GaussianMLPPolicy, *, scales: Sequence[float]) -> list[dict[str, Any]]:
+    """The final evaluation of ``cfg`` (its held-out tasks, seeds and ``k = 0..K`` steps) once per
+    scale ``c``, with the step sizes ``alpha_1 = alpha`` and ``alpha_j = c * alpha`` for ``j >= 2``.
+
+    Meta-training optimizes the return after one step of size ``alpha`` only; this measures whether
+    later steps of that size overshoot. The sampling seeds do not depend on the schedule, so every
+    scale sees the same returns at ``k = 0, 1``, and ``c = 1`` repeats the final evaluation exactly.
+
+    Returns:
+        One dict per scale: ``scale``, ``step_sizes`` (K entries), ``tasks`` (labels),
+        ``mean_stochastic`` and ``mean_deterministic`` (K + 1 entries, means over tasks) and
+        ``stochastic`` (``[k][task]``).
+    """
+    steps = max(1, cfg.eval_adaptation_steps)
+    rows = []
+    for scale in scales:
+        if not (math.isfinite(scale) and scale >= 0):
+            raise ValueError(f"scale {scale!r} must be a finite number >= 0")
+        step_sizes = [cfg.inner_lr] + [scale * cfg.inner_lr] * (steps - 1)
+        evaluation, _, _ = evaluate_meta_policy(cfg, policy, step_sizes=step_sizes)
+        curve = evaluation["adaptation_curve"]
+        rows.append(
+            {
+                "scale": float(scale),
+                "step_sizes": step_sizes,
+                "tasks": curve["tasks"],
+                "mean_stochastic": curve["mean_stochastic"],
+                "mean_deterministic": curve["mean_deterministic"],
+                "stochastic": curve["stochastic"],
+            }
+        )
+    return rows

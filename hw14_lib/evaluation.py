@@ -126,12 +126,20 @@ def adaptation_curve(
     deterministic_episodes: int = 2,
     physics_threads: int = 1,
     theta: Mapping[str, Tensor] | None = None,
+    step_sizes: Sequence[float] | None = None,
 ) -> tuple[AdaptationCurve, list[list[Params]]]:
     """Adapt ``steps`` times on every task and record the returns after 0..steps steps.
+
+    Args:
+        step_sizes: ``alpha_j`` of inner step ``j`` (``steps`` entries); by default every step uses
+            ``inner.alpha``. The sampling seeds do not depend on it, so two schedules that share
+            their first ``j`` step sizes give identical returns up to ``k = j``.
 
     Returns:
         The curve and ``history[k][i]``, the parameters ``theta'^(k)`` of task ``i`` for k = 0..steps.
     """
+    if step_sizes is not None and len(step_sizes) != steps:
+        raise ValueError(f"step_sizes has {len(step_sizes)} entries; expected one per step ({steps})")
     theta = dict(theta) if theta is not None else {k: v.detach() for k, v in policy_params(policy).items()}
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -144,7 +152,15 @@ def adaptation_curve(
     try:
         for k in range(steps + 1):
             if k > 0:
-                adapted = adapt_all(policy, theta, supports, support_advantages, inner, create_graph=False)
+                adapted = adapt_all(
+                    policy,
+                    theta,
+                    supports,
+                    support_advantages,
+                    inner,
+                    create_graph=False,
+                    step_sizes=None if step_sizes is None else step_sizes[:k],
+                )
             batch = sample_trajectories(
                 policy,
                 adapted,

@@ -18,7 +18,7 @@ Outer objective, the mean query loss over the meta-batch of ``B`` tasks, with qu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -109,21 +109,28 @@ def adapt_all(
     *,
     create_graph: bool = True,
     num_tasks: int | None = None,
+    step_sizes: Sequence[float] | None = None,
 ) -> list[Params]:
     """``theta'_b`` for every task ``b``: ``len(supports)`` inner steps from ``theta``.
 
     With no supports, every task keeps ``theta`` (``num_tasks`` then gives their number). With
     ``create_graph=False`` the result is detached (for sampling or evaluation only).
+    ``step_sizes[j]``, when given, replaces ``inner.alpha`` in step ``j``:
+    ``theta^(j+1) = theta^(j) - alpha_j * grad L_j(theta^(j))`` (a test-time schedule; it needs at
+    least ``len(supports)`` entries).
     """
     if num_tasks is None:
         num_tasks = len(supports[0].tasks)
+    if step_sizes is not None and len(step_sizes) < len(supports):
+        raise ValueError(f"step_sizes has {len(step_sizes)} entries for {len(supports)} inner steps")
+    inners = [inner] * len(supports) if step_sizes is None else [replace(inner, alpha=float(a)) for a in step_sizes]
     adapted = []
     for b in range(num_tasks):
         params: Mapping[str, Tensor] = theta
         if not create_graph:
             params = {k: v.detach().requires_grad_() for k, v in theta.items()}
-        for support, advantages in zip(supports, support_advantages, strict=True):
-            params = adapt(policy, params, support.task(b), advantages[b : b + 1], inner)
+        for j, (support, advantages) in enumerate(zip(supports, support_advantages, strict=True)):
+            params = adapt(policy, params, support.task(b), advantages[b : b + 1], inners[j])
             if not create_graph:
                 params = {k: v.detach().requires_grad_() for k, v in params.items()}
         adapted.append(dict(params) if create_graph else {k: v.detach() for k, v in params.items()})

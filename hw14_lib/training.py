@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -388,10 +389,15 @@ def finish_run(cfg: TrainConfig, out: Path, policy: GaussianMLPPolicy, *, evalua
 
 
 def evaluate_meta_policy(
-    cfg: TrainConfig, policy: GaussianMLPPolicy, *, steps: int | None = None
+    cfg: TrainConfig,
+    policy: GaussianMLPPolicy,
+    *,
+    steps: int | None = None,
+    step_sizes: Sequence[float] | None = None,
 ) -> tuple[dict[str, Any], list[Task], list[list[Params]]]:
     """The final evaluation: returns after 0..k inner steps on the held-out tasks of ``cfg``
-    (``k = steps``, by default ``cfg.eval_adaptation_steps``; at least 1).
+    (``k = steps``, by default ``cfg.eval_adaptation_steps``; at least 1), optionally with a
+    step-size schedule ``step_sizes`` (one per step; see :func:`adaptation_curve`).
 
     Returns:
         The summary entries (``pre_/post_adaptation_return`` and ``adaptation_curve``), the tasks,
@@ -414,6 +420,7 @@ def evaluate_meta_policy(
         advantages=advantage_settings(cfg),
         seed=cfg.seed + 20_000,
         physics_threads=cfg.physics_threads,
+        step_sizes=step_sizes,
     )
     return _curve_summary(curve), tasks, history
 

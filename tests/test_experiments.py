@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from hw14_lib.cli import main
 from hw14_lib.experiments import EXPERIMENTS, Experiment, evaluate_interim, experiment_by_name, write_status
 from hw14_lib.policy import load_policy
 from hw14_lib.training import CHECKPOINT, POLICY, evaluate_meta_policy, train
@@ -73,3 +74,29 @@ def test_status_lists_every_experiment_with_its_progress(tmp_path: Path) -> None
     assert set(rows) == {exp.name for exp in EXPERIMENTS}
     assert rows["dir_maml_s1"] == ["in progress", "3/500", "480,000 |"]
     assert rows["backward"][0] == "not started"
+
+
+def test_later_steps_repeats_the_final_evaluation_and_changes_only_later_steps(tmp_path: Path) -> None:
+    exp = Experiment("smoke_later", "configs/smoke.yaml", {"eval_adaptation_steps": 3})
+    out = tmp_path / exp.name
+    summary = train(exp.load_config(), out, progress=False)
+    assert (
+        main(["later-steps", str(out), "--scales", "1,0.5", "--out", str(tmp_path / "ls"), "--physics-threads", "1"])
+        == 0
+    )
+    rows = json.loads((tmp_path / "ls" / f"{exp.name}.json").read_text())["rows"]
+
+    assert [r["scale"] for r in rows] == [1.0, 0.5]
+    assert rows[1]["step_sizes"] == pytest.approx([0.1, 0.05, 0.05])
+    final = summary["adaptation_curve"]
+    assert rows[0]["stochastic"] == final["stochastic"]  # c = 1 is the final evaluation, bit for bit
+    assert rows[0]["mean_deterministic"] == final["mean_deterministic"]
+    assert rows[1]["stochastic"][:2] == final["stochastic"][:2]  # same seeds: k = 0, 1 do not depend on c
+    assert rows[1]["stochastic"][2:] != final["stochastic"][2:]
+
+
+def test_later_steps_rejects_bad_input_before_evaluating(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["later-steps", str(tmp_path), "--scales", "1,half"]) == 2
+    assert "--scales '1,half' must be comma-separated numbers" in capsys.readouterr().err
+    assert main(["later-steps", str(tmp_path)]) == 2
+    assert f"{tmp_path / 'config.yaml'} does not exist; is {tmp_path} a finished run folder?" in capsys.readouterr().err

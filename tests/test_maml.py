@@ -234,6 +234,40 @@ def test_adapt_all_steps_compose() -> None:
             torch.testing.assert_close(adapted[b][k], step2[k], rtol=0, atol=0)
 
 
+def test_step_size_schedule_matches_a_manual_loop() -> None:
+    """``step_sizes = (a, b)``: theta' = theta - a grad L_1(theta), theta'' = theta' - b grad L_2(theta'),
+    with the support loss written against the module; equal step sizes reproduce the default bit for bit;
+    a zero step leaves the parameters where they were."""
+    policy = tiny_policy(seed=6)
+    inner = InnerLoop(alpha=0.2, l2=0.0)
+    batch = make_meta_batch(policy, inner, inner_steps=2, seed=6)
+    theta = leaf_params(policy)
+    scheduled = adapt_all(policy, theta, batch.supports, batch.support_advantages, inner, step_sizes=(0.3, 0.07))
+    for b in range(B):
+        params = [p.detach().clone().requires_grad_() for p in policy.parameters()]
+        for support, advantages, size in zip(batch.supports, batch.support_advantages, (0.3, 0.07), strict=True):
+            task_support = support.task(b)
+            dist = torch.func.functional_call(
+                policy, dict(zip(theta, params, strict=True)), (task_support.observations,)
+            )
+            loss = -(advantages[b : b + 1] * dist.log_prob(task_support.raw_actions)).mean()
+            grads = torch.autograd.grad(loss, params)
+            params = [(p - size * g).detach().requires_grad_() for p, g in zip(params, grads, strict=True)]
+        for k, manual in zip(theta, params, strict=True):
+            torch.testing.assert_close(scheduled[b][k], manual, rtol=1e-12, atol=1e-14)
+
+    default = adapt_all(policy, theta, batch.supports, batch.support_advantages, inner)
+    same = adapt_all(policy, theta, batch.supports, batch.support_advantages, inner, step_sizes=(0.2, 0.2))
+    one_step = adapt_all(policy, theta, batch.supports[:1], batch.support_advantages[:1], inner)
+    zero_second = adapt_all(policy, theta, batch.supports, batch.support_advantages, inner, step_sizes=(0.2, 0.0))
+    for b in range(B):
+        for k in theta:
+            assert torch.equal(same[b][k], default[b][k])
+            assert torch.equal(zero_second[b][k], one_step[b][k])
+    with pytest.raises(ValueError, match="step_sizes has 1 entries for 2 inner steps"):
+        adapt_all(policy, theta, batch.supports, batch.support_advantages, inner, step_sizes=(0.2,))
+
+
 # ---------------------------------------------------------------------------------------------------
 # Log-probs recomputed after sampling equal the ones recorded while stepping
 # ---------------------------------------------------------------------------------------------------
