@@ -416,9 +416,10 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _comparison_figures(results: Path) -> list[Path]:
     from hw14_lib.report_assets import comparison_figures
-    from hw14_lib.report_data import load_runs
+    from hw14_lib.report_data import load_later_steps, load_runs
 
-    return comparison_figures(load_runs(results), results / "figures")
+    later_steps = load_later_steps(results / "later_steps")
+    return comparison_figures(load_runs(results), results / "figures", later_steps=later_steps)
 
 
 def _report_assets(args: argparse.Namespace) -> int:

@@ -186,6 +186,39 @@ def plot_run_comparison(
     return save_figure(fig, out)
 
 
+def plot_later_steps(
+    panels: Mapping[str, Mapping[float, Sequence[float]]], out: str | os.PathLike[str], *, alpha: float = 0.1
+) -> Path:
+    """Return after k inner steps, one panel per run, one line per scale ``c`` of the steps after the
+    first (``alpha_j = c * alpha`` for ``j >= 2``).
+
+    Args:
+        panels: ``run -> {c: mean_return[k]}``; ``c = 0`` resamples ``theta'`` and is drawn dashed,
+            as the noise level of the later points.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.9 * len(panels) + 0.6, 3.3), squeeze=False)
+    scales = sorted({c for curves in panels.values() for c in curves}, reverse=True)
+    steps = [c for c in scales if c != 0]
+    colors = {c: plt.get_cmap("viridis")(0.85 * i / max(1, len(steps) - 1)) for i, c in enumerate(steps)}
+    colors[0.0] = "0.45"
+    for ax, (run, curves) in zip(axes[0], panels.items(), strict=True):
+        for c, values in sorted(curves.items(), reverse=True):
+            label = rf"$c = {c:g}$" + (r" ($\theta'$ resampled)" if c == 0 else "")
+            ax.plot(
+                range(len(values)), values, marker="o", lw=1.8, ls="--" if c == 0 else "-", color=colors[c], label=label
+            )
+        ax.set_title(run, fontsize=9)
+        ax.set_xlabel("inner steps $k$")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("mean return on the held-out tasks")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, frameon=False, fontsize=8, ncol=len(scales), loc="lower center")
+    fig.suptitle(rf"Steps after the first of size $c \cdot \alpha$ ($\alpha = {alpha:g}$)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return save_figure(fig, out)
+
+
 def plot_placeholder(message: str, out: str | os.PathLike[str]) -> Path:
     """A figure that says what is missing, so a document that includes ``out`` still builds."""
     fig, ax = plt.subplots(figsize=(5.6, 2.0))

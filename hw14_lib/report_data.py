@@ -224,6 +224,44 @@ def load_diagnostics(folder: str | Path) -> list[InnerStepDiagnostic]:
     return sorted(found, key=lambda d: (d.policy is not None, d.policy or "", d.task, -max(r["std"] for r in d.rows)))
 
 
+@dataclass(frozen=True)
+class LaterStepStudy:
+    """One ``python -m hw14_lib later-steps`` file: a run's final evaluation repeated with the inner
+    steps after the first scaled by ``c``.
+
+    Attributes:
+        run: the run folder's name.
+        task: the task distribution.
+        rows: per scale: ``scale``, ``step_sizes`` and ``mean_stochastic[k]`` (k = 0..K).
+    """
+
+    run: str
+    task: str
+    rows: list[dict[str, Any]]
+
+
+def load_later_steps(folder: str | Path) -> list[LaterStepStudy]:
+    """Every readable ``*.json`` of ``results/later_steps/``, by task (direction first) and run name;
+    rows by decreasing scale."""
+    folder = Path(folder)
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            rows = [
+                r
+                for r in data["rows"]
+                if is_number(r.get("scale")) and r["mean_stochastic"] and all(map(is_number, r["mean_stochastic"]))
+            ]
+            if rows:
+                rows.sort(key=lambda r: -r["scale"])
+                found.append(LaterStepStudy(str(data["run"]), str(data["config"]["task"]), rows))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            continue  # not a later-steps file
+    order = list(FAMILIES.values())
+    return sorted(found, key=lambda s: (order.index(s.task) if s.task in order else len(order), s.run))
+
+
 def load_benchmarks(path: str | Path) -> dict[str, Any] | None:
     """``benchmarks/results.json``, or ``None`` when it is missing or not valid JSON."""
     path = Path(path)

@@ -17,6 +17,7 @@ from hw14_lib.report_data import (
     PAPER_CURVES,
     PAPER_ORACLE,
     InnerStepDiagnostic,
+    LaterStepStudy,
     Run,
     config_difference,
     curve_stats,
@@ -229,5 +230,33 @@ def inner_step_table(diagnostics: Sequence[InnerStepDiagnostic]) -> str:
     if not diagnostics:
         missing = rf"{NA}: \texttt{{results/diagnostics/}} holds no measurement yet"
         lines.append(rf"\midrule\multicolumn{{8}}{{@{{}}l}}{{{missing}}} \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def later_step_table(studies: Sequence[LaterStepStudy]) -> str:
+    """Held-out return after k inner steps when the steps after the first have size ``c * alpha``
+    (``tab_later_steps.tex``); ``k = 0, 1`` do not depend on ``c`` and are printed once per run."""
+    lines = [
+        r"\begin{tabular}{@{}l rr r rr@{}}",
+        r"\toprule",
+        r"run & $k = 0$ & $k = 1$ & $c$ & $k = 2$ & $k = 3$ \\",
+    ]
+    for study in studies:
+        lines.append(r"\midrule")
+        for i, row in enumerate(study.rows):
+            curve = list(row["mean_stochastic"]) + [None] * 4  # n/a past the run's last step
+            cells = [
+                r"\texttt{" + latex_escape(study.run) + "}" if i == 0 else "",
+                tex_number(curve[0]) if i == 0 else "",
+                tex_number(curve[1]) if i == 0 else "",
+                f"{row['scale']:g}",
+                tex_number(curve[2]),
+                tex_number(curve[3]),
+            ]
+            lines.append(" & ".join(cells) + r" \\")
+    if not studies:
+        missing = rf"{NA}: \texttt{{results/later\_steps/}} holds no measurement yet"
+        lines.append(rf"\midrule\multicolumn{{6}}{{@{{}}l}}{{{missing}}} \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"

@@ -13,9 +13,9 @@ import yaml
 
 from hw14_lib.config import TrainConfig
 from hw14_lib.report_assets import generate_report_assets
-from hw14_lib.report_data import PAPER_CURVES, curve_stats, load_diagnostics, load_runs, seeds_of
+from hw14_lib.report_data import PAPER_CURVES, curve_stats, load_diagnostics, load_later_steps, load_runs, seeds_of
 from hw14_lib.report_numbers import verdict
-from hw14_lib.report_tables import inner_step_table
+from hw14_lib.report_tables import inner_step_table, later_step_table
 from hw14_lib.report_tex import NumberSheet, latex_escape, tex_float, tex_number, tex_pm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,11 +28,13 @@ FIXED_FILES = {
     "tab_hyperparameters.tex",
     "tab_benchmarks.tex",
     "tab_inner_step.tex",
+    "tab_later_steps.tex",
     "fig_learning_dir.png",
     "fig_learning_vel.png",
     "fig_adaptation_dir.png",
     "fig_adaptation_vel.png",
     "fig_ablations.png",
+    "fig_later_steps.png",
     "backward/meta_loss.png",
     "backward/query_return.png",
 }
@@ -236,6 +238,42 @@ def test_inner_step_table_from_diagnostics_files(tmp_path: Path) -> None:
     assert body[1].split(" & ")[4] == "0.043"
     assert body[2].startswith(r"\texttt{vel\_maml\_s0} & velocity & 0.17 & 0.1 & 3.9 & ")
     assert "holds no measurement yet" in inner_step_table(load_diagnostics(tmp_path / "none"))
+
+
+def test_later_step_table_from_study_files(tmp_path: Path) -> None:
+    folder = tmp_path / "later_steps"
+    folder.mkdir()
+
+    def study(run: str, task: str, curves: dict[float, list[float]]) -> str:
+        rows = [
+            {"scale": c, "step_sizes": [0.1] + [0.1 * c] * (len(v) - 1), "mean_stochastic": v}
+            for c, v in curves.items()
+        ]
+        return json.dumps({"run": run, "config": {"task": task}, "rows": rows})
+
+    (folder / "a.json").write_text(
+        study("vel_maml_s0", "velocity", {0.5: [-101.1, -59.6, -50.0, -48.5], 1.0: [-101.1, -59.6, -75.8, -61.1]})
+    )
+    (folder / "b.json").write_text(
+        study("dir_maml_s1", "direction", {1.0: [-6.8, 477.6, 99.2, 265.0], 0.0: [-6.8, 477.6, 439.2]})
+    )
+    (folder / "c.json").write_text("[]")
+
+    studies = load_later_steps(folder)
+    # Direction first; rows by decreasing scale; the file that is not a study skipped.
+    assert [(s.run, [r["scale"] for r in s.rows]) for s in studies] == [
+        ("dir_maml_s1", [1.0, 0.0]),
+        ("vel_maml_s0", [1.0, 0.5]),
+    ]
+    body = [line for line in later_step_table(studies).splitlines() if line.endswith(r"\\") and "&" in line][1:]
+    minus = r"\ensuremath{-}"
+    assert body == [
+        rf"\texttt{{dir\_maml\_s1}} & {minus}6.8 & 477.6 & 1 & 99.2 & 265.0 \\",
+        r" &  &  & 0 & 439.2 & \hwna \\",
+        rf"\texttt{{vel\_maml\_s0}} & {minus}101.1 & {minus}59.6 & 1 & {minus}75.8 & {minus}61.1 \\",
+        rf" &  &  & 0.5 & {minus}50.0 & {minus}48.5 \\",
+    ]
+    assert "holds no measurement yet" in later_step_table(load_later_steps(tmp_path / "none"))
 
 
 def test_verdict_meets_the_target_inclusively_and_reports_the_shortfall() -> None:

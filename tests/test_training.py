@@ -168,10 +168,10 @@ def test_cli_plot_writes_the_comparison_figures(smoke_run, tmp_path: Path) -> No
     run.mkdir(parents=True)
     shutil.copy(out / "metrics.jsonl", run / "metrics.jsonl")
     result = run_cli("plot", str(tmp_path / "results"), "--results", str(tmp_path / "results"), cwd=tmp_path)
-    assert "wrote 5 comparison figure(s)" in result.stdout, result.stdout
+    assert "wrote 6 comparison figure(s)" in result.stdout, result.stdout
     figures = tmp_path / "results" / "figures"
     names = {"fig_learning_dir.png", "fig_learning_vel.png", "fig_adaptation_dir.png", "fig_adaptation_vel.png"}
-    for name in names | {"fig_ablations.png"}:
+    for name in names | {"fig_ablations.png", "fig_later_steps.png"}:
         assert (figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Direction has a run to draw, velocity only a placeholder: the two figures must differ.
     assert (figures / "fig_learning_dir.png").read_bytes() != (figures / "fig_learning_vel.png").read_bytes()
