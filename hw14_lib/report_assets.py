@@ -45,6 +45,7 @@ from hw14_lib.report_numbers import (
     benchmark_numbers,
     family_numbers,
     hyperparameter_numbers,
+    later_step_numbers,
     paper_numbers,
 )
 from hw14_lib.report_tables import (
@@ -108,6 +109,7 @@ def generate_report_assets(
     family_numbers(sheet, runs)
     backward_numbers(sheet, runs.get("backward"))
     ablation_numbers(sheet, runs)
+    later_step_numbers(sheet, later_steps)
     configs_by_column = column_configs(runs, Path(configs))
     hyperparameter_numbers(sheet, configs_by_column)
     benchmark_numbers(sheet, bench)

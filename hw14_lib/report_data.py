@@ -232,7 +232,8 @@ class LaterStepStudy:
     Attributes:
         run: the run folder's name.
         task: the task distribution.
-        rows: per scale: ``scale``, ``step_sizes`` and ``mean_stochastic[k]`` (k = 0..K).
+        rows: per scale: ``scale``, ``step_sizes``, ``mean_stochastic[k]`` (k = 0..K) and
+            ``stochastic[k][task]``.
     """
 
     run: str
@@ -248,11 +249,7 @@ def load_later_steps(folder: str | Path) -> list[LaterStepStudy]:
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            rows = [
-                r
-                for r in data["rows"]
-                if is_number(r.get("scale")) and r["mean_stochastic"] and all(map(is_number, r["mean_stochastic"]))
-            ]
+            rows = [r for r in data["rows"] if _is_later_step_row(r)]
             if rows:
                 rows.sort(key=lambda r: -r["scale"])
                 found.append(LaterStepStudy(str(data["run"]), str(data["config"]["task"]), rows))
@@ -260,6 +257,19 @@ def load_later_steps(folder: str | Path) -> list[LaterStepStudy]:
             continue  # not a later-steps file
     order = list(FAMILIES.values())
     return sorted(found, key=lambda s: (order.index(s.task) if s.task in order else len(order), s.run))
+
+
+def _is_later_step_row(row: Mapping[str, Any]) -> bool:
+    means, per_task = row.get("mean_stochastic"), row.get("stochastic")
+    return (
+        is_number(row.get("scale"))
+        and isinstance(means, list)
+        and len(means) > 0
+        and all(map(is_number, means))
+        and isinstance(per_task, list)
+        and len(per_task) == len(means)
+        and all(isinstance(r, list) and r and all(map(is_number, r)) for r in per_task)
+    )
 
 
 def load_benchmarks(path: str | Path) -> dict[str, Any] | None:

@@ -7,14 +7,15 @@ keys exist (reading "n/a") even before their inputs do:
 * ``<fam>.<method>.k<k>`` (mean over seeds), ``.k<k>.std``, ``.k<k>.pm`` (mean +- std), ``.det.k<k>``
   (mean action), ``.gain`` (k=1 minus k=0), ``.seeds``, ``.msteps`` (env steps, millions), ``.hours``;
   ``<fam>.verdict`` against the paper's MAML after one step;
-* ``backward.*``; ``hp.<column>.<field>`` for every config field; ``bench.*``.
+* ``backward.*``; ``hp.<column>.<field>`` for every config field; ``bench.*``;
+* ``later.<run>.c<100 c>.{k2,k3,up}``: the later-steps studies (:func:`later_step_numbers`).
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hw14_lib.report_data import (
@@ -24,6 +25,7 @@ from hw14_lib.report_data import (
     PAPER_CURVES,
     PAPER_META_BATCH,
     PAPER_ORACLE,
+    LaterStepStudy,
     Run,
     curve_stats,
     mean_budget,
@@ -173,6 +175,34 @@ def ablation_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
         sheet.put(f"ablation.{slug}.k1", k1)
         sheet.put(f"ablation.{slug}.gain", None if k0 is None or k1 is None else k1 - k0)
         sheet.put(f"ablation.{slug}.msteps", run.env_steps / 1e6 if run and run.metrics else None)
+
+
+LATER_STEP_RUNS: tuple[str, ...] = tuple(f"{fam}_maml_s{seed}" for fam in FAMILIES for seed in range(3))
+LATER_STEP_SCALES: tuple[float, ...] = (1.0, 0.5, 0.25, 0.0)
+"""The runs and scales ``c`` of ``results/later_steps/`` that the report may quote (n/a until measured)."""
+
+
+def later_step_numbers(sheet: NumberSheet, studies: Sequence[LaterStepStudy]) -> None:
+    """``later.<run>.c<100 c>.k<k>`` (mean return after k = 2, 3 steps when the steps after the first
+    have size ``c * alpha``), ``.up`` (tasks whose return after 3 steps beats the one after 1 step)
+    and ``later.<run>.tasks``, e.g. ``later.vel_maml_s0.c50.k3``."""
+    found = {study.run: study for study in studies}
+    for run in dict.fromkeys([*LATER_STEP_RUNS, *found]):
+        study = found.get(run)
+        rows = {row["scale"]: row for row in study.rows} if study else {}
+        sheet.put(f"later.{run}.tasks", len(study.rows[0]["stochastic"][0]) if study else None, 0)
+        for scale in dict.fromkeys([*LATER_STEP_SCALES, *rows]):
+            key = f"later.{run}.c{round(100 * scale)}"
+            curve = list(rows[scale]["mean_stochastic"]) if scale in rows else []
+            for k in (2, 3):
+                sheet.put(f"{key}.k{k}", curve[k] if k < len(curve) else None)
+            per_task = rows[scale]["stochastic"] if scale in rows else []
+            up = (
+                sum(after > before for before, after in zip(per_task[1], per_task[3], strict=True))
+                if len(per_task) > 3
+                else None
+            )
+            sheet.put(f"{key}.up", up, 0)
 
 
 def bench_slug(case: str) -> str:

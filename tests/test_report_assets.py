@@ -14,7 +14,7 @@ import yaml
 from hw14_lib.config import TrainConfig
 from hw14_lib.report_assets import generate_report_assets
 from hw14_lib.report_data import PAPER_CURVES, curve_stats, load_diagnostics, load_later_steps, load_runs, seeds_of
-from hw14_lib.report_numbers import verdict
+from hw14_lib.report_numbers import later_step_numbers, verdict
 from hw14_lib.report_tables import inner_step_table, later_step_table
 from hw14_lib.report_tex import NumberSheet, latex_escape, tex_float, tex_number, tex_pm
 
@@ -246,9 +246,10 @@ def test_later_step_table_from_study_files(tmp_path: Path) -> None:
 
     def study(run: str, task: str, curves: dict[float, list[float]]) -> str:
         rows = [
-            {"scale": c, "step_sizes": [0.1] + [0.1 * c] * (len(v) - 1), "mean_stochastic": v}
+            {"scale": c, "step_sizes": [0.1] + [0.1 * c] * (len(v) - 1), "mean_stochastic": v,
+             "stochastic": [[x - 1.0, x + 1.0] for x in v]}  # two tasks around the mean
             for c, v in curves.items()
-        ]
+        ]  # fmt: skip
         return json.dumps({"run": run, "config": {"task": task}, "rows": rows})
 
     (folder / "a.json").write_text(
@@ -274,6 +275,16 @@ def test_later_step_table_from_study_files(tmp_path: Path) -> None:
         rf" &  &  & 0.5 & {minus}50.0 & {minus}48.5 \\",
     ]
     assert "holds no measurement yet" in later_step_table(load_later_steps(tmp_path / "none"))
+
+    sheet = NumberSheet()
+    later_step_numbers(sheet, studies)
+    assert sheet.values["later.vel_maml_s0.c50.k2"] == rf"{minus}50.0"
+    assert sheet.values["later.vel_maml_s0.c100.k3"] == rf"{minus}61.1"
+    assert sheet.values["later.dir_maml_s1.c0.k3"] == r"\hwna"  # that row stops at k = 2
+    assert sheet.values["later.vel_maml_s0.c50.up"] == "2"  # each task: -48.5 +- 1 beats -59.6 +- 1
+    assert sheet.values["later.vel_maml_s0.c100.up"] == "0"  # each task: -61.1 +- 1 is below -59.6 +- 1
+    assert sheet.values["later.vel_maml_s0.tasks"] == "2"
+    assert sheet.values["later.dir_maml_s0.c25.k2"] == r"\hwna"  # a run the report may quote, not measured
 
 
 def test_verdict_meets_the_target_inclusively_and_reports_the_shortfall() -> None:
