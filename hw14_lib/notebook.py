@@ -19,6 +19,7 @@ replace the folder results are read from and the folder the notebook writes to.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tempfile
@@ -439,6 +440,25 @@ def family_results(settings: NotebookSettings, family: str) -> list[Any]:
     return items
 
 
+def later_step_results(settings: NotebookSettings) -> list[Any]:
+    """The studies of ``results/later_steps/`` (``python -m hw14_lib later-steps``): each run's final
+    evaluation repeated with the steps after the first of size ``c * alpha``, one line per ``c``."""
+    from hw14_lib.report_assets import later_step_figure
+    from hw14_lib.report_data import load_later_steps
+
+    studies = load_later_steps(settings.results_root / "later_steps")
+    if not studies:
+        print(
+            f"Note: {settings.relative(settings.results_root)}/later_steps/ holds no study yet; produce one with "
+            "`python -m hw14_lib later-steps results/vel_maml_s0`"
+        )
+        return []
+    for study in studies:
+        cells = ", ".join(f"c = {r['scale']:g}: {r['mean_stochastic'][-1]:.1f}" for r in study.rows)
+        print(f"{study.run}: after {len(study.rows[0]['mean_stochastic']) - 1} steps, {cells}")
+    return [image(later_step_figure(studies, settings.figures_dir / "later_steps.png"), width=900)]
+
+
 # --- interactive adaptation ---------------------------------------------------------------------
 
 
@@ -500,6 +520,7 @@ class AdaptationDemo:
         folder: the run folder the policy came from.
         stochastic: mean return of the sampled trajectories after 0..k steps.
         deterministic: return of the mean action after 0..k steps.
+        step_sizes: the size of each of the k inner steps.
         video_path: one deterministic episode after k steps, or ``None`` when rendering is unavailable.
         video_return: that episode's return over the video's horizon.
     """
@@ -508,6 +529,7 @@ class AdaptationDemo:
     folder: Path
     stochastic: list[float]
     deterministic: list[float]
+    step_sizes: list[float]
     video_path: Path | None
     video_return: float | None
 
@@ -519,6 +541,8 @@ class AdaptationDemo:
     def describe(self) -> str:
         """The returns after each step, one line each."""
         lines = [f"task {self.task.label()}, policy meta-trained in {self.folder.name}/, k = {self.steps} step(s)"]
+        if self.steps:
+            lines[0] += " of size " + ", ".join(f"{a:g}" for a in self.step_sizes)
         for k, (sto, det) in enumerate(zip(self.stochastic, self.deterministic, strict=True)):
             lines.append(f"  after {k} step(s): return {sto:8.1f} (sampled actions)   {det:8.1f} (mean action)")
         if self.video_return is not None:
@@ -536,13 +560,20 @@ class AdaptationDemo:
             display(video(self.video_path))
 
 
-def adaptation_demo(settings: NotebookSettings, task: Task, steps: int, *, seed: int = 0) -> AdaptationDemo:
+def adaptation_demo(
+    settings: NotebookSettings, task: Task, steps: int, *, seed: int = 0, later_scale: float = 1.0
+) -> AdaptationDemo:
     """Adapt the meta-trained policy of ``task``'s family with ``steps`` inner policy-gradient steps
     (:func:`hw14_lib.evaluation.adaptation_curve`, N = ``settings.adaptation_trajectories``) and render
-    one deterministic episode of the adapted policy."""
+    one deterministic episode of the adapted policy. The first step has the trained ``alpha``, every
+    later one ``later_scale * alpha`` (the report's "Smaller later steps")."""
     if not 0 <= steps <= settings.max_adaptation_steps:
         raise ValueError(f"steps={steps!r}; allowed: an integer in [0, {settings.max_adaptation_steps}]")
+    if not (math.isfinite(later_scale) and later_scale >= 0):
+        raise ValueError(f"later_scale={later_scale!r}; allowed: a finite number >= 0")
     trained = meta_trained_policy(settings, task.kind)
+    alpha = trained.config.inner_lr
+    step_sizes = [alpha if j == 0 else later_scale * alpha for j in range(steps)]
     curve, history = adaptation_curve(
         trained.policy,
         [task],
@@ -553,6 +584,7 @@ def adaptation_demo(settings: NotebookSettings, task: Task, steps: int, *, seed:
         advantages=advantage_settings(trained.config),
         seed=seed,
         physics_threads=1,
+        step_sizes=step_sizes,
     )
     name = f"adapted_{task.label().replace('=', '').replace('.', 'p')}_k{steps}.mp4"
     path = settings.videos_dir / name
@@ -571,13 +603,15 @@ def adaptation_demo(settings: NotebookSettings, task: Task, steps: int, *, seed:
         folder=trained.folder,
         stochastic=curve.mean_stochastic(),
         deterministic=curve.mean_deterministic(),
+        step_sizes=step_sizes,
         video_path=path if video_return is not None else None,
         video_return=video_return,
     )
 
 
 class AdaptationExplorer:
-    """ipywidgets controls: a task family and its parameter, k; the button adapts and shows the video.
+    """ipywidgets controls: a task family and its parameter, k and the size of the steps after the
+    first; the button adapts and shows the video.
 
     Attributes:
         widget: the box to display.
@@ -597,12 +631,18 @@ class AdaptationExplorer:
         self.steps = widgets.IntSlider(
             value=min(1, settings.max_adaptation_steps), min=0, max=settings.max_adaptation_steps, description="k"
         )
+        self.later_scale = widgets.FloatSlider(
+            value=1.0, min=0.0, max=1.0, step=0.05, description="later steps", readout_format=".2f"
+        )
+        self.later_scale.tooltip = "size of each step after the first, as a fraction of alpha"
         self.button = widgets.Button(description="adapt and play", button_style="primary")
         self.output = widgets.Output()
         self.button.on_click(self.run)
         self.family.observe(self._show_parameter, names="value")
         self._show_parameter()
-        self.widget = widgets.VBox([self.family, self.direction, self.velocity, self.steps, self.button, self.output])
+        self.widget = widgets.VBox(
+            [self.family, self.direction, self.velocity, self.steps, self.later_scale, self.button, self.output]
+        )
 
     def task(self) -> Task:
         """The task the controls describe."""
@@ -621,7 +661,7 @@ class AdaptationExplorer:
         with self.output:
             clear_output()
             print(f"adapting to {self.task().label()} with k = {self.steps.value} ...")
-            demo = adaptation_demo(self.settings, self.task(), self.steps.value)
+            demo = adaptation_demo(self.settings, self.task(), self.steps.value, later_scale=self.later_scale.value)
             clear_output()
             demo.show()
         return demo

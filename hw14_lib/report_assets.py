@@ -175,11 +175,13 @@ def comparison_figures(
             written.append(plots.plot_placeholder(f"not yet available:\nresults/{fam}_maml_s*/metrics.jsonl", path))
         written.append(_adaptation_figure(runs, fam, family, out / f"fig_adaptation_{fam}.png"))
     written.append(_ablation_figure(runs, out / "fig_ablations.png"))
-    written.append(_later_step_figure(later_steps, out / "fig_later_steps.png"))
+    written.append(later_step_figure(later_steps, out / "fig_later_steps.png"))
     return written
 
 
-def _later_step_figure(studies: Sequence[LaterStepStudy], path: Path) -> Path:
+def later_step_figure(studies: Sequence[LaterStepStudy], path: str | os.PathLike[str]) -> Path:
+    """``path``: one panel per later-steps study, one line per scale ``c`` (a placeholder when there
+    is none)."""
     if not studies:
         return plots.plot_placeholder("not yet available:\nresults/later_steps/*.json", path)
     panels = {s.run: {r["scale"]: r["mean_stochastic"] for r in s.rows} for s in studies}

@@ -4,6 +4,7 @@ under nbval in quick mode; and the helpers of :mod:`hw14_lib.notebook` it relies
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import shutil
@@ -399,6 +400,39 @@ def test_adaptation_demo_and_explorer(tmp_path: Path, smoke_run: Path, capsys: p
     result = explorer.run()
     assert result.steps == 0 and result.task.goal_velocity == 0.5
     assert "v=0.50" in capsys.readouterr().out
+
+
+def test_adaptation_demo_scales_the_steps_after_the_first(tmp_path: Path, smoke_run: Path) -> None:
+    s = dataclasses.replace(settings_with(tmp_path), max_adaptation_steps=2)
+    shutil.copytree(smoke_run, s.live_run_dir)
+    task = nb.make_task("velocity", 1.0)
+    full = nb.adaptation_demo(s, task, 2)
+    small = nb.adaptation_demo(s, task, 2, later_scale=0.25)
+    assert full.step_sizes == [0.1, 0.1] and small.step_sizes == pytest.approx([0.1, 0.025])
+    assert small.stochastic[:2] == full.stochastic[:2]  # same seeds: only the second step differs
+    assert small.stochastic[2] != full.stochastic[2]
+    assert "k = 2 step(s) of size 0.1, 0.025" in small.describe()
+    with pytest.raises(ValueError, match="later_scale=-1; allowed: a finite number >= 0"):
+        nb.adaptation_demo(s, task, 2, later_scale=-1)
+
+    explorer = nb.AdaptationExplorer(s)
+    explorer.family.value, explorer.steps.value, explorer.later_scale.value = "velocity", 2, 0.25
+    assert explorer.run().stochastic == small.stochastic
+
+
+def test_later_step_results_show_the_studies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "results"
+    s = settings_with(tmp_path, results)
+    assert nb.later_step_results(s) == []
+    assert "later_steps/ holds no study yet" in capsys.readouterr().out
+    (results / "later_steps").mkdir(parents=True)
+    rows = [{"scale": c, "step_sizes": [0.1, 0.1 * c], "mean_stochastic": [-100.0, -60.0, -60.0 + 20 * (1 - c)],
+             "stochastic": [[-100.0], [-60.0], [-60.0 + 20 * (1 - c)]]} for c in (1.0, 0.25)]  # fmt: skip
+    study = {"run": "vel_maml_s0", "config": {"task": "velocity"}, "rows": rows}
+    (results / "later_steps" / "vel_maml_s0.json").write_text(json.dumps(study))
+    items = nb.later_step_results(s)
+    assert len(items) == 1 and (s.figures_dir / "later_steps.png").read_bytes()[:4] == b"\x89PNG"
+    assert "vel_maml_s0: after 2 steps, c = 1: -60.0, c = 0.25: -45.0" in capsys.readouterr().out
 
 
 def test_plot_returns_per_step(tmp_path: Path) -> None:
