@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     later.add_argument("runs", nargs="+", help="run folders holding config.yaml and policy.pt")
     later.add_argument("--scales", default="1,0.5,0.25", help="comma-separated scales c (default: 1,0.5,0.25)")
     later.add_argument("--out", default="results/later_steps", help="output folder (default: results/later_steps)")
+    later.add_argument(
+        "--validation",
+        action="store_true",
+        help="evaluate on validation tasks and seeds (those of seed + 1000) instead of the held-out ones; "
+        "writes OUT/<run>_validation.json",
+    )
     later.add_argument("--physics-threads", type=int, default=2, help="physics threads (default: 2)")
 
     plot = sub.add_parser(
@@ -386,11 +392,14 @@ def _later_steps(args: argparse.Namespace) -> int:
     for folder in folders:
         cfg = TrainConfig.from_yaml(folder / "config.yaml", physics_threads=args.physics_threads)
         torch.set_num_threads(cfg.torch_threads)  # as in training, whose final evaluation c = 1 repeats
-        rows = later_step_study(cfg, load_policy(folder / "policy.pt"), scales=scales)
-        path = atomic_write_json(
-            Path(args.out) / f"{folder.name}.json", {"run": folder.name, "config": cfg.to_dict(), "rows": rows}
+        rows = later_step_study(cfg, load_policy(folder / "policy.pt"), scales=scales, validation=args.validation)
+        name = f"{folder.name}_validation" if args.validation else folder.name
+        record = {"run": folder.name, "validation": args.validation, "config": cfg.to_dict(), "rows": rows}
+        path = atomic_write_json(Path(args.out) / f"{name}.json", record)
+        tasks = "validation" if args.validation else "held-out"
+        print(
+            f"{folder.name}: mean return on the {tasks} tasks after k = 0..{len(rows[0]['step_sizes'])} steps ({path})"
         )
-        print(f"{folder.name}: mean return after k = 0..{len(rows[0]['step_sizes'])} steps ({path})")
         for row in rows:
             print(f"  c = {row['scale']:<5g}" + "".join(f"{v:9.1f}" for v in row["mean_stochastic"]))
     return 0

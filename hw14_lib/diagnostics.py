@@ -110,13 +110,23 @@ def meta_gradient_snr(policy: GaussianMLPPolicy, cfg: TrainConfig, *, batches: i
     return float(stacked.mean(0).norm() / stacked.var(0).sum().sqrt())
 
 
-def later_step_study(cfg: TrainConfig, policy: GaussianMLPPolicy, *, scales: Sequence[float]) -> list[dict[str, Any]]:
+VALIDATION_SEED_OFFSET = 1000
+"""``later_step_study(validation=True)`` evaluates as if the run's seed were this much larger: other
+goal velocities and sampling seeds than the held-out ones, drawn from the same distribution."""
+
+
+def later_step_study(
+    cfg: TrainConfig, policy: GaussianMLPPolicy, *, scales: Sequence[float], validation: bool = False
+) -> list[dict[str, Any]]:
     """The final evaluation of ``cfg`` (its held-out tasks, seeds and ``k = 0..K`` steps) once per
     scale ``c``, with the step sizes ``alpha_1 = alpha`` and ``alpha_j = c * alpha`` for ``j >= 2``.
 
     Meta-training optimizes the return after one step of size ``alpha`` only; this measures whether
     later steps of that size overshoot. The sampling seeds do not depend on the schedule, so every
     scale sees the same returns at ``k = 0, 1``, and ``c = 1`` repeats the final evaluation exactly.
+    With ``validation=True`` the tasks and seeds are those of seed ``cfg.seed + VALIDATION_SEED_OFFSET``
+    instead (new goals for velocity, new samples for the two directions), so that ``c`` can be chosen
+    without looking at the held-out tasks.
 
     Returns:
         One dict per scale: ``scale``, ``step_sizes`` (K entries), ``tasks`` (labels),
@@ -124,6 +134,8 @@ def later_step_study(cfg: TrainConfig, policy: GaussianMLPPolicy, *, scales: Seq
         ``stochastic`` (``[k][task]``).
     """
     steps = max(1, cfg.eval_adaptation_steps)
+    if validation:
+        cfg = replace(cfg, seed=cfg.seed + VALIDATION_SEED_OFFSET)
     rows = []
     for scale in scales:
         if not (math.isfinite(scale) and scale >= 0):

@@ -455,7 +455,7 @@ def later_step_results(settings: NotebookSettings) -> list[Any]:
         return []
     for study in studies:
         cells = ", ".join(f"c = {r['scale']:g}: {r['mean_stochastic'][-1]:.1f}" for r in study.rows)
-        print(f"{study.run}: after {len(study.rows[0]['mean_stochastic']) - 1} steps, {cells}")
+        print(f"{study.label}: after {len(study.rows[0]['mean_stochastic']) - 1} steps, {cells}")
     return [image(later_step_figure(studies, settings.figures_dir / "later_steps.png"), width=900)]
 
 

@@ -196,12 +196,16 @@ def plot_later_steps(
         panels: ``run -> {c: mean_return[k]}``; ``c = 0`` resamples ``theta'`` and is drawn dashed,
             as the noise level of the later points.
     """
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.9 * len(panels) + 0.6, 3.3), squeeze=False)
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.9 * ncols + 0.6, 2.9 * nrows + 0.5), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
     scales = sorted({c for curves in panels.values() for c in curves}, reverse=True)
     steps = [c for c in scales if c != 0]
     colors = {c: plt.get_cmap("viridis")(0.85 * i / max(1, len(steps) - 1)) for i, c in enumerate(steps)}
     colors[0.0] = "0.45"
-    for ax, (run, curves) in zip(axes[0], panels.items(), strict=True):
+    for ax, (run, curves) in zip(axes.flat, panels.items(), strict=False):
         for c, values in sorted(curves.items(), reverse=True):
             label = rf"$c = {c:g}$" + (r" ($\theta'$ resampled)" if c == 0 else "")
             ax.plot(
@@ -211,11 +215,12 @@ def plot_later_steps(
         ax.set_xlabel("inner steps $k$")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("mean return on the held-out tasks")
+    for row in axes:
+        row[0].set_ylabel("mean return")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, frameon=False, fontsize=8, ncol=len(scales), loc="lower center")
     fig.suptitle(rf"Steps after the first of size $c \cdot \alpha$ ($\alpha = {alpha:g}$)", fontsize=10)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.tight_layout(rect=(0, 0.07 / nrows, 1, 1))
     return save_figure(fig, out)
 
 

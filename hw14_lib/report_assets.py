@@ -180,11 +180,12 @@ def comparison_figures(
 
 
 def later_step_figure(studies: Sequence[LaterStepStudy], path: str | os.PathLike[str]) -> Path:
-    """``path``: one panel per later-steps study, one line per scale ``c`` (a placeholder when there
-    is none)."""
+    """``path``: one panel per later-steps study of the held-out tasks, one line per scale ``c`` (a
+    placeholder when there is none; validation studies are in the table only)."""
+    studies = [s for s in studies if not s.validation]
     if not studies:
         return plots.plot_placeholder("not yet available:\nresults/later_steps/*.json", path)
-    panels = {s.run: {r["scale"]: r["mean_stochastic"] for r in s.rows} for s in studies}
+    panels = {s.label: {r["scale"]: r["mean_stochastic"] for r in s.rows} for s in studies}
     return plots.plot_later_steps(panels, path, alpha=studies[0].rows[0]["step_sizes"][0])
 
 

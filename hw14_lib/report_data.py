@@ -234,16 +234,23 @@ class LaterStepStudy:
         task: the task distribution.
         rows: per scale: ``scale``, ``step_sizes``, ``mean_stochastic[k]`` (k = 0..K) and
             ``stochastic[k][task]``.
+        validation: measured on validation tasks and seeds rather than the held-out ones.
     """
 
     run: str
     task: str
     rows: list[dict[str, Any]]
+    validation: bool = False
+
+    @property
+    def label(self) -> str:
+        """``run``, or ``run_validation`` for a validation study."""
+        return f"{self.run}_validation" if self.validation else self.run
 
 
 def load_later_steps(folder: str | Path) -> list[LaterStepStudy]:
-    """Every readable ``*.json`` of ``results/later_steps/``, by task (direction first) and run name;
-    rows by decreasing scale."""
+    """Every readable ``*.json`` of ``results/later_steps/``, by task (direction first), run name and
+    held-out before validation; rows by decreasing scale."""
     folder = Path(folder)
     found = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
@@ -252,11 +259,12 @@ def load_later_steps(folder: str | Path) -> list[LaterStepStudy]:
             rows = [r for r in data["rows"] if _is_later_step_row(r)]
             if rows:
                 rows.sort(key=lambda r: -r["scale"])
-                found.append(LaterStepStudy(str(data["run"]), str(data["config"]["task"]), rows))
+                validation = data.get("validation") is True
+                found.append(LaterStepStudy(str(data["run"]), str(data["config"]["task"]), rows, validation))
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             continue  # not a later-steps file
     order = list(FAMILIES.values())
-    return sorted(found, key=lambda s: (order.index(s.task) if s.task in order else len(order), s.run))
+    return sorted(found, key=lambda s: (order.index(s.task) if s.task in order else len(order), s.run, s.validation))
 
 
 def _is_later_step_row(row: Mapping[str, Any]) -> bool:

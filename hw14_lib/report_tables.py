@@ -247,7 +247,9 @@ def later_step_table(studies: Sequence[LaterStepStudy]) -> str:
         for i, row in enumerate(study.rows):
             curve = list(row["mean_stochastic"]) + [None] * 4  # n/a past the run's last step
             cells = [
-                r"\texttt{" + latex_escape(study.run) + "}" if i == 0 else "",
+                (r"\texttt{" + latex_escape(study.run) + "}" + (" (validation)" if study.validation else ""))
+                if i == 0
+                else "",
                 tex_number(curve[0]) if i == 0 else "",
                 tex_number(curve[1]) if i == 0 else "",
                 f"{row['scale']:g}",

@@ -94,6 +94,12 @@ def test_later_steps_repeats_the_final_evaluation_and_changes_only_later_steps(t
     assert rows[1]["stochastic"][:2] == final["stochastic"][:2]  # same seeds: k = 0, 1 do not depend on c
     assert rows[1]["stochastic"][2:] != final["stochastic"][2:]
 
+    argv = ["later-steps", str(out), "--scales", "1", "--validation", "--out", str(tmp_path / "ls")]
+    assert main([*argv, "--physics-threads", "1"]) == 0
+    validation = json.loads((tmp_path / "ls" / f"{exp.name}_validation.json").read_text())
+    assert validation["validation"] is True and validation["config"] == exp.load_config().to_dict()
+    assert validation["rows"][0]["tasks"] != final["tasks"]  # other goal velocities than the held-out ones
+
 
 def test_later_steps_rejects_bad_input_before_evaluating(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["later-steps", str(tmp_path), "--scales", "1,half"]) == 2

@@ -259,12 +259,15 @@ def test_later_step_table_from_study_files(tmp_path: Path) -> None:
         study("dir_maml_s1", "direction", {1.0: [-6.8, 477.6, 99.2, 265.0], 0.0: [-6.8, 477.6, 439.2]})
     )
     (folder / "c.json").write_text("[]")
+    validation = json.loads(study("vel_maml_s0", "velocity", {0.25: [-90.0, -55.0, -45.0, -40.0]}))
+    (folder / "d.json").write_text(json.dumps({**validation, "validation": True}))
 
     studies = load_later_steps(folder)
-    # Direction first; rows by decreasing scale; the file that is not a study skipped.
-    assert [(s.run, [r["scale"] for r in s.rows]) for s in studies] == [
+    # Direction first, held-out before validation; rows by decreasing scale; the file that is not a study skipped.
+    assert [(s.label, [r["scale"] for r in s.rows]) for s in studies] == [
         ("dir_maml_s1", [1.0, 0.0]),
         ("vel_maml_s0", [1.0, 0.5]),
+        ("vel_maml_s0_validation", [0.25]),
     ]
     body = [line for line in later_step_table(studies).splitlines() if line.endswith(r"\\") and "&" in line][1:]
     minus = r"\ensuremath{-}"
@@ -273,6 +276,7 @@ def test_later_step_table_from_study_files(tmp_path: Path) -> None:
         r" &  &  & 0 & 439.2 & \hwna \\",
         rf"\texttt{{vel\_maml\_s0}} & {minus}101.1 & {minus}59.6 & 1 & {minus}75.8 & {minus}61.1 \\",
         rf" &  &  & 0.5 & {minus}50.0 & {minus}48.5 \\",
+        rf"\texttt{{vel\_maml\_s0}} (validation) & {minus}90.0 & {minus}55.0 & 0.25 & {minus}45.0 & {minus}40.0 \\",
     ]
     assert "holds no measurement yet" in later_step_table(load_later_steps(tmp_path / "none"))
 
@@ -284,6 +288,7 @@ def test_later_step_table_from_study_files(tmp_path: Path) -> None:
     assert sheet.values["later.vel_maml_s0.c50.up"] == "2"  # each task: -48.5 +- 1 beats -59.6 +- 1
     assert sheet.values["later.vel_maml_s0.c100.up"] == "0"  # each task: -61.1 +- 1 is below -59.6 +- 1
     assert sheet.values["later.vel_maml_s0.tasks"] == "2"
+    assert sheet.values["later.vel_maml_s0_validation.c25.k3"] == rf"{minus}40.0"
     assert sheet.values["later.dir_maml_s0.c25.k2"] == r"\hwna"  # a run the report may quote, not measured
 
 
