@@ -184,14 +184,17 @@ LATER_STEP_SCALES: tuple[float, ...] = (1.0, 0.5, 0.25, 0.0)
 
 def later_step_numbers(sheet: NumberSheet, studies: Sequence[LaterStepStudy]) -> None:
     """``later.<run>.c<100 c>.k<k>`` (mean return after k = 2, 3 steps when the steps after the first
-    have size ``c * alpha``), ``.up`` (tasks whose return after 3 steps beats the one after 1 step)
-    and ``later.<run>.tasks``, e.g. ``later.vel_maml_s0.c50.k3``; a validation study has ``<run>_validation``
-    in place of ``<run>``."""
+    have size ``c * alpha``), ``.up`` (tasks whose return after 3 steps beats the one after 1 step),
+    ``later.<run>.k0``, ``.k1`` (shared by every ``c``) and ``later.<run>.tasks``, e.g.
+    ``later.vel_maml_s0.c50.k3``; a validation study has ``<run>_validation`` in place of ``<run>``."""
     found = {study.label: study for study in studies}
     for run in dict.fromkeys([*LATER_STEP_RUNS, *found]):
         study = found.get(run)
         rows = {row["scale"]: row for row in study.rows} if study else {}
         sheet.put(f"later.{run}.tasks", len(study.rows[0]["stochastic"][0]) if study else None, 0)
+        shared = study.rows[0]["mean_stochastic"] if study else []  # k = 0, 1 do not depend on c
+        for k in (0, 1):
+            sheet.put(f"later.{run}.k{k}", shared[k] if k < len(shared) else None)
         for scale in dict.fromkeys([*LATER_STEP_SCALES, *rows]):
             key = f"later.{run}.c{round(100 * scale)}"
             curve = list(rows[scale]["mean_stochastic"]) if scale in rows else []

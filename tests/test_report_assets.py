@@ -289,6 +289,8 @@ def test_later_step_table_from_study_files(tmp_path: Path) -> None:
     assert sheet.values["later.vel_maml_s0.c100.up"] == "0"  # each task: -61.1 +- 1 is below -59.6 +- 1
     assert sheet.values["later.vel_maml_s0.tasks"] == "2"
     assert sheet.values["later.vel_maml_s0_validation.c25.k3"] == rf"{minus}40.0"
+    assert sheet.values["later.vel_maml_s0_validation.k1"] == rf"{minus}55.0"
+    assert sheet.values["later.dir_maml_s2.k0"] == r"\hwna"
     assert sheet.values["later.dir_maml_s0.c25.k2"] == r"\hwna"  # a run the report may quote, not measured
 
 
