@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         "writes OUT/<run>_validation.json",
     )
     later.add_argument("--physics-threads", type=int, default=2, help="physics threads (default: 2)")
+    later.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
     plot = sub.add_parser(
         "plot",
@@ -392,7 +393,14 @@ def _later_steps(args: argparse.Namespace) -> int:
     for folder in folders:
         cfg = TrainConfig.from_yaml(folder / "config.yaml", physics_threads=args.physics_threads)
         torch.set_num_threads(cfg.torch_threads)  # as in training, whose final evaluation c = 1 repeats
-        rows = later_step_study(cfg, load_policy(folder / "policy.pt"), scales=scales, validation=args.validation)
+        rows = later_step_study(
+            cfg,
+            load_policy(folder / "policy.pt"),
+            scales=scales,
+            validation=args.validation,
+            progress=not args.no_progress,
+            label=folder.name,
+        )
         name = f"{folder.name}_validation" if args.validation else folder.name
         record = {"run": folder.name, "validation": args.validation, "config": cfg.to_dict(), "rows": rows}
         path = atomic_write_json(Path(args.out) / f"{name}.json", record)

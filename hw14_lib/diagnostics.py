@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from hw14_lib.config import TrainConfig
 from hw14_lib.maml import adapt_all, mean_kl, meta_objective
@@ -116,7 +117,13 @@ goal velocities and sampling seeds than the held-out ones, drawn from the same d
 
 
 def later_step_study(
-    cfg: TrainConfig, policy: GaussianMLPPolicy, *, scales: Sequence[float], validation: bool = False
+    cfg: TrainConfig,
+    policy: GaussianMLPPolicy,
+    *,
+    scales: Sequence[float],
+    validation: bool = False,
+    progress: bool = False,
+    label: str = "later steps",
 ) -> list[dict[str, Any]]:
     """The final evaluation of ``cfg`` (its held-out tasks, seeds and ``k = 0..K`` steps) once per
     scale ``c``, with the step sizes ``alpha_1 = alpha`` and ``alpha_j = c * alpha`` for ``j >= 2``.
@@ -128,6 +135,8 @@ def later_step_study(
     instead (new goals for velocity, new samples for the two directions), so that ``c`` can be chosen
     without looking at the held-out tasks.
 
+    ``progress`` shows a bar over the scales, named ``label``.
+
     Returns:
         One dict per scale: ``scale``, ``step_sizes`` (K entries), ``tasks`` (labels),
         ``mean_stochastic`` and ``mean_deterministic`` (K + 1 entries, means over tasks) and
@@ -136,10 +145,11 @@ def later_step_study(
     steps = max(1, cfg.eval_adaptation_steps)
     if validation:
         cfg = replace(cfg, seed=cfg.seed + VALIDATION_SEED_OFFSET)
+    bad = [c for c in scales if not (math.isfinite(c) and c >= 0)]
+    if bad:
+        raise ValueError(f"scale {bad[0]!r} must be a finite number >= 0")
     rows = []
-    for scale in scales:
-        if not (math.isfinite(scale) and scale >= 0):
-            raise ValueError(f"scale {scale!r} must be a finite number >= 0")
+    for scale in tqdm(scales, desc=label, unit="scale", disable=not progress):
         step_sizes = [cfg.inner_lr] + [scale * cfg.inner_lr] * (steps - 1)
         evaluation, _, _ = evaluate_meta_policy(cfg, policy, step_sizes=step_sizes)
         curve = evaluation["adaptation_curve"]

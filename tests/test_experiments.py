@@ -76,7 +76,9 @@ def test_status_lists_every_experiment_with_its_progress(tmp_path: Path) -> None
     assert rows["backward"][0] == "not started"
 
 
-def test_later_steps_repeats_the_final_evaluation_and_changes_only_later_steps(tmp_path: Path) -> None:
+def test_later_steps_repeats_the_final_evaluation_and_changes_only_later_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     exp = Experiment("smoke_later", "configs/smoke.yaml", {"eval_adaptation_steps": 3})
     out = tmp_path / exp.name
     summary = train(exp.load_config(), out, progress=False)
@@ -95,10 +97,14 @@ def test_later_steps_repeats_the_final_evaluation_and_changes_only_later_steps(t
     assert rows[1]["stochastic"][2:] != final["stochastic"][2:]
 
     argv = ["later-steps", str(out), "--scales", "1", "--validation", "--out", str(tmp_path / "ls")]
-    assert main([*argv, "--physics-threads", "1"]) == 0
+    assert main([*argv, "--physics-threads", "1", "--no-progress"]) == 0
     validation = json.loads((tmp_path / "ls" / f"{exp.name}_validation.json").read_text())
     assert validation["validation"] is True and validation["config"] == exp.load_config().to_dict()
     assert validation["rows"][0]["tasks"] != final["tasks"]  # other goal velocities than the held-out ones
+
+    assert main(["later-steps", str(out), "--scales", "1,-0.5", "--out", str(tmp_path / "bad")]) == 2
+    assert "scale -0.5 must be a finite number >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_later_steps_rejects_bad_input_before_evaluating(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
