@@ -13,7 +13,7 @@ SHELL := /bin/bash
 # "is ignored" warning per package. They say nothing about this project, so they are filtered.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: venv run test lint format bench results clean tex report submission
+.PHONY: venv run test lint format bench results later-steps clean tex report submission
 
 venv: $(STAMP)
 
@@ -47,6 +47,14 @@ bench: $(STAMP)
 # The report's experiments into results/ (resumable: run again to continue; two at a time, one per core).
 results: $(STAMP)
 	$(PY) -m hw14_lib results --jobs 2
+
+# The later-steps study (results/later_steps/): every finished MAML run re-evaluated with the steps
+# after the first at c * alpha, on its held-out tasks; the three-seed runs also on validation tasks.
+FINISHED_MAML := $(foreach d,$(wildcard results/*_maml_*),$(if $(wildcard $(d)/summary.json),$(d)))
+later-steps: $(STAMP)
+	$(PY) -m hw14_lib later-steps $(FINISHED_MAML) --scales 1,0.5,0.25,0
+	$(PY) -m hw14_lib later-steps $(filter $(wildcard results/*_maml_s[0-9]),$(FINISHED_MAML)) \
+	  --scales 1,0.5,0.25,0 --validation
 
 # TeX Live for the report, installed with apt only when latexmk, pdflatex or pdftoppm is missing.
 TEX_PACKAGES := texlive-latex-base texlive-latex-extra texlive-fonts-recommended latexmk poppler-utils
