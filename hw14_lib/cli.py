@@ -13,6 +13,7 @@ torn metrics line dropped on resume) are printed as one line ``warning: ...``.
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import time
@@ -64,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"else {DEFAULT_CONFIG})",
     )
     ev.add_argument("--steps", type=int, default=None, help="adaptation steps to measure (default: from config)")
+    ev.add_argument(
+        "--later-scale",
+        type=float,
+        default=None,
+        metavar="C",
+        help="take the steps after the first at C * alpha (default: 1; the report finds 0.25 better)",
+    )
     ev.add_argument("--video", default=None, help="write an mp4 of one deterministic episode after one step")
     ev.add_argument("--json", default=None, help="also write the results to this JSON file")
 
@@ -276,7 +284,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     steps = cfg.eval_adaptation_steps if args.steps is None else args.steps
     if steps < 0:
         raise UsageError(f"--steps {steps} must be >= 0")
-    evaluation, tasks, history = evaluate_meta_policy(cfg, policy, steps=steps)
+    step_sizes = None
+    if args.later_scale is not None:
+        if not (math.isfinite(args.later_scale) and args.later_scale >= 0):
+            raise UsageError(f"--later-scale {args.later_scale} must be a finite number >= 0")
+        step_sizes = [cfg.inner_lr] + [args.later_scale * cfg.inner_lr] * (max(1, steps) - 1)
+    evaluation, tasks, history = evaluate_meta_policy(cfg, policy, steps=steps, step_sizes=step_sizes)
     curve = evaluation["adaptation_curve"]
     for k, (det, sto) in enumerate(zip(curve["mean_deterministic"], curve["mean_stochastic"], strict=True)):
         if k > steps:

@@ -150,6 +150,23 @@ def test_cli_evaluate(smoke_run) -> None:
         float(line.split("deterministic return")[1].split()[0])  # a number is printed
 
 
+def test_cli_evaluate_later_scale(smoke_run) -> None:
+    out, _ = smoke_run
+
+    def returns(*extra: str) -> list[str]:
+        result = run_cli("evaluate", "--policy", str(out / "policy.pt"), "--steps", "2", *extra, cwd=out.parent)
+        return [line for line in result.stdout.splitlines() if line.startswith("after ")]
+
+    default, ones, quarter = returns(), returns("--later-scale", "1"), returns("--later-scale", "0.25")
+    assert len(default) == 3 and ones == default  # C = 1 is the default protocol
+    assert quarter[:2] == default[:2] and quarter[2] != default[2]  # only the second step changes
+    bad = subprocess.run(
+        [sys.executable, "-m", "hw14_lib", "evaluate", "--policy", str(out / "policy.pt"), "--later-scale", "-1"],
+        cwd=out.parent, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "--later-scale -1.0 must be a finite number >= 0" in bad.stderr
+
+
 def test_cli_plot(smoke_run, tmp_path: Path) -> None:
     out, _ = smoke_run
     copy = tmp_path / "runs" / "copy"
@@ -185,7 +202,7 @@ def _subparsers() -> dict:
 
 EXPECTED_OPTIONS = {
     "train": {"--config", "--out", "--resume", "--overwrite", "--set", "--no-progress", "--no-eval"},
-    "evaluate": {"--policy", "--config", "--steps", "--video", "--json"},
+    "evaluate": {"--policy", "--config", "--steps", "--later-scale", "--video", "--json"},
     "plot": {"roots", "--results"},
 }
 
