@@ -149,6 +149,10 @@ def test_env_flag_rejects_other_values() -> None:
         nb.env_flag({"HW14_QUICK": "maybe"}, "HW14_QUICK")
 
 
+def test_repo_root_is_found_from_the_package_outside_the_repository(tmp_path: Path) -> None:
+    assert nb.find_repo_root(tmp_path) == REPO  # the editable install's folder, whatever the working directory
+
+
 def test_full_mode_settings() -> None:
     s = nb.notebook_settings({})
     assert not s.quick and s.mode == "full"
