@@ -58,7 +58,7 @@ class Task:
         return cls(kind="direction", direction=-1.0, ctrl_weight=ctrl_weight)
 
     def label(self) -> str:
-        """Short human-readable name, e.g. ``'direction -1'`` or ``'velocity 1.25'``."""
+        """Short name: ``'backward'`` or ``'forward'`` for a direction, ``'v=1.25'`` for a goal velocity."""
         if self.kind == "direction":
             return "backward" if self.direction < 0 else "forward"
         return f"v={self.goal_velocity:.2f}"
