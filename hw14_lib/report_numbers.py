@@ -8,7 +8,8 @@ keys exist (reading "n/a") even before their inputs do:
   (mean action), ``.gain`` (k=1 minus k=0), ``.seeds``, ``.msteps`` (env steps, millions), ``.hours``;
   ``<fam>.verdict`` against the paper's MAML after one step;
 * ``backward.*``; ``hp.<column>.<field>`` for every config field; ``bench.*``;
-* ``later.<run>.c<100 c>.{k2,k3,up}``: the later-steps studies (:func:`later_step_numbers`).
+* ``later.<run>.{k0,k1,tasks}`` and ``later.<run>.c<100 c>.{k2,k3,up}``: the later-steps studies
+  (:func:`later_step_numbers`).
 """
 
 from __future__ import annotations

@@ -235,8 +235,9 @@ def inner_step_table(diagnostics: Sequence[InnerStepDiagnostic]) -> str:
 
 
 def later_step_table(studies: Sequence[LaterStepStudy]) -> str:
-    """Held-out return after k inner steps when the steps after the first have size ``c * alpha``
-    (``tab_later_steps.tex``); ``k = 0, 1`` do not depend on ``c`` and are printed once per run."""
+    """Return after k inner steps when the steps after the first have size ``c * alpha``, on the
+    held-out tasks or (marked) on validation tasks (``tab_later_steps.tex``); ``k = 0, 1`` do not
+    depend on ``c`` and are printed once per study."""
     lines = [
         r"\begin{tabular}{@{}l rr r rr@{}}",
         r"\toprule",
