@@ -178,9 +178,12 @@ def ablation_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
         sheet.put(f"ablation.{slug}.msteps", run.env_steps / 1e6 if run and run.metrics else None)
 
 
-LATER_STEP_RUNS: tuple[str, ...] = tuple(f"{fam}_maml_s{seed}" for fam in FAMILIES for seed in range(3))
+LATER_STEP_RUNS: tuple[str, ...] = tuple(
+    f"{fam}_maml_s{seed}{suffix}" for fam in FAMILIES for seed in range(3) for suffix in ("", "_validation")
+)
 LATER_STEP_SCALES: tuple[float, ...] = (1.0, 0.5, 0.25, 0.0)
-"""The runs and scales ``c`` of ``results/later_steps/`` that the report may quote (n/a until measured)."""
+"""The studies (held-out and validation) and scales ``c`` of ``results/later_steps/`` that the report
+may quote (n/a until measured)."""
 
 
 def later_step_numbers(sheet: NumberSheet, studies: Sequence[LaterStepStudy]) -> None:
