@@ -65,7 +65,7 @@ def train_command(args: argparse.Namespace) -> int:
 def evaluate_command(args: argparse.Namespace) -> int:
     """``evaluate``: returns of a policy before and after k inner steps, optional video and JSON."""
     from hw14_lib.config import TrainConfig
-    from hw14_lib.evaluation import record_video
+    from hw14_lib.evaluation import later_step_sizes, record_video
     from hw14_lib.policy import load_policy
     from hw14_lib.training import ACT_DIM, OBS_DIM, evaluate_meta_policy
 
@@ -88,7 +88,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     if args.later_scale is not None:
         if not (math.isfinite(args.later_scale) and args.later_scale >= 0):
             raise UsageError(f"--later-scale {args.later_scale} must be a finite number >= 0")
-        step_sizes = [cfg.inner_lr] + [args.later_scale * cfg.inner_lr] * (max(1, steps) - 1)
+        step_sizes = later_step_sizes(cfg.inner_lr, max(1, steps), args.later_scale)
     evaluation, tasks, history = evaluate_meta_policy(cfg, policy, steps=steps, step_sizes=step_sizes)
     curve = evaluation["adaptation_curve"]
     for k, (det, sto) in enumerate(zip(curve["mean_deterministic"], curve["mean_stochastic"], strict=True)):

@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hw14_lib.config import TrainConfig
+from hw14_lib.evaluation import later_step_sizes
 from hw14_lib.maml import adapt_all, mean_kl, meta_objective
 from hw14_lib.policy import GaussianMLPPolicy, distribution, policy_params
 from hw14_lib.sampling import TrajectoryBatch, sample_trajectories
@@ -150,7 +151,7 @@ def later_step_study(
         raise ValueError(f"scale {bad[0]!r} must be a finite number >= 0")
     rows = []
     for scale in tqdm(scales, desc=label, unit="scale", disable=not progress):
-        step_sizes = [cfg.inner_lr] + [scale * cfg.inner_lr] * (steps - 1)
+        step_sizes = later_step_sizes(cfg.inner_lr, steps, scale)
         evaluation, _, _ = evaluate_meta_policy(cfg, policy, step_sizes=step_sizes)
         curve = evaluation["adaptation_curve"]
         rows.append(

@@ -113,6 +113,12 @@ def evaluate_deterministic(
     return batch.episode_returns().mean(-1)
 
 
+def later_step_sizes(alpha: float, steps: int, scale: float) -> list[float]:
+    """``[alpha, scale * alpha, ..., scale * alpha]``: ``steps`` inner step sizes whose first is the
+    meta-trained ``alpha`` and every later one ``scale`` times it (``[]`` for no step)."""
+    return [alpha if j == 0 else scale * alpha for j in range(steps)]
+
+
 def adaptation_curve(
     policy: GaussianMLPPolicy,
     tasks: Sequence[Task],

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hw14_lib.config import TrainConfig
-from hw14_lib.evaluation import adaptation_curve, record_video
+from hw14_lib.evaluation import adaptation_curve, later_step_sizes, record_video
 from hw14_lib.notebook.results import FAMILY_PREFIXES
 from hw14_lib.notebook.settings import NotebookSettings, has_widget_frontend, video
 from hw14_lib.policy import GaussianMLPPolicy, load_policy
@@ -129,8 +129,7 @@ def adaptation_demo(
     if not (math.isfinite(later_scale) and later_scale >= 0):
         raise ValueError(f"later_scale={later_scale!r}; allowed: a finite number >= 0")
     trained = meta_trained_policy(settings, task.kind)
-    alpha = trained.config.inner_lr
-    step_sizes = [alpha if j == 0 else later_scale * alpha for j in range(steps)]
+    step_sizes = later_step_sizes(trained.config.inner_lr, steps, later_scale)
     curve, history = adaptation_curve(
         trained.policy,
         [task],
