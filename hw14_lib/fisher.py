@@ -5,34 +5,36 @@ TRPO's trust region is the mean KL between the query policies before and after t
 ``theta_0`` is a Gauss-Newton product, exactly, because the KL's gradient with respect to
 ``theta'_b`` vanishes there:
 
-    F v = mean_b J_b^T F'_b J_b v,   J_b = d theta'_b / d theta = I - alpha H_b,
+    F v = mean_b J_b^T F'_b J_b v,   J_b = d theta'_b / d theta,
 
-with ``H_b`` the Hessian of task b's support loss at ``theta`` and ``F'_b`` the Fisher matrix of
-``pi_{theta'_b}`` on the query states. Each product then needs two support-loss Hessian-vector
-products and one Fisher-vector product, all second-order; differentiating the KL through the
-inner step instead (the direct route) builds third-order graphs and costs more.
+with ``F'_b`` the Fisher matrix of ``pi_{theta'_b}`` on the query states. After ``K`` inner steps
+``theta^(j+1) = theta^(j) - alpha grad L_j(theta^(j))`` the Jacobian is a chain,
+
+    J_b = (I - alpha H_{b,K-1}) ... (I - alpha H_{b,0}),
+
+with ``H_{b,j}`` the Hessian of task b's support loss ``j`` at ``theta^(j)`` (symmetric, so each
+factor is its own transpose). Each product then needs ``2K`` support-loss Hessian-vector products
+and one Fisher-vector product, all second-order; differentiating the KL through the inner loop
+instead (the direct route) builds third-order graphs and costs more.
 
 The products may be estimated on the first ``n`` trajectories of every task only (a curvature
 estimate from a subsample, as TRPO implementations commonly do): the step direction still uses
-the exact meta-gradient; only the trust-region metric is approximated.
+the exact meta-gradient, and the points ``theta^(j)`` are those of the full support sets; only
+the trust-region metric is approximated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
 from torch.distributions import kl_divergence
 
 from hw14_lib.losses import policy_loss
-from hw14_lib.maml import InnerLoop, MetaBatch, detach_distribution
+from hw14_lib.maml import InnerLoop, MetaBatch, adapt, detach_distribution
 from hw14_lib.policy import GaussianMLPPolicy, distribution, gaussian_part
-
-
-def supports_gauss_newton(batch: MetaBatch, inner: InnerLoop) -> bool:
-    """The factorization needs at most one inner step (one Jacobian per task)."""
-    return len(batch.supports) <= 1
 
 
 def meta_fisher_vector_product(
@@ -47,35 +49,43 @@ def meta_fisher_vector_product(
     """``v -> F v`` for flat vectors ``v`` of ``theta``'s size (see the module docstring).
 
     Args:
-        theta: the meta-parameters (tensors that require grad).
+        theta: the meta-parameters.
         adapted: ``theta'_b`` for each task (values only; their graphs are not used).
-        batch: the meta-batch; at most one support set (:func:`supports_gauss_newton`).
+        batch: the meta-batch, one support set per inner step (``K = len(batch.supports)``).
         inner: the inner loop; with ``first_order`` (or no support set) ``J_b = I``.
-        trajectories: estimate ``H_b`` and ``F'_b`` on the first this many trajectories of each
-            task (default: all).
+        trajectories: estimate the ``H_{b,j}`` and ``F'_b`` on the first this many trajectories of
+            each task (default: all).
     """
-    if not supports_gauss_newton(batch, inner):
-        raise ValueError(f"the Gauss-Newton Fisher product needs <= 1 inner step, got {len(batch.supports)}")
     names = list(theta)
     params = [theta[k] for k in names]
-    identity_jacobian = inner.first_order or not batch.supports
-    inner_grads: list[tuple[Tensor, ...]] = []
+    steps = 0 if inner.first_order else len(batch.supports)
+    without_graph = replace(inner, first_order=True)
+    n = trajectories if trajectories is not None else batch.query.rewards.shape[1]
+    # inner_grads[b][j]: grad L_j at the leaves inner_leaves[b][j] = theta^(j), with its graph.
+    inner_grads: list[list[tuple[Tensor, ...]]] = []
+    inner_leaves: list[list[list[Tensor]]] = []
     kl_grads: list[tuple[Tensor, ...]] = []
     leaves: list[list[Tensor]] = []
-    n = trajectories if trajectories is not None else batch.query.rewards.shape[1]
     for b in range(batch.num_tasks):
-        if not identity_jacobian:
-            support = batch.supports[0].task(b).first_trajectories(n)
+        point: Mapping[str, Tensor] = {k: theta[k].detach() for k in names}
+        inner_grads.append([])
+        inner_leaves.append([])
+        for j in range(steps):
+            leaf = {k: point[k].detach().requires_grad_() for k in names}
+            support, advantages = batch.supports[j].task(b), batch.support_advantages[j][b : b + 1]
             loss = policy_loss(
                 policy,
-                theta,
-                support,
-                batch.support_advantages[0][b : b + 1, :n],
+                leaf,
+                support.first_trajectories(n),
+                advantages[:, :n],
                 estimator=inner.estimator,
                 entropy_coef=inner.entropy_coef,
                 l2=inner.l2,
             )
-            inner_grads.append(torch.autograd.grad(loss, params, create_graph=True))
+            inner_grads[b].append(torch.autograd.grad(loss, list(leaf.values()), create_graph=True))
+            inner_leaves[b].append(list(leaf.values()))
+            if j + 1 < steps:  # theta^(j+1) from the full support set, as the meta-objective has it
+                point = adapt(policy, leaf, support, advantages, without_graph)
         leaf = {k: adapted[b][k].detach().requires_grad_() for k in names}
         new = distribution(policy, leaf, batch.query.task(b).first_trajectories(n).observations)
         kl = kl_divergence(gaussian_part(detach_distribution(new)), gaussian_part(new)).mean()
@@ -89,22 +99,22 @@ def meta_fisher_vector_product(
             start += p.numel()
         return out
 
-    def jacobian_product(b: int, v: list[Tensor]) -> list[Tensor]:
-        # J_b v = J_b^T v = v - alpha H_b v (H_b is symmetric).
-        if identity_jacobian:
-            return v
-        dot = sum((g * x).sum() for g, x in zip(inner_grads[b], v, strict=True))
-        hv = torch.autograd.grad(dot, params, retain_graph=True)
-        return [x - inner.alpha * h for x, h in zip(v, hv, strict=True)]
+    def jacobian_product(b: int, v: list[Tensor], *, transpose: bool) -> list[Tensor]:
+        # J_b v applies the factors I - alpha H_{b,j} for j = 0 .. K-1; J_b^T v in reverse order.
+        for j in reversed(range(steps)) if transpose else range(steps):
+            dot = sum((g * x).sum() for g, x in zip(inner_grads[b][j], v, strict=True))
+            hv = torch.autograd.grad(dot, inner_leaves[b][j], retain_graph=True)
+            v = [x - inner.alpha * h for x, h in zip(v, hv, strict=True)]
+        return v
 
     def fisher_vector_product(flat: Tensor) -> Tensor:
         v = unflatten(flat)
         total = torch.zeros_like(flat)
         for b in range(batch.num_tasks):
-            jv = jacobian_product(b, v)
+            jv = jacobian_product(b, v, transpose=False)
             dot = sum((g * x).sum() for g, x in zip(kl_grads[b], jv, strict=True))
             fjv = list(torch.autograd.grad(dot, leaves[b], retain_graph=True))
-            total += nn.utils.parameters_to_vector(jacobian_product(b, fjv))
+            total += nn.utils.parameters_to_vector(jacobian_product(b, fjv, transpose=True))
         return total / batch.num_tasks
 
     return fisher_vector_product

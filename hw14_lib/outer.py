@@ -6,8 +6,8 @@ batch can never corrupt ``theta``.
 
 TRPO (Schulman et al. 2015), as in the MAML paper's RL experiments: the step direction solves
 ``F s = -g`` by conjugate gradient, where ``F`` is the Hessian of the mean KL between the query
-policies before and after the step (products computed as ``J^T F' J`` in :mod:`hw14_lib.fisher`
-for one inner step, or by differentiating the KL twice through the inner loop otherwise), scaled
+policies before and after the step (products computed as ``J^T F' J`` in :mod:`hw14_lib.fisher`,
+for any number of inner steps), scaled
 to ``0.5 s^T F s = delta``, then a backtracking line search accepts the first step that lowers
 ``L_meta`` and keeps the KL below ``delta``.
 """
@@ -20,9 +20,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution
 
-from hw14_lib.fisher import meta_fisher_vector_product, supports_gauss_newton
+from hw14_lib.fisher import meta_fisher_vector_product
 from hw14_lib.maml import InnerLoop, MetaBatch, detach_distribution, mean_kl, meta_objective, query_distributions
 from hw14_lib.policy import GaussianMLPPolicy, policy_params
 
@@ -76,24 +75,6 @@ class AdamMetaOptimizer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore Adam's moments."""
         self.optimizer.load_state_dict(state)
-
-
-def kl_hessian_by_autograd(
-    policy: GaussianMLPPolicy,
-    params: list[Tensor],
-    adapted: list[dict[str, Tensor]],
-    batch: MetaBatch,
-    old_dists: list[Distribution],
-) -> Callable[[Tensor], Tensor]:
-    """``v -> H_KL v`` by differentiating the KL twice through the whole inner loop (any number of
-    inner steps; third-order graphs, so slower than :func:`~hw14_lib.fisher.meta_fisher_vector_product`)."""
-    kl = mean_kl(old_dists, query_distributions(policy, adapted, batch))
-    flat_kl_grad = nn.utils.parameters_to_vector(torch.autograd.grad(kl, params, create_graph=True))
-
-    def product(v: Tensor) -> Tensor:
-        return nn.utils.parameters_to_vector(torch.autograd.grad(flat_kl_grad @ v, params, retain_graph=True))
-
-    return product
 
 
 def conjugate_gradient(
@@ -152,12 +133,9 @@ class TRPOMetaOptimizer:
         _check_finite("meta-gradient", g)
 
         old_dists = [detach_distribution(d) for d in query_distributions(policy, adapted, batch)]
-        if supports_gauss_newton(batch, inner):
-            kl_hessian_product = meta_fisher_vector_product(
-                policy, theta, adapted, batch, inner, trajectories=self.curvature_trajectories
-            )
-        else:
-            kl_hessian_product = kl_hessian_by_autograd(policy, params, adapted, batch, old_dists)
+        kl_hessian_product = meta_fisher_vector_product(
+            policy, theta, adapted, batch, inner, trajectories=self.curvature_trajectories
+        )
 
         def fisher_vector_product(v: Tensor) -> Tensor:
             return kl_hessian_product(v) + self.cg_damping * v

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -12,10 +13,10 @@ import torch
 
 from hw14_lib import GaussianMLPPolicy, InnerLoop, MetaBatch, Task, TrajectoryBatch, adapt, adapt_all, meta_objective
 from hw14_lib.config import TrainConfig
-from hw14_lib.fisher import meta_fisher_vector_product, supports_gauss_newton
+from hw14_lib.fisher import meta_fisher_vector_product
 from hw14_lib.losses import log_probs, surrogate
-from hw14_lib.maml import detach_distribution, query_distributions
-from hw14_lib.outer import TRPOMetaOptimizer, conjugate_gradient, kl_hessian_by_autograd
+from hw14_lib.maml import detach_distribution, mean_kl, query_distributions
+from hw14_lib.outer import TRPOMetaOptimizer, conjugate_gradient
 from hw14_lib.policy import distribution, policy_params
 from hw14_lib.sampling import sample_trajectories
 from hw14_lib.training import inner_loop, make_policy, sample_meta_batch
@@ -365,26 +366,43 @@ def test_conjugate_gradient_solves_spd_system() -> None:
 # --- the Gauss-Newton Fisher-vector product of the TRPO meta-step -----------------------------
 
 
-@pytest.mark.parametrize(
-    "inner",
-    [
-        InnerLoop(alpha=0.3, l2=1e-2, entropy_coef=0.05),
-        InnerLoop(alpha=0.3, estimator="ratio"),
-        InnerLoop(alpha=0.3, first_order=True),
-    ],
-    ids=["reinforce", "ratio", "first-order"],
-)
-def test_gauss_newton_product_equals_kl_hessian(inner: InnerLoop) -> None:
-    policy = tiny_policy()
-    batch = make_meta_batch(policy, inner, inner_steps=1)
-    theta = leaf_params(policy)
+def kl_hessian_by_autograd(
+    policy: GaussianMLPPolicy, theta: dict[str, torch.Tensor], adapted: list[dict[str, torch.Tensor]], batch: MetaBatch
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The reference: ``v -> H_KL v`` by differentiating the mean query KL twice through the whole
+    inner loop (third-order graphs)."""
     params = list(theta.values())
-    _, adapted = meta_objective(policy, theta, batch, inner)
     old = [detach_distribution(d) for d in query_distributions(policy, adapted, batch)]
-    reference = kl_hessian_by_autograd(policy, params, adapted, batch, old)
+    kl = mean_kl(old, query_distributions(policy, adapted, batch))
+    flat_kl_grad = torch.nn.utils.parameters_to_vector(torch.autograd.grad(kl, params, create_graph=True))
+
+    def product(v: torch.Tensor) -> torch.Tensor:
+        return torch.nn.utils.parameters_to_vector(torch.autograd.grad(flat_kl_grad @ v, params, retain_graph=True))
+
+    return product
+
+
+@pytest.mark.parametrize(
+    ("inner", "inner_steps"),
+    [
+        (InnerLoop(alpha=0.3, l2=1e-2, entropy_coef=0.05), 1),
+        (InnerLoop(alpha=0.3, estimator="ratio"), 1),
+        (InnerLoop(alpha=0.3, first_order=True), 1),
+        (InnerLoop(alpha=0.3, l2=1e-2, entropy_coef=0.05), 2),
+        (InnerLoop(alpha=0.3, estimator="ratio"), 3),
+        (InnerLoop(alpha=0.3, first_order=True), 2),
+    ],
+    ids=["reinforce", "ratio", "first-order", "reinforce-2-steps", "ratio-3-steps", "first-order-2-steps"],
+)
+def test_gauss_newton_product_equals_kl_hessian(inner: InnerLoop, inner_steps: int) -> None:
+    policy = tiny_policy()
+    batch = make_meta_batch(policy, inner, inner_steps=inner_steps)
+    theta = leaf_params(policy)
+    _, adapted = meta_objective(policy, theta, batch, inner)
+    reference = kl_hessian_by_autograd(policy, theta, adapted, batch)
     fast = meta_fisher_vector_product(policy, theta, adapted, batch, inner)
     generator = torch.Generator().manual_seed(1)
-    size = sum(p.numel() for p in params)
+    size = sum(p.numel() for p in theta.values())
     for _ in range(3):
         v = torch.randn(size, dtype=torch.float64, generator=generator)
         expected = reference(v)
@@ -392,25 +410,42 @@ def test_gauss_newton_product_equals_kl_hessian(inner: InnerLoop) -> None:
         torch.testing.assert_close(fast(v), expected, rtol=1e-9, atol=1e-12)
 
 
-def test_inner_step_changes_the_product() -> None:
-    """The Jacobian term matters: ignoring it (first-order) gives a different product."""
-    policy = tiny_policy()
-    second = InnerLoop(alpha=0.5, l2=1e-2)
-    batch = make_meta_batch(policy, second, inner_steps=1)
-    theta = leaf_params(policy)
-    _, adapted = meta_objective(policy, theta, batch, second)
-    v = torch.randn(sum(p.numel() for p in theta.values()), dtype=torch.float64)
-    exact = meta_fisher_vector_product(policy, theta, adapted, batch, second)(v)
-    first = meta_fisher_vector_product(policy, theta, adapted, batch, InnerLoop(alpha=0.5, first_order=True))(v)
-    assert (exact - first).norm() > 1e-3 * exact.norm()
+def subsample_chain(
+    policy: GaussianMLPPolicy, theta: dict[str, torch.Tensor], batch: MetaBatch, inner: InnerLoop, n: int
+) -> list[dict[str, torch.Tensor]]:
+    """``theta'_b(theta)`` with each inner step taken on the first ``n`` support trajectories, then
+    shifted by a constant (detached) onto the full-data point: the value is the full-data
+    ``theta'_b``, the Jacobian the chain of subsample factors ``I - alpha H^n_{b,j}(theta^(j))``."""
+    out = []
+    for b in range(B):
+        params: dict[str, torch.Tensor] = dict(theta)
+        for support, advantages in zip(batch.supports, batch.support_advantages, strict=True):
+            full = adapt(policy, {k: v.detach().requires_grad_() for k, v in params.items()},
+                         support.task(b), advantages[b : b + 1], inner)  # fmt: skip
+            sub = adapt(policy, params, support.task(b).first_trajectories(n), advantages[b : b + 1, :n], inner)
+            params = {k: sub[k] + (full[k] - sub[k]).detach() for k in sub}
+        out.append(params)
+    return out
 
 
-def test_two_inner_steps_are_refused() -> None:
+@pytest.mark.parametrize("inner_steps", [1, 2])
+def test_subsampled_product_equals_kl_hessian_of_the_subsample(inner_steps: int) -> None:
+    """``trajectories=n``: the Hessians and the Fisher matrix come from the first ``n``
+    trajectories, taken at the points ``theta^(j)`` of the full support sets."""
+    inner = InnerLoop(alpha=0.3, l2=1e-2)
     policy = tiny_policy()
-    inner = InnerLoop(alpha=0.3)
-    batch = make_meta_batch(policy, inner, inner_steps=2)
-    assert not supports_gauss_newton(batch, inner)
+    batch = make_meta_batch(policy, inner, inner_steps=inner_steps)
     theta = leaf_params(policy)
     _, adapted = meta_objective(policy, theta, batch, inner)
-    with pytest.raises(ValueError, match="<= 1 inner step"):
-        meta_fisher_vector_product(policy, theta, adapted, batch, inner)
+    n = N - 1
+    v = torch.randn(sum(p.numel() for p in theta.values()), dtype=torch.float64)
+    fast = meta_fisher_vector_product(policy, theta, adapted, batch, inner, trajectories=n)(v)
+    full = meta_fisher_vector_product(policy, theta, adapted, batch, inner)(v)
+    assert (fast - full).norm() > 1e-3 * full.norm()  # the subsample is a different estimate
+
+    chain = subsample_chain(policy, theta, batch, inner, n)
+    for b in range(B):  # the chain's value is the full-data theta'
+        for k in theta:
+            torch.testing.assert_close(chain[b][k], adapted[b][k], rtol=1e-12, atol=1e-12)
+    query_n = dataclasses.replace(batch, query=batch.query.first_trajectories(n))
+    torch.testing.assert_close(fast, kl_hessian_by_autograd(policy, theta, chain, query_n)(v), rtol=1e-9, atol=1e-12)
