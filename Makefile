@@ -13,7 +13,7 @@ SHELL := /bin/bash
 # "is ignored" warning per package. They say nothing about this project, so they are filtered.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: venv run test lint format bench results later-steps clean tex report submission
+.PHONY: venv run test lint format bench bench-trpo results later-steps clean tex report submission
 
 venv: $(STAMP)
 
@@ -43,6 +43,11 @@ test: lint
 # prints a table and writes benchmarks/results.json.
 bench: $(STAMP)
 	$(PY) benchmarks/bench_meta_iteration.py
+
+# Seconds per TRPO direction solve: the Gauss-Newton curvature product against the direct third-order
+# route, for K = 1 and 2 inner steps (about 5 min); writes benchmarks/trpo_curvature.json.
+bench-trpo: $(STAMP)
+	$(PY) benchmarks/bench_trpo_curvature.py
 
 # The report's experiments into results/ (resumable: run again to continue; two at a time, one per core).
 results: $(STAMP)

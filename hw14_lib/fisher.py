@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torch.distributions import kl_divergence
 
 from hw14_lib.losses import policy_loss
-from hw14_lib.maml import InnerLoop, MetaBatch, adapt, detach_distribution
+from hw14_lib.maml import InnerLoop, MetaBatch, adapt, detach_distribution, mean_kl, query_distributions
 from hw14_lib.policy import GaussianMLPPolicy, distribution, gaussian_part
 
 
@@ -118,3 +118,27 @@ def meta_fisher_vector_product(
         return total / batch.num_tasks
 
     return fisher_vector_product
+
+
+def kl_hessian_by_autograd(
+    policy: GaussianMLPPolicy,
+    theta: Mapping[str, Tensor],
+    adapted: Sequence[Mapping[str, Tensor]],
+    batch: MetaBatch,
+) -> Callable[[Tensor], Tensor]:
+    """The direct route, kept as the reference: ``v -> H v`` with ``H`` the Hessian of the mean
+    query KL at ``theta``, by differentiating the KL twice through the whole inner loop.
+
+    ``adapted`` must carry its graph back to ``theta`` (``meta_objective`` with ``create_graph``);
+    the graphs are third-order, so this is slower than :func:`meta_fisher_vector_product`, which
+    equals it when ``trajectories`` is ``None``.
+    """
+    params = list(theta.values())
+    old = [detach_distribution(d) for d in query_distributions(policy, adapted, batch)]
+    kl = mean_kl(old, query_distributions(policy, adapted, batch))
+    flat_kl_grad = nn.utils.parameters_to_vector(torch.autograd.grad(kl, params, create_graph=True))
+
+    def product(v: Tensor) -> Tensor:
+        return nn.utils.parameters_to_vector(torch.autograd.grad(flat_kl_grad @ v, params, retain_graph=True))
+
+    return product

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -13,9 +12,8 @@ import torch
 
 from hw14_lib import GaussianMLPPolicy, InnerLoop, MetaBatch, Task, TrajectoryBatch, adapt, adapt_all, meta_objective
 from hw14_lib.config import TrainConfig
-from hw14_lib.fisher import meta_fisher_vector_product
+from hw14_lib.fisher import kl_hessian_by_autograd, meta_fisher_vector_product
 from hw14_lib.losses import log_probs, surrogate
-from hw14_lib.maml import detach_distribution, mean_kl, query_distributions
 from hw14_lib.outer import TRPOMetaOptimizer, conjugate_gradient
 from hw14_lib.policy import distribution, policy_params
 from hw14_lib.sampling import sample_trajectories
@@ -364,22 +362,6 @@ def test_conjugate_gradient_solves_spd_system() -> None:
 
 
 # --- the Gauss-Newton Fisher-vector product of the TRPO meta-step -----------------------------
-
-
-def kl_hessian_by_autograd(
-    policy: GaussianMLPPolicy, theta: dict[str, torch.Tensor], adapted: list[dict[str, torch.Tensor]], batch: MetaBatch
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The reference: ``v -> H_KL v`` by differentiating the mean query KL twice through the whole
-    inner loop (third-order graphs)."""
-    params = list(theta.values())
-    old = [detach_distribution(d) for d in query_distributions(policy, adapted, batch)]
-    kl = mean_kl(old, query_distributions(policy, adapted, batch))
-    flat_kl_grad = torch.nn.utils.parameters_to_vector(torch.autograd.grad(kl, params, create_graph=True))
-
-    def product(v: torch.Tensor) -> torch.Tensor:
-        return torch.nn.utils.parameters_to_vector(torch.autograd.grad(flat_kl_grad @ v, params, retain_graph=True))
-
-    return product
 
 
 @pytest.mark.parametrize(
