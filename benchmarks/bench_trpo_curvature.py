@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             "relative_difference_to_autograd": {
                 r: float((directions[r] - ref).norm() / ref.norm()) for r in ROUTES[1:]
             },
+            # TRPO rescales the direction to the trust region, so its angle is what matters.
+            "cosine_to_autograd": {r: float(torch.cosine_similarity(directions[r], ref, dim=0)) for r in ROUTES[1:]},
         }
         results["by_inner_steps"][str(k)] = row  # type: ignore[index]
         base = row["solve_s"]["autograd"]
@@ -106,7 +108,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         for r in ROUTES:
             s = row["solve_s"][r]
             diff = row["relative_difference_to_autograd"].get(r, 0.0)
-            print(f"  {r:18s} {s:6.2f} s  x{base / s:4.1f}  |s - s_autograd| / |s_autograd| = {diff:.1e}")
+            cos = row["cosine_to_autograd"].get(r, 1.0)
+            print(f"  {r:18s} {s:6.2f} s  x{base / s:4.1f}  |s - s_ag| / |s_ag| = {diff:.1e}  cos(s, s_ag) = {cos:.4f}")
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return results
