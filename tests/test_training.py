@@ -253,3 +253,20 @@ def test_make_policy_is_seeded_by_the_config_and_leaves_the_global_rng_alone() -
         assert torch.equal(p, q), name
     other = make_policy(TrainConfig(seed=8, hidden_sizes=(16, 16)))
     assert not torch.equal(other.body[0].weight, policy.body[0].weight)
+
+
+@pytest.mark.parametrize(("run", "iterations"), [("backward", 2), ("dir_maml_s0", 1)])
+def test_training_reproduces_the_committed_results(run: str, iterations: int, tmp_path: Path) -> None:
+    """The first iterations of a committed run, retrained from its saved configuration, give the
+    same metrics (Adam for ``backward``, the TRPO meta-step for ``dir_maml_s0``). A change that
+    fails this changes what ``make results`` produces: regenerate ``results/`` with it."""
+    committed = REPO / "results" / run
+    cfg = TrainConfig.from_yaml(committed / "config.yaml", iterations=iterations)
+    train(cfg, tmp_path, progress=False, evaluate=False)
+    ours = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    theirs = [json.loads(line) for line in (committed / "metrics.jsonl").read_text().splitlines()[:iterations]]
+    assert len(ours) == iterations
+    for new, old in zip(ours, theirs, strict=True):
+        assert new.keys() == old.keys()
+        for key in new.keys() - {"wall_seconds"}:
+            assert new[key] == pytest.approx(old[key], rel=1e-6, abs=1e-12), (new["iteration"], key)
