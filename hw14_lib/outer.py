@@ -7,9 +7,8 @@ batch can never corrupt ``theta``.
 TRPO (Schulman et al. 2015), as in the MAML paper's RL experiments: the step direction solves
 ``F s = -g`` by conjugate gradient, where ``F`` is the Hessian of the mean KL between the query
 policies before and after the step (products computed as ``J^T F' J`` in :mod:`hw14_lib.fisher`,
-for any number of inner steps), scaled
-to ``0.5 s^T F s = delta``, then a backtracking line search accepts the first step that lowers
-``L_meta`` and keeps the KL below ``delta``.
+for any number of inner steps), scaled to ``0.5 s^T F s = delta``, then a backtracking line search
+accepts the first step that lowers ``L_meta`` and keeps the KL below ``delta``.
 """
 
 from __future__ import annotations
