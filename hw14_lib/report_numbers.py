@@ -8,14 +8,15 @@ keys exist (reading "n/a") even before their inputs do:
   (mean action), ``.gain`` (k=1 minus k=0), ``.seeds``, ``.msteps`` (env steps, millions), ``.hours``;
   ``<fam>.verdict`` against the paper's MAML after one step;
 * ``backward.*``; ``hp.<column>.<field>`` for every config field; ``bench.*``;
-* ``later.<run>.{k0,k1,tasks}`` and ``later.<run>.c<100 c>.{k2,k3,up}``: the later-steps studies
-  (:func:`later_step_numbers`).
+* ``later.<run>.{k0,k1,tasks}`` and ``later.<run>.c<100 c>.{k2,k3,up}``: the later-steps studies,
+  and ``later.<fam>.c<100 c>.k<k>.pm`` over the seeds' held-out studies (:func:`later_step_numbers`).
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -190,7 +191,9 @@ def later_step_numbers(sheet: NumberSheet, studies: Sequence[LaterStepStudy]) ->
     """``later.<run>.c<100 c>.k<k>`` (mean return after k = 2, 3 steps when the steps after the first
     have size ``c * alpha``), ``.up`` (tasks whose return after 3 steps beats the one after 1 step),
     ``later.<run>.k0``, ``.k1`` (shared by every ``c``) and ``later.<run>.tasks``, e.g.
-    ``later.vel_maml_s0.c50.k3``; a validation study has ``<run>_validation`` in place of ``<run>``."""
+    ``later.vel_maml_s0.c50.k3``; a validation study has ``<run>_validation`` in place of ``<run>``.
+    ``later.<fam>.c<100 c>.k<k>.pm`` is the mean +- sample std over the seeds of ``<fam>_maml_s<i>``
+    with a held-out study at that ``c`` (``later.<fam>.seeds`` of them)."""
     found = {study.label: study for study in studies}
     for run in dict.fromkeys([*LATER_STEP_RUNS, *found]):
         study = found.get(run)
@@ -211,6 +214,20 @@ def later_step_numbers(sheet: NumberSheet, studies: Sequence[LaterStepStudy]) ->
                 else None
             )
             sheet.put(f"{key}.up", up, 0)
+    for fam in FAMILIES:
+        seeds = [
+            found[run]
+            for run in LATER_STEP_RUNS
+            if run in found and run.startswith(f"{fam}_maml_s") and not found[run].validation
+        ]
+        sheet.put(f"later.{fam}.seeds", len(seeds) or None, 0)
+        for scale in LATER_STEP_SCALES:
+            curves = [row["mean_stochastic"] for study in seeds for row in study.rows if row["scale"] == scale]
+            for k in (2, 3):
+                values = [curve[k] for curve in curves if k < len(curve)]
+                mean = statistics.fmean(values) if values else None
+                std = statistics.stdev(values) if len(values) > 1 else None
+                sheet.text(f"later.{fam}.c{round(100 * scale)}.k{k}.pm", tex_pm(mean, std, len(values)))
 
 
 def bench_slug(case: str) -> str:

@@ -292,6 +292,20 @@ def test_later_step_table_from_study_files(tmp_path: Path) -> None:
     assert sheet.values["later.vel_maml_s0_validation.k1"] == rf"{minus}55.0"
     assert sheet.values["later.dir_maml_s2.k0"] == r"\hwna"
     assert sheet.values["later.dir_maml_s0.c25.k2"] == r"\hwna"  # a run the report may quote, not measured
+    # Over seeds: held-out studies only (the validation one is left out); one seed gives no std.
+    assert sheet.values["later.vel.c50.k2.pm"] == rf"{minus}50.0"
+    assert sheet.values["later.vel.c25.k3.pm"] == r"\hwna"
+    assert sheet.values["later.vel.seeds"] == "1"
+    (folder / "e.json").write_text(
+        study("vel_maml_s2", "velocity", {0.5: [-120.0, -70.0, -60.0, -52.5], 1.0: [-120.0, -70.0, -90.0, -80.0]})
+    )
+    sheet = NumberSheet()
+    later_step_numbers(sheet, load_later_steps(folder))
+    # mean(-50.0, -60.0) = -55.0, sample std = sqrt(50) = 7.07; mean(-48.5, -52.5) = -50.5, std 2.83
+    assert sheet.values["later.vel.c50.k2.pm"] == rf"{minus}55.0\,{{\scriptsize$\pm$7.1}}"
+    assert sheet.values["later.vel.c50.k3.pm"] == rf"{minus}50.5\,{{\scriptsize$\pm$2.8}}"
+    assert sheet.values["later.vel.seeds"] == "2"
+    assert sheet.values["later.dir.seeds"] == "1"
 
 
 def test_verdict_meets_the_target_inclusively_and_reports_the_shortfall() -> None:
