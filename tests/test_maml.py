@@ -392,6 +392,20 @@ def test_gauss_newton_product_equals_kl_hessian(inner: InnerLoop, inner_steps: i
         torch.testing.assert_close(fast(v), expected, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("inner_steps", [1, 2])
+def test_inner_step_changes_the_product(inner_steps: int) -> None:
+    """The Jacobian term matters: ignoring it (first-order) gives a different product."""
+    policy = tiny_policy()
+    second = InnerLoop(alpha=0.5, l2=1e-2)
+    batch = make_meta_batch(policy, second, inner_steps=inner_steps)
+    theta = leaf_params(policy)
+    _, adapted = meta_objective(policy, theta, batch, second)
+    v = torch.randn(sum(p.numel() for p in theta.values()), dtype=torch.float64)
+    exact = meta_fisher_vector_product(policy, theta, adapted, batch, second)(v)
+    first = meta_fisher_vector_product(policy, theta, adapted, batch, InnerLoop(alpha=0.5, first_order=True))(v)
+    assert (exact - first).norm() > 1e-3 * exact.norm()
+
+
 def subsample_chain(
     policy: GaussianMLPPolicy, theta: dict[str, torch.Tensor], batch: MetaBatch, inner: InnerLoop, n: int
 ) -> list[dict[str, torch.Tensor]]:
