@@ -10,8 +10,9 @@ meta-batch (B tasks, N = 20 trajectories of T = 200 steps, ``K`` inner steps, se
   (the same matrix, so the solved directions must agree);
 * ``gauss-newton n=5``: the same on the first 5 trajectories per task, as the configs use.
 
-Each case times building the product and 10 conjugate-gradient iterations, the part of the TRPO
-step that differs between routes; the cases run round-robin (median of ``--rounds``), so load from
+Each case times the meta-gradient ``g`` (the same work in every route), building the product and
+10 conjugate-gradient iterations, so the ratios understate the product's own speed-up; the cases
+run round-robin (median of ``--rounds``), so load from
 other processes hits them alike. Sampling one batch and a whole default TRPO step are timed once,
 for scale.
 

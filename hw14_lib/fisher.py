@@ -32,8 +32,15 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import kl_divergence
 
-from hw14_lib.losses import policy_loss
-from hw14_lib.maml import InnerLoop, MetaBatch, adapt, detach_distribution, mean_kl, query_distributions
+from hw14_lib.maml import (
+    InnerLoop,
+    MetaBatch,
+    adapt,
+    detach_distribution,
+    mean_kl,
+    query_distributions,
+    support_loss,
+)
 from hw14_lib.policy import GaussianMLPPolicy, distribution, gaussian_part
 
 
@@ -73,15 +80,7 @@ def meta_fisher_vector_product(
         for j in range(steps):
             leaf = {k: point[k].detach().requires_grad_() for k in names}
             support, advantages = batch.supports[j].task(b), batch.support_advantages[j][b : b + 1]
-            loss = policy_loss(
-                policy,
-                leaf,
-                support.first_trajectories(n),
-                advantages[:, :n],
-                estimator=inner.estimator,
-                entropy_coef=inner.entropy_coef,
-                l2=inner.l2,
-            )
+            loss = support_loss(policy, leaf, support.first_trajectories(n), advantages[:, :n], inner)
             inner_grads[b].append(torch.autograd.grad(loss, list(leaf.values()), create_graph=True))
             inner_leaves[b].append(list(leaf.values()))
             if j + 1 < steps:  # theta^(j+1) from the full support set, as the meta-objective has it

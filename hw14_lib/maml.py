@@ -71,6 +71,26 @@ class MetaBatch:
         return len(self.query.tasks)
 
 
+def support_loss(
+    policy: GaussianMLPPolicy,
+    params: Mapping[str, Tensor],
+    support: TrajectoryBatch,
+    advantages: Tensor,
+    inner: InnerLoop,
+) -> Tensor:
+    """``L_support(params)``, the loss an inner step descends: the inner loop's estimator, entropy
+    bonus and L2 term on ``support`` weighted by ``advantages`` ``(B, N, T)``."""
+    return policy_loss(
+        policy,
+        params,
+        support,
+        advantages,
+        estimator=inner.estimator,
+        entropy_coef=inner.entropy_coef,
+        l2=inner.l2,
+    )
+
+
 def adapt(
     policy: GaussianMLPPolicy,
     params: Mapping[str, Tensor],
@@ -86,15 +106,7 @@ def adapt(
             tasks that share ``params``.
         advantages: ``(B, N, T)`` weights of the support loss.
     """
-    loss = policy_loss(
-        policy,
-        params,
-        support,
-        advantages,
-        estimator=inner.estimator,
-        entropy_coef=inner.entropy_coef,
-        l2=inner.l2,
-    )
+    loss = support_loss(policy, params, support, advantages, inner)
     names = list(params)
     grads = torch.autograd.grad(loss, [params[k] for k in names], create_graph=not inner.first_order)
     return {k: params[k] - inner.alpha * g for k, g in zip(names, grads, strict=True)}
