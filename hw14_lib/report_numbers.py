@@ -5,7 +5,8 @@ keys exist (reading "n/a") even before their inputs do:
 
 * ``paper.<fam>.<method>.k<k>``, ``paper.<fam>.oracle``: Finn et al. (2017);
 * ``<fam>.<method>.k<k>`` (mean over seeds), ``.k<k>.std``, ``.k<k>.pm`` (mean +- std), ``.det.k<k>``
-  (mean action), ``.gain`` (k=1 minus k=0), ``.seeds``, ``.msteps`` (env steps, millions), ``.hours``;
+  (mean action), ``.gain`` (k=1 minus k=0), ``.seeds``, ``.msteps`` (env steps, millions), ``.hours``,
+  ``.interim`` (empty, or which checkpoint an unfinished run's numbers evaluate: :func:`interim_note`);
   ``<fam>.verdict`` against the paper's MAML after one step;
 * ``backward.*``; ``hp.<column>.<field>`` for every config field; ``bench.*``;
 * ``later.<run>.{k0,k1,tasks}`` and ``later.<run>.c<100 c>.{k2,k3,up}``: the later-steps studies,
@@ -30,6 +31,7 @@ from hw14_lib.report_data import (
     LaterStepStudy,
     Run,
     curve_stats,
+    evaluated,
     mean_budget,
     seeds_of,
 )
@@ -120,9 +122,24 @@ def family_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
             msteps, hours = mean_budget(seeds)
             sheet.put(f"{prefix}.msteps", msteps)
             sheet.put(f"{prefix}.hours", hours, 2)
+            sheet.text(f"{prefix}.interim", interim_note(evaluated(seeds)))
         target = PAPER_CURVES[fam]["maml"][1]
         ours = curve_at(curve_stats(seeds_of(runs, f"{fam}_maml")), 1)
         sheet.text(f"{fam}.verdict", verdict(ours, target))
+
+
+def interim_note(runs: Sequence[Run]) -> str:
+    """Text to follow a quoted number that averages over ``runs``: empty when every run is finished,
+    else which checkpoint the number evaluates (e.g. `` (interim: checkpoint at 582 of 1000
+    meta-iterations)``), so that running text never passes an unfinished run off as a result."""
+    unfinished = [run for run in runs if not run.finished]
+    if not unfinished:
+        return ""
+    if len(unfinished) == 1:
+        run = unfinished[0]
+        done, total = (run.evaluation or {}).get("iterations"), run.config.get("iterations")
+        return f" (interim: checkpoint at {done} of {total} meta-iterations)"
+    return f" (interim: {len(unfinished)} of {len(runs)} seeds evaluated at a checkpoint)"
 
 
 def backward_numbers(sheet: NumberSheet, run: Run | None) -> None:

@@ -13,8 +13,16 @@ import yaml
 
 from hw14_lib.config import TrainConfig
 from hw14_lib.report_assets import generate_report_assets
-from hw14_lib.report_data import PAPER_CURVES, curve_stats, load_diagnostics, load_later_steps, load_runs, seeds_of
-from hw14_lib.report_numbers import later_step_numbers, verdict
+from hw14_lib.report_data import (
+    PAPER_CURVES,
+    Run,
+    curve_stats,
+    load_diagnostics,
+    load_later_steps,
+    load_runs,
+    seeds_of,
+)
+from hw14_lib.report_numbers import interim_note, later_step_numbers, verdict
 from hw14_lib.report_tables import inner_step_table, later_step_table
 from hw14_lib.report_tex import NumberSheet, latex_escape, tex_float, tex_number, tex_pm
 
@@ -308,6 +316,19 @@ def test_later_step_table_from_study_files(tmp_path: Path) -> None:
     assert sheet.values["later.dir.seeds"] == "1"
 
 
+def test_interim_note_names_the_unfinished_seeds() -> None:
+    def run(name: str, *, finished: bool) -> Run:
+        evaluation = {"iterations": 5, "adaptation_curve": {"mean_stochastic": [0.0] * 4}}
+        return Run(name, {"iterations": 10}, [], evaluation if finished else None, None if finished else evaluation)
+
+    assert interim_note([run("a", finished=True)]) == ""
+    assert interim_note([run("a", finished=True), run("b", finished=False)]) == (
+        " (interim: checkpoint at 5 of 10 meta-iterations)"
+    )
+    two_unfinished = [run("a", finished=True), run("b", finished=False), run("c", finished=False)]
+    assert interim_note(two_unfinished) == " (interim: 2 of 3 seeds evaluated at a checkpoint)"
+
+
 def test_verdict_meets_the_target_inclusively_and_reports_the_shortfall() -> None:
     assert verdict(None, 293.2) is None
     assert verdict(293.2, 293.2) == r"reached (ours 293.2 $\geq$ 293.2)"
@@ -317,7 +338,9 @@ def test_verdict_meets_the_target_inclusively_and_reports_the_shortfall() -> Non
 
 def test_performance_table_marks_a_method_evaluated_at_an_interim_checkpoint(results: Path, tmp_path: Path) -> None:
     write_run(results, "vel_pretrained", task="velocity", curve=[-150.0, -140.0, -135.0, -130.0], objective="pretrain")
-    (results / "vel_pretrained" / "summary.json").rename(results / "vel_pretrained" / "interim_summary.json")
+    interim = json.loads((results / "vel_pretrained" / "summary.json").read_text())
+    (results / "vel_pretrained" / "summary.json").unlink()
+    (results / "vel_pretrained" / "interim_summary.json").write_text(json.dumps({**interim, "iterations": 7}))
     out = tmp_path / "gen"
     generate_report_assets(results=results, benchmarks=tmp_path / "none.json", out=out, configs=ROOT / "configs")
     rows = [line for line in (out / "tab_performance.tex").read_text().splitlines() if "& ours" in line]
@@ -326,3 +349,7 @@ def test_performance_table_marks_a_method_evaluated_at_an_interim_checkpoint(res
     assert r"ours (1 seed) &" in pretrained[0]  # direction: finished
     assert r"ours (1 seed)\,$^\dagger$ &" in pretrained[1] and r"\ensuremath{-}140.0" in pretrained[1]
     assert sum(r"$^\dagger$" in line for line in rows) == 1
+    values = numbers(out)
+    assert values["vel.pretrained.interim"] == " (interim: checkpoint at 7 of 12 meta-iterations)"
+    assert values["dir.pretrained.interim"] == ""
+    assert values["vel.maml.interim"] == ""  # seed 1 has no evaluation, so no number includes it
