@@ -182,7 +182,7 @@ ABLATIONS: tuple[str, ...] = ("ablation_dir_first_order", "ablation_dir_no_basel
 
 
 def ablation_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
-    """``ablation.<name>.{k0,k1,gain,msteps}`` for every ``results/ablation_*`` run, where
+    """``ablation.<name>.{k0,k1,gain,msteps,interim}`` for every ``results/ablation_*`` run, where
     ``<name>`` drops the ``ablation_dir_`` prefix and uses dashes (``first-order``)."""
     names = dict.fromkeys([*ABLATIONS, *(n for n in runs if n.startswith("ablation_"))])
     for name in names:
@@ -194,6 +194,7 @@ def ablation_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
         sheet.put(f"ablation.{slug}.k1", k1)
         sheet.put(f"ablation.{slug}.gain", None if k0 is None or k1 is None else k1 - k0)
         sheet.put(f"ablation.{slug}.msteps", run.env_steps / 1e6 if run and run.metrics else None)
+        sheet.text(f"ablation.{slug}.interim", interim_note([run] if curve else []))
 
 
 LATER_STEP_RUNS: tuple[str, ...] = tuple(

@@ -156,6 +156,7 @@ def test_numbers_match_a_hand_computation(results: Path, tmp_path: Path) -> None
     assert values["dir.verdict"] == f"missed by {tex_number(target - float(curves[:, 1].mean()))}"
     assert values["ablation.first-order.gain"] == "145.0"
     assert values["ablation.no-baseline.k1"] == r"\hwna"  # unfinished: no evaluation yet
+    assert values["ablation.no-baseline.interim"] == values["ablation.first-order.interim"] == ""
     assert values["hp.dir.outer_optimizer"] == "trpo"
     assert values["hp.default.inner_lr"] == "0.1"
 
@@ -349,7 +350,11 @@ def test_performance_table_marks_a_method_evaluated_at_an_interim_checkpoint(res
     assert r"ours (1 seed) &" in pretrained[0]  # direction: finished
     assert r"ours (1 seed)\,$^\dagger$ &" in pretrained[1] and r"\ensuremath{-}140.0" in pretrained[1]
     assert sum(r"$^\dagger$" in line for line in rows) == 1
+    no_baseline = results / "ablation_dir_no_baseline"
+    (no_baseline / "interim_summary.json").write_text(json.dumps({**interim, "iterations": 3}))
+    generate_report_assets(results=results, benchmarks=tmp_path / "none.json", out=out, configs=ROOT / "configs")
     values = numbers(out)
+    assert values["ablation.no-baseline.interim"] == " (interim: checkpoint at 3 of 12 meta-iterations)"
     assert values["vel.pretrained.interim"] == " (interim: checkpoint at 7 of 12 meta-iterations)"
     assert values["dir.pretrained.interim"] == ""
     assert values["vel.maml.interim"] == ""  # seed 1 has no evaluation, so no number includes it
