@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from hw14_lib.io_utils import atomic_write
+from hw14_lib.report_data import moving_average
 
 
 def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
@@ -26,15 +27,6 @@ def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
         return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
     finally:
         plt.close(fig)
-
-
-def moving_average(values: Sequence[float], window: int) -> np.ndarray:
-    """Trailing mean over ``window`` points (shorter at the start), same length as ``values``."""
-    x = np.asarray(values, dtype=float)
-    cumsum = np.cumsum(np.insert(x, 0, 0.0))
-    idx = np.arange(1, len(x) + 1)
-    lo = np.maximum(0, idx - window)
-    return (cumsum[idx] - cumsum[lo]) / (idx - lo)
 
 
 def plot_training_curves(metrics: Sequence[Mapping[str, Any]], out: str | os.PathLike[str]) -> list[Path]:

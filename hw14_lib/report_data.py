@@ -51,6 +51,10 @@ PAPER_META_BATCH = (40, 20)
 """Finn et al. (2017): tasks x trajectories per meta-batch."""
 BACKWARD_TARGET = 800.0
 """Deterministic return after adaptation, over 200 steps, that the backward task should reach."""
+LEARNING_WINDOW = 20
+"""Meta-iterations in the trailing mean of the training query return that :func:`iterations_to_reach` uses."""
+LATE_ITERATIONS = 50
+"""Final meta-iterations that :func:`late_query_return` averages over."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,37 @@ def curve_stats(runs: Iterable[Run], kind: str = "stochastic") -> CurveStats | N
     values = np.array([c[:length] for c in curves])
     std = values.std(0, ddof=1) if len(curves) > 1 else np.zeros(length)
     return CurveStats(values.mean(0).tolist(), std.tolist(), len(curves))
+
+
+def moving_average(values: Sequence[float], window: int) -> np.ndarray:
+    """Trailing mean over ``window`` points (shorter at the start), same length as ``values``."""
+    x = np.asarray(values, dtype=float)
+    cumsum = np.cumsum(np.insert(x, 0, 0.0))
+    idx = np.arange(1, len(x) + 1)
+    lo = np.maximum(0, idx - window)
+    return (cumsum[idx] - cumsum[lo]) / (idx - lo)
+
+
+def iterations_to_reach(run: Run, threshold: float, window: int = LEARNING_WINDOW) -> int | None:
+    """The first meta-iteration ``t >= window`` at which the mean training query return of
+    iterations ``t - window + 1 .. t`` is at least ``threshold``; ``None`` if it never was (yet).
+
+    The query return is that of the adapted policies on the training tasks, so this measures how
+    fast meta-training reaches a given post-adaptation return (full windows only: an early lucky
+    iteration does not count)."""
+    if len(run.metrics) < window:
+        return None
+    smooth = moving_average([m["query_return"] for m in run.metrics], window)[window - 1 :]
+    hits = np.flatnonzero(smooth >= threshold)
+    return int(run.metrics[window - 1 + hits[0]]["iteration"]) if hits.size else None
+
+
+def late_query_return(run: Run, last: int = LATE_ITERATIONS) -> float | None:
+    """Mean training query return over the final ``last`` meta-iterations of a finished run, where
+    training has settled; ``None`` for an unfinished run (its last iterations are not the final ones)."""
+    if not run.finished or len(run.metrics) < last:
+        return None
+    return float(np.mean([m["query_return"] for m in run.metrics[-last:]]))
 
 
 def config_difference(config: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, Any]:

@@ -32,10 +32,21 @@ from hw14_lib.report_data import (
     Run,
     curve_stats,
     evaluated,
+    late_query_return,
     mean_budget,
     seeds_of,
 )
-from hw14_lib.report_tex import NumberSheet, as_number, config_value, curve_at, latex_escape, tex_number, tex_pm
+from hw14_lib.report_tex import (
+    NumberSheet,
+    as_number,
+    config_value,
+    curve_at,
+    latex_escape,
+    tex_learning_speed,
+    tex_number,
+    tex_pm,
+    tex_seed_mean,
+)
 
 STEPS = 4  # the paper's curves: after 0, 1, 2 and 3 inner steps
 HYPERPARAMETERS: tuple[tuple[str, str], ...] = (
@@ -181,9 +192,16 @@ ABLATIONS: tuple[str, ...] = ("ablation_dir_first_order", "ablation_dir_no_basel
 """The ablations of ``make results`` (their numbers read n/a until they have run)."""
 
 
+LEARNING_THRESHOLD = PAPER_CURVES["dir"]["maml"][1]
+"""The training query return whose first crossing ``*.reach`` reports: the paper's one-step direction return."""
+
+
 def ablation_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
-    """``ablation.<name>.{k0,k1,gain,msteps,interim}`` for every ``results/ablation_*`` run, where
-    ``<name>`` drops the ``ablation_dir_`` prefix and uses dashes (``first-order``)."""
+    """``ablation.<name>.{k0,k1,gain,msteps,interim,reach,late}`` for every ``results/ablation_*``
+    run, where ``<name>`` drops the ``ablation_dir_`` prefix and uses dashes (``first-order``), and
+    ``ablation.reference.{reach,late}`` over the ``dir_maml`` seeds. ``reach``: the first
+    meta-iteration whose 20-iteration mean training query return reached :data:`LEARNING_THRESHOLD`;
+    ``late``: the mean training query return over the final 50 iterations."""
     names = dict.fromkeys([*ABLATIONS, *(n for n in runs if n.startswith("ablation_"))])
     for name in names:
         slug = re.sub(r"^ablation_(dir_)?", "", name).replace("_", "-").lower()
@@ -195,6 +213,11 @@ def ablation_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
         sheet.put(f"ablation.{slug}.gain", None if k0 is None or k1 is None else k1 - k0)
         sheet.put(f"ablation.{slug}.msteps", run.env_steps / 1e6 if run and run.metrics else None)
         sheet.text(f"ablation.{slug}.interim", interim_note([run] if curve else []))
+        sheet.text(f"ablation.{slug}.reach", tex_learning_speed([run], LEARNING_THRESHOLD) if run else None)
+        sheet.text(f"ablation.{slug}.late", tex_seed_mean([late_query_return(run)] if run else []))
+    reference = seeds_of(runs, "dir_maml")
+    sheet.text("ablation.reference.reach", tex_learning_speed(reference, LEARNING_THRESHOLD) if reference else None)
+    sheet.text("ablation.reference.late", tex_seed_mean([late_query_return(run) for run in reference]))
 
 
 LATER_STEP_RUNS: tuple[str, ...] = tuple(

@@ -12,6 +12,7 @@ from typing import Any
 
 from hw14_lib.report_data import (
     FAMILIES,
+    LATE_ITERATIONS,
     METHOD_LABELS,
     METHODS,
     PAPER_CURVES,
@@ -22,6 +23,7 @@ from hw14_lib.report_data import (
     config_difference,
     curve_stats,
     evaluated,
+    late_query_return,
     mean_budget,
     read_config,
     seeds_of,
@@ -34,8 +36,10 @@ from hw14_lib.report_tex import (
     curve_at,
     latex_escape,
     tex_float,
+    tex_learning_speed,
     tex_number,
     tex_pm,
+    tex_seed_mean,
 )
 
 CONFIG_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -93,34 +97,40 @@ def performance_table(runs: Mapping[str, Run]) -> str:
 
 
 def ablation_table(runs: Mapping[str, Run]) -> str:
-    """Each ablation against the direction-task MAML reference (``tab_ablations.tex``)."""
+    """Each ablation against the direction-task MAML reference (``tab_ablations.tex``): held-out
+    returns before and after one step, and how fast and how far the training query return got.
+    Rows name ``results/ablation_dir_<name>`` by ``<name>``."""
     reference = [r for r in seeds_of(runs, "dir_maml") if r.config]
     reference_config = reference[0].config if reference else {}
+    threshold = PAPER_CURVES["dir"]["maml"][1]
     lines = [
-        r"\begin{tabular}{@{}l >{\raggedright\arraybackslash}p{0.30\linewidth} rrr r@{}}",
+        r"\begin{tabular}{@{}l >{\raggedright\arraybackslash}p{0.25\linewidth} rrr rr r@{}}",
         r"\toprule",
-        r"run & change from the reference & $k=0$ & $k=1$ & gain & env steps (M) \\",
+        r" & & \multicolumn{3}{c}{held-out return} & \multicolumn{2}{c}{training query return} & \\",
+        r"\cmidrule(lr){3-5}\cmidrule(lr){6-7}",
+        rf"run & change from the reference & $k=0$ & $k=1$ & gain & it.\ to {tex_number(threshold)} & "
+        rf"last {LATE_ITERATIONS} it. & steps (M) \\",
         r"\midrule",
     ]
     rows: list[tuple[str, str, Sequence[Run]]] = []
-    rows.append(("reference: \\texttt{dir\\_maml}", "---", seeds_of(runs, "dir_maml")))
+    rows.append((r"reference: \texttt{dir\_maml}", "---", seeds_of(runs, "dir_maml")))
     for name, run in runs.items():
         if name.startswith("ablation_"):
             diff = config_difference(run.config, reference_config) if reference_config and run.config else {}
             change = ", ".join(f"\\texttt{{{latex_escape(k)}}}~=~{config_value(run.config, k)}" for k in diff)
-            rows.append((rf"\texttt{{{latex_escape(name)}}}", change or NA, [run]))
+            label = latex_escape(name.removeprefix("ablation_dir_").removeprefix("ablation_"))
+            rows.append((rf"\texttt{{{label}}}", change or NA, [run]))
     for label, change, seeds in rows:
         stats = curve_stats(seeds)
         k0, k1 = curve_at(stats, 0), curve_at(stats, 1)
         gain = None if k0 is None or k1 is None else k1 - k0
         state = r"\,$^\dagger$" if seeds and not all(r.finished for r in seeds) else ""
         steps, _ = mean_budget(seeds)
-        lines.append(
-            " & ".join([label + state, change, tex_number(k0), tex_number(k1), tex_number(gain), tex_number(steps)])
-            + r" \\"
-        )
+        cells = [tex_number(k0), tex_number(k1), tex_number(gain)]
+        cells += [tex_learning_speed(seeds, threshold), tex_seed_mean([late_query_return(r) for r in seeds])]
+        lines.append(" & ".join([label + state, change, *cells, tex_number(steps)]) + r" \\")
     if len(rows) == 1:
-        lines.append(rf"\multicolumn{{6}}{{@{{}}l}}{{{NA}: no \texttt{{results/ablation\_*}} run yet}} \\")
+        lines.append(rf"\multicolumn{{8}}{{@{{}}l}}{{{NA}: no \texttt{{results/ablation\_*}} run yet}} \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
@@ -130,9 +140,9 @@ def experiments_table(runs: Mapping[str, Run]) -> str:
     lines = [
         r"\begin{tabular}{@{}l l l r r r rr rr@{}}",
         r"\toprule",
-        r" & & & & & & \multicolumn{2}{c}{sampled} & \multicolumn{2}{c}{mean action} \\",
+        r" & & & & steps & time & \multicolumn{2}{c}{sampled} & \multicolumn{2}{c}{mean action} \\",
         r"\cmidrule(lr){7-8}\cmidrule(lr){9-10}",
-        r"run & task & outer & iter. & steps (M) & time (h) & $k=0$ & $k=1$ & $k=0$ & $k=1$ \\",
+        r"run & task & outer & iter. & (M) & (h) & $k=0$ & $k=1$ & $k=0$ & $k=1$ \\",
         r"\midrule",
     ]
     for name, run in runs.items():
@@ -236,30 +246,29 @@ def inner_step_table(diagnostics: Sequence[InnerStepDiagnostic]) -> str:
 
 def later_step_table(studies: Sequence[LaterStepStudy]) -> str:
     """Return after k inner steps when the steps after the first have size ``c * alpha``, on the
-    held-out tasks or (marked) on validation tasks (``tab_later_steps.tex``); ``k = 0, 1`` do not
-    depend on ``c`` and are printed once per study."""
+    held-out tasks or (marked) on validation tasks (``tab_later_steps.tex``): one row per study,
+    ``k = 0, 1`` (which do not depend on ``c``) once, then ``k = 2, 3`` for every scale ``c`` measured
+    (by decreasing ``c``; n/a where a study lacks that scale or step)."""
+    scales = sorted({float(row["scale"]) for study in studies for row in study.rows}, reverse=True)
     lines = [
-        r"\begin{tabular}{@{}l rr r rr@{}}",
+        r"\begin{tabular}{@{}l rr" + " rr" * len(scales) + "@{}}",
         r"\toprule",
-        r"run & $k = 0$ & $k = 1$ & $c$ & $k = 2$ & $k = 3$ \\",
+        " & & & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{$c = {c:g}$}}" for c in scales) + r" \\",
+        "".join(rf"\cmidrule(lr){{{4 + 2 * i}-{5 + 2 * i}}}" for i in range(len(scales))),
+        r"run & $k = 0$ & $k = 1$" + r" & $k = 2$ & $k = 3$" * len(scales) + r" \\",
+        r"\midrule",
     ]
     for study in studies:
-        lines.append(r"\midrule")
-        for i, row in enumerate(study.rows):
-            curve = list(row["mean_stochastic"]) + [None] * 4  # n/a past the run's last step
-            cells = [
-                (r"\texttt{" + latex_escape(study.run) + "}" + (" (validation)" if study.validation else ""))
-                if i == 0
-                else "",
-                tex_number(curve[0]) if i == 0 else "",
-                tex_number(curve[1]) if i == 0 else "",
-                f"{row['scale']:g}",
-                tex_number(curve[2]),
-                tex_number(curve[3]),
-            ]
-            lines.append(" & ".join(cells) + r" \\")
+        by_scale = {float(row["scale"]): list(row["mean_stochastic"]) + [None] * 4 for row in study.rows}
+        first = next(iter(by_scale.values()))  # n/a past the run's last step
+        name = r"\texttt{" + latex_escape(study.run) + "}" + (" (validation)" if study.validation else "")
+        cells = [name, tex_number(first[0]), tex_number(first[1])]
+        for c in scales:
+            curve = by_scale.get(c, [None] * 4)
+            cells += [tex_number(curve[2]), tex_number(curve[3])]
+        lines.append(" & ".join(cells) + r" \\")
     if not studies:
         missing = rf"{NA}: \texttt{{results/later\_steps/}} holds no measurement yet"
-        lines.append(rf"\midrule\multicolumn{{6}}{{@{{}}l}}{{{missing}}} \\")
+        lines.append(rf"\multicolumn{{3}}{{@{{}}l}}{{{missing}}} \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"

@@ -8,10 +8,11 @@ LaTeX with an error, so a typo cannot print a wrong number.
 from __future__ import annotations
 
 import re
+import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hw14_lib.report_data import CurveStats, is_number
+from hw14_lib.report_data import CurveStats, Run, is_number, iterations_to_reach
 
 NA = r"\hwna"
 _KEY = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
@@ -62,6 +63,26 @@ def tex_pm(mean: float | None, std: float | None, seeds: int, digits: int = 1) -
     if seeds < 2 or std is None:
         return tex_number(mean, digits)
     return rf"{tex_number(mean, digits)}\,{{\scriptsize$\pm${tex_number(std, digits)}}}"
+
+
+def tex_seed_mean(values: Sequence[float | None], digits: int = 1) -> str:
+    """Mean of per-seed values (``+-`` their sample std for several seeds); n/a if any is missing."""
+    if not values or any(v is None for v in values):
+        return NA
+    numbers = [float(v) for v in values if v is not None]
+    std = statistics.stdev(numbers) if len(numbers) > 1 else None
+    return tex_pm(statistics.fmean(numbers), std, len(numbers), digits)
+
+
+def tex_learning_speed(seeds: Sequence[Run], threshold: float) -> str:
+    """:func:`~hw14_lib.report_data.iterations_to_reach` over seeds, as :func:`tex_seed_mean`;
+    ``$>$N`` when a finished seed never reached ``threshold`` in its ``N`` iterations, n/a while an
+    unfinished one has not reached it yet."""
+    reached = [iterations_to_reach(run, threshold) for run in seeds]
+    never = [len(run.metrics) for run, t in zip(seeds, reached, strict=True) if t is None and run.finished]
+    if never:
+        return rf"$>${max(never)}"
+    return tex_seed_mean(reached, digits=0)
 
 
 class NumberSheet:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from hw14_lib.report_data import (
     PAPER_CURVES,
     Run,
     curve_stats,
+    iterations_to_reach,
+    late_query_return,
     load_diagnostics,
     load_later_steps,
     load_runs,
@@ -24,7 +27,15 @@ from hw14_lib.report_data import (
 )
 from hw14_lib.report_numbers import interim_note, later_step_numbers, verdict
 from hw14_lib.report_tables import inner_step_table, later_step_table
-from hw14_lib.report_tex import NumberSheet, latex_escape, tex_float, tex_number, tex_pm
+from hw14_lib.report_tex import (
+    NumberSheet,
+    latex_escape,
+    tex_float,
+    tex_learning_speed,
+    tex_number,
+    tex_pm,
+    tex_seed_mean,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXED_FILES = {
@@ -157,12 +168,16 @@ def test_numbers_match_a_hand_computation(results: Path, tmp_path: Path) -> None
     assert values["ablation.first-order.gain"] == "145.0"
     assert values["ablation.no-baseline.k1"] == r"\hwna"  # unfinished: no evaluation yet
     assert values["ablation.no-baseline.interim"] == values["ablation.first-order.interim"] == ""
+    # Training query returns of the fixture stay far below the paper's 293.2 and runs are shorter
+    # than the 50-iteration window: a finished run says it never got there, an unfinished one n/a.
+    assert values["ablation.first-order.reach"] == values["ablation.reference.reach"] == "$>$12"
+    assert values["ablation.no-baseline.reach"] == values["ablation.first-order.late"] == r"\hwna"
     assert values["hp.dir.outer_optimizer"] == "trpo"
     assert values["hp.default.inner_lr"] == "0.1"
 
     ablations = (out / "tab_ablations.tex").read_text()
     assert r"\texttt{first\_order}~=~yes" in ablations
-    assert r"\texttt{ablation\_dir\_no\_baseline}\,$^\dagger$" in ablations
+    assert r"\texttt{no\_baseline}\,$^\dagger$" in ablations
     runs_table = (out / "tab_experiments.tex").read_text()
     assert runs_table.count(r"\texttt{") == len(load_runs(results))
     performance = (out / "tab_performance.tex").read_text()
@@ -203,6 +218,45 @@ def test_number_keys_are_checked() -> None:
         sheet.put("Dir Maml", 1.0)
     sheet.put("dir.maml.k0", None)
     assert sheet.values == {"dir.maml.k0": r"\hwna"}
+
+
+def metrics_run(query: Sequence[float], *, finished: bool = True) -> Run:
+    """A run whose only content is its training query returns, one per meta-iteration."""
+    metrics = [{"iteration": i + 1, "query_return": float(q)} for i, q in enumerate(query)]
+    return Run("run", {}, metrics, {} if finished else None)
+
+
+def test_iterations_to_reach_matches_a_naive_scan() -> None:
+    rng = np.random.default_rng(0)
+    query = np.cumsum(rng.normal(1.0, 5.0, size=300))
+    for window in (1, 5, 20):
+        for threshold in (0.0, 50.0, 150.0, 1e9):
+            naive = next(
+                (t + 1 for t in range(window - 1, len(query)) if np.mean(query[t - window + 1 : t + 1]) >= threshold),
+                None,
+            )
+            assert iterations_to_reach(metrics_run(query), threshold, window) == naive
+    # One lucky early iteration does not count: only full windows do.
+    assert iterations_to_reach(metrics_run([1000.0] + [0.0] * 30), 100.0, window=20) is None
+    assert iterations_to_reach(metrics_run([1000.0] * 10), 100.0, window=20) is None
+
+
+def test_late_query_return_is_the_mean_of_the_final_iterations_of_a_finished_run() -> None:
+    query = np.arange(120.0)
+    assert late_query_return(metrics_run(query), last=50) == pytest.approx(np.mean(query[-50:]))
+    assert late_query_return(metrics_run(query, finished=False), last=50) is None
+    assert late_query_return(metrics_run(query[:40]), last=50) is None
+
+
+def test_learning_speed_and_seed_mean_cells() -> None:
+    # Iteration t returns t - 1, so the mean over iterations t - 19 .. t is t - 10.5: >= 50 from t = 61.
+    ramp = metrics_run(np.arange(100.0))
+    assert tex_learning_speed([ramp], 50.0) == "61"
+    assert tex_learning_speed([ramp, metrics_run(np.arange(100.0) + 10)], 50.0) == tex_pm(56.0, np.sqrt(50.0), 2, 0)
+    assert tex_learning_speed([ramp, metrics_run(np.zeros(80))], 50.0) == "$>$80"
+    assert tex_learning_speed([ramp, metrics_run(np.zeros(80), finished=False)], 50.0) == r"\hwna"
+    assert tex_seed_mean([1.0, 3.0]) == tex_pm(2.0, np.sqrt(2.0), 2)
+    assert tex_seed_mean([1.0, None]) == tex_seed_mean([]) == r"\hwna"
 
 
 def test_seed_band_is_the_mean_and_sample_std_over_seeds() -> None:
@@ -278,14 +332,16 @@ def test_later_step_table_from_study_files(tmp_path: Path) -> None:
         ("vel_maml_s0", [1.0, 0.5]),
         ("vel_maml_s0_validation", [0.25]),
     ]
-    body = [line for line in later_step_table(studies).splitlines() if line.endswith(r"\\") and "&" in line][1:]
-    minus = r"\ensuremath{-}"
-    assert body == [
-        rf"\texttt{{dir\_maml\_s1}} & {minus}6.8 & 477.6 & 1 & 99.2 & 265.0 \\",
-        r" &  &  & 0 & 439.2 & \hwna \\",
-        rf"\texttt{{vel\_maml\_s0}} & {minus}101.1 & {minus}59.6 & 1 & {minus}75.8 & {minus}61.1 \\",
-        rf" &  &  & 0.5 & {minus}50.0 & {minus}48.5 \\",
-        rf"\texttt{{vel\_maml\_s0}} (validation) & {minus}90.0 & {minus}55.0 & 0.25 & {minus}45.0 & {minus}40.0 \\",
+    table = later_step_table(studies)
+    assert r"\multicolumn{2}{c}{$c = 1$} & \multicolumn{2}{c}{$c = 0.5$} & \multicolumn{2}{c}{$c = 0.25$}" in table
+    body = [line for line in table.splitlines() if line.endswith(r"\\") and "&" in line][2:]
+    minus, na = r"\ensuremath{-}", r"\hwna"
+    assert body == [  # scales 1, 0.5, 0.25, 0: (k = 2, k = 3) each
+        rf"\texttt{{dir\_maml\_s1}} & {minus}6.8 & 477.6 & 99.2 & 265.0 & {na} & {na} & {na} & {na} & 439.2 & {na} \\",
+        rf"\texttt{{vel\_maml\_s0}} & {minus}101.1 & {minus}59.6 & {minus}75.8 & {minus}61.1 & {minus}50.0 & "
+        rf"{minus}48.5 & {na} & {na} & {na} & {na} \\",
+        rf"\texttt{{vel\_maml\_s0}} (validation) & {minus}90.0 & {minus}55.0 & {na} & {na} & {na} & {na} & "
+        rf"{minus}45.0 & {minus}40.0 & {na} & {na} \\",
     ]
     assert "holds no measurement yet" in later_step_table(load_later_steps(tmp_path / "none"))
 
