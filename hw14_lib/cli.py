@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate on validation tasks and seeds (those of seed + 1000) instead of the held-out ones; "
         "writes OUT/<run>_validation.json",
     )
+    later.add_argument(
+        "--alpha",
+        type=float,
+        default=None,
+        help="first inner step size instead of the run's inner_lr (a baseline's best step need not be "
+        "MAML's); writes OUT/<run>_alpha<A>[_validation].json",
+    )
     later.add_argument("--physics-threads", type=int, default=2, help="physics threads (default: 2)")
     later.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 

@@ -190,6 +190,8 @@ def diagnose_command(args: argparse.Namespace) -> int:
 
 def later_steps_command(args: argparse.Namespace) -> int:
     """``later-steps``: finished runs re-evaluated with the steps after the first scaled by ``c``."""
+    from dataclasses import replace
+
     import torch
 
     from hw14_lib.config import TrainConfig
@@ -201,6 +203,8 @@ def later_steps_command(args: argparse.Namespace) -> int:
         scales = [float(c) for c in args.scales.split(",")]
     except ValueError as exc:
         raise UsageError(f"--scales {args.scales!r} must be comma-separated numbers") from exc
+    if args.alpha is not None and not (math.isfinite(args.alpha) and args.alpha > 0):
+        raise UsageError(f"--alpha {args.alpha!r} must be a finite number > 0")
     folders = [Path(r) for r in args.runs]
     for folder in folders:  # check every input before the first (minutes-long) evaluation
         for name in ("config.yaml", "policy.pt"):
@@ -208,6 +212,8 @@ def later_steps_command(args: argparse.Namespace) -> int:
                 raise UsageError(f"{folder / name} does not exist; is {folder} a finished run folder?")
     for folder in folders:
         cfg = TrainConfig.from_yaml(folder / "config.yaml", physics_threads=args.physics_threads)
+        if args.alpha is not None:
+            cfg = replace(cfg, inner_lr=args.alpha)
         torch.set_num_threads(cfg.torch_threads)  # as in training, whose final evaluation c = 1 repeats
         rows = later_step_study(
             cfg,
@@ -217,12 +223,20 @@ def later_steps_command(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             label=folder.name,
         )
-        name = f"{folder.name}_validation" if args.validation else folder.name
-        record = {"run": folder.name, "validation": args.validation, "config": cfg.to_dict(), "rows": rows}
+        name = folder.name + (f"_alpha{args.alpha:g}" if args.alpha is not None else "")
+        name += "_validation" if args.validation else ""
+        record = {
+            "run": folder.name,
+            "validation": args.validation,
+            "alpha": args.alpha,
+            "config": cfg.to_dict(),
+            "rows": rows,
+        }
         path = atomic_write_json(Path(args.out) / f"{name}.json", record)
         tasks = "validation" if args.validation else "held-out"
         print(
-            f"{folder.name}: mean return on the {tasks} tasks after k = 0..{len(rows[0]['step_sizes'])} steps ({path})"
+            f"{folder.name} (alpha = {cfg.inner_lr:g}): mean return on the {tasks} tasks after "
+            f"k = 0..{len(rows[0]['step_sizes'])} steps ({path})"
         )
         for row in rows:
             print(f"  c = {row['scale']:<5g}" + "".join(f"{v:9.1f}" for v in row["mean_stochastic"]))

@@ -180,9 +180,10 @@ def comparison_figures(
 
 
 def later_step_figure(studies: Sequence[LaterStepStudy], path: str | os.PathLike[str]) -> Path:
-    """``path``: one panel per later-steps study of the held-out tasks, one line per scale ``c`` (a
-    placeholder when there is none; validation studies are in the table only)."""
-    studies = [s for s in studies if not s.validation]
+    """``path``: one panel per later-steps study of the held-out tasks at the run's own step size,
+    one line per scale ``c`` (a placeholder when there is none; validation studies and replaced
+    step sizes are in the table only)."""
+    studies = [s for s in studies if not s.validation and s.alpha is None]
     if not studies:
         return plots.plot_placeholder("not yet available:\nresults/later_steps/*.json", path)
     panels = {s.label: {r["scale"]: r["mean_stochastic"] for r in s.rows} for s in studies}

@@ -270,22 +270,27 @@ class LaterStepStudy:
         rows: per scale: ``scale``, ``step_sizes``, ``mean_stochastic[k]`` (k = 0..K) and
             ``stochastic[k][task]``.
         validation: measured on validation tasks and seeds rather than the held-out ones.
+        alpha: the first step size when it replaced the run's ``inner_lr`` (``later-steps --alpha``).
     """
 
     run: str
     task: str
     rows: list[dict[str, Any]]
     validation: bool = False
+    alpha: float | None = None
 
     @property
     def label(self) -> str:
-        """``run``, or ``run_validation`` for a validation study."""
-        return f"{self.run}_validation" if self.validation else self.run
+        """``run``, then ``_alpha<alpha>`` for a replaced step size and ``_validation`` for a
+        validation study (``vel_pretrained_alpha0.01_validation``)."""
+        alpha = f"_alpha{self.alpha:g}" if self.alpha is not None else ""
+        return self.run + alpha + ("_validation" if self.validation else "")
 
 
 def load_later_steps(folder: str | Path) -> list[LaterStepStudy]:
-    """Every readable ``*.json`` of ``results/later_steps/``, by task (direction first), run name and
-    held-out before validation; rows by decreasing scale."""
+    """Every readable ``*.json`` of ``results/later_steps/``, by task (direction first), run name,
+    the run's own step size before replaced ones (smallest first) and held-out before validation;
+    rows by decreasing scale."""
     folder = Path(folder)
     found = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
@@ -295,11 +300,15 @@ def load_later_steps(folder: str | Path) -> list[LaterStepStudy]:
             if rows:
                 rows.sort(key=lambda r: -r["scale"])
                 validation = data.get("validation") is True
-                found.append(LaterStepStudy(str(data["run"]), str(data["config"]["task"]), rows, validation))
+                alpha = float(data["alpha"]) if is_number(data.get("alpha")) else None
+                found.append(LaterStepStudy(str(data["run"]), str(data["config"]["task"]), rows, validation, alpha))
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             continue  # not a later-steps file
     order = list(FAMILIES.values())
-    return sorted(found, key=lambda s: (order.index(s.task) if s.task in order else len(order), s.run, s.validation))
+    return sorted(
+        found,
+        key=lambda s: (order.index(s.task) if s.task in order else len(order), s.run, s.alpha or 0.0, s.validation),
+    )
 
 
 def _is_later_step_row(row: Mapping[str, Any]) -> bool:

@@ -261,7 +261,10 @@ def later_step_table(studies: Sequence[LaterStepStudy]) -> str:
     for study in studies:
         by_scale = {float(row["scale"]): list(row["mean_stochastic"]) + [None] * 4 for row in study.rows}
         first = next(iter(by_scale.values()))  # n/a past the run's last step
-        name = r"\texttt{" + latex_escape(study.run) + "}" + (" (validation)" if study.validation else "")
+        notes = ([rf"$\alpha = {study.alpha:g}$"] if study.alpha is not None else []) + (
+            ["validation"] if study.validation else []
+        )
+        name = r"\texttt{" + latex_escape(study.run) + "}" + (f" ({', '.join(notes)})" if notes else "")
         cells = [name, tex_number(first[0]), tex_number(first[1])]
         for c in scales:
             curve = by_scale.get(c, [None] * 4)

@@ -102,6 +102,13 @@ def test_later_steps_repeats_the_final_evaluation_and_changes_only_later_steps(
     assert validation["validation"] is True and validation["config"] == exp.load_config().to_dict()
     assert validation["rows"][0]["tasks"] != final["tasks"]  # other goal velocities than the held-out ones
 
+    argv = ["later-steps", str(out), "--scales", "1", "--alpha", "0.02", "--out", str(tmp_path / "ls")]
+    assert main([*argv, "--physics-threads", "1", "--no-progress"]) == 0
+    replaced = json.loads((tmp_path / "ls" / f"{exp.name}_alpha0.02.json").read_text())
+    assert replaced["alpha"] == 0.02 and replaced["rows"][0]["step_sizes"] == pytest.approx([0.02] * 3)
+    assert replaced["rows"][0]["stochastic"][0] == final["stochastic"][0]  # k = 0 does not depend on alpha
+    assert replaced["rows"][0]["stochastic"][1] != final["stochastic"][1]
+
     assert main(["later-steps", str(out), "--scales", "1,-0.5", "--out", str(tmp_path / "bad")]) == 2
     assert "scale -0.5 must be a finite number >= 0" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
@@ -110,5 +117,9 @@ def test_later_steps_repeats_the_final_evaluation_and_changes_only_later_steps(
 def test_later_steps_rejects_bad_input_before_evaluating(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["later-steps", str(tmp_path), "--scales", "1,half"]) == 2
     assert "--scales '1,half' must be comma-separated numbers" in capsys.readouterr().err
+    assert main(["later-steps", str(tmp_path)]) == 2
+    assert f"{tmp_path / 'config.yaml'} does not exist; is {tmp_path} a finished run folder?" in capsys.readouterr().err
+    assert main(["later-steps", str(tmp_path), "--alpha", "0"]) == 2
+    assert "--alpha 0.0 must be a finite number > 0" in capsys.readouterr().err
     assert main(["later-steps", str(tmp_path)]) == 2
     assert f"{tmp_path / 'config.yaml'} does not exist; is {tmp_path} a finished run folder?" in capsys.readouterr().err

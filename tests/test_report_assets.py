@@ -324,6 +324,7 @@ def test_later_step_table_from_study_files(tmp_path: Path) -> None:
     (folder / "c.json").write_text("[]")
     validation = json.loads(study("vel_maml_s0", "velocity", {0.25: [-90.0, -55.0, -45.0, -40.0]}))
     (folder / "d.json").write_text(json.dumps({**validation, "validation": True}))
+    (folder / "d2.json").write_text(json.dumps({**validation, "validation": True, "alpha": 0.01}))
 
     studies = load_later_steps(folder)
     # Direction first, held-out before validation; rows by decreasing scale; the file that is not a study skipped.
@@ -331,6 +332,7 @@ def test_later_step_table_from_study_files(tmp_path: Path) -> None:
         ("dir_maml_s1", [1.0, 0.0]),
         ("vel_maml_s0", [1.0, 0.5]),
         ("vel_maml_s0_validation", [0.25]),
+        ("vel_maml_s0_alpha0.01_validation", [0.25]),
     ]
     table = later_step_table(studies)
     assert r"\multicolumn{2}{c}{$c = 1$} & \multicolumn{2}{c}{$c = 0.5$} & \multicolumn{2}{c}{$c = 0.25$}" in table
@@ -342,6 +344,8 @@ def test_later_step_table_from_study_files(tmp_path: Path) -> None:
         rf"{minus}48.5 & {na} & {na} & {na} & {na} \\",
         rf"\texttt{{vel\_maml\_s0}} (validation) & {minus}90.0 & {minus}55.0 & {na} & {na} & {na} & {na} & "
         rf"{minus}45.0 & {minus}40.0 & {na} & {na} \\",
+        rf"\texttt{{vel\_maml\_s0}} ($\alpha = 0.01$, validation) & {minus}90.0 & {minus}55.0 & {na} & {na} & "
+        rf"{na} & {na} & {minus}45.0 & {minus}40.0 & {na} & {na} \\",
     ]
     assert "holds no measurement yet" in later_step_table(load_later_steps(tmp_path / "none"))
 
@@ -355,6 +359,7 @@ def test_later_step_table_from_study_files(tmp_path: Path) -> None:
     assert sheet.values["later.vel_maml_s0.tasks"] == "2"
     assert sheet.values["later.vel_maml_s0_validation.c25.k3"] == rf"{minus}40.0"
     assert sheet.values["later.vel_maml_s0_validation.k1"] == rf"{minus}55.0"
+    assert sheet.values["later.vel_maml_s0_alpha0.01_validation.c25.k3"] == rf"{minus}40.0"
     assert sheet.values["later.dir_maml_s2.k0"] == r"\hwna"
     assert sheet.values["later.dir_maml_s0.c25.k2"] == r"\hwna"  # a run the report may quote, not measured
     # Over seeds: held-out studies only (the validation one is left out); one seed gives no std.
