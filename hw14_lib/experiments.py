@@ -21,6 +21,8 @@ from hw14_lib.config import TrainConfig
 from hw14_lib.io_utils import atomic_write_text
 
 RESULTS_ROOT = Path("results")
+INTERIM_SUMMARY = "interim_summary.json"
+"""An unfinished run's last checkpoint evaluated with the final protocol; removed once it finishes."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ def run_experiment(
         return True
     resume = (out / CHECKPOINT).exists()
     summary = train(cfg, out, resume=resume, overwrite=not resume, progress=progress, deadline=deadline)
+    if summary is not None:
+        (out / INTERIM_SUMMARY).unlink(missing_ok=True)  # superseded by summary.json
     return summary is not None
 
 
@@ -143,7 +147,7 @@ def evaluate_interim(exp: Experiment, root: Path = RESULTS_ROOT, *, physics_thre
         "wall_seconds": float(checkpoint["wall_seconds"]),
         **evaluation,
     }
-    return atomic_write_json(out / "interim_summary.json", summary)
+    return atomic_write_json(out / INTERIM_SUMMARY, summary)
 
 
 def physics_threads_per_job(jobs: int, requested: int | None = None) -> int:

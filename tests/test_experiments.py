@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from hw14_lib.cli import main
-from hw14_lib.experiments import EXPERIMENTS, Experiment, evaluate_interim, experiment_by_name, write_status
+from hw14_lib.experiments import (
+    EXPERIMENTS,
+    Experiment,
+    evaluate_interim,
+    experiment_by_name,
+    run_experiment,
+    write_status,
+)
 from hw14_lib.policy import load_policy
 from hw14_lib.training import CHECKPOINT, POLICY, evaluate_meta_policy, train
 
@@ -57,8 +64,10 @@ def test_interim_evaluation_is_the_final_protocol_on_the_last_checkpoint(tmp_pat
     assert interim["env_steps"] == checkpoint["env_steps"]
     assert interim["adaptation_curve"] == json.loads(json.dumps(reference["adaptation_curve"]))
 
-    (out / "summary.json").write_text("{}")  # a finished run is not re-evaluated
-    assert evaluate_interim(exp, tmp_path, physics_threads=1) is None
+    assert run_experiment(exp, tmp_path, progress=False, physics_threads=1)  # resumes: only the evaluation is left
+    assert json.loads((out / "summary.json").read_text())["adaptation_curve"] == interim["adaptation_curve"]
+    assert not (out / "interim_summary.json").exists()  # superseded, so no stale file stays beside the summary
+    assert evaluate_interim(exp, tmp_path, physics_threads=1) is None  # a finished run is not re-evaluated
 
 
 def test_status_lists_every_experiment_with_its_progress(tmp_path: Path) -> None:
