@@ -111,6 +111,15 @@ class Run:
             return None
         return [float(v) for v in curve[f"mean_{kind}"]]
 
+    def task_return(self, task: str, k: int, kind: str = "stochastic") -> float | None:
+        """The held-out return on ``task`` (a label such as ``"forward"``) after ``k`` inner steps, or
+        ``None`` when the evaluation lacks that task or step."""
+        curve = (self.evaluation or {}).get("adaptation_curve") or {}
+        tasks, returns = curve.get("tasks") or [], curve.get(kind) or []
+        if task not in tasks or k >= len(returns):
+            return None
+        return float(returns[k][tasks.index(task)])
+
 
 @dataclass(frozen=True)
 class CurveStats:

@@ -192,6 +192,8 @@ ABLATIONS: tuple[str, ...] = ("ablation_dir_first_order", "ablation_dir_no_basel
 """The ablations of ``make results`` (their numbers read n/a until they have run)."""
 
 
+DIRECTIONS: tuple[str, ...] = ("backward", "forward")
+"""Task labels of the direction distribution's held-out evaluation."""
 LEARNING_THRESHOLD = PAPER_CURVES["dir"]["maml"][1]
 """The training query return whose first crossing ``*.reach`` reports: the paper's one-step direction return."""
 
@@ -201,7 +203,8 @@ def ablation_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
     run, where ``<name>`` drops the ``ablation_dir_`` prefix and uses dashes (``first-order``), and
     ``ablation.reference.{reach,late}`` over the ``dir_maml`` seeds. ``reach``: the first
     meta-iteration whose 20-iteration mean training query return reached :data:`LEARNING_THRESHOLD`;
-    ``late``: the mean training query return over the final 50 iterations."""
+    ``late``: the mean training query return over the final 50 iterations; ``k1.<direction>``: the
+    held-out return on one direction after one step."""
     names = dict.fromkeys([*ABLATIONS, *(n for n in runs if n.startswith("ablation_"))])
     for name in names:
         slug = re.sub(r"^ablation_(dir_)?", "", name).replace("_", "-").lower()
@@ -215,9 +218,14 @@ def ablation_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
         sheet.text(f"ablation.{slug}.interim", interim_note([run] if curve else []))
         sheet.text(f"ablation.{slug}.reach", tex_learning_speed([run], LEARNING_THRESHOLD) if run else None)
         sheet.text(f"ablation.{slug}.late", tex_seed_mean([late_query_return(run)] if run else []))
+        for direction in DIRECTIONS:
+            sheet.put(f"ablation.{slug}.k1.{direction}", run.task_return(direction, 1) if run else None)
     reference = seeds_of(runs, "dir_maml")
     sheet.text("ablation.reference.reach", tex_learning_speed(reference, LEARNING_THRESHOLD) if reference else None)
     sheet.text("ablation.reference.late", tex_seed_mean([late_query_return(run) for run in reference]))
+    done = evaluated(reference)
+    for direction in DIRECTIONS:
+        sheet.text(f"ablation.reference.k1.{direction}", tex_seed_mean([r.task_return(direction, 1) for r in done]))
 
 
 LATER_STEP_RUNS: tuple[str, ...] = tuple(

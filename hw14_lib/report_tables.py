@@ -262,7 +262,7 @@ def later_step_table(studies: Sequence[LaterStepStudy]) -> str:
         by_scale = {float(row["scale"]): list(row["mean_stochastic"]) + [None] * 4 for row in study.rows}
         first = next(iter(by_scale.values()))  # n/a past the run's last step
         notes = ([rf"$\alpha = {study.alpha:g}$"] if study.alpha is not None else []) + (
-            ["validation"] if study.validation else []
+            ["val."] if study.validation else []
         )
         name = r"\texttt{" + latex_escape(study.run) + "}" + (f" ({', '.join(notes)})" if notes else "")
         cells = [name, tex_number(first[0]), tex_number(first[1])]

@@ -172,6 +172,11 @@ def test_numbers_match_a_hand_computation(results: Path, tmp_path: Path) -> None
     # than the 50-iteration window: a finished run says it never got there, an unfinished one n/a.
     assert values["ablation.first-order.reach"] == values["ablation.reference.reach"] == "$>$12"
     assert values["ablation.no-baseline.reach"] == values["ablation.first-order.late"] == r"\hwna"
+    # The fixture's evaluation puts "backward" at mean - 1 and "forward" at mean + 1 for every k.
+    assert values["ablation.first-order.k1.backward"] == "99.0" and values["ablation.first-order.k1.forward"] == "101.0"
+    forward = curves[:, 1] + 1.0
+    assert values["ablation.reference.k1.forward"] == tex_pm(float(forward.mean()), float(forward.std(ddof=1)), 3)
+    assert values["ablation.no-baseline.k1.forward"] == r"\hwna"
     assert values["hp.dir.outer_optimizer"] == "trpo"
     assert values["hp.default.inner_lr"] == "0.1"
 
@@ -342,9 +347,9 @@ def test_later_step_table_from_study_files(tmp_path: Path) -> None:
         rf"\texttt{{dir\_maml\_s1}} & {minus}6.8 & 477.6 & 99.2 & 265.0 & {na} & {na} & {na} & {na} & 439.2 & {na} \\",
         rf"\texttt{{vel\_maml\_s0}} & {minus}101.1 & {minus}59.6 & {minus}75.8 & {minus}61.1 & {minus}50.0 & "
         rf"{minus}48.5 & {na} & {na} & {na} & {na} \\",
-        rf"\texttt{{vel\_maml\_s0}} (validation) & {minus}90.0 & {minus}55.0 & {na} & {na} & {na} & {na} & "
+        rf"\texttt{{vel\_maml\_s0}} (val.) & {minus}90.0 & {minus}55.0 & {na} & {na} & {na} & {na} & "
         rf"{minus}45.0 & {minus}40.0 & {na} & {na} \\",
-        rf"\texttt{{vel\_maml\_s0}} ($\alpha = 0.01$, validation) & {minus}90.0 & {minus}55.0 & {na} & {na} & "
+        rf"\texttt{{vel\_maml\_s0}} ($\alpha = 0.01$, val.) & {minus}90.0 & {minus}55.0 & {na} & {na} & "
         rf"{na} & {na} & {minus}45.0 & {minus}40.0 & {na} & {na} \\",
     ]
     assert "holds no measurement yet" in later_step_table(load_later_steps(tmp_path / "none"))
