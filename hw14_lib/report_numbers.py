@@ -228,8 +228,12 @@ def ablation_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
         sheet.text(f"ablation.reference.k1.{direction}", tex_seed_mean([r.task_return(direction, 1) for r in done]))
 
 
-LATER_STEP_RUNS: tuple[str, ...] = tuple(
-    f"{fam}_maml_s{seed}{suffix}" for fam in FAMILIES for seed in range(3) for suffix in ("", "_validation")
+PRETRAINED_STEP_SIZES: dict[str, float] = {"dir": 4.0, "vel": 0.01}
+"""The pretrained policies' own step size, chosen by their one-step return on validation tasks
+(``later-steps --alpha A --validation``; ``results/README.md``) and quoted on the held-out ones."""
+LATER_STEP_RUNS: tuple[str, ...] = (
+    *(f"{fam}_maml_s{seed}{suffix}" for fam in FAMILIES for seed in range(3) for suffix in ("", "_validation")),
+    *(f"{fam}_pretrained_alpha{alpha:g}" for fam, alpha in PRETRAINED_STEP_SIZES.items()),
 )
 LATER_STEP_SCALES: tuple[float, ...] = (1.0, 0.5, 0.25, 0.0)
 """The studies (held-out and validation) and scales ``c`` of ``results/later_steps/`` that the report
