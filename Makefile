@@ -56,10 +56,16 @@ results: $(STAMP)
 # The later-steps study (results/later_steps/): every finished MAML run re-evaluated with the steps
 # after the first at c * alpha, on its held-out tasks; the three-seed runs also on validation tasks.
 FINISHED_MAML := $(foreach d,$(wildcard results/*_maml_*),$(if $(wildcard $(d)/summary.json),$(d)))
+# The pretrained baselines get their own step size: each candidate alpha on validation tasks, then
+# the best one-step alpha (PRETRAINED_STEP_SIZES in hw14_lib/report_numbers.py) on the held-out tasks.
 later-steps: $(STAMP)
 	$(PY) -m hw14_lib later-steps $(FINISHED_MAML) --scales 1,0.5,0.25,0
 	$(PY) -m hw14_lib later-steps $(filter $(wildcard results/*_maml_s[0-9]),$(FINISHED_MAML)) \
 	  --scales 1,0.5,0.25,0 --validation
+	for a in 0.5 1 2 4 8; do $(PY) -m hw14_lib later-steps results/dir_pretrained --alpha $$a --scales 1 --validation; done
+	for a in 0.003 0.01 0.025; do $(PY) -m hw14_lib later-steps results/vel_pretrained --alpha $$a --scales 1 --validation; done
+	$(PY) -m hw14_lib later-steps results/dir_pretrained --alpha 4 --scales 1
+	$(PY) -m hw14_lib later-steps results/vel_pretrained --alpha 0.01 --scales 1
 
 # TeX Live for the report, installed with apt only when latexmk, pdflatex or pdftoppm is missing.
 TEX_PACKAGES := texlive-latex-base texlive-latex-extra texlive-fonts-recommended latexmk poppler-utils
