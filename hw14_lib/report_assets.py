@@ -158,7 +158,8 @@ def comparison_figures(
     * ``fig_learning_{dir,vel}.png``: MAML's support and query return per meta-iteration, mean over
       the seeds with ±1 std shaded;
     * ``fig_adaptation_{dir,vel}.png``: held-out return after 0..3 inner steps for MAML, pretrained
-      and random initialization (mean ± std over seeds), the paper's values as reference markers;
+      and random initialization (mean ± std over seeds), the paper's values as reference markers,
+      and the pretrained policy with its own step size where a held-out ``--alpha`` study exists;
     * ``fig_ablations.png``: the training query return of the ablations against the ``dir_maml``
       seeds (mean +- std) and the paper's one-step return;
     * ``fig_later_steps.png``: the ``later_steps`` studies, one panel per run.
@@ -173,7 +174,7 @@ def comparison_figures(
             written.append(plots.plot_seed_learning_curves(seeds, path, title=f"MAML, {family} tasks"))
         else:
             written.append(plots.plot_placeholder(f"not yet available:\nresults/{fam}_maml_s*/metrics.jsonl", path))
-        written.append(_adaptation_figure(runs, fam, family, out / f"fig_adaptation_{fam}.png"))
+        written.append(_adaptation_figure(runs, fam, family, out / f"fig_adaptation_{fam}.png", later_steps))
     written.append(_ablation_figure(runs, out / "fig_ablations.png"))
     written.append(later_step_figure(later_steps, out / "fig_later_steps.png"))
     return written
@@ -190,12 +191,19 @@ def later_step_figure(studies: Sequence[LaterStepStudy], path: str | os.PathLike
     return plots.plot_later_steps(panels, path, alpha=studies[0].rows[0]["step_sizes"][0])
 
 
-def _adaptation_figure(runs: Mapping[str, Run], fam: str, family: str, path: Path) -> Path:
+def _adaptation_figure(
+    runs: Mapping[str, Run], fam: str, family: str, path: Path, studies: Sequence[LaterStepStudy] = ()
+) -> Path:
     curves = {}
     for method in METHODS:
         stats = curve_stats(seeds_of(runs, f"{fam}_{method}"))
         if stats:
             curves[METHOD_LABELS[method]] = (stats.mean, stats.std)
+    for study in studies:  # a baseline re-evaluated on the held-out tasks with its own step size
+        if study.run == f"{fam}_pretrained" and study.alpha is not None and not study.validation:
+            curve = next((r["mean_stochastic"] for r in study.rows if r["scale"] == 1.0), None)
+            if curve:
+                curves[f"pretrained, α = {study.alpha:g}"] = (curve, [0.0] * len(curve))
     if not curves:
         return plots.plot_placeholder(f"not yet available:\nresults/{fam}_*/summary.json", path)
     reference = {METHOD_LABELS[m]: v for m, v in PAPER_CURVES[fam].items()}
