@@ -424,3 +424,28 @@ def test_performance_table_marks_a_method_evaluated_at_an_interim_checkpoint(res
     assert values["vel.pretrained.interim"] == " (interim: checkpoint at 7 of 12 meta-iterations)"
     assert values["dir.pretrained.interim"] == ""
     assert values["vel.maml.interim"] == ""  # seed 1 has no evaluation, so no number includes it
+
+
+def test_adaptation_figure_adds_the_pretrained_policy_with_its_own_step_size(results: Path, tmp_path: Path) -> None:
+    from hw14_lib.report_assets import comparison_figures
+
+    runs = load_runs(results)
+    before = comparison_figures(runs, tmp_path / "a")[1].read_bytes()  # fig_adaptation_dir.png
+    study = {
+        "run": "dir_pretrained",
+        "alpha": 4.0,
+        "config": {"task": "direction"},
+        "rows": [{"scale": 1.0, "mean_stochastic": [-40.0, 60.0, 70.0, 80.0], "stochastic": [[-40.0]] * 4}],
+    }
+    (results / "later_steps").mkdir()
+    (results / "later_steps" / "dir_pretrained_alpha4.json").write_text(json.dumps(study))
+    (results / "later_steps" / "dir_pretrained_alpha4_validation.json").write_text(
+        json.dumps({**study, "validation": True})
+    )
+    studies = load_later_steps(results / "later_steps")
+    assert [s.label for s in studies] == ["dir_pretrained_alpha4", "dir_pretrained_alpha4_validation"]
+    figures = comparison_figures(runs, tmp_path / "b", later_steps=studies)
+    assert figures[1].name == "fig_adaptation_dir.png" and figures[1].read_bytes() != before
+    assert figures[3].read_bytes() == comparison_figures(runs, tmp_path / "c")[3].read_bytes()  # velocity unchanged
+    # Only studies at the run's own step size are drawn in the later-steps figure: none here.
+    assert figures[-1].read_bytes() == comparison_figures(runs, tmp_path / "d")[-1].read_bytes()
