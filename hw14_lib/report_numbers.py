@@ -199,7 +199,7 @@ LEARNING_THRESHOLD = PAPER_CURVES["dir"]["maml"][1]
 
 
 def ablation_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
-    """``ablation.<name>.{k0,k1,gain,msteps,interim,reach,late}`` for every ``results/ablation_*``
+    """``ablation.<name>.{k0,k1,k2,k3,gain,msteps,interim,reach,late}`` for every ``results/ablation_*``
     run, where ``<name>`` drops the ``ablation_dir_`` prefix and uses dashes (``first-order``), and
     ``ablation.reference.{reach,late}`` over the ``dir_maml`` seeds. ``reach``: the first
     meta-iteration whose 20-iteration mean training query return reached :data:`LEARNING_THRESHOLD`;
@@ -214,6 +214,8 @@ def ablation_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
         sheet.put(f"ablation.{slug}.k0", k0)
         sheet.put(f"ablation.{slug}.k1", k1)
         sheet.put(f"ablation.{slug}.gain", None if k0 is None or k1 is None else k1 - k0)
+        for k in (2, 3):
+            sheet.put(f"ablation.{slug}.k{k}", curve[k] if curve and len(curve) > k else None)
         sheet.put(f"ablation.{slug}.msteps", run.env_steps / 1e6 if run and run.metrics else None)
         sheet.text(f"ablation.{slug}.interim", interim_note([run] if curve else []))
         sheet.text(f"ablation.{slug}.reach", tex_learning_speed([run], LEARNING_THRESHOLD) if run else None)

@@ -165,7 +165,7 @@ def test_numbers_match_a_hand_computation(results: Path, tmp_path: Path) -> None
     assert values["backward.det.k1"] == "875.0" and values["backward.verdict"].startswith("reached")
     target = PAPER_CURVES["dir"]["maml"][1]
     assert values["dir.verdict"] == f"missed by {tex_number(target - float(curves[:, 1].mean()))}"
-    assert values["ablation.first-order.gain"] == "145.0"
+    assert values["ablation.first-order.gain"] == "145.0" and values["ablation.first-order.k3"] == "170.0"
     assert values["ablation.no-baseline.k1"] == r"\hwna"  # unfinished: no evaluation yet
     assert values["ablation.no-baseline.interim"] == values["ablation.first-order.interim"] == ""
     # Training query returns of the fixture stay far below the paper's 293.2 and runs are shorter
