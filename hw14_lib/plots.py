@@ -159,41 +159,39 @@ def plot_run_comparison(
     runs: Mapping[str, Sequence[Mapping[str, Any]]],
     out: str | os.PathLike[str],
     *,
-    panels: Sequence[tuple[str, str]] = (("query_return", "average query return (after adaptation)"),),
+    key: str = "query_return",
+    ylabel: str = "average query return (after adaptation)",
     reference: tuple[str, Sequence[Sequence[Mapping[str, Any]]]] | None = None,
-    marks: Mapping[str, tuple[float, str]] | None = None,
+    mark: tuple[float, str] | None = None,
     title: str = "",
 ) -> Path:
-    """One panel per ``(metrics key, y label)`` of ``panels``: a smoothed curve against env steps
-    per named run (ablations).
+    """One smoothed curve of ``key`` against env steps per named run (ablations).
 
     Args:
         runs: ``label -> metrics records``.
         reference: ``(label, records of each seed)`` drawn as the mean over seeds with +-1 std shaded
             (:func:`seed_band`), behind the runs.
-        marks: ``metrics key -> (value, label)``: a dashed horizontal line in that key's panel.
+        mark: ``(value, label)`` of a dashed horizontal line.
     """
     lengths = [len(r) for r in runs.values()] + [len(r) for r in (reference[1] if reference else [])]
     window = max(1, max(lengths, default=1) // 25)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.6), squeeze=False)
-    for ax, (key, ylabel) in zip(axes[0], panels, strict=True):
-        if reference is not None:
-            label, seeds = reference
-            steps, mean, std = seed_band(seeds, key, window=window)
-            ax.plot(steps / 1e6, mean, color="0.3", lw=1.8, label=f"{label} ({len(seeds)} seeds, ±1 std)")
-            ax.fill_between(steps / 1e6, mean - std, mean + std, color="0.3", alpha=0.2, lw=0)
-        for i, (label, records) in enumerate(runs.items()):
-            steps = np.array([m["env_steps"] for m in records]) / 1e6
-            ax.plot(steps, moving_average([m[key] for m in records], window), color=f"C{i}", lw=1.6, label=label)
-        if marks and key in marks:
-            value, label = marks[key]
-            ax.axhline(value, color="k", ls="--", lw=1, label=label)
-        ax.set_xlabel("environment steps (millions)")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(frameon=False, fontsize=7)
+    fig, ax = plt.subplots(figsize=(4.8, 3.6))
+    if reference is not None:
+        label, seeds = reference
+        steps, mean, std = seed_band(seeds, key, window=window)
+        ax.plot(steps / 1e6, mean, color="0.3", lw=1.8, label=f"{label} ({len(seeds)} seeds, ±1 std)")
+        ax.fill_between(steps / 1e6, mean - std, mean + std, color="0.3", alpha=0.2, lw=0)
+    for i, (label, records) in enumerate(runs.items()):
+        steps = np.array([m["env_steps"] for m in records]) / 1e6
+        ax.plot(steps, moving_average([m[key] for m in records], window), color=f"C{i}", lw=1.6, label=label)
+    if mark is not None:
+        ax.axhline(mark[0], color="k", ls="--", lw=1, label=mark[1])
     if title:
-        fig.suptitle(f"{title} (mean of {window} iterations)", fontsize=10)
+        ax.set_title(f"{title} (mean of {window} iterations)", fontsize=10)
+    ax.set_xlabel("environment steps (millions)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=7)
     return save_figure(fig, out)
 
 

@@ -31,6 +31,7 @@ from hw14_lib.report_data import (
     PAPER_ORACLE,
     LaterStepStudy,
     Run,
+    ablation_name,
     curve_stats,
     load_benchmarks,
     load_diagnostics,
@@ -39,6 +40,7 @@ from hw14_lib.report_data import (
     seeds_of,
 )
 from hw14_lib.report_numbers import (
+    LEARNING_THRESHOLD,
     ablation_numbers,
     backward_numbers,
     benchmark_numbers,
@@ -217,9 +219,7 @@ def _ablation_figure(runs: Mapping[str, Run], path: Path) -> Path:
         return len(run.metrics) >= 2 and all("support_return" in r and "query_return" in r for r in run.metrics)
 
     ablations = {
-        name.removeprefix("ablation_dir_"): run.metrics
-        for name, run in runs.items()
-        if name.startswith("ablation_") and usable(run)
+        ablation_name(name): run.metrics for name, run in runs.items() if name.startswith("ablation_") and usable(run)
     }
     if not ablations:
         return plots.plot_placeholder("not yet available:\nresults/ablation_*/metrics.jsonl", path)
@@ -228,8 +228,8 @@ def _ablation_figure(runs: Mapping[str, Run], path: Path) -> Path:
     return plots.plot_run_comparison(
         ablations,
         path,
-        panels=(("query_return", "query return (after the inner steps)"),),
+        ylabel="query return (after the inner steps)",
         reference=("dir_maml", seeds) if seeds else None,
-        marks={"query_return": (PAPER_CURVES["dir"]["maml"][1], "paper, one step (held-out)")},
+        mark=(LEARNING_THRESHOLD, "paper, one step (held-out)"),
         title="Direction tasks: ablations during meta-training",
     )

@@ -172,6 +172,11 @@ def load_runs(results: str | Path) -> dict[str, Run]:
     return runs
 
 
+def ablation_name(run_name: str) -> str:
+    """An ablation's short name: ``ablation_dir_no_baseline`` -> ``no_baseline``."""
+    return re.sub(r"^ablation_(dir_)?", "", run_name)
+
+
 def seeds_of(runs: Mapping[str, Run], experiment: str) -> list[Run]:
     """The runs of ``experiment``: the folder ``experiment`` itself or ``experiment_s<seed>``."""
     pattern = re.compile(rf"{re.escape(experiment)}(_s\d+)?")

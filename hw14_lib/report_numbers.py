@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ from hw14_lib.report_data import (
     PAPER_ORACLE,
     LaterStepStudy,
     Run,
+    ablation_name,
     curve_stats,
     evaluated,
     late_query_return,
@@ -207,7 +207,7 @@ def ablation_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
     held-out return on one direction after one step."""
     names = dict.fromkeys([*ABLATIONS, *(n for n in runs if n.startswith("ablation_"))])
     for name in names:
-        slug = re.sub(r"^ablation_(dir_)?", "", name).replace("_", "-").lower()
+        slug = ablation_name(name).replace("_", "-").lower()
         run = runs.get(name)
         curve = run.curve() if run else None
         k0, k1 = (curve[0], curve[1]) if curve and len(curve) > 1 else (None, None)
@@ -280,9 +280,7 @@ def later_step_numbers(sheet: NumberSheet, studies: Sequence[LaterStepStudy]) ->
             curves = [row["mean_stochastic"] for study in seeds for row in study.rows if row["scale"] == scale]
             for k in (2, 3):
                 values = [curve[k] for curve in curves if k < len(curve)]
-                mean = statistics.fmean(values) if values else None
-                std = statistics.stdev(values) if len(values) > 1 else None
-                sheet.text(f"later.{fam}.c{round(100 * scale)}.k{k}.pm", tex_pm(mean, std, len(values)))
+                sheet.text(f"later.{fam}.c{round(100 * scale)}.k{k}.pm", tex_seed_mean(values))
 
 
 def bench_slug(case: str) -> str:

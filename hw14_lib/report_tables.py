@@ -20,6 +20,7 @@ from hw14_lib.report_data import (
     InnerStepDiagnostic,
     LaterStepStudy,
     Run,
+    ablation_name,
     config_difference,
     curve_stats,
     evaluated,
@@ -28,7 +29,7 @@ from hw14_lib.report_data import (
     read_config,
     seeds_of,
 )
-from hw14_lib.report_numbers import HYPERPARAMETERS, STEPS
+from hw14_lib.report_numbers import HYPERPARAMETERS, LEARNING_THRESHOLD, STEPS
 from hw14_lib.report_tex import (
     NA,
     as_number,
@@ -102,7 +103,7 @@ def ablation_table(runs: Mapping[str, Run]) -> str:
     Rows name ``results/ablation_dir_<name>`` by ``<name>``."""
     reference = [r for r in seeds_of(runs, "dir_maml") if r.config]
     reference_config = reference[0].config if reference else {}
-    threshold = PAPER_CURVES["dir"]["maml"][1]
+    threshold = LEARNING_THRESHOLD
     lines = [
         r"\begin{tabular}{@{}l >{\raggedright\arraybackslash}p{0.25\linewidth} rrr rr r@{}}",
         r"\toprule",
@@ -118,7 +119,7 @@ def ablation_table(runs: Mapping[str, Run]) -> str:
         if name.startswith("ablation_"):
             diff = config_difference(run.config, reference_config) if reference_config and run.config else {}
             change = ", ".join(f"\\texttt{{{latex_escape(k)}}}~=~{config_value(run.config, k)}" for k in diff)
-            label = latex_escape(name.removeprefix("ablation_dir_").removeprefix("ablation_"))
+            label = latex_escape(ablation_name(name))
             rows.append((rf"\texttt{{{label}}}", change or NA, [run]))
     for label, change, seeds in rows:
         stats = curve_stats(seeds)
