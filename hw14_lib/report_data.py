@@ -26,6 +26,7 @@ import numpy as np
 import yaml
 
 from hw14_lib.config import TrainConfig
+from hw14_lib.experiments import INTERIM_SUMMARY
 from hw14_lib.io_utils import read_jsonl
 
 FAMILIES: dict[str, str] = {"dir": "direction", "vel": "velocity"}
@@ -148,8 +149,8 @@ def load_run(folder: Path) -> Run:
     summary = interim = None
     if (folder / "summary.json").is_file():
         summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    elif (folder / "interim_summary.json").is_file():
-        interim = json.loads((folder / "interim_summary.json").read_text(encoding="utf-8"))
+    elif (folder / INTERIM_SUMMARY).is_file():
+        interim = json.loads((folder / INTERIM_SUMMARY).read_text(encoding="utf-8"))
     metrics = read_jsonl(folder / "metrics.jsonl") if (folder / "metrics.jsonl").is_file() else []
     if summary is not None and isinstance(summary.get("config"), dict):
         config = {**_default_config(), **summary["config"]}

@@ -103,13 +103,12 @@ def ablation_table(runs: Mapping[str, Run]) -> str:
     Rows name ``results/ablation_dir_<name>`` by ``<name>``."""
     reference = [r for r in seeds_of(runs, "dir_maml") if r.config]
     reference_config = reference[0].config if reference else {}
-    threshold = LEARNING_THRESHOLD
     lines = [
         r"\begin{tabular}{@{}l >{\raggedright\arraybackslash}p{0.25\linewidth} rrr rr r@{}}",
         r"\toprule",
         r" & & \multicolumn{3}{c}{held-out return} & \multicolumn{2}{c}{training query return} & \\",
         r"\cmidrule(lr){3-5}\cmidrule(lr){6-7}",
-        rf"run & change from the reference & $k=0$ & $k=1$ & gain & it.\ to {tex_number(threshold)} & "
+        rf"run & change from the reference & $k=0$ & $k=1$ & gain & it.\ to {tex_number(LEARNING_THRESHOLD)} & "
         rf"last {LATE_ITERATIONS} it. & steps (M) \\",
         r"\midrule",
     ]
@@ -128,7 +127,7 @@ def ablation_table(runs: Mapping[str, Run]) -> str:
         state = r"\,$^\dagger$" if seeds and not all(r.finished for r in seeds) else ""
         steps, _ = mean_budget(seeds)
         cells = [tex_number(k0), tex_number(k1), tex_number(gain)]
-        cells += [tex_learning_speed(seeds, threshold), tex_seed_mean([late_query_return(r) for r in seeds])]
+        cells += [tex_learning_speed(seeds, LEARNING_THRESHOLD), tex_seed_mean([late_query_return(r) for r in seeds])]
         lines.append(" & ".join([label + state, change, *cells, tex_number(steps)]) + r" \\")
     if len(rows) == 1:
         lines.append(rf"\multicolumn{{8}}{{@{{}}l}}{{{NA}: no \texttt{{results/ablation\_*}} run yet}} \\")

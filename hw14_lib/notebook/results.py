@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from hw14_lib.config import TrainConfig
+from hw14_lib.experiments import INTERIM_SUMMARY
 from hw14_lib.io_utils import read_jsonl
 from hw14_lib.notebook.settings import NotebookSettings, image, video
 from hw14_lib.plots import plot_adaptation_curves, plot_seed_learning_curves, plot_training_curves
@@ -72,7 +73,7 @@ def read_summary(folder: Path | None, *, interim: bool = False) -> dict[str, Any
     """
     if folder is None:
         return None
-    for name in ("summary.json", "interim_summary.json") if interim else ("summary.json",):
+    for name in ("summary.json", INTERIM_SUMMARY) if interim else ("summary.json",):
         if (folder / name).is_file():
             return json.loads((folder / name).read_text(encoding="utf-8"))
     return None
