@@ -1,5 +1,6 @@
 # hw14 MAML. `make run` trains the default configuration; `make test` runs lint and every test.
-# Both create the virtual environment .venv (pinned requirements.txt) when it is missing.
+# Both create the virtual environment .venv (pinned requirements.txt and requirements-dev.txt) when it
+# is missing; `make lab` opens the notebook in JupyterLab.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,13 +14,13 @@ SHELL := /bin/bash
 # "is ignored" warning per package. They say nothing about this project, so they are filtered.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: venv run test lint format bench bench-trpo results later-steps clean tex report submission
+.PHONY: venv run lab test lint format bench bench-trpo results later-steps clean tex report submission
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 | { grep -v "$(PIP_NOISE)" || true; }
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 | { grep -v "$(PIP_NOISE)" || true; }
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | { grep -v "$(PIP_NOISE)" || true; }
 	touch $(STAMP)
 
@@ -27,6 +28,12 @@ $(STAMP): requirements.txt pyproject.toml
 run: $(STAMP)
 	@if [ -f $(RUN_DIR)/checkpoint.pt ]; then flag=--resume; else flag=; fi; \
 	$(PY) -m hw14_lib train --config $(CONFIG) --out $(RUN_DIR) $$flag
+
+# The notebook in JupyterLab (Ctrl-C twice to stop the server). Jupyter refuses to run as root
+# without --allow-root, so it is added for root (containers, CI machines) only.
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) Notebooks/HW14_MAML.ipynb
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -82,9 +89,16 @@ report: $(STAMP) tex
 	  $(if $(STUDENT_NUMBER),--student-number "$(STUDENT_NUMBER)") $(if $(FULL_NAME),--full-name "$(FULL_NAME)")
 
 # The course zip: make submission STUDENT_NUMBER=400123456 FULL_NAME=JaneDoe -> dist/DRL_HW14_400123456_JaneDoe.zip
+# (the PDF rebuilt, its LaTeX sources, Notebooks/ with the package, results and a README). The notebook
+# must hold the outputs of a full-mode run: a copy saved after Run All in quick mode (HW14_QUICK=1) or
+# never executed is refused (exit 2, nothing written); `git checkout Notebooks/HW14_MAML.ipynb` restores
+# the committed one.
 submission: $(STAMP) tex
 	@if [ -z "$(STUDENT_NUMBER)" ] || [ -z "$(FULL_NAME)" ]; then \
-	  echo "usage: make submission STUDENT_NUMBER=400123456 FULL_NAME=JaneDoe" >&2; exit 2; fi
+	  echo "usage: make submission STUDENT_NUMBER=400123456 FULL_NAME=JaneDoe" >&2; \
+	  echo "  writes dist/DRL_HW14_<StudentNumber>_<FullName>.zip; Notebooks/HW14_MAML.ipynb must hold the outputs" >&2; \
+	  echo "  of a full-mode run (a quick-mode or unexecuted copy is refused; git checkout restores the committed one)" >&2; \
+	  exit 2; fi
 	$(PY) -m hw14_lib package --student-number "$(STUDENT_NUMBER)" --full-name "$(FULL_NAME)"
 
 clean:

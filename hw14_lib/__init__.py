@@ -7,7 +7,7 @@ the Gymnasium ids ``hw14/HalfCheetahBackward-v0``, ``hw14/HalfCheetahDir-v0`` an
 ``mujoco`` is imported with its OpenGL back end disabled: ``import mujoco`` otherwise loads the back
 end named by ``MUJOCO_GL`` at once and fails outright on a machine without a working OpenGL (no
 libEGL, a wrong ``MUJOCO_GL``, ``egl`` on macOS), which would stop training, not only the video.
-Rendering loads the back end lazily (:func:`hw14_lib.evaluation.record_video`), and skips the video
+Rendering loads the back end lazily (:func:`hw14_lib.video.record_video`), and skips the video
 with a warning when it cannot.
 """
 

@@ -1,4 +1,5 @@
-"""Command line: ``python -m hw14_lib {train,evaluate,results,diagnose,later-steps,plot,report-assets,package} ...``.
+"""Command line: ``python -m hw14_lib COMMAND ...``, COMMAND one of train, evaluate, results, diagnose,
+later-steps, plot, render, report-assets, package.
 
 Bad input (a missing or malformed config, an unknown key, a bad value, a policy file that is not
 one, a run folder that cannot be used) prints one line ``error: ...`` on stderr and exits with
@@ -140,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="experiments folder whose runs are compared in RESULTS/figures/ (default: results; skipped if missing)",
     )
 
+    render = sub.add_parser(
+        "render",
+        help="render the video of finished runs again",
+        description="Render video.mp4 of each finished run folder again (tracking camera): its first held-out "
+        "task after one inner step, as the final evaluation renders it. The episode's return must equal "
+        "summary.json's video_return, else the old video is kept and the command fails.",
+    )
+    render.add_argument("runs", nargs="+", help="finished run folders (config.yaml, policy.pt, summary.json)")
+
     assets = sub.add_parser(
         "report-assets",
         help="regenerate the report's figures, tables and numbers",
@@ -157,7 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
         "package",
         help="build the report and the course submission zip",
         description="Rebuild HW14_Solution.pdf and write dist/DRL_HW14_<StudentNumber>_<FullName>.zip with the "
-        "PDF, the LaTeX sources (HW14_Solution.zip) and Notebooks/.",
+        "PDF, the LaTeX sources (HW14_Solution.zip) and Notebooks/ (the notebook, hw14_lib, configs, results and a "
+        "README). The notebook must hold the outputs of a full-mode run: a copy saved after Run All in quick mode "
+        "(HW14_QUICK=1), or with a code cell not executed or showing an error, is refused (exit 2, nothing written); "
+        "`git checkout Notebooks/HW14_MAML.ipynb` restores the committed one.",
     )
     package.add_argument("--student-number", required=True, help="digits only, e.g. 400123456")
     package.add_argument("--full-name", required=True, help="CamelCase without spaces, e.g. JaneDoe")

@@ -52,7 +52,9 @@ def train_command(args: argparse.Namespace) -> int:
         evaluate=not args.no_eval,
     )
     out = Path(args.out)
-    print(f"results in {out}/: metrics.jsonl, summary.json, policy.pt, meta_loss.png, query_return.png")
+    written = ["metrics.jsonl", "summary.json", "policy.pt", "meta_loss.png", "query_return.png"]
+    written += [summary["video"]] if summary.get("video") else []
+    print(f"results in {out}/: {', '.join(written)}")
     print(f"env steps {summary['env_steps']:,}, training time {summary['wall_seconds']:.0f} s")
     if "pre_adaptation_return" in summary:
         print(
@@ -65,9 +67,10 @@ def train_command(args: argparse.Namespace) -> int:
 def evaluate_command(args: argparse.Namespace) -> int:
     """``evaluate``: returns of a policy before and after k inner steps, optional video and JSON."""
     from hw14_lib.config import TrainConfig
-    from hw14_lib.evaluation import later_step_sizes, record_video
+    from hw14_lib.evaluation import later_step_sizes
     from hw14_lib.policy import load_policy
     from hw14_lib.training import ACT_DIM, OBS_DIM, evaluate_meta_policy
+    from hw14_lib.video import record_video
 
     policy_path = Path(args.policy)
     policy = load_policy(policy_path)
@@ -243,6 +246,49 @@ def later_steps_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def render_command(args: argparse.Namespace) -> int:
+    """``render``: a finished run's ``video.mp4`` rendered again, from its policy and configuration.
+
+    The video shows the run's first held-out task after one inner step, as training's final evaluation
+    renders it; the adapted parameters are recomputed with the evaluation's seeds, so the episode's
+    return must equal the one ``summary.json`` recorded (checked: a mismatch is an error, and the old
+    video is kept).
+    """
+    import json
+
+    import torch
+
+    from hw14_lib.config import TrainConfig
+    from hw14_lib.policy import load_policy
+    from hw14_lib.training import evaluate_meta_policy
+    from hw14_lib.video import record_video
+
+    folders = [Path(r) for r in args.runs]
+    for folder in folders:  # check every input before the first evaluation
+        for name in ("config.yaml", "policy.pt", "summary.json"):
+            if not (folder / name).is_file():
+                raise UsageError(f"{folder / name} does not exist; is {folder} a finished run folder?")
+    for folder in folders:
+        cfg = TrainConfig.from_yaml(folder / "config.yaml")
+        recorded = json.loads((folder / "summary.json").read_text(encoding="utf-8")).get("video_return")
+        torch.set_num_threads(cfg.torch_threads)  # as in training, whose evaluation this repeats
+        policy = load_policy(folder / "policy.pt")
+        _, tasks, history = evaluate_meta_policy(cfg, policy, steps=1)
+        out = folder / ".video.rerender.mp4"
+        ret = record_video(policy, history[1][0], tasks[0], out, horizon=cfg.horizon, seed=cfg.seed)
+        if ret is None:
+            return 1  # record_video warned why
+        if recorded is not None and not math.isclose(ret, recorded, rel_tol=1e-9, abs_tol=1e-6):
+            out.unlink()
+            raise UsageError(
+                f"{folder}: the re-rendered episode's return {ret:.6f} differs from summary.json's {recorded:.6f}; "
+                "the old video is kept"
+            )
+        out.replace(folder / "video.mp4")
+        print(f"{folder / 'video.mp4'}: task {tasks[0].label()} after one step, return {ret:.1f}")
+    return 0
+
+
 def plot_command(args: argparse.Namespace) -> int:
     """``plot``: every run's training plots and the comparison figures of ``results/figures/``."""
     from hw14_lib.io_utils import read_jsonl
@@ -307,6 +353,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "diagnose": diagnose_command,
     "later-steps": later_steps_command,
     "plot": plot_command,
+    "render": render_command,
     "report-assets": report_assets_command,
     "package": package_command,
 }

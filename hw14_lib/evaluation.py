@@ -1,4 +1,4 @@
-"""Meta-testing: returns before and after k adaptation steps, deterministic evaluation and video.
+"""Meta-testing: returns before and after k adaptation steps, and deterministic evaluation.
 
 The adaptation protocol follows the MAML paper: on each held-out task, sample N trajectories with
 the current parameters, take one inner step on them, and repeat; the return after ``k`` steps is
@@ -8,11 +8,8 @@ with the mean action ``mu_{theta'}(s)``.
 
 from __future__ import annotations
 
-import os
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +18,7 @@ from torch import Tensor
 
 from hw14_lib.losses import compute_advantages
 from hw14_lib.maml import InnerLoop, adapt_all
-from hw14_lib.policy import GaussianMLPPolicy, Params, distribution, policy_params
+from hw14_lib.policy import GaussianMLPPolicy, Params, policy_params
 from hw14_lib.sampling import TrajectoryBatch, sample_trajectories
 from hw14_lib.tasks import Task
 from hw14_lib.vector_env import make_task_vector_env
@@ -194,99 +191,3 @@ def adaptation_curve(
     finally:
         envs.close()
     return curve, history
-
-
-GL_BACKENDS = ("egl", "osmesa", "glfw")
-
-
-def rendering_problem(width: int = 64, height: int = 64) -> str | None:
-    """Why off-screen OpenGL rendering is unavailable here, or ``None`` when it works.
-
-    Creates (and frees) a GL context of the back end ``MUJOCO_GL`` names, as Gymnasium's renderer
-    would (glfw, egl, then osmesa when unset), and a MuJoCo render context in it. Warnings the back
-    ends print while failing (GLFW's) are folded into the returned text.
-    """
-    import importlib
-
-    import mujoco
-
-    backend = os.environ.get("MUJOCO_GL")
-    if backend is not None and backend not in GL_BACKENDS:
-        return f"MUJOCO_GL={backend!r} is not one of {', '.join(GL_BACKENDS)}"
-    problems = []
-    for name in GL_BACKENDS if backend is None else (backend,):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                context = importlib.import_module(f"mujoco.{name}").GLContext(width, height)
-                try:
-                    context.make_current()
-                    mujoco.MjrContext(mujoco.MjModel.from_xml_string("<mujoco/>"), mujoco.mjtFontScale.mjFONTSCALE_100)
-                finally:
-                    context.free()
-            except Exception as exc:  # back ends fail with ImportError, AttributeError, FatalError, ...
-                messages = dict.fromkeys(str(w.message) for w in caught)  # GLFW repeats itself
-                detail = "; ".join([*messages, f"{type(exc).__name__}: {exc}"])
-                problems.append(f"{name}: {detail}")
-                continue
-        return None
-    return "; ".join(problems)
-
-
-def record_video(
-    policy: GaussianMLPPolicy,
-    params: Mapping[str, Tensor],
-    task: Task,
-    path: str | os.PathLike[str],
-    *,
-    horizon: int = 200,
-    seed: int = 0,
-    width: int = 480,
-    height: int = 320,
-) -> float | None:
-    """Render one deterministic episode to an mp4 at ``path`` (atomically) and return its return.
-
-    Rendering needs OpenGL (``MUJOCO_GL=egl`` headless). When it is unavailable (checked by
-    :func:`rendering_problem` before any frame), or rendering or encoding fails midway, the video is
-    skipped with one warning and ``None`` is returned; nothing is written.
-    """
-    import imageio.v2 as imageio
-
-    from hw14_lib.envs import HalfCheetahTaskEnv
-    from hw14_lib.io_utils import atomic_write
-
-    problem = rendering_problem()
-    if problem is not None:
-        warnings.warn(f"video skipped: OpenGL rendering is unavailable ({problem})", stacklevel=2)
-        return None
-    total = 0.0
-    env = HalfCheetahTaskEnv(task=task, render_mode="rgb_array", width=width, height=height)
-    try:
-        obs, _ = env.reset(seed=seed)
-        frames = []
-        for t in range(horizon + 1):
-            try:
-                frames.append(env.render())
-            except Exception as exc:  # OpenGL back ends fail in many ways (RuntimeError, FatalError, ...)
-                warnings.warn(f"video skipped: rendering failed ({type(exc).__name__}: {exc})", stacklevel=2)
-                return None
-            if t == horizon:
-                break
-            with torch.no_grad():
-                dist = distribution(policy, params, torch.as_tensor(obs, dtype=torch.float32))
-                action = policy.deterministic_action(dist).numpy()
-            obs, reward, _, _, _ = env.step(action)
-            total += float(reward)
-    finally:
-        env.close()
-    fps = round(1.0 / env.unwrapped.dt)
-
-    def write(tmp: Path) -> None:
-        imageio.mimwrite(tmp, frames, fps=fps, format="FFMPEG", codec="libx264", macro_block_size=16)
-
-    try:
-        atomic_write(path, write)
-    except (OSError, RuntimeError, ValueError) as exc:  # ffmpeg missing or failing
-        warnings.warn(f"video skipped: encoding {str(path)!r} failed ({type(exc).__name__}: {exc})", stacklevel=2)
-        return None
-    return total

@@ -102,6 +102,7 @@ def run_experiment(
     Returns:
         ``True`` when it is finished, ``False`` when ``deadline`` stopped it first.
     """
+    from hw14_lib.folder_lock import exclusive_folder
     from hw14_lib.training import CHECKPOINT, finish_run, make_policy, prepare_run_folder, train
 
     if is_finished(exp, root):
@@ -109,8 +110,9 @@ def run_experiment(
     cfg = exp.load_config(physics_threads=physics_threads)
     out = root / exp.name
     if not exp.train:
-        prepare_run_folder(cfg, out, resume=False, overwrite=True)
-        finish_run(cfg, out, make_policy(cfg))
+        with exclusive_folder(out):
+            prepare_run_folder(cfg, out, resume=False, overwrite=True)
+            finish_run(cfg, out, make_policy(cfg))
         return True
     resume = (out / CHECKPOINT).exists()
     summary = train(cfg, out, resume=resume, overwrite=not resume, progress=progress, deadline=deadline)
@@ -171,9 +173,15 @@ def run_experiments(
 
     Returns:
         Names still unfinished (stopped by ``max_minutes``).
+
+    Raises:
+        FolderInUseError: another process writes one of the experiments' folders; nothing started.
     """
+    from hw14_lib.folder_lock import check_not_in_use
+
     selected = [experiment_by_name(n) for n in names] if names else list(EXPERIMENTS)
     pending = [e for e in selected if not is_finished(e, root)]
+    check_not_in_use([root / e.name for e in pending])  # another `results` or training: refuse before starting
     threads = physics_threads_per_job(jobs, physics_threads)
     deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
     if jobs <= 1:

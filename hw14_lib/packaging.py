@@ -6,10 +6,15 @@ Layout (the course's section 2.2)::
     HW14_Solution.zip           HW14_Solution.tex + report/ (figures, tables, numbers): it
                                 compiles on its own with ``latexmk -pdf HW14_Solution.tex``
     Notebooks/HW14_MAML.ipynb   the notebook, and beside it what it needs to run from the unpacked
-    Notebooks/hw14_lib/         zip: the package, requirements.txt, configs/ and the small files of
-    Notebooks/requirements.txt  results/ (no checkpoints, nothing over RESULT_FILE_LIMIT bytes)
-    Notebooks/configs/
+    Notebooks/hw14_lib/         zip: the package, requirements.txt, configs/, the small files of
+    Notebooks/requirements.txt  results/ (no checkpoints, nothing over RESULT_FILE_LIMIT bytes) and
+    Notebooks/configs/          the README below)
     Notebooks/results/
+    Notebooks/README.md
+
+The notebook must hold the outputs of a full-mode run (:func:`check_submission_notebook`): Run All
+in quick mode autosaves a smoke run's outputs over the committed ones, and that copy is refused.
+``Notebooks/README.md`` in the zip (:data:`ZIP_README`) tells a grader with only the zip how to run it.
 
 Names: ``FullName`` must be CamelCase with no spaces, which we take to mean two or more
 capitalized ASCII words run together, ``^[A-Z][a-z]+(?:[A-Z][a-z]+)+$`` (``JaneDoe``,
@@ -25,6 +30,7 @@ an existing submission is never replaced by a broken one.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -48,8 +54,94 @@ RESULT_FILE_LIMIT = 5 * 2**20
 _SKIPPED_DIRS = {"__pycache__", ".ipynb_checkpoints", "build", ".pytest_cache"}
 
 
+MODE_LINE = re.compile(r"^mode: (full|quick) \(", re.MULTILINE)
+"""The line that :meth:`hw14_lib.notebook.NotebookSettings.describe` prints first (a test ties them)."""
+REFRESH_NOTEBOOK = (
+    "restore the committed copy (git checkout Notebooks/HW14_MAML.ipynb) or re-execute it in full mode "
+    "(unset HW14_QUICK; jupyter nbconvert --to notebook --execute --inplace Notebooks/HW14_MAML.ipynb "
+    "--ExecutePreprocessor.timeout=1800)"
+)
+ZIP_README = """\
+# HW14 MAML: the notebook and what it needs
+
+This folder runs on its own: the notebook `HW14_MAML.ipynb`, the package `hw14_lib/` it imports (all of
+its code), the configurations `configs/`, the results of the full runs `results/` (metrics, summaries,
+policies and videos; no checkpoints) and `requirements.txt`. The report is `../HW14_Solution.pdf`.
+
+## Run it
+
+Python 3.11 (CPU only; Linux renders the videos headless with EGL, `libegl1`). In this folder:
+
+```bash
+python3.11 -m venv .venv
+.venv/bin/pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu  # optional: the
+#   small CPU build; otherwise the next line takes PyPI's build of several GB
+.venv/bin/pip install -r requirements.txt
+.venv/bin/jupyter lab HW14_MAML.ipynb
+```
+
+Run the cells from the top (Run > Run All Cells). The saved outputs are those of a full run, so the
+notebook can be read without running it.
+
+## What it shows
+
+1. the environment (`HalfCheetah-v5` with the course's backward reward) and the task families MAML needs;
+2. the Gaussian MLP policy; 3. batched rollouts and returns; 4. evaluation and a video of the untrained
+policy; 5. MAML's inner step and meta-gradient, and a live training run (60 iterations of the default
+configuration, a few minutes on two cores); 6. the committed results of the full runs: learning curves,
+returns after k inner steps next to the MAML paper's baselines, videos; 7. an interactive cell that
+adapts the meta-trained policy to a direction or speed of your choice.
+
+## Quick mode
+
+`HW14_QUICK=1 .venv/bin/jupyter lab HW14_MAML.ipynb` runs the same cells in seconds on a tiny smoke
+configuration, writing only to a temporary folder: a check that everything runs, not a result.
+
+## From the command line
+
+```bash
+.venv/bin/python -m hw14_lib train --config configs/backward.yaml --out runs/default  # the default run
+.venv/bin/python -m hw14_lib evaluate --policy results/dir_maml_s0/policy.pt --steps 3
+.venv/bin/python -m hw14_lib --help
+```
+"""
+"""``Notebooks/README.md`` of the zip: how a grader with only the zip runs the notebook."""
+
+
 class SubmissionError(ValueError):
     """The submission cannot be built as asked; the message says why, in one line."""
+
+
+def check_submission_notebook(path: str | os.PathLike[str]) -> None:
+    """Refuse a notebook that does not hold the outputs of a complete full-mode run.
+
+    The first code cell prints ``mode: full (...)`` or ``mode: quick (...)``
+    (:meth:`hw14_lib.notebook.NotebookSettings.describe`). Refused: a quick-mode run's outputs, no
+    mode line (never executed, or its outputs cleared), a code cell that was not executed, and an
+    error output.
+
+    Raises:
+        SubmissionError: one line saying what is wrong and how to restore the full outputs.
+    """
+    path = Path(path)
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SubmissionError(f"notebook {str(path)!r} is not a readable notebook ({type(exc).__name__})") from exc
+    code = [c for c in cells if c.get("cell_type") == "code"]
+    text = "".join(
+        "".join(o.get("text", "")) for c in code for o in c.get("outputs", []) if o.get("output_type") == "stream"
+    )
+    modes = set(MODE_LINE.findall(text))
+    if "quick" in modes:
+        raise SubmissionError(f"notebook {str(path)!r} holds the outputs of a quick-mode run; {REFRESH_NOTEBOOK}")
+    if modes != {"full"}:
+        raise SubmissionError(f"notebook {str(path)!r} holds no full-mode outputs; {REFRESH_NOTEBOOK}")
+    for number, cell in enumerate(code, start=1):
+        if cell.get("execution_count") is None:
+            raise SubmissionError(f"notebook {str(path)!r}: code cell {number} was not executed; {REFRESH_NOTEBOOK}")
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            raise SubmissionError(f"notebook {str(path)!r}: code cell {number} shows an error; {REFRESH_NOTEBOOK}")
 
 
 def validate_full_name(full_name: str) -> str:
@@ -143,14 +235,15 @@ def build_submission(
         The zip's path.
 
     Raises:
-        SubmissionError: a bad name or number, a missing notebook or sources, or a PDF that cannot
-            be rebuilt; nothing is written then.
+        SubmissionError: a bad name or number, a missing notebook or sources, a notebook without the
+            outputs of a full-mode run, or a PDF that cannot be rebuilt; nothing is written then.
     """
     name = submission_name(student_number, full_name)
     root = Path(root).resolve()
     notebook_path = Path(notebook) if notebook is not None else root / NOTEBOOK
     if not notebook_path.is_file():
         raise SubmissionError(f"notebook {str(notebook_path)!r} does not exist; the submission needs it")
+    check_submission_notebook(notebook_path)
     if not (root / "hw14_lib" / "__init__.py").is_file():
         raise SubmissionError(f"{root} holds no hw14_lib package to submit with the notebook")
     out = Path(dist) if dist is not None else root / "dist"
@@ -162,7 +255,14 @@ def build_submission(
             raise SubmissionError(f"{REPORT_PDF} is older than its sources after the build; nothing was written")
         source_zip = Path(tmp) / REPORT_ZIP
         _write_zip(source_zip, ((p, p.relative_to(source).as_posix()) for p in _files(source) if p != pdf))
-        entries = [(pdf, REPORT_PDF), (source_zip, REPORT_ZIP), *_notebook_entries(root, notebook_path)]
+        readme = Path(tmp) / "README.md"
+        readme.write_text(ZIP_README, encoding="utf-8")
+        entries = [
+            (pdf, REPORT_PDF),
+            (source_zip, REPORT_ZIP),
+            (readme, "Notebooks/README.md"),
+            *_notebook_entries(root, notebook_path),
+        ]
         return atomic_write(out / name, lambda tmp_zip: _write_zip(tmp_zip, entries))
 
 

@@ -194,7 +194,10 @@ def load_policy(path: str | os.PathLike[str]) -> GaussianMLPPolicy:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for foreign or corrupt files
-        raise ValueError(f"{str(path)!r} is not a policy file written by save_policy ({exc})") from exc
+        # Only the type: torch's weights_only messages are paragraphs of advice that does not apply here.
+        raise ValueError(
+            f"{str(path)!r} is not a policy file written by save_policy (torch.load: {type(exc).__name__})"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != POLICY_FORMAT:
         raise ValueError(f"{str(path)!r} is not a policy file written by save_policy")
     try:

@@ -50,6 +50,7 @@ from hw14_lib.report_numbers import (
     paper_numbers,
 )
 from hw14_lib.report_tables import (
+    LEGENDS,
     ablation_table,
     benchmark_table,
     column_configs,
@@ -59,7 +60,7 @@ from hw14_lib.report_tables import (
     later_step_table,
     performance_table,
 )
-from hw14_lib.report_tex import NumberSheet, latex_escape
+from hw14_lib.report_tex import NumberSheet, latex_escape, legend
 
 
 def generate_report_assets(
@@ -126,6 +127,13 @@ def generate_report_assets(
         "tab_inner_step.tex": inner_step_table(load_diagnostics(Path(results) / "diagnostics")),
         "tab_later_steps.tex": later_step_table(later_steps),
     }
+    for name, table in (
+        ("performance", "tab_performance.tex"),
+        ("ablations", "tab_ablations.tex"),
+        ("runs", "tab_experiments.tex"),
+        ("latersteps", "tab_later_steps.tex"),
+    ):
+        sheet.text(f"legend.{name}", legend(tables[table], LEGENDS[name]))
     for name, text in tables.items():
         written.append(atomic_write_text(out / name, text))
     written += _figures(runs, later_steps, out)

@@ -103,12 +103,13 @@ def paper_numbers(sheet: NumberSheet) -> None:
     sheet.put("target.backward", BACKWARD_TARGET, 0)
 
 
-def verdict(ours: float | None, target: float, target_digits: int = 1) -> str | None:
-    """``reached (ours x >= target)`` or ``missed by target - x``; None while there is no number."""
+def verdict(ours: float | None, target: float) -> str | None:
+    """``reached, with x - target to spare`` or ``missed by target - x`` (the report's sentences put
+    both numbers beside it); ``None`` while there is no number."""
     if ours is None:
         return None
     if ours >= target:
-        return rf"reached (ours {tex_number(ours)} $\geq$ {tex_number(target, target_digits)})"
+        return f"reached, with {tex_number(ours - target)} to spare"
     return f"missed by {tex_number(target - ours)}"
 
 
@@ -164,7 +165,7 @@ def backward_numbers(sheet: NumberSheet, run: Run | None) -> None:
     sheet.put("backward.minutes", run.wall_seconds / 60 if run and run.metrics else None)
     sheet.put("backward.iterations", len(run.metrics) if run and run.metrics else None, 0)
     post = det[1] if det and len(det) > 1 else None
-    sheet.text("backward.verdict", verdict(post, BACKWARD_TARGET, target_digits=0))
+    sheet.text("backward.verdict", verdict(post, BACKWARD_TARGET))
 
 
 def hyperparameter_numbers(sheet: NumberSheet, columns: Mapping[str, dict[str, Any] | None]) -> None:

@@ -32,6 +32,8 @@ from hw14_lib.report_data import (
 from hw14_lib.report_numbers import HYPERPARAMETERS, LEARNING_THRESHOLD, STEPS
 from hw14_lib.report_tex import (
     NA,
+    NOT_MEASURED,
+    UNFINISHED,
     as_number,
     config_value,
     curve_at,
@@ -49,6 +51,33 @@ CONFIG_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("vel", "vel_maml", "configs/vel.yaml"),
 )
 """(number prefix, experiment, fallback config file) of the hyperparameter table's columns."""
+
+
+DAGGER = r"$^\dagger$"
+LEGENDS: dict[str, dict[str, str]] = {
+    "performance": {
+        DAGGER: r"$^\dagger$: a seed still training enters with the evaluation of its last checkpoint, "
+        r"at the steps shown.",
+        NA: r"\hwna: no run of this method yet.",
+    },
+    "ablations": {
+        DAGGER: r"$^\dagger$: run not finished yet; its held-out returns evaluate its last checkpoint, "
+        r"after the steps shown.",
+        NA: r"\hwna: not available until the run is evaluated.",
+    },
+    "runs": {
+        DAGGER: r"$^\dagger$: unfinished; returns, where shown, evaluate its last checkpoint "
+        r"(\texttt{interim\_summary.json}) with the final protocol.",
+        NA: r"\hwna: not evaluated yet.",
+        NOT_MEASURED: r"\hwnm: not trained (the random initialization is evaluated as it is).",
+    },
+    "latersteps": {
+        NOT_MEASURED: r"\hwnm: scale not measured for this row (step-size studies of a baseline use $c = 1$ only).",
+        NA: r"\hwna: past the run's last evaluated step.",
+    },
+}
+"""Per table (``legend.<name>`` in numbers.tex), what each mark means; a caption shows only the
+sentences of the marks its table contains (:func:`hw14_lib.report_tex.legend`)."""
 
 
 def column_configs(runs: Mapping[str, Run], configs: Path) -> dict[str, dict[str, Any] | None]:
@@ -84,7 +113,7 @@ def performance_table(runs: Mapping[str, Run]) -> str:
                 continue
             n = stats.seeds if stats else 0
             done = evaluated(seeds)
-            interim = r"\,$^\dagger$" if not all(r.finished for r in done) else ""
+            interim = UNFINISHED if not all(r.finished for r in done) else ""
             source = (f"ours ({n} seed{'s' if n != 1 else ''})" if n else "ours") + interim
             cells = [tex_pm(curve_at(stats, k), curve_at(stats, k, std=True), n) for k in range(STEPS)]
             steps, hours = mean_budget(seeds)
@@ -124,7 +153,7 @@ def ablation_table(runs: Mapping[str, Run]) -> str:
         stats = curve_stats(seeds)
         k0, k1 = curve_at(stats, 0), curve_at(stats, 1)
         gain = None if k0 is None or k1 is None else k1 - k0
-        state = r"\,$^\dagger$" if seeds and not all(r.finished for r in seeds) else ""
+        state = UNFINISHED if seeds and not all(r.finished for r in seeds) else ""
         steps, _ = mean_budget(seeds)
         cells = [tex_number(k0), tex_number(k1), tex_number(gain)]
         cells += [tex_learning_speed(seeds, LEARNING_THRESHOLD), tex_seed_mean([late_query_return(r) for r in seeds])]
@@ -152,9 +181,11 @@ def experiments_table(runs: Mapping[str, Run]) -> str:
             outer = "none"
         target = cfg.get("iterations")
         done = f"{len(run.metrics)}/{target}" if target is not None else str(len(run.metrics))
+        if outer == "none":
+            done = NOT_MEASURED  # evaluated at its initialization: no iterations were planned
         sto, det = run.curve("stochastic") or [], run.curve("deterministic") or []
         cells = [tex_number(c[k]) if len(c) > k else NA for c in (sto, det) for k in (0, 1)]
-        mark = "" if run.finished else r"\,$^\dagger$"
+        mark = "" if run.finished else UNFINISHED
         row = [
             rf"\texttt{{{latex_escape(name)}}}{mark}",
             latex_escape(str(cfg.get("task", "?"))),
@@ -248,7 +279,7 @@ def later_step_table(studies: Sequence[LaterStepStudy]) -> str:
     """Return after k inner steps when the steps after the first have size ``c * alpha``, on the
     held-out tasks or (marked) on validation tasks (``tab_later_steps.tex``): one row per study,
     ``k = 0, 1`` (which do not depend on ``c``) once, then ``k = 2, 3`` for every scale ``c`` measured
-    (by decreasing ``c``; n/a where a study lacks that scale or step)."""
+    (by decreasing ``c``; a dash where a study did not measure that scale, n/a past a run's last step)."""
     scales = sorted({float(row["scale"]) for study in studies for row in study.rows}, reverse=True)
     lines = [
         r"\begin{tabular}{@{}l rr" + " rr" * len(scales) + "@{}}",
@@ -267,8 +298,8 @@ def later_step_table(studies: Sequence[LaterStepStudy]) -> str:
         name = r"\texttt{" + latex_escape(study.run) + "}" + (f" ({', '.join(notes)})" if notes else "")
         cells = [name, tex_number(first[0]), tex_number(first[1])]
         for c in scales:
-            curve = by_scale.get(c, [None] * 4)
-            cells += [tex_number(curve[2]), tex_number(curve[3])]
+            curve = by_scale.get(c)
+            cells += [NOT_MEASURED] * 2 if curve is None else [tex_number(curve[2]), tex_number(curve[3])]
         lines.append(" & ".join(cells) + r" \\")
     if not studies:
         missing = rf"{NA}: \texttt{{results/later\_steps/}} holds no measurement yet"

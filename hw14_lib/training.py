@@ -20,6 +20,7 @@ optimizer step and before any write, so the checkpoint on disk stays the last go
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -30,10 +31,10 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from tqdm.auto import tqdm
 
 from hw14_lib.config import TrainConfig
-from hw14_lib.evaluation import AdaptationCurve, AdvantageSettings, adaptation_curve, record_video
+from hw14_lib.evaluation import AdaptationCurve, AdvantageSettings, adaptation_curve
+from hw14_lib.folder_lock import exclusive_folder
 from hw14_lib.io_utils import (
     append_jsonl,
     atomic_torch_save,
@@ -46,9 +47,11 @@ from hw14_lib.io_utils import (
 from hw14_lib.maml import InnerLoop, MetaBatch, adapt_all
 from hw14_lib.outer import AdamMetaOptimizer, NonFiniteError, TRPOMetaOptimizer
 from hw14_lib.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, Params, policy_params, save_policy
+from hw14_lib.progress import progress_bar
 from hw14_lib.sampling import TrajectoryBatch, sample_trajectories
 from hw14_lib.tasks import Task, evaluation_tasks, sample_tasks
 from hw14_lib.vector_env import make_task_vector_env
+from hw14_lib.video import record_video
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -141,7 +144,9 @@ class RunState:
         try:
             data = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as exc:  # torch raises several types for foreign or corrupt files
-            raise RunFolderError(f"--resume: {str(path)!r} is not a readable checkpoint ({exc})") from exc
+            raise RunFolderError(
+                f"--resume: {str(path)!r} is not a readable checkpoint (torch.load: {type(exc).__name__})"
+            ) from exc
         self.policy.load_state_dict(data["policy"])
         self.optimizer.load_state_dict(data["optimizer"])
         self.rng.bit_generator.state = data["numpy_rng"]
@@ -250,8 +255,30 @@ def train(
 
     Returns:
         The summary (also written to ``summary.json``), or ``None`` when stopped by ``deadline``.
+
+    Raises:
+        FolderInUseError: another process is writing ``out`` (nothing is written then).
     """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"--out {str(out)!r} is a file, not a folder")
+    with exclusive_folder(out):
+        return _train_locked(
+            cfg, out, resume=resume, overwrite=overwrite, progress=progress, evaluate=evaluate, deadline=deadline
+        )
+
+
+def _train_locked(
+    cfg: TrainConfig,
+    out: Path,
+    *,
+    resume: bool,
+    overwrite: bool,
+    progress: bool,
+    evaluate: bool,
+    deadline: float | None,
+) -> dict[str, Any] | None:
+    """:func:`train`'s work, while it holds ``out``'s lock."""
     prepare_run_folder(cfg, out, resume=resume, overwrite=overwrite)
     torch.set_num_threads(cfg.torch_threads)
     policy = make_policy(cfg)
@@ -273,7 +300,7 @@ def train(
         backend=cfg.backend,  # type: ignore[arg-type]
         num_threads=cfg.physics_threads,
     )
-    bar = tqdm(total=cfg.iterations, initial=state.iteration, desc="meta-training", unit="it", disable=not progress)
+    bar = progress_bar(total=cfg.iterations, initial=state.iteration, desc="meta-training", disable=not progress)
     try:
         while state.iteration < cfg.iterations:
             if deadline is not None and time.monotonic() > deadline:
@@ -355,7 +382,7 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, out: Path, iteration: int):
         super().__init__(
             f"interrupted; the checkpoint of iteration {iteration} is saved in {out}. Resume with: "
-            f"python -m hw14_lib train --config {out / CONFIG} --out {out} --resume"
+            f"{sys.executable} -m hw14_lib train --config {out / CONFIG} --out {out} --resume"
         )
         self.out, self.iteration = out, iteration
 

@@ -32,7 +32,6 @@ from hypothesis import strategies as st
 from hw14_lib import outer
 from hw14_lib.cli import main
 from hw14_lib.config import TrainConfig
-from hw14_lib.evaluation import record_video
 from hw14_lib.io_utils import read_jsonl
 from hw14_lib.outer import AdamMetaOptimizer, NonFiniteError
 from hw14_lib.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, load_policy, policy_params, save_policy
@@ -48,6 +47,7 @@ from hw14_lib.training import (
     train,
 )
 from hw14_lib.vector_env import make_task_vector_env
+from hw14_lib.video import record_video
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "configs" / "smoke.yaml"

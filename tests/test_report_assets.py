@@ -26,10 +26,11 @@ from hw14_lib.report_data import (
     seeds_of,
 )
 from hw14_lib.report_numbers import interim_note, later_step_numbers, verdict
-from hw14_lib.report_tables import inner_step_table, later_step_table
+from hw14_lib.report_tables import LEGENDS, inner_step_table, later_step_table
 from hw14_lib.report_tex import (
     NumberSheet,
     latex_escape,
+    legend,
     tex_float,
     tex_learning_speed,
     tex_number,
@@ -342,16 +343,17 @@ def test_later_step_table_from_study_files(tmp_path: Path) -> None:
     table = later_step_table(studies)
     assert r"\multicolumn{2}{c}{$c = 1$} & \multicolumn{2}{c}{$c = 0.5$} & \multicolumn{2}{c}{$c = 0.25$}" in table
     body = [line for line in table.splitlines() if line.endswith(r"\\") and "&" in line][2:]
-    minus, na = r"\ensuremath{-}", r"\hwna"
+    minus, na, nm = r"\ensuremath{-}", r"\hwna", r"\hwnm"  # nm: scale not measured; na: past the last step
     assert body == [  # scales 1, 0.5, 0.25, 0: (k = 2, k = 3) each
-        rf"\texttt{{dir\_maml\_s1}} & {minus}6.8 & 477.6 & 99.2 & 265.0 & {na} & {na} & {na} & {na} & 439.2 & {na} \\",
+        rf"\texttt{{dir\_maml\_s1}} & {minus}6.8 & 477.6 & 99.2 & 265.0 & {nm} & {nm} & {nm} & {nm} & 439.2 & {na} \\",
         rf"\texttt{{vel\_maml\_s0}} & {minus}101.1 & {minus}59.6 & {minus}75.8 & {minus}61.1 & {minus}50.0 & "
-        rf"{minus}48.5 & {na} & {na} & {na} & {na} \\",
-        rf"\texttt{{vel\_maml\_s0}} (val.) & {minus}90.0 & {minus}55.0 & {na} & {na} & {na} & {na} & "
-        rf"{minus}45.0 & {minus}40.0 & {na} & {na} \\",
-        rf"\texttt{{vel\_maml\_s0}} ($\alpha = 0.01$, val.) & {minus}90.0 & {minus}55.0 & {na} & {na} & "
-        rf"{na} & {na} & {minus}45.0 & {minus}40.0 & {na} & {na} \\",
+        rf"{minus}48.5 & {nm} & {nm} & {nm} & {nm} \\",
+        rf"\texttt{{vel\_maml\_s0}} (val.) & {minus}90.0 & {minus}55.0 & {nm} & {nm} & {nm} & {nm} & "
+        rf"{minus}45.0 & {minus}40.0 & {nm} & {nm} \\",
+        rf"\texttt{{vel\_maml\_s0}} ($\alpha = 0.01$, val.) & {minus}90.0 & {minus}55.0 & {nm} & {nm} & "
+        rf"{nm} & {nm} & {minus}45.0 & {minus}40.0 & {nm} & {nm} \\",
     ]
+    assert legend(table, LEGENDS["latersteps"]) == " ".join(LEGENDS["latersteps"][m] for m in (nm, na))
     assert "holds no measurement yet" in later_step_table(load_later_steps(tmp_path / "none"))
 
     sheet = NumberSheet()
@@ -398,8 +400,8 @@ def test_interim_note_names_the_unfinished_seeds() -> None:
 
 def test_verdict_meets_the_target_inclusively_and_reports_the_shortfall() -> None:
     assert verdict(None, 293.2) is None
-    assert verdict(293.2, 293.2) == r"reached (ours 293.2 $\geq$ 293.2)"
-    assert verdict(850.0, 800.0, target_digits=0) == r"reached (ours 850.0 $\geq$ 800)"
+    assert verdict(293.2, 293.2) == "reached, with 0.0 to spare"
+    assert verdict(850.5, 800.0) == "reached, with 50.5 to spare"
     assert verdict(-86.2, -78.6) == "missed by 7.6"
 
 
@@ -424,6 +426,30 @@ def test_performance_table_marks_a_method_evaluated_at_an_interim_checkpoint(res
     assert values["vel.pretrained.interim"] == " (interim: checkpoint at 7 of 12 meta-iterations)"
     assert values["dir.pretrained.interim"] == ""
     assert values["vel.maml.interim"] == ""  # seed 1 has no evaluation, so no number includes it
+    assert values["legend.performance"].startswith(r"$^\dagger$: a seed still training")
+
+
+def test_captions_explain_only_the_marks_their_tables_show(tmp_path: Path) -> None:
+    """With every committed run finished, no caption speaks of unfinished runs or missing numbers; the
+    later-steps table's dashes (scales a baseline's study did not measure) and the random baselines'
+    iteration cells are explained."""
+    out = tmp_path / "gen"
+    generate_report_assets(results=ROOT / "results", benchmarks=ROOT / "benchmarks" / "results.json", out=out)
+    values = numbers(out)
+    tables = {name: (out / f"tab_{file}.tex").read_text() for name, file in
+              (("performance", "performance"), ("ablations", "ablations"), ("runs", "experiments"),
+               ("latersteps", "later_steps"))}  # fmt: skip
+    for name, table in tables.items():
+        assert values[f"legend.{name}"] == legend(table, LEGENDS[name])
+        assert r"\hwna" not in table, f"{name}: a number is missing although every run is finished"
+        assert "still training" not in values[f"legend.{name}"] and "not finished" not in values[f"legend.{name}"]
+    assert values["legend.performance"] == values["legend.ablations"] == ""
+    assert values["legend.latersteps"] == LEGENDS["latersteps"][r"\hwnm"]
+    assert tables["latersteps"].count(r"\hwnm") == 60
+    assert values["legend.runs"] == LEGENDS["runs"][r"\hwnm"]
+    random_rows = [line for line in tables["runs"].splitlines() if "random" in line]
+    assert len(random_rows) == 2 and all(r"& \hwnm &" in line for line in random_rows)
+    assert "/500" not in "".join(random_rows)
 
 
 def test_adaptation_figure_adds_the_pretrained_policy_with_its_own_step_size(results: Path, tmp_path: Path) -> None:

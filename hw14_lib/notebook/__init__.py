@@ -2,7 +2,7 @@
 ``from hw14_lib import notebook as nb``:
 
 * :mod:`~hw14_lib.notebook.settings`: its two modes (full and quick), strict warnings, widget
-  detection, embedded images and videos;
+  detection, embedded images and animations;
 * :mod:`~hw14_lib.notebook.results`: the committed result folders it shows;
 * :mod:`~hw14_lib.notebook.adaptation`: the interactive adaptation to a task of the user's choice.
 
@@ -35,6 +35,7 @@ from hw14_lib.notebook.results import (
 )
 from hw14_lib.notebook.settings import (
     NotebookSettings,
+    animation,
     configure_notebook,
     env_flag,
     find_repo_root,
@@ -42,7 +43,6 @@ from hw14_lib.notebook.settings import (
     image,
     live_training_config,
     notebook_settings,
-    video,
 )
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "adaptation_explorer",
     "adaptation_results",
     "adaptation_table",
+    "animation",
     "configure_notebook",
     "env_flag",
     "family_folders",
@@ -73,5 +74,4 @@ __all__ = [
     "run_status",
     "run_video",
     "training_figures",
-    "video",
 ]

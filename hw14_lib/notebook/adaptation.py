@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from hw14_lib.config import TrainConfig
-from hw14_lib.evaluation import adaptation_curve, later_step_sizes, record_video
+from hw14_lib.evaluation import adaptation_curve, later_step_sizes
 from hw14_lib.notebook.results import FAMILY_PREFIXES
-from hw14_lib.notebook.settings import NotebookSettings, has_widget_frontend, video
+from hw14_lib.notebook.settings import NotebookSettings, animation, has_widget_frontend
 from hw14_lib.policy import GaussianMLPPolicy, load_policy
 from hw14_lib.tasks import Task
 from hw14_lib.training import advantage_settings, inner_loop
+from hw14_lib.video import record_video
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ class AdaptationDemo:
 
         print(self.describe())
         if self.video_path is not None:
-            display(video(self.video_path))
+            display(*animation(self.video_path))
 
 
 def adaptation_demo(
@@ -188,7 +189,7 @@ class AdaptationExplorer:
             value=min(1, settings.max_adaptation_steps), min=0, max=settings.max_adaptation_steps, description="k"
         )
         self.later_scale = widgets.FloatSlider(
-            value=1.0, min=0.0, max=1.0, step=0.05, description="later steps", readout_format=".2f"
+            value=0.25, min=0.0, max=1.0, step=0.05, description="later steps", readout_format=".2f"
         )
         self.later_scale.tooltip = "size of each step after the first, as a fraction of alpha"
         self.button = widgets.Button(description="adapt and play", button_style="primary")

@@ -17,7 +17,7 @@ import numpy as np
 from hw14_lib.config import TrainConfig
 from hw14_lib.experiments import INTERIM_SUMMARY
 from hw14_lib.io_utils import read_jsonl
-from hw14_lib.notebook.settings import NotebookSettings, image, video
+from hw14_lib.notebook.settings import NotebookSettings, animation, image
 from hw14_lib.plots import plot_adaptation_curves, plot_seed_learning_curves, plot_training_curves
 
 FAMILY_PREFIXES: dict[str, str] = {"direction": "dir", "velocity": "vel"}
@@ -43,7 +43,7 @@ def full_run_folder(settings: NotebookSettings) -> Path | None:
     print(
         "Note: the full run is not available yet: neither "
         + " nor ".join(f"{settings.relative(f)}/" for f in candidates)
-        + " exists. Produce it with `make run` (runs/default/) or "
+        + " exists. Produce it with `python -m hw14_lib train --config configs/backward.yaml --out runs/default` or "
         "`python -m hw14_lib results --only backward` (results/backward/); the cells below print notes meanwhile."
     )
     return None
@@ -119,14 +119,14 @@ def adaptation_results(folder: Path | None, settings: NotebookSettings, *, title
 
 
 def run_video(folder: Path | None, settings: NotebookSettings) -> list[Any]:
-    """The run's ``video.mp4`` (one deterministic episode after one adaptation step), embedded."""
+    """The run's ``video.mp4`` (one deterministic episode after one adaptation step) as an animation."""
     if folder is None:
         print("skipped: no run folder")
         return []
     if not (folder / "video.mp4").is_file():
         print(f"Note: {settings.relative(folder)}/ has no video.mp4 (rendering was unavailable or video: false)")
         return []
-    return [video(folder / "video.mp4", width=480)]
+    return animation(folder / "video.mp4", width=480)
 
 
 def family_folders(settings: NotebookSettings, family: str, method: str = "maml") -> list[Path]:

@@ -1,5 +1,5 @@
 """The notebook's two modes and display helpers: where it reads results and writes files, strict
-warnings, whether widgets can be drawn, and embedded images and videos.
+warnings, whether widgets can be drawn, and embedded images and animations.
 
 Modes, chosen by the environment variable ``HW14_QUICK``:
 
@@ -15,7 +15,9 @@ replace the folder results are read from and the folder the notebook writes to.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -27,6 +29,13 @@ from typing import Any
 from hw14_lib.config import TrainConfig
 
 _TRUE, _FALSE = ("1", "true", "yes"), ("", "0", "false", "no")
+MODE_HINTS = {
+    "full": "set HW14_QUICK=1, e.g. `%env HW14_QUICK=1` above this cell, for the seconds-long test mode",
+    "quick": "HW14_QUICK=1: the smoke configuration at tiny sizes, as the tests run it; unset it for the full mode",
+}
+"""The first line :meth:`NotebookSettings.describe` prints says which mode runs and how to change it;
+:func:`hw14_lib.packaging.check_submission_notebook` reads it back from the saved outputs
+(``packaging.MODE_LINE``)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class NotebookSettings:
         adaptation_trajectories: trajectories per inner step in the interactive cell.
         max_adaptation_steps: the largest k the interactive cell offers.
         strict_warnings: raise every warning as an error (quick mode: a warning fails the test).
+        temporary_work_dir: ``work_dir`` is a fresh temporary folder, removed when the kernel exits.
     """
 
     quick: bool
@@ -63,6 +73,7 @@ class NotebookSettings:
     adaptation_trajectories: int
     max_adaptation_steps: int
     strict_warnings: bool
+    temporary_work_dir: bool = False
 
     def __post_init__(self) -> None:
         for name in ("rollout_trajectories", "rollout_horizon", "video_horizon", "adaptation_trajectories"):
@@ -104,7 +115,7 @@ class NotebookSettings:
         iterations = "as configured" if self.live_iterations is None else f"{self.live_iterations} iterations"
         return "\n".join(
             [
-                f"mode: {self.mode} (set HW14_QUICK=1 for the quick test mode)",
+                f"mode: {self.mode} ({MODE_HINTS[self.mode]})",
                 f"live training run: {self.relative(self.live_config)}, {iterations}",
                 f"committed results read from: {self.relative(self.results_root)}/",
                 f"outputs written to: {self.relative(self.work_dir)}/",
@@ -164,7 +175,14 @@ def notebook_settings(environ: Mapping[str, str] | None = None) -> NotebookSetti
         work_dir = Path(tempfile.mkdtemp(prefix="hw14_notebook_"))
     else:
         work_dir = root / "runs" / "notebook"
-    common = {"quick": quick, "repo_root": root, "results_root": results, "work_dir": work_dir}
+    temporary = quick and not env.get("HW14_WORK_DIR")
+    common = {
+        "quick": quick,
+        "repo_root": root,
+        "results_root": results,
+        "work_dir": work_dir,
+        "temporary_work_dir": temporary,
+    }
     if quick:
         return NotebookSettings(
             **common,
@@ -195,9 +213,12 @@ def notebook_settings(environ: Mapping[str, str] | None = None) -> NotebookSetti
 
 
 def configure_notebook(settings: NotebookSettings) -> None:
-    """Create the output folders and, in quick mode, turn every warning into an error."""
+    """Create the output folders, have a temporary ``work_dir`` removed when the kernel exits, and, in
+    quick mode, turn every warning into an error."""
     for folder in (settings.work_dir, settings.figures_dir, settings.videos_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    if settings.temporary_work_dir:
+        atexit.register(shutil.rmtree, settings.work_dir, ignore_errors=True)
     if settings.strict_warnings:
         warnings.simplefilter("error")
         # Only the notebook's code is held to this: ipykernel 7 itself warns when the kernel shuts down.
@@ -232,18 +253,28 @@ def has_widget_frontend(environ: Mapping[str, str] | None = None) -> bool:
     return "__vsc_ipynb_file__" in shell.user_ns or "google.colab" in sys.modules
 
 
-def video(path: str | os.PathLike[str], *, width: int | None = None) -> Any:
-    """An ``IPython.display.Video`` with the mp4 at ``path`` embedded (base64) in the notebook.
+def animation(path: str | os.PathLike[str], *, width: int | None = None) -> list[Any]:
+    """The mp4 at ``path`` as an embedded animated GIF, and a line naming the mp4 file.
+
+    A GIF is an image: JupyterLab, Notebook 7, VS Code and notebook viewers draw it in a notebook
+    opened untrusted (every notebook from another machine is), whereas they strip an embedded
+    ``<video>`` player there. Frames are thinned to at most 10 per second and scaled down to
+    ``width`` pixels (:func:`hw14_lib.video.gif_bytes`); the mp4 keeps every frame.
 
     Raises:
         FileNotFoundError: no file at ``path``.
     """
-    from IPython.display import Video
+    from IPython.display import Image, Markdown
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"video {str(path)!r} does not exist")
-    return Video(str(path), embed=True, width=width, html_attributes="controls loop muted")
+    from hw14_lib.video import gif_bytes, read_video
+
+    frames, fps = read_video(path)
+    seconds = len(frames) / fps
+    where = os.path.relpath(Path(path).resolve(), Path.cwd())
+    return [
+        Image(data=gif_bytes(frames, fps, width=width), format="gif"),
+        Markdown(f"*{seconds:.0f} s, looping; every frame in `{where}`*"),
+    ]
 
 
 def image(path: str | os.PathLike[str], *, width: int = 520) -> Any:

@@ -1,0 +1,225 @@
+"""Videos of a policy: one deterministic episode rendered off-screen, as an mp4 file and as an
+animated GIF for notebooks.
+
+The picture follows the cheetah: frames come from the model's own tracking camera
+(``<camera name="track" mode="trackcom">`` in Gymnasium's ``half_cheetah.xml``, which follows the
+torso's centre of mass), not from the free default camera the cheetah runs out of within seconds.
+The floor plane of that model is drawn only 80 m wide (half-size 40 m), less than a good policy
+covers in 200 steps, so the render environment draws it :data:`FLOOR_HALF_SIZE` m wide with the
+same checker squares. A plane collides as an infinite plane whatever its size, so the physics and
+the returns are those of training (a test compares them).
+
+Rendering needs OpenGL (``MUJOCO_GL=egl`` headless); without it the video is skipped with one
+warning and training or evaluation still finish.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hw14_lib.envs import HalfCheetahTaskEnv
+from hw14_lib.io_utils import atomic_write
+from hw14_lib.policy import GaussianMLPPolicy, distribution
+from hw14_lib.tasks import Task
+
+GL_BACKENDS = ("egl", "osmesa", "glfw")
+TRACKING_CAMERA = "track"
+"""HalfCheetah's camera that follows the torso's centre of mass (``mode="trackcom"``)."""
+FLOOR_HALF_SIZE = 1000.0
+"""Half-size in metres of the drawn floor: far beyond what 1000 steps of any gait cover."""
+GIF_MAX_FPS = 10.0
+"""Notebook animations keep at most this many frames per second (real time is kept)."""
+
+
+def rendering_problem(width: int = 64, height: int = 64) -> str | None:
+    """Why off-screen OpenGL rendering is unavailable here, or ``None`` when it works.
+
+    Creates (and frees) a GL context of the back end ``MUJOCO_GL`` names, as Gymnasium's renderer
+    would (glfw, egl, then osmesa when unset), and a MuJoCo render context in it. Warnings the back
+    ends print while failing (GLFW's) are folded into the returned text.
+    """
+    import mujoco
+
+    backend = os.environ.get("MUJOCO_GL")
+    if backend is not None and backend not in GL_BACKENDS:
+        return f"MUJOCO_GL={backend!r} is not one of {', '.join(GL_BACKENDS)}"
+    problems = []
+    for name in GL_BACKENDS if backend is None else (backend,):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                context = importlib.import_module(f"mujoco.{name}").GLContext(width, height)
+                try:
+                    context.make_current()
+                    mujoco.MjrContext(mujoco.MjModel.from_xml_string("<mujoco/>"), mujoco.mjtFontScale.mjFONTSCALE_100)
+                finally:
+                    context.free()
+            except Exception as exc:  # back ends fail with ImportError, AttributeError, FatalError, ...
+                messages = dict.fromkeys(str(w.message) for w in caught)  # GLFW repeats itself
+                detail = "; ".join([*messages, f"{type(exc).__name__}: {exc}"])
+                problems.append(f"{name}: {detail}")
+                continue
+        return None
+    return "; ".join(problems)
+
+
+def widen_floor(model: object, half_size: float = FLOOR_HALF_SIZE) -> None:
+    """Draw the MuJoCo ``model``'s plane named ``floor`` ``2 * half_size`` metres wide, scaling its
+    material's texture repeat so the checker squares keep their size. Collision is unchanged: a
+    plane collides as infinite whatever its size."""
+    import mujoco
+
+    floor = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
+    if floor < 0:
+        raise ValueError("the model has no geom named 'floor'")
+    scale = half_size / float(model.geom_size[floor, 0])  # type: ignore[attr-defined]
+    model.geom_size[floor, :2] = half_size  # type: ignore[attr-defined]
+    material = model.geom_matid[floor]  # type: ignore[attr-defined]
+    if material >= 0:
+        model.mat_texrepeat[material] *= scale  # type: ignore[attr-defined]
+
+
+def make_render_env(task: Task, *, width: int = 480, height: int = 320) -> HalfCheetahTaskEnv:
+    """A :class:`HalfCheetahTaskEnv` rendering RGB frames of ``height x width`` pixels from the
+    tracking camera, over the widened floor."""
+    env = HalfCheetahTaskEnv(
+        task=task, render_mode="rgb_array", width=width, height=height, camera_name=TRACKING_CAMERA
+    )
+    widen_floor(env.unwrapped.model)  # type: ignore[attr-defined]
+    return env
+
+
+def render_episode(
+    policy: GaussianMLPPolicy,
+    params: Mapping[str, Tensor],
+    task: Task,
+    *,
+    horizon: int = 200,
+    seed: int = 0,
+    width: int = 480,
+    height: int = 320,
+) -> tuple[list[np.ndarray], float, float]:
+    """One episode of the mean action ``mu_theta(s)``, rendered.
+
+    Returns:
+        ``horizon + 1`` frames of shape ``(height, width, 3)`` (uint8; the state after 0..horizon
+        steps), the episode's return, and the frame rate ``1 / dt`` (20 fps for HalfCheetah-v5).
+
+    Raises:
+        Whatever the OpenGL back end raises when a frame cannot be rendered.
+    """
+    env = make_render_env(task, width=width, height=height)
+    total, frames = 0.0, []
+    try:
+        obs, _ = env.reset(seed=seed)
+        for t in range(horizon + 1):
+            frames.append(env.render())
+            if t == horizon:
+                break
+            with torch.no_grad():
+                dist = distribution(policy, params, torch.as_tensor(obs, dtype=torch.float32))
+                action = policy.deterministic_action(dist).numpy()
+            obs, reward, _, _, _ = env.step(action)
+            total += float(reward)
+        fps = 1.0 / float(env.unwrapped.dt)  # type: ignore[attr-defined]
+    finally:
+        env.close()
+    return frames, total, fps
+
+
+def record_video(
+    policy: GaussianMLPPolicy,
+    params: Mapping[str, Tensor],
+    task: Task,
+    path: str | os.PathLike[str],
+    *,
+    horizon: int = 200,
+    seed: int = 0,
+    width: int = 480,
+    height: int = 320,
+) -> float | None:
+    """Render one deterministic episode (:func:`render_episode`) to an mp4 at ``path`` (atomically)
+    and return its return.
+
+    When OpenGL is unavailable (checked by :func:`rendering_problem` before any frame), or rendering
+    or encoding fails midway, the video is skipped with one warning and ``None`` is returned;
+    nothing is written.
+    """
+    import imageio.v2 as imageio
+
+    problem = rendering_problem()
+    if problem is not None:
+        warnings.warn(f"video skipped: OpenGL rendering is unavailable ({problem})", stacklevel=2)
+        return None
+    try:
+        frames, total, fps = render_episode(
+            policy, params, task, horizon=horizon, seed=seed, width=width, height=height
+        )
+    except Exception as exc:  # OpenGL back ends fail in many ways (RuntimeError, FatalError, ...)
+        warnings.warn(f"video skipped: rendering failed ({type(exc).__name__}: {exc})", stacklevel=2)
+        return None
+
+    def write(tmp: Path) -> None:
+        imageio.mimwrite(tmp, frames, fps=round(fps), format="FFMPEG", codec="libx264", macro_block_size=16)
+
+    try:
+        atomic_write(path, write)
+    except (OSError, RuntimeError, ValueError) as exc:  # ffmpeg missing or failing
+        warnings.warn(f"video skipped: encoding {str(path)!r} failed ({type(exc).__name__}: {exc})", stacklevel=2)
+        return None
+    return total
+
+
+def read_video(path: str | os.PathLike[str]) -> tuple[list[np.ndarray], float]:
+    """The frames (``(height, width, 3)`` uint8) and the frame rate of an mp4.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+    """
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video {str(path)!r} does not exist")
+    reader = imageio.get_reader(path, format="FFMPEG")
+    try:
+        fps = float(reader.get_meta_data()["fps"])
+        frames = [np.asarray(frame) for frame in reader]
+    finally:
+        reader.close()
+    return frames, fps
+
+
+def gif_bytes(
+    frames: Sequence[np.ndarray], fps: float, *, max_fps: float = GIF_MAX_FPS, width: int | None = None
+) -> bytes:
+    """An animated GIF (looping) of ``frames`` played in real time at ``fps``.
+
+    Every ``ceil(fps / max_fps)``-th frame is kept and shown that many times longer, and frames wider
+    than ``width`` pixels are scaled down, which keeps a notebook small.
+    """
+    from PIL import Image
+
+    if not frames:
+        raise ValueError("gif_bytes needs at least one frame")
+    if not (fps > 0 and max_fps > 0):
+        raise ValueError(f"fps={fps!r} and max_fps={max_fps!r} must be > 0")
+    stride = max(1, int(np.ceil(fps / max_fps - 1e-9)))
+    images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames[::stride]]
+    if width is not None and images[0].width > width:
+        size = (width, round(images[0].height * width / images[0].width))
+        images = [im.resize(size, Image.Resampling.LANCZOS) for im in images]
+    buffer = io.BytesIO()
+    images[0].save(
+        buffer, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 * stride / fps), loop=0
+    )
+    return buffer.getvalue()
