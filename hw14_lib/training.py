@@ -195,7 +195,19 @@ def sample_meta_batch(
 
 
 def prepare_run_folder(cfg: TrainConfig, out: Path, *, resume: bool, overwrite: bool) -> None:
-    """Check that ``out`` may be used and write ``config.yaml``.
+    """Check that ``out`` may be used (:func:`check_run_folder`) and write ``config.yaml``."""
+    check_run_folder(cfg, out, resume=resume, overwrite=overwrite)
+    if resume:
+        remove_stale_temporaries(out)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (METRICS, CHECKPOINT, SUMMARY, POLICY, VIDEO, "meta_loss.png", "query_return.png"):
+        (out / name).unlink(missing_ok=True)
+    atomic_write_text(out / CONFIG, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def check_run_folder(cfg: TrainConfig, out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Check, without writing anything, that ``out`` may be used as asked.
 
     Raises:
         RunFolderError: ``out`` holds a run and neither ``resume`` nor ``overwrite`` is set;
@@ -222,16 +234,11 @@ def prepare_run_folder(cfg: TrainConfig, out: Path, *, resume: bool, overwrite: 
                 f"--resume: the config differs from the run's: {', '.join(changed)}; "
                 f"resume with --config {str(out / CONFIG)!r} or train into a new folder"
             )
-        remove_stale_temporaries(out)
         return
     if has_run and not overwrite:
         raise RunFolderError(
             f"{str(out)!r} already holds a run; pass --resume to continue it or --overwrite to replace it"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    for name in (METRICS, CHECKPOINT, SUMMARY, POLICY, VIDEO, "meta_loss.png", "query_return.png"):
-        (out / name).unlink(missing_ok=True)
-    atomic_write_text(out / CONFIG, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def train(
@@ -260,8 +267,7 @@ def train(
         FolderInUseError: another process is writing ``out`` (nothing is written then).
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RunFolderError(f"--out {str(out)!r} is a file, not a folder")
+    check_run_folder(cfg, out, resume=resume, overwrite=overwrite)  # bad input: refused before any write
     with exclusive_folder(out):
         return _train_locked(
             cfg, out, resume=resume, overwrite=overwrite, progress=progress, evaluate=evaluate, deadline=deadline

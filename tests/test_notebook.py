@@ -350,13 +350,22 @@ def test_run_video_note(tmp_path: Path, smoke_run: Path, capsys: pytest.CaptureF
 # ---------------------------------------------------------------------------------------------------
 # Videos and the interactive adaptation
 # ---------------------------------------------------------------------------------------------------
-def test_video_embeds_the_file(tmp_path: Path) -> None:
+def test_animation_is_a_gif_in_real_time_and_names_the_mp4(tmp_path: Path) -> None:
+    """An untrusted notebook strips <video> but draws images: the mp4 becomes a looping GIF, thinned
+    to 10 frames per second with each frame shown twice as long, so it still plays in real time."""
+    import imageio.v2 as imageio
+    from PIL import Image
+
     with pytest.raises(FileNotFoundError, match=r"missing\.mp4"):
-        nb.video(tmp_path / "missing.mp4")
+        nb.animation(tmp_path / "missing.mp4")
     path = tmp_path / "clip.mp4"
-    path.write_bytes(b"not really an mp4")
-    html = nb.video(path, width=120)._repr_html_()
-    assert "base64" in html and 'width="120"' in html
+    frames = [np.full((48, 64, 3), 10 * i, dtype=np.uint8) for i in range(21)]
+    imageio.mimwrite(path, frames, fps=20, format="FFMPEG", codec="libx264", macro_block_size=16)
+    gif, caption = nb.animation(path, width=32)
+    assert gif.format == "gif" and "image/gif" in gif._repr_mimebundle_()[0]
+    with Image.open(__import__("io").BytesIO(gif.data)) as im:
+        assert im.n_frames == 11 and im.size == (32, 24) and im.info["duration"] == 100 and im.info["loop"] == 0
+    assert "clip.mp4" in caption.data and "1 s" in caption.data
 
 
 def test_make_task() -> None:
