@@ -7,6 +7,7 @@ import ast
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -359,7 +360,9 @@ def test_animation_is_a_gif_in_real_time_and_names_the_mp4(tmp_path: Path) -> No
     with pytest.raises(FileNotFoundError, match=r"missing\.mp4"):
         nb.animation(tmp_path / "missing.mp4")
     path = tmp_path / "clip.mp4"
-    frames = [np.full((48, 64, 3), 10 * i, dtype=np.uint8) for i in range(21)]
+    frames = [np.zeros((48, 64, 3), dtype=np.uint8) for _ in range(21)]
+    for i, frame in enumerate(frames):
+        frame[:, 3 * i : 3 * i + 3] = 255  # a moving bar: no two frames alike
     imageio.mimwrite(path, frames, fps=20, format="FFMPEG", codec="libx264", macro_block_size=16)
     gif, caption = nb.animation(path, width=32)
     assert gif.format == "gif" and "image/gif" in gif._repr_mimebundle_()[0]
@@ -404,6 +407,7 @@ def test_adaptation_demo_and_explorer(tmp_path: Path, smoke_run: Path, capsys: p
     assert "after 1 step(s)" in demo.describe() and "v=1.00" in demo.describe()
 
     explorer = nb.AdaptationExplorer(s)
+    assert explorer.later_scale.value == 0.25  # the step size the text recommends, not the paper's 1
     assert explorer.task().direction == -1.0
     assert explorer.velocity.layout.display == "none" and explorer.direction.layout.display is None
     explorer.family.value = "velocity"
@@ -455,3 +459,66 @@ def test_plot_returns_per_step(tmp_path: Path) -> None:
     assert path.read_bytes().startswith(b"\x89PNG")
     with pytest.raises(ValueError, match=r"shape \(N, T\)"):
         plot_returns_per_step(rewards, returns[:, :4], tmp_path / "bad.png", gamma=1.0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Through a real kernel: the saved progress bar, the mode line, the temporary folder
+# ---------------------------------------------------------------------------------------------------
+def test_a_kernel_saves_the_finished_bar_and_removes_the_quick_mode_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Executed without a front end (as nbconvert and nbval do), the saved progress bar shows its final
+    state, not the 0% captured when it was created, and still carries the widget for a live front end;
+    quick mode's temporary folder is gone once the kernel exits; the mode line is the one the
+    submission check reads."""
+    import nbclient
+
+    from hw14_lib.packaging import MODE_LINE
+
+    monkeypatch.setenv("HW14_QUICK", "1")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    monkeypatch.delenv("HW14_WORK_DIR", raising=False)
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "from hw14_lib import notebook as nb\nsettings = nb.notebook_settings()\n"
+                "nb.configure_notebook(settings)\nprint(settings.describe())"
+            ),
+            nbformat.v4.new_code_cell(
+                "from hw14_lib.progress import progress_bar\nbar = progress_bar(total=3, desc='meta-training')\n"
+                "for _ in range(3):\n    bar.update(1)\nbar.close()"
+            ),
+        ]
+    )
+    nbclient.NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": tmp_path}}
+    ).execute()
+    described, bar = notebook.cells[0].outputs, notebook.cells[1].outputs
+    assert MODE_LINE.match(described[0]["text"]) and described[0]["text"].startswith("mode: quick (")
+    assert [o["output_type"] for o in bar] == ["display_data"]
+    text = bar[0]["data"]["text/plain"]
+    assert "100%" in text and "3/3" in text and "0%|" not in text.replace("100%|", "")
+    assert "application/vnd.jupyter.widget-view+json" in bar[0]["data"]
+    assert not list(tmp_path.glob("hw14_notebook_*")), "quick mode left its temporary folder behind"
+
+
+def test_mode_line_is_read_back_by_the_submission_check() -> None:
+    from hw14_lib.packaging import MODE_LINE
+
+    for environ, mode in (({}, "full"), ({"HW14_QUICK": "1", "HW14_WORK_DIR": "/tmp/unused"}, "quick")):
+        first = nb.notebook_settings(environ).describe().splitlines()[0]
+        assert MODE_LINE.findall(first) == [mode]
+        assert "HW14_QUICK=1" in first and "(set HW14_QUICK=1 for the quick test mode)" not in first
+
+
+def test_committed_notebook_shows_finished_bars_and_no_repository_only_commands() -> None:
+    """The saved bar reads 100%, not the 0% of its creation; the notebook, which the zip carries without
+    the Makefile or the repository's README, points to neither."""
+    cells = nbformat.read(NOTEBOOK, as_version=4).cells
+    texts = [o.get("data", {}).get("text/plain", "") for c in cells if c.cell_type == "code" for o in c.outputs]
+    bars = [t for t in texts if "meta-training" in t]
+    assert bars and all("100%" in t for t in bars), bars
+    assert not any(" 0%|" in t for t in texts)
+    markdown = "\n".join(c.source for c in cells)
+    assert not re.search(r"`make \w+|make (run|test|lab|results)\b", markdown) and "README" not in markdown

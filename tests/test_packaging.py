@@ -294,3 +294,79 @@ def test_log_parsing() -> None:
     assert undefined_references("all fine") == []
     assert first_error(log) == "./HW14_Solution.tex:99: Undefined control sequence."
     assert first_error("! Missing $ inserted.\nmore") == "Missing $ inserted."
+
+
+# --- the notebook a grader gets --------------------------------------------------------------------
+
+
+def notebook_with(mode_line: str | None, *, error: bool = False) -> dict:
+    """The committed notebook with its mode line replaced (``None``: every output cleared), optionally
+    with an error output in its last code cell."""
+    notebook = json.loads((ROOT / "Notebooks" / "HW14_MAML.ipynb").read_text(encoding="utf-8"))
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    for cell in code:
+        if mode_line is None:
+            cell["outputs"], cell["execution_count"] = [], None
+        for output in cell["outputs"]:
+            if output["output_type"] == "stream" and "mode: full (" in "".join(output["text"]):
+                output["text"] = mode_line + "\n"
+    if error:
+        code[-1]["outputs"].append({"output_type": "error", "ename": "RuntimeError", "evalue": "x", "traceback": []})
+    return notebook
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("quick", "holds the outputs of a quick-mode run"),
+        ("cleared", "holds no full-mode outputs"),
+        ("error", "code cell"),
+    ],
+)
+def test_notebook_without_full_mode_outputs_is_refused(case: str, expected: str, tmp_path: Path) -> None:
+    """Run All in quick mode autosaves a smoke run over the committed outputs: `package` refuses it with
+    one line saying how to restore the full outputs, exit 2, nothing written."""
+    project = copy_project(tmp_path / "project")
+    notebook = {
+        "quick": lambda: notebook_with("mode: quick (HW14_QUICK=1: the smoke configuration ...)"),
+        "cleared": lambda: notebook_with(None),
+        "error": lambda: notebook_with("mode: full (...)", error=True),
+    }[case]()
+    (project / "Notebooks" / "HW14_MAML.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    proc = run_cli(["package", "--student-number", NUMBER, "--full-name", NAME], project)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: "), proc.stderr
+    assert expected in proc.stderr and "git checkout Notebooks/HW14_MAML.ipynb" in proc.stderr
+    assert not (project / "dist").exists()
+
+
+def test_committed_notebook_passes_the_submission_check() -> None:
+    from hw14_lib.packaging import check_submission_notebook
+
+    check_submission_notebook(ROOT / "Notebooks" / "HW14_MAML.ipynb")
+
+
+def test_zip_readme_tells_a_grader_how_to_run_it(unpacked: Path, tmp_path: Path) -> None:
+    """The zip's own README: Python version, install, JupyterLab, quick mode; every file it names is in
+    the zip; its command-line example runs from the unpacked folder with the package found there."""
+    notebooks = unpacked / "Notebooks"
+    readme = (notebooks / "README.md").read_text(encoding="utf-8")
+    for piece in ("Python 3.11", "pip install -r requirements.txt", "jupyter lab HW14_MAML.ipynb", "HW14_QUICK=1"):
+        assert piece in readme
+    for name in ("HW14_MAML.ipynb", "requirements.txt", "configs/backward.yaml", "results/dir_maml_s0/policy.pt"):
+        assert name in readme and (notebooks / name).is_file(), name
+    assert "../HW14_Solution.pdf" in readme and (unpacked / "HW14_Solution.pdf").is_file()
+    assert "make " not in readme
+    assert "jupyterlab==" in (notebooks / "requirements.txt").read_text()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    train = ["train", "--config", "configs/smoke.yaml", "--out", str(tmp_path / "run"), "--no-progress"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "hw14_lib", *train],
+        cwd=notebooks,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "run" / "summary.json").is_file()

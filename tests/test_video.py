@@ -129,8 +129,16 @@ def test_widen_floor_keeps_the_checker_size_and_needs_a_floor() -> None:
         widen_floor(mujoco.MjModel.from_xml_string("<mujoco><worldbody/></mujoco>"))
 
 
+def moving_bar(i: int, height: int, width: int) -> np.ndarray:
+    """A black frame with a white column at ``2 i mod width``: consecutive frames differ (a GIF writer
+    merges identical ones)."""
+    frame = np.zeros((height, width, 3), dtype=np.uint8)
+    frame[:, (2 * i) % width] = 255
+    return frame
+
+
 def test_gif_keeps_real_time_and_scales_down() -> None:
-    frames = [np.full((40, 60, 3), i, dtype=np.uint8) for i in range(201)]
+    frames = [moving_bar(i, 40, 60) for i in range(201)]
     with Image.open(io.BytesIO(gif_bytes(frames, 20.0, width=30))) as im:
         assert im.n_frames == 101 and im.size == (30, 20) and im.info["duration"] == 100
     with Image.open(io.BytesIO(gif_bytes(frames[:5], 5.0))) as im:

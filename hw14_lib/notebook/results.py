@@ -126,7 +126,7 @@ def run_video(folder: Path | None, settings: NotebookSettings) -> list[Any]:
     if not (folder / "video.mp4").is_file():
         print(f"Note: {settings.relative(folder)}/ has no video.mp4 (rendering was unavailable or video: false)")
         return []
-    return animation(folder / "video.mp4", width=480)
+    return animation(folder / "video.mp4", width=settings.video_width)
 
 
 def family_folders(settings: NotebookSettings, family: str, method: str = "maml") -> list[Path]:
