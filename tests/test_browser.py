@@ -167,7 +167,7 @@ def cheetah_pixels_in(png: bytes) -> int:
 
 def test_committed_notebook_renders_untrusted(lab: tuple[str, Path], page, tmp_path: Path) -> None:
     base, _ = lab
-    open_notebook(page, f"{base}/lab/tree/committed/{NOTEBOOK.name}")
+    open_notebook(page, f"{base}/lab/tree/committed/{NOTEBOOK.name}?reset")  # ?reset: no tabs of earlier tests
     with screenshot_on_failure(page, tmp_path / "committed.png"):
         show_all_outputs(page)
         images = page.locator(".jp-OutputArea-output img")
@@ -194,8 +194,10 @@ def test_committed_notebook_renders_untrusted(lab: tuple[str, Path], page, tmp_p
 
 def test_run_all_in_quick_mode(lab: tuple[str, Path], page, tmp_path: Path) -> None:
     base, _ = lab
-    open_notebook(page, f"{base}/lab/tree/run/{NOTEBOOK.name}")
+    open_notebook(page, f"{base}/lab/tree/run/{NOTEBOOK.name}?reset")
     with screenshot_on_failure(page, tmp_path / "run_all.png"):
+        assert page.locator(".jp-NotebookPanel").count() == 1, "another notebook is open: Run All could run it"
+        page.locator(".jp-Notebook .jp-Cell").first.click()  # the notebook has the focus
         page.locator("#jp-MainMenu").get_by_text("Run", exact=True).click()
         page.get_by_text("Run All Cells", exact=True).click()
         prompts = page.locator(".jp-CodeCell .jp-InputArea-prompt")

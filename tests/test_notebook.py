@@ -522,3 +522,19 @@ def test_committed_notebook_shows_finished_bars_and_no_repository_only_commands(
     assert not any(" 0%|" in t for t in texts)
     markdown = "\n".join(c.source for c in cells)
     assert not re.search(r"`make \w+|make (run|test|lab|results)\b", markdown) and "README" not in markdown
+
+
+def test_make_lab_opens_the_notebook_with_the_pinned_jupyterlab() -> None:
+    """The README's `make lab` and `.venv/bin/jupyter lab Notebooks/HW14_MAML.ipynb`: the JupyterLab that
+    requirements.txt pins is installed beside this interpreter, and `make lab` opens the notebook with it."""
+    pinned = re.search(r"^jupyterlab==(\S+)$", (REPO / "requirements.txt").read_text(), re.MULTILINE)
+    assert pinned, "requirements.txt does not pin jupyterlab"
+    lab = Path(sys.executable).parent / "jupyter-lab"
+    assert lab.is_file(), f"{lab} is missing: the README's notebook command would fail"
+    version = subprocess.run([str(lab), "--version"], capture_output=True, text=True, timeout=120)
+    assert version.returncode == 0 and version.stdout.strip() == pinned[1], version.stdout + version.stderr
+    dry = subprocess.run(["make", "-n", "lab"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert dry.returncode == 0, dry.stderr
+    assert re.search(r"^\.venv/bin/jupyter lab (--allow-root )?Notebooks/HW14_MAML\.ipynb$", dry.stdout, re.M), (
+        dry.stdout
+    )

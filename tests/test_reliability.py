@@ -235,6 +235,7 @@ def test_sigint_or_sigterm_saves_a_checkpoint_and_resume_gives_identical_metrics
     saved = checkpoint_iteration(out)
     assert f"the checkpoint of iteration {saved} is saved" in message
     assert "--resume" in message and f"--out {out}" in message
+    assert f"Resume with: {sys.executable} -m hw14_lib train" in message  # works outside the venv too
     assert line_count(out / METRICS) == saved
     assert saved < ITERATIONS
     assert not [p for p in out.glob(".*") if p.name != LOCK_NAME], "an interrupted atomic write left its temporary file"
@@ -414,6 +415,11 @@ def bad_input(name: str, tmp: Path, reference_run: Path) -> BadInput:
         text = tmp / "notes.txt"
         text.write_text("hello")
         return BadInput([*evaluate, str(text)], lambda: load_policy(text), ("notes.txt", "is not a policy file"))
+    if name == "random bytes as policy":  # torch's weights_only error is a paragraph; the line names the type
+        garbage = tmp / "garbage.pt"
+        garbage.write_bytes(bytes(range(256)) * 4)
+        expected = ("garbage.pt", "is not a policy file", "(torch.load: UnpicklingError)")
+        return BadInput([*evaluate, str(garbage)], lambda: load_policy(garbage), expected)
     if name == "checkpoint as policy":
         ckpt = tmp / CHECKPOINT
         shutil.copy(reference_run / CHECKPOINT, ckpt)
@@ -445,6 +451,7 @@ BAD_INPUTS = [
     "missing config file",
     "missing policy",
     "text file as policy",
+    "random bytes as policy",
     "checkpoint as policy",
     "policy of another size",
     "resume without checkpoint",

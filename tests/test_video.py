@@ -185,3 +185,19 @@ def test_committed_notebook_animations_show_the_cheetah() -> None:
         assert shown_fraction(frames) >= MIN_SHOWN, f"code cell {cell}: the cheetah is out of the picture"
     text = NOTEBOOK.read_text(encoding="utf-8")
     assert "<video" not in text
+
+
+@needs_gl
+def test_train_names_the_video_it_wrote(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hw14_lib.cli import main
+
+    out = tmp_path / "run"
+    smoke = str(REPO / "configs" / "smoke.yaml")
+    assert main(["train", "--config", smoke, "--out", str(out), "--no-progress", "--set", "video=true"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert (
+        first
+        == f"results in {out}/: metrics.jsonl, summary.json, policy.pt, meta_loss.png, query_return.png, video.mp4"
+    )
+    frames, _ = read_video(out / "video.mp4")
+    assert len(frames) == 21  # the smoke horizon of 20 steps, and the first state
