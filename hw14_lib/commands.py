@@ -40,7 +40,7 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, object]:
 def train_command(args: argparse.Namespace) -> int:
     """``train``: meta-train a configuration into a run folder (resumable)."""
     from hw14_lib.config import TrainConfig
-    from hw14_lib.training import train
+    from hw14_lib.training import METRICS, POLICY, SUMMARY, train
 
     cfg = TrainConfig.from_yaml(args.config, **parse_overrides(args.set))
     summary = train(
@@ -52,7 +52,7 @@ def train_command(args: argparse.Namespace) -> int:
         evaluate=not args.no_eval,
     )
     out = Path(args.out)
-    written = ["metrics.jsonl", "summary.json", "policy.pt", "meta_loss.png", "query_return.png"]
+    written = [METRICS, SUMMARY, POLICY, "meta_loss.png", "query_return.png"]
     written += [summary["video"]] if summary.get("video") else []
     print(f"results in {out}/: {', '.join(written)}")
     print(f"env steps {summary['env_steps']:,}, training time {summary['wall_seconds']:.0f} s")
@@ -260,21 +260,21 @@ def render_command(args: argparse.Namespace) -> int:
 
     from hw14_lib.config import TrainConfig
     from hw14_lib.policy import load_policy
-    from hw14_lib.training import evaluate_meta_policy
+    from hw14_lib.training import CONFIG, POLICY, SUMMARY, VIDEO, evaluate_meta_policy
     from hw14_lib.video import record_video
 
     folders = [Path(r) for r in args.runs]
     for folder in folders:  # check every input before the first evaluation
-        for name in ("config.yaml", "policy.pt", "summary.json"):
+        for name in (CONFIG, POLICY, SUMMARY):
             if not (folder / name).is_file():
                 raise UsageError(f"{folder / name} does not exist; is {folder} a finished run folder?")
     for folder in folders:
-        cfg = TrainConfig.from_yaml(folder / "config.yaml")
-        recorded = json.loads((folder / "summary.json").read_text(encoding="utf-8")).get("video_return")
+        cfg = TrainConfig.from_yaml(folder / CONFIG)
+        recorded = json.loads((folder / SUMMARY).read_text(encoding="utf-8")).get("video_return")
         torch.set_num_threads(cfg.torch_threads)  # as in training, whose evaluation this repeats
-        policy = load_policy(folder / "policy.pt")
+        policy = load_policy(folder / POLICY)
         _, tasks, history = evaluate_meta_policy(cfg, policy, steps=1)
-        out = folder / ".video.rerender.mp4"
+        out = folder / f".{VIDEO}.rerender.mp4"
         ret = record_video(policy, history[1][0], tasks[0], out, horizon=cfg.horizon, seed=cfg.seed)
         if ret is None:
             return 1  # record_video warned why
@@ -284,8 +284,8 @@ def render_command(args: argparse.Namespace) -> int:
                 f"{folder}: the re-rendered episode's return {ret:.6f} differs from summary.json's {recorded:.6f}; "
                 "the old video is kept"
             )
-        out.replace(folder / "video.mp4")
-        print(f"{folder / 'video.mp4'}: task {tasks[0].label()} after one step, return {ret:.1f}")
+        out.replace(folder / VIDEO)
+        print(f"{folder / VIDEO}: task {tasks[0].label()} after one step, return {ret:.1f}")
     return 0
 
 
