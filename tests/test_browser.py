@@ -42,6 +42,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 START_S, RUN_ALL_S = 120, 600
+PAGE_PARTS = {
+    "notebooks": ".jp-NotebookPanel",
+    "cells": ".jp-Notebook .jp-Cell",
+    "outputs": ".jp-OutputArea-output",
+    "images": ".jp-OutputArea-output img",
+}
 
 if not CHROMIUM.is_file():
     if os.environ.get("HW14_REQUIRE_BROWSER") == "1":
@@ -131,12 +137,15 @@ def page(lab: tuple[str, Path], tmp_path: Path) -> Iterator[object]:
 
 @contextlib.contextmanager
 def screenshot_on_failure(page: object, path: Path) -> Iterator[None]:
-    """Re-raise a failed check with a full-page screenshot saved at ``path``, named in the message."""
+    """Re-raise a failed check with a full-page screenshot saved at ``path`` and what the page holds
+    (cells, outputs, dialogs: the screenshot stays on the machine that ran the test), in the message."""
     try:
         yield
     except Exception as exc:
         page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
-        raise AssertionError(f"{exc}\nscreenshot: {path}") from exc
+        count = {name: page.locator(css).count() for name, css in PAGE_PARTS.items()}  # type: ignore[attr-defined]
+        dialogs = page.locator(".jp-Dialog").all_inner_texts()  # type: ignore[attr-defined]
+        raise AssertionError(f"{exc}\npage: {count}, dialogs: {dialogs}\nscreenshot: {path}") from exc
 
 
 def open_notebook(page: object, url: str) -> None:
@@ -157,6 +166,21 @@ def show_all_outputs(page: object) -> None:
         outputs.nth(i).scroll_into_view_if_needed()
 
 
+def image_outputs(notebook: Path) -> int:
+    """The number of outputs in the saved ``notebook`` that carry an image (PNG plots, GIF animations)."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    outputs = [output for cell in cells for output in cell.get("outputs", [])]
+    return sum(any(mime.startswith("image/") for mime in output.get("data", {})) for output in outputs)
+
+
+def wait_for_count(locator: object, expected: int, timeout_s: float = START_S) -> None:
+    """Wait until ``locator`` matches ``expected`` elements; fail naming how many it found."""
+    deadline = time.monotonic() + timeout_s
+    while (found := locator.count()) != expected:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, f"{found} of {expected} images drawn after {timeout_s:.0f} s"
+        time.sleep(0.5)
+
+
 def cheetah_pixels_in(png: bytes) -> int:
     import numpy as np
     from PIL import Image
@@ -169,9 +193,11 @@ def test_committed_notebook_renders_untrusted(lab: tuple[str, Path], page, tmp_p
     base, _ = lab
     open_notebook(page, f"{base}/lab/tree/committed/{NOTEBOOK.name}?reset")  # ?reset: no tabs of earlier tests
     with screenshot_on_failure(page, tmp_path / "committed.png"):
-        show_all_outputs(page)
         images = page.locator(".jp-OutputArea-output img")
-        assert images.count() >= 15, f"{images.count()} images"
+        expected = image_outputs(NOTEBOOK)
+        assert expected >= 15, f"the committed notebook has {expected} images"
+        wait_for_count(images, expected)  # a large notebook's outputs are drawn after its first cell
+        show_all_outputs(page)
         for i in range(images.count()):
             image = images.nth(i)
             image.scroll_into_view_if_needed()
