@@ -64,7 +64,7 @@ results: $(STAMP)
 # after the first at c * alpha, on its held-out tasks; the three-seed runs also on validation tasks.
 FINISHED_MAML := $(foreach d,$(wildcard results/*_maml_*),$(if $(wildcard $(d)/summary.json),$(d)))
 # The pretrained baselines get their own step size: each candidate alpha on validation tasks, then
-# the best one-step alpha (PRETRAINED_STEP_SIZES in hw14_lib/report_numbers.py) on the held-out tasks.
+# the best one-step alpha (PRETRAINED_STEP_SIZES in hw14_lib/report/numbers.py) on the held-out tasks.
 later-steps: $(STAMP)
 	$(PY) -m hw14_lib later-steps $(FINISHED_MAML) --scales 1,0.5,0.25,0
 	$(PY) -m hw14_lib later-steps $(filter $(wildcard results/*_maml_s[0-9]),$(FINISHED_MAML)) \

@@ -5,7 +5,7 @@ T = 200, meta-batch B = 5, one second-order inner step, Adam outer step) and is 
 sampling the support and query sets, the losses, the meta-gradient and the optimizer step.
 
 * ``seed``: :mod:`benchmarks.seed_style`, one environment, one trajectory per support/query set.
-* ``hw14 N=n threads=k``: ``hw14_lib.training.sample_meta_batch`` + ``AdamMetaOptimizer.step`` with
+* ``hw14 N=n threads=k``: ``hw14_lib.rl.maml.sample_meta_batch`` + ``AdamMetaOptimizer.step`` with
   ``n`` trajectories per task and ``k`` physics threads (the real training code path).
 * ``gymnasium step``: ``gym.make("HalfCheetah-v5").step`` with random actions, one core.
 * ``mj_step x5``: ``mujoco.mj_step(model, data, nstep=5)``, the physics alone, one core.
@@ -47,9 +47,9 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere: `python benchmar
 
 from benchmarks.seed_style import SeedMAML  # noqa: E402
 from hw14_lib.config import TrainConfig  # noqa: E402
-from hw14_lib.tasks import Task  # noqa: E402
-from hw14_lib.training import inner_loop, make_outer_optimizer, make_policy, sample_meta_batch  # noqa: E402
-from hw14_lib.vector_env import make_task_vector_env  # noqa: E402
+from hw14_lib.rl.tasks import Task  # noqa: E402
+from hw14_lib.rl.vector_env import make_task_vector_env  # noqa: E402
+from hw14_lib.training import draw_meta_batch, make_outer_optimizer, make_policy  # noqa: E402
 
 META_BATCH = 5
 HORIZON = 200
@@ -84,11 +84,11 @@ def hw14_case(cfg: TrainConfig, sampling_share: list[float] | None = None) -> Ca
     )
     rng = np.random.default_rng(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
-    inner = inner_loop(cfg)
+    inner = cfg.inner_loop
 
     def run() -> int:
         start = time.perf_counter()
-        batch = sample_meta_batch(cfg, policy, envs, rng, generator)
+        batch = draw_meta_batch(cfg, policy, envs, rng, generator)
         sampled = time.perf_counter()
         optimizer.step(policy, batch, inner)
         if sampling_share is not None:

@@ -1,12 +1,12 @@
 """Seconds per TRPO direction solve: the Gauss-Newton curvature product against the direct route.
 
 The TRPO meta-step solves ``F s = -g`` by conjugate gradient, ``F`` the Hessian of the mean query KL
-(:mod:`hw14_lib.fisher`). Three routes to ``F v`` are timed on the same sampled direction-task
+(:mod:`hw14_lib.rl.trust_region`). Three routes to ``F v`` are timed on the same sampled direction-task
 meta-batch (B tasks, N = 20 trajectories of T = 200 steps, ``K`` inner steps, second order):
 
-* ``autograd``: :func:`hw14_lib.fisher.kl_hessian_by_autograd`, the KL differentiated twice
+* ``autograd``: :func:`hw14_lib.rl.trust_region.kl_hessian_by_autograd`, the KL differentiated twice
   through the inner loop (third-order graphs), all trajectories;
-* ``gauss-newton all``: :func:`hw14_lib.fisher.meta_fisher_vector_product` on all trajectories
+* ``gauss-newton all``: :func:`hw14_lib.rl.trust_region.meta_fisher_vector_product` on all trajectories
   (the same matrix, so the solved directions must agree);
 * ``gauss-newton n=5``: the same on the first 5 trajectories per task, as the configs use.
 
@@ -37,20 +37,23 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from hw14_lib.config import TrainConfig  # noqa: E402
-from hw14_lib.fisher import kl_hessian_by_autograd, meta_fisher_vector_product  # noqa: E402
-from hw14_lib.maml import MetaBatch, meta_objective  # noqa: E402
-from hw14_lib.outer import conjugate_gradient  # noqa: E402
-from hw14_lib.policy import GaussianMLPPolicy, policy_params  # noqa: E402
-from hw14_lib.tasks import Task  # noqa: E402
-from hw14_lib.training import inner_loop, make_outer_optimizer, make_policy, sample_meta_batch  # noqa: E402
-from hw14_lib.vector_env import make_task_vector_env  # noqa: E402
+from hw14_lib.rl.maml import MetaBatch, meta_objective  # noqa: E402
+from hw14_lib.rl.policy import GaussianMLPPolicy, policy_params  # noqa: E402
+from hw14_lib.rl.tasks import Task  # noqa: E402
+from hw14_lib.rl.trust_region import (  # noqa: E402
+    conjugate_gradient,
+    kl_hessian_by_autograd,
+    meta_fisher_vector_product,
+)
+from hw14_lib.rl.vector_env import make_task_vector_env  # noqa: E402
+from hw14_lib.training import draw_meta_batch, make_outer_optimizer, make_policy  # noqa: E402
 
 ROUTES = ("autograd", "gauss-newton all", "gauss-newton n=5")
 
 
 def solve_direction(route: str, cfg: TrainConfig, policy: GaussianMLPPolicy, batch: MetaBatch) -> torch.Tensor:
     """Build ``v -> F v`` by ``route`` and solve ``(F + damping) s = -g``; returns ``s``."""
-    inner = inner_loop(cfg)
+    inner = cfg.inner_loop
     theta = policy_params(policy)
     loss, adapted = meta_objective(policy, theta, batch, inner, estimator="ratio")
     g = torch.nn.utils.parameters_to_vector(torch.autograd.grad(loss, list(theta.values()), retain_graph=True))
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         policy = make_policy(cfg)
         envs = make_task_vector_env([Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task))
         start = time.perf_counter()
-        batch = sample_meta_batch(cfg, policy, envs, np.random.default_rng(0), torch.Generator().manual_seed(0))
+        batch = draw_meta_batch(cfg, policy, envs, np.random.default_rng(0), torch.Generator().manual_seed(0))
         sampling_s = time.perf_counter() - start
         envs.close()
         seconds: dict[str, list[float]] = {r: [] for r in ROUTES}
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 seconds[route].append(time.perf_counter() - start)
         stepped = copy.deepcopy(policy)
         start = time.perf_counter()
-        make_outer_optimizer(cfg, stepped).step(stepped, batch, inner_loop(cfg))
+        make_outer_optimizer(cfg, stepped).step(stepped, batch, cfg.inner_loop)
         step_s = time.perf_counter() - start
         ref = directions["autograd"]
         row = {

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Independent, Normal
 
-from hw14_lib.envs import HalfCheetahBackward
+from hw14_lib.rl.envs import HalfCheetahBackward
 
 
 class SeedPolicy(nn.Module):

@@ -11,16 +11,22 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import yaml
 
-from hw14_lib.losses import BASELINES, ESTIMATORS
-from hw14_lib.tasks import TASK_DISTRIBUTIONS
-from hw14_lib.vector_env import BACKENDS
+from hw14_lib.rl.advantages import AdvantageSettings, Baseline
+from hw14_lib.rl.envs import MAX_EPISODE_STEPS
+from hw14_lib.rl.losses import Estimator
+from hw14_lib.rl.maml import InnerLoop
+from hw14_lib.rl.policy import LOG_STD_BOUNDS
+from hw14_lib.rl.tasks import DistributionName
+from hw14_lib.rl.vector_env import Backend
 
-OUTER_OPTIMIZERS = ("adam", "trpo")
-OBJECTIVES = ("maml", "pretrain")
+OuterOptimizerName = Literal["adam", "trpo"]
+Objective = Literal["maml", "pretrain"]
+OUTER_OPTIMIZERS: tuple[str, ...] = get_args(OuterOptimizerName)
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,7 @@ class TrainConfig:
     """Hyperparameters of one MAML training run (defaults: the seed's, Finn et al. 2017)."""
 
     # --- tasks ---
-    task: str = "backward"
+    task: DistributionName = "backward"
     """Task distribution p(T): 'backward' (the seed's single task), 'direction' or 'velocity'."""
     velocity_low: float = 0.0
     """Lower end of the goal-velocity range U[low, high] (velocity tasks)."""
@@ -46,7 +52,7 @@ class TrainConfig:
     """N: trajectories per task for each support and query set."""
     horizon: int = 200
     """T: steps per trajectory (at most 1000, HalfCheetah's time limit)."""
-    backend: str = "mujoco"
+    backend: Backend = "mujoco"
     """Vector environment: 'mujoco' (batched C rollout) or 'gymnasium' (SyncVectorEnv reference)."""
     physics_threads: int = field(default=2, compare=False)
     """Threads of the 'mujoco' backend (results do not depend on it, so a run may resume with another)."""
@@ -56,13 +62,13 @@ class TrainConfig:
     """Discount factor, in (0, 1]."""
     gae_lambda: float = 1.0
     """GAE lambda, in (0, 1]; 1 gives G_t - V(s_t)."""
-    baseline: str = "linear"
+    baseline: Baseline = "linear"
     """'linear' (feature baseline fitted per task) or 'none' (raw returns, as the seed)."""
     normalize_advantages: bool = True
     """Standardize advantages within each task's batch."""
 
     # --- inner loop ---
-    objective: str = "maml"
+    objective: Objective = "maml"
     """'maml' (adapt, then the query loss) or 'pretrain' (the query loss at theta on all tasks jointly,
     no adaptation during training: the paper's "pretrained" baseline)."""
     inner_lr: float = 0.1
@@ -73,13 +79,13 @@ class TrainConfig:
     """L2 coefficient on theta in the support loss (the seed's)."""
     first_order: bool = False
     """First-order MAML: no second derivatives through the inner step."""
-    inner_estimator: str = "reinforce"
+    inner_estimator: Estimator = "reinforce"
     """Support-loss estimator: 'reinforce' (seed) or 'ratio' (ProMP's low-variance curvature)."""
     entropy_coef: float = 0.0
     """Entropy bonus beta in the support loss."""
 
     # --- outer loop ---
-    outer_optimizer: str = "adam"
+    outer_optimizer: OuterOptimizerName = "adam"
     """'adam' (the seed's) or 'trpo' (the MAML paper's)."""
     outer_lr: float = 3e-4
     """Adam learning rate."""
@@ -128,12 +134,6 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check_types(self)
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
-        _choice(self, "task", TASK_DISTRIBUTIONS)
-        _choice(self, "backend", BACKENDS)
-        _choice(self, "baseline", BASELINES)
-        _choice(self, "inner_estimator", ESTIMATORS)
-        _choice(self, "outer_optimizer", OUTER_OPTIMIZERS)
-        _choice(self, "objective", OBJECTIVES)
         for name in (
             "iterations", "meta_batch_size", "trajectories_per_task", "horizon", "physics_threads",
             "inner_steps", "trpo_cg_iterations", "trpo_line_search_steps", "eval_tasks",
@@ -141,8 +141,8 @@ class TrainConfig:
         ):  # fmt: skip
             _at_least(self, name, 1)
         _at_least(self, "eval_adaptation_steps", 0)
-        if self.horizon > 1000:
-            _fail("horizon", self.horizon, "an integer in [1, 1000] (HalfCheetah's time limit)")
+        if self.horizon > MAX_EPISODE_STEPS:
+            _fail("horizon", self.horizon, f"an integer in [1, {MAX_EPISODE_STEPS}] (HalfCheetah's time limit)")
         for name in ("inner_lr", "outer_lr", "trpo_max_kl"):
             _positive(self, name)
         for name in ("inner_l2", "weight_decay", "entropy_coef", "trpo_cg_damping", "ctrl_weight"):
@@ -163,8 +163,8 @@ class TrainConfig:
             _fail("grad_clip", self.grad_clip, "a positive number or null")
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
             _fail("hidden_sizes", list(self.hidden_sizes), "a non-empty list of positive integers")
-        if not -5.0 <= self.init_log_std <= 2.0:
-            _fail("init_log_std", self.init_log_std, "a number in [-5, 2]")
+        if not LOG_STD_BOUNDS[0] <= self.init_log_std <= LOG_STD_BOUNDS[1]:
+            _fail("init_log_std", self.init_log_std, f"a number in [{LOG_STD_BOUNDS[0]:g}, {LOG_STD_BOUNDS[1]:g}]")
 
     # --- derived values ---
     @property
@@ -176,6 +176,28 @@ class TrainConfig:
     def training_inner_steps(self) -> int:
         """Inner steps taken during training: ``inner_steps`` for MAML, 0 for pretraining."""
         return self.inner_steps if self.objective == "maml" else 0
+
+    @property
+    def inner_loop(self) -> InnerLoop:
+        """The adaptation step: ``alpha = inner_lr``, first order or not, the support loss's L2, entropy
+        and estimator."""
+        return InnerLoop(
+            alpha=self.inner_lr,
+            first_order=self.first_order,
+            l2=self.inner_l2,
+            entropy_coef=self.entropy_coef,
+            estimator=self.inner_estimator,
+        )
+
+    @property
+    def advantage_settings(self) -> AdvantageSettings:
+        """How sampled trajectories become advantage weights (discount, GAE, baseline, normalization)."""
+        return AdvantageSettings(
+            gamma=self.gamma,
+            gae_lambda=self.gae_lambda,
+            baseline=self.baseline,
+            normalize_advantages=self.normalize_advantages,
+        )
 
     @property
     def env_steps_per_iteration(self) -> int:
@@ -227,12 +249,6 @@ def _fail(name: str, value: Any, allowed: str) -> None:
     raise ValueError(f"config field {name!r} has value {value!r}; allowed: {allowed}")
 
 
-def _choice(cfg: TrainConfig, name: str, allowed: tuple[str, ...]) -> None:
-    value = getattr(cfg, name)
-    if value not in allowed:
-        _fail(name, value, "one of " + ", ".join(repr(a) for a in allowed))
-
-
 def _at_least(cfg: TrainConfig, name: str, low: int) -> None:
     value = getattr(cfg, name)
     if value < low:
@@ -268,6 +284,10 @@ def _check_types(cfg: TrainConfig) -> None:
                 object.__setattr__(cfg, f.name, float(value))
         elif hint is str:
             ok, expected = isinstance(value, str), "a string"
+        elif get_origin(hint) is Literal:  # a choice: the allowed values are the Literal's
+            ok, expected = isinstance(value, str), "a string"
+            if ok and value not in get_args(hint):
+                _fail(f.name, value, "one of " + ", ".join(repr(a) for a in get_args(hint)))
         elif f.name == "grad_clip":
             ok, expected = value is None or is_number, "a number or null"
         elif f.name == "trpo_curvature_trajectories":

@@ -22,13 +22,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hw14_lib.config import TrainConfig
-from hw14_lib.evaluation import later_step_sizes
-from hw14_lib.maml import adapt_all, mean_kl, meta_objective
-from hw14_lib.policy import GaussianMLPPolicy, distribution, policy_params
-from hw14_lib.sampling import TrajectoryBatch, sample_trajectories
-from hw14_lib.tasks import Task
-from hw14_lib.training import advantage_settings, evaluate_meta_policy, inner_loop, sample_meta_batch
-from hw14_lib.vector_env import make_task_vector_env
+from hw14_lib.evaluation import evaluate_meta_policy, later_step_sizes
+from hw14_lib.rl.maml import adapt_all, meta_objective
+from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, policy_params
+from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
+from hw14_lib.rl.tasks import Task
+from hw14_lib.rl.trust_region import mean_kl
+from hw14_lib.rl.vector_env import make_task_vector_env
+from hw14_lib.training import draw_meta_batch
 
 
 def inner_step_report(
@@ -59,9 +60,9 @@ def inner_step_report(
     rows = []
     try:
         support = sample(theta, seed)
-        advantages = advantage_settings(cfg)(support)
+        advantages = cfg.advantage_settings(support)
         for alpha in alphas:
-            inner = replace(inner_loop(cfg), alpha=float(alpha))
+            inner = replace(cfg.inner_loop, alpha=float(alpha))
             adapted = adapt_all(policy, theta, [support], [advantages], inner, create_graph=False)
             with torch.no_grad():
                 kls = [
@@ -101,9 +102,9 @@ def meta_gradient_snr(policy: GaussianMLPPolicy, cfg: TrainConfig, *, batches: i
     grads = []
     try:
         for _ in range(batches):
-            batch = sample_meta_batch(cfg, policy, envs, rng, generator)
+            batch = draw_meta_batch(cfg, policy, envs, rng, generator)
             theta = policy_params(policy)
-            loss, _ = meta_objective(policy, theta, batch, inner_loop(cfg))
+            loss, _ = meta_objective(policy, theta, batch, cfg.inner_loop)
             g = torch.autograd.grad(loss, list(theta.values()))
             grads.append(nn.utils.parameters_to_vector(g).detach())
     finally:

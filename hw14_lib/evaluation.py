@@ -3,7 +3,8 @@
 The adaptation protocol follows the MAML paper: on each held-out task, sample N trajectories with
 the current parameters, take one inner step on them, and repeat; the return after ``k`` steps is
 the mean return of the trajectories sampled with ``theta'^(k)``. The deterministic return acts
-with the mean action ``mu_{theta'}(s)``.
+with the mean action ``mu_{theta'}(s)``. :func:`evaluate_meta_policy` is a run's final evaluation, on the
+held-out tasks its configuration names.
 """
 
 from __future__ import annotations
@@ -16,31 +17,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hw14_lib.losses import compute_advantages
-from hw14_lib.maml import InnerLoop, adapt_all
-from hw14_lib.policy import GaussianMLPPolicy, Params, policy_params
-from hw14_lib.sampling import TrajectoryBatch, sample_trajectories
-from hw14_lib.tasks import Task
-from hw14_lib.vector_env import make_task_vector_env
-
-
-@dataclass(frozen=True)
-class AdvantageSettings:
-    """How support trajectories are turned into advantage weights (see ``compute_advantages``)."""
-
-    gamma: float = 0.99
-    gae_lambda: float = 1.0
-    baseline: str = "linear"
-    normalize_advantages: bool = True
-
-    def __call__(self, batch: TrajectoryBatch) -> Tensor:
-        return compute_advantages(
-            batch,
-            gamma=self.gamma,
-            gae_lambda=self.gae_lambda,
-            baseline=self.baseline,
-            normalize_advantages=self.normalize_advantages,
-        )
+from hw14_lib.config import TrainConfig
+from hw14_lib.rl.advantages import AdvantageSettings
+from hw14_lib.rl.maml import InnerLoop, adapt_all
+from hw14_lib.rl.policy import GaussianMLPPolicy, Params, policy_params
+from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
+from hw14_lib.rl.tasks import Task, evaluation_tasks
+from hw14_lib.rl.vector_env import make_task_vector_env
 
 
 @dataclass
@@ -191,3 +174,51 @@ def adaptation_curve(
     finally:
         envs.close()
     return curve, history
+
+
+def evaluate_meta_policy(
+    cfg: TrainConfig,
+    policy: GaussianMLPPolicy,
+    *,
+    steps: int | None = None,
+    step_sizes: Sequence[float] | None = None,
+) -> tuple[dict[str, Any], list[Task], list[list[Params]]]:
+    """The final evaluation: returns after 0..k inner steps on the held-out tasks of ``cfg``
+    (``k = steps``, by default ``cfg.eval_adaptation_steps``; at least 1), optionally with a
+    step-size schedule ``step_sizes`` (one per step; see :func:`adaptation_curve`).
+
+    Returns:
+        The summary entries (``pre_/post_adaptation_return`` and ``adaptation_curve``), the tasks,
+        and the adapted parameters ``history[k][i]``.
+    """
+    tasks = evaluation_tasks(
+        cfg.task,
+        cfg.eval_tasks,
+        seed=cfg.seed + 10_000,
+        velocity_range=cfg.velocity_range,
+        ctrl_weight=cfg.ctrl_weight,
+    )
+    curve, history = adaptation_curve(
+        policy,
+        tasks,
+        steps=max(1, cfg.eval_adaptation_steps if steps is None else steps),
+        num_trajectories=cfg.eval_trajectories,
+        horizon=cfg.horizon,
+        inner=cfg.inner_loop,
+        advantages=cfg.advantage_settings,
+        seed=cfg.seed + 20_000,
+        physics_threads=cfg.physics_threads,
+        step_sizes=step_sizes,
+    )
+    return _curve_summary(curve), tasks, history
+
+
+def _curve_summary(curve: AdaptationCurve) -> dict[str, Any]:
+    det, sto = curve.mean_deterministic(), curve.mean_stochastic()
+    return {
+        "pre_adaptation_return": det[0],
+        "post_adaptation_return": det[1],
+        "pre_adaptation_return_stochastic": sto[0],
+        "post_adaptation_return_stochastic": sto[1],
+        "adaptation_curve": curve.to_dict(),
+    }

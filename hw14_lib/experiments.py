@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from hw14_lib.config import TrainConfig
-from hw14_lib.io_utils import atomic_write_text
+from hw14_lib.evaluation import evaluate_meta_policy
+from hw14_lib.folder_lock import check_not_in_use, exclusive_folder
+from hw14_lib.io_utils import atomic_write_json, atomic_write_text
+from hw14_lib.run_folder import CHECKPOINT, INTERIM_SUMMARY, prepare_run_folder, read_checkpoint, read_metrics
+from hw14_lib.run_folder import is_finished as run_is_finished
+from hw14_lib.training import finish_run, make_policy, train
 
 RESULTS_ROOT = Path("results")
-INTERIM_SUMMARY = "interim_summary.json"
-"""An unfinished run's last checkpoint evaluated with the final protocol; removed once it finishes."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def experiment_by_name(name: str) -> Experiment:
 
 def is_finished(exp: Experiment, root: Path = RESULTS_ROOT) -> bool:
     """Whether ``results/<name>/summary.json`` exists (the last file an experiment writes)."""
-    return (root / exp.name / "summary.json").exists()
+    return run_is_finished(root / exp.name)
 
 
 def run_experiment(
@@ -102,9 +105,6 @@ def run_experiment(
     Returns:
         ``True`` when it is finished, ``False`` when ``deadline`` stopped it first.
     """
-    from hw14_lib.folder_lock import exclusive_folder
-    from hw14_lib.training import CHECKPOINT, finish_run, make_policy, prepare_run_folder, train
-
     if is_finished(exp, root):
         return True
     cfg = exp.load_config(physics_threads=physics_threads)
@@ -128,16 +128,11 @@ def evaluate_interim(exp: Experiment, root: Path = RESULTS_ROOT, *, physics_thre
     Returns:
         The file written, or ``None`` when the run is finished or has no checkpoint yet.
     """
-    import torch
-
-    from hw14_lib.io_utils import atomic_write_json
-    from hw14_lib.training import CHECKPOINT, evaluate_meta_policy, make_policy
-
     out = root / exp.name
     if is_finished(exp, root) or not (out / CHECKPOINT).exists():
         return None
     cfg = exp.load_config(physics_threads=physics_threads)
-    checkpoint = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=False)
+    checkpoint = read_checkpoint(out / CHECKPOINT)
     policy = make_policy(cfg)
     policy.load_state_dict(checkpoint["policy"])
     evaluation, _, _ = evaluate_meta_policy(cfg, policy)
@@ -177,8 +172,6 @@ def run_experiments(
     Raises:
         FolderInUseError: another process writes one of the experiments' folders; nothing started.
     """
-    from hw14_lib.folder_lock import check_not_in_use
-
     selected = [experiment_by_name(n) for n in names] if names else list(EXPERIMENTS)
     pending = [e for e in selected if not is_finished(e, root)]
     check_not_in_use([root / e.name for e in pending])  # another `results` or training: refuse before starting
@@ -227,12 +220,10 @@ def _run_in_subprocesses(
 
 def write_status(root: Path = RESULTS_ROOT) -> Path:
     """Write ``results/STATUS.md``: which experiments are finished and how far the others got."""
-    from hw14_lib.io_utils import read_jsonl
-
     lines = ["# Experiment status", "", "| experiment | state | iterations | env steps |", "|---|---|---|---|"]
     for exp in EXPERIMENTS:
         folder = root / exp.name
-        metrics = read_jsonl(folder / "metrics.jsonl") if (folder / "metrics.jsonl").exists() else []
+        metrics = read_metrics(folder)
         target = exp.load_config().iterations if exp.train else 0
         state = "finished" if is_finished(exp, root) else ("in progress" if metrics else "not started")
         steps = metrics[-1]["env_steps"] if metrics else 0

@@ -18,7 +18,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from hw14_lib.io_utils import atomic_write
-from hw14_lib.report_data import moving_average
+
+
+def moving_average(values: Sequence[float], window: int) -> np.ndarray:
+    """Trailing mean over ``window`` points (shorter at the start), same length as ``values``."""
+    x = np.asarray(values, dtype=float)
+    cumsum = np.cumsum(np.insert(x, 0, 0.0))
+    idx = np.arange(1, len(x) + 1)
+    lo = np.maximum(0, idx - window)
+    return (cumsum[idx] - cumsum[lo]) / (idx - lo)
 
 
 def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:

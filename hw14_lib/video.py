@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hw14_lib.envs import HalfCheetahTaskEnv
 from hw14_lib.io_utils import atomic_write
-from hw14_lib.policy import GaussianMLPPolicy, distribution
-from hw14_lib.tasks import Task
+from hw14_lib.rl.envs import HalfCheetahTaskEnv
+from hw14_lib.rl.policy import GaussianMLPPolicy, distribution
+from hw14_lib.rl.tasks import Task
 
 GL_BACKENDS = ("egl", "osmesa", "glfw")
 TRACKING_CAMERA = "track"

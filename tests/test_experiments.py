@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hw14_lib.cli import main
+from hw14_lib.evaluation import evaluate_meta_policy
 from hw14_lib.experiments import (
     EXPERIMENTS,
     Experiment,
@@ -17,8 +18,9 @@ from hw14_lib.experiments import (
     run_experiment,
     write_status,
 )
-from hw14_lib.policy import load_policy
-from hw14_lib.training import CHECKPOINT, POLICY, evaluate_meta_policy, train
+from hw14_lib.rl.policy import load_policy
+from hw14_lib.run_folder import CHECKPOINT, POLICY
+from hw14_lib.training import train
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,13 +12,13 @@ import torch
 
 from hw14_lib import GaussianMLPPolicy, InnerLoop, MetaBatch, Task, TrajectoryBatch, adapt, adapt_all, meta_objective
 from hw14_lib.config import TrainConfig
-from hw14_lib.fisher import kl_hessian_by_autograd, meta_fisher_vector_product
-from hw14_lib.losses import log_probs, surrogate
-from hw14_lib.outer import TRPOMetaOptimizer, conjugate_gradient
-from hw14_lib.policy import distribution, policy_params
-from hw14_lib.sampling import sample_trajectories
-from hw14_lib.training import inner_loop, make_policy, sample_meta_batch
-from hw14_lib.vector_env import make_task_vector_env
+from hw14_lib.rl.losses import log_probs, surrogate
+from hw14_lib.rl.outer import TRPOMetaOptimizer
+from hw14_lib.rl.policy import distribution, policy_params
+from hw14_lib.rl.sampling import sample_trajectories
+from hw14_lib.rl.trust_region import conjugate_gradient, kl_hessian_by_autograd, meta_fisher_vector_product
+from hw14_lib.rl.vector_env import make_task_vector_env
+from hw14_lib.training import draw_meta_batch, make_policy
 
 OBS_DIM, ACT_DIM = 4, 2
 B, N, T = 2, 2, 3
@@ -315,10 +315,10 @@ def test_trpo_step_respects_the_trust_region_and_improves() -> None:
         task="velocity", meta_batch_size=2, trajectories_per_task=3, horizon=10, hidden_sizes=(16,), physics_threads=1
     )
     policy = make_policy(cfg)
-    inner = inner_loop(cfg)
+    inner = cfg.inner_loop
     envs = make_task_vector_env([Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task))
     try:
-        batch = sample_meta_batch(cfg, policy, envs, np.random.default_rng(0), torch.Generator().manual_seed(0))
+        batch = draw_meta_batch(cfg, policy, envs, np.random.default_rng(0), torch.Generator().manual_seed(0))
     finally:
         envs.close()
     old_policy = copy.deepcopy(policy)

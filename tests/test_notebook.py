@@ -473,7 +473,7 @@ def test_a_kernel_saves_the_finished_bar_and_removes_the_quick_mode_folder(
     submission check reads."""
     import nbclient
 
-    from hw14_lib.packaging import MODE_LINE
+    from hw14_lib.report.packaging import MODE_LINE
 
     monkeypatch.setenv("HW14_QUICK", "1")
     monkeypatch.setenv("TMPDIR", str(tmp_path))
@@ -504,7 +504,7 @@ def test_a_kernel_saves_the_finished_bar_and_removes_the_quick_mode_folder(
 
 
 def test_mode_line_is_read_back_by_the_submission_check() -> None:
-    from hw14_lib.packaging import MODE_LINE
+    from hw14_lib.report.packaging import MODE_LINE
 
     for environ, mode in (({}, "full"), ({"HW14_QUICK": "1", "HW14_WORK_DIR": "/tmp/unused"}, "quick")):
         first = nb.notebook_settings(environ).describe().splitlines()[0]

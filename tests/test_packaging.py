@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from hw14_lib.cli import main
-from hw14_lib.latex_build import build_pdf, first_error, latex_available, undefined_references
-from hw14_lib.packaging import (
+from hw14_lib.report.latex_build import build_pdf, first_error, latex_available, undefined_references
+from hw14_lib.report.packaging import (
     SubmissionError,
     build_submission,
     display_name,
@@ -112,7 +112,7 @@ def test_zip_layout_and_names(submission: Path, unpacked: Path) -> None:
         "HW14_Solution.zip",
         "Notebooks/HW14_MAML.ipynb",
         "Notebooks/hw14_lib/__init__.py",
-        "Notebooks/hw14_lib/maml.py",
+        "Notebooks/hw14_lib/rl/maml.py",
         "Notebooks/requirements.txt",
         "Notebooks/configs/backward.yaml",
     ):
@@ -341,7 +341,7 @@ def test_notebook_without_full_mode_outputs_is_refused(case: str, expected: str,
 
 
 def test_committed_notebook_passes_the_submission_check() -> None:
-    from hw14_lib.packaging import check_submission_notebook
+    from hw14_lib.report.packaging import check_submission_notebook
 
     check_submission_notebook(ROOT / "Notebooks" / "HW14_MAML.ipynb")
 

@@ -11,7 +11,7 @@ import torch
 from torch.distributions import Independent, Normal, TransformedDistribution
 
 from hw14_lib import GaussianMLPPolicy, load_policy, policy_params, save_policy
-from hw14_lib.policy import LOG_STD_BOUNDS, distribution
+from hw14_lib.rl.policy import LOG_STD_BOUNDS, distribution
 
 OBS_DIM, ACT_DIM = 5, 3
 

@@ -29,25 +29,18 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hw14_lib import outer
 from hw14_lib.cli import main
 from hw14_lib.config import TrainConfig
 from hw14_lib.folder_lock import LOCK_NAME
 from hw14_lib.io_utils import read_jsonl
-from hw14_lib.outer import AdamMetaOptimizer, NonFiniteError
-from hw14_lib.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, load_policy, policy_params, save_policy
-from hw14_lib.sampling import sample_trajectories
-from hw14_lib.tasks import Task
-from hw14_lib.training import (
-    CHECKPOINT,
-    CONFIG,
-    METRICS,
-    RunFolderError,
-    TrainingInterrupted,
-    project_log_std,
-    train,
-)
-from hw14_lib.vector_env import make_task_vector_env
+from hw14_lib.rl import outer
+from hw14_lib.rl.outer import AdamMetaOptimizer, NonFiniteError
+from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, load_policy, policy_params, save_policy
+from hw14_lib.rl.sampling import sample_trajectories
+from hw14_lib.rl.tasks import Task
+from hw14_lib.rl.vector_env import make_task_vector_env
+from hw14_lib.run_folder import CHECKPOINT, CONFIG, METRICS, RunFolderError
+from hw14_lib.training import TrainingInterrupted, project_log_std, train
 from hw14_lib.video import record_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -682,7 +675,7 @@ def test_unknown_gl_backend_skips_the_video_with_one_warning(tmp_path: Path, mon
 
 
 def test_rendering_failing_midway_skips_the_video_with_one_warning(tmp_path: Path, monkeypatch) -> None:
-    from hw14_lib.envs import HalfCheetahTaskEnv
+    from hw14_lib.rl.envs import HalfCheetahTaskEnv
 
     real_render, calls = HalfCheetahTaskEnv.render, []
 

@@ -13,21 +13,19 @@ import pytest
 import yaml
 
 from hw14_lib.config import TrainConfig
-from hw14_lib.report_assets import generate_report_assets
-from hw14_lib.report_data import (
+from hw14_lib.report.assets import generate_report_assets
+from hw14_lib.report.data import (
     PAPER_CURVES,
-    Run,
     curve_stats,
     iterations_to_reach,
     late_query_return,
     load_diagnostics,
     load_later_steps,
-    load_runs,
     seeds_of,
 )
-from hw14_lib.report_numbers import interim_note, later_step_numbers, verdict
-from hw14_lib.report_tables import LEGENDS, inner_step_table, later_step_table
-from hw14_lib.report_tex import (
+from hw14_lib.report.numbers import interim_note, later_step_numbers, verdict
+from hw14_lib.report.tables import LEGENDS, inner_step_table, later_step_table
+from hw14_lib.report.tex import (
     NumberSheet,
     latex_escape,
     legend,
@@ -37,6 +35,7 @@ from hw14_lib.report_tex import (
     tex_pm,
     tex_seed_mean,
 )
+from hw14_lib.run_folder import Run, load_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXED_FILES = {
@@ -453,7 +452,7 @@ def test_captions_explain_only_the_marks_their_tables_show(tmp_path: Path) -> No
 
 
 def test_adaptation_figure_adds_the_pretrained_policy_with_its_own_step_size(results: Path, tmp_path: Path) -> None:
-    from hw14_lib.report_assets import comparison_figures
+    from hw14_lib.report.assets import comparison_figures
 
     runs = load_runs(results)
     before = comparison_figures(runs, tmp_path / "a")[1].read_bytes()  # fig_adaptation_dir.png

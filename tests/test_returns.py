@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hw14_lib.baseline import fit_linear_baseline
-from hw14_lib.returns import discounted_returns, gae, normalize
+from hw14_lib.rl.advantages import discounted_returns, fit_linear_baseline, gae, normalize
 
 GAMMAS = [0.5, 0.9, 0.99, 1.0]
 SHAPES = [(7,), (3, 11), (2, 4, 9)]

@@ -237,8 +237,9 @@ def test_top_level_help(capsys: pytest.CaptureFixture[str]) -> None:
 def test_make_policy_is_seeded_by_the_config_and_leaves_the_global_rng_alone() -> None:
     import torch
 
-    from hw14_lib.policy import GaussianMLPPolicy
-    from hw14_lib.training import ACT_DIM, OBS_DIM, make_policy
+    from hw14_lib.rl.envs import ACT_DIM, OBS_DIM
+    from hw14_lib.rl.policy import GaussianMLPPolicy
+    from hw14_lib.training import make_policy
 
     cfg = TrainConfig(seed=7, hidden_sizes=(16, 16), init_log_std=-1.0)
     torch.manual_seed(123)

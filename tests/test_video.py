@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from hw14_lib.envs import HalfCheetahTaskEnv
-from hw14_lib.policy import distribution, load_policy, policy_params
-from hw14_lib.tasks import Task
+from hw14_lib.rl.envs import HalfCheetahTaskEnv
+from hw14_lib.rl.policy import distribution, load_policy, policy_params
+from hw14_lib.rl.tasks import Task
 from hw14_lib.video import (
     FLOOR_HALF_SIZE,
     gif_bytes,

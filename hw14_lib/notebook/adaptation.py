@@ -14,9 +14,8 @@ from hw14_lib.config import TrainConfig
 from hw14_lib.evaluation import adaptation_curve, later_step_sizes
 from hw14_lib.notebook.results import FAMILY_PREFIXES
 from hw14_lib.notebook.settings import NotebookSettings, animation, has_widget_frontend
-from hw14_lib.policy import GaussianMLPPolicy, load_policy
-from hw14_lib.tasks import Task
-from hw14_lib.training import advantage_settings, inner_loop
+from hw14_lib.rl.policy import GaussianMLPPolicy, load_policy
+from hw14_lib.rl.tasks import Task
 from hw14_lib.video import record_video
 
 
@@ -137,8 +136,8 @@ def adaptation_demo(
         steps=steps,
         num_trajectories=settings.adaptation_trajectories,
         horizon=settings.rollout_horizon,
-        inner=inner_loop(trained.config),
-        advantages=advantage_settings(trained.config),
+        inner=trained.config.inner_loop,
+        advantages=trained.config.advantage_settings,
         seed=seed,
         physics_threads=1,
         step_sizes=step_sizes,

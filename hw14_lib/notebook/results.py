@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from hw14_lib.config import TrainConfig
-from hw14_lib.experiments import INTERIM_SUMMARY
 from hw14_lib.io_utils import read_jsonl
 from hw14_lib.notebook.settings import NotebookSettings, animation, image
 from hw14_lib.plots import plot_adaptation_curves, plot_seed_learning_curves, plot_training_curves
+from hw14_lib.run_folder import INTERIM_SUMMARY
 
 FAMILY_PREFIXES: dict[str, str] = {"direction": "dir", "velocity": "vel"}
 """Task family -> prefix of its experiment folders under ``results/`` (``dir_maml_s0``, ...)."""
@@ -197,8 +197,8 @@ def family_results(settings: NotebookSettings, family: str) -> list[Any]:
 def later_step_results(settings: NotebookSettings) -> list[Any]:
     """The studies of ``results/later_steps/`` (``python -m hw14_lib later-steps``): each run's final
     evaluation repeated with the steps after the first of size ``c * alpha``, one line per ``c``."""
-    from hw14_lib.report_assets import later_step_figure
-    from hw14_lib.report_data import load_later_steps
+    from hw14_lib.report.assets import later_step_figure
+    from hw14_lib.report.data import load_later_steps
 
     studies = load_later_steps(settings.results_root / "later_steps")
     if not studies:

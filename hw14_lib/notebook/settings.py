@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hw14_lib.config import TrainConfig
+from hw14_lib.rl.envs import MAX_EPISODE_STEPS
 
 _TRUE, _FALSE = ("1", "true", "yes"), ("", "0", "false", "no")
 MODE_HINTS = {
@@ -34,7 +35,7 @@ MODE_HINTS = {
     "quick": "HW14_QUICK=1: the smoke configuration at tiny sizes, as the tests run it; unset it for the full mode",
 }
 """The first line :meth:`NotebookSettings.describe` prints says which mode runs and how to change it;
-:func:`hw14_lib.packaging.check_submission_notebook` reads it back from the saved outputs
+:func:`hw14_lib.report.packaging.check_submission_notebook` reads it back from the saved outputs
 (``packaging.MODE_LINE``)."""
 
 
@@ -83,8 +84,8 @@ class NotebookSettings:
             raise ValueError(f"NotebookSettings.live_iterations={self.live_iterations!r}; allowed: None or >= 1")
         if self.max_adaptation_steps < 0:
             raise ValueError(f"NotebookSettings.max_adaptation_steps={self.max_adaptation_steps!r}; allowed: >= 0")
-        if max(self.rollout_horizon, self.video_horizon) > 1000:
-            raise ValueError("NotebookSettings horizons must be <= 1000 (HalfCheetah's time limit)")
+        if max(self.rollout_horizon, self.video_horizon) > MAX_EPISODE_STEPS:
+            raise ValueError(f"NotebookSettings horizons must be <= {MAX_EPISODE_STEPS} (HalfCheetah's time limit)")
         for name in ("video_width", "video_height"):
             value = getattr(self, name)
             if value < 16 or value % 16:

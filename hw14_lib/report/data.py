@@ -1,8 +1,8 @@
 """What the report quotes, read from the committed ``results/`` and ``benchmarks/results.json``.
 
-A run folder ``results/<name>/`` holds ``config.yaml``, ``metrics.jsonl`` and, once finished,
-``summary.json`` with ``adaptation_curve = {tasks, stochastic[k][i], deterministic[k][i],
-mean_stochastic[k], mean_deterministic[k]}`` (see :mod:`hw14_lib.training`). Seeds of one
+Run folders are read by :mod:`hw14_lib.run_folder` (:class:`~hw14_lib.run_folder.Run`); a finished one's
+``summary.json`` has ``adaptation_curve = {tasks, stochastic[k][i], deterministic[k][i], mean_stochastic[k],
+mean_deterministic[k]}``. Seeds of one
 experiment are named ``<experiment>_s<seed>``. Any of these files may be missing (a run not
 started, or still training): every function here then returns ``None`` or an empty list, never
 raises, so the report can say "not yet available" instead of failing.
@@ -23,11 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from hw14_lib.config import TrainConfig
-from hw14_lib.experiments import INTERIM_SUMMARY
-from hw14_lib.io_utils import read_jsonl
+from hw14_lib.plots import moving_average
+from hw14_lib.run_folder import Run
 
 FAMILIES: dict[str, str] = {"dir": "direction", "vel": "velocity"}
 """Short name (prefix of the experiment folders) -> task distribution."""
@@ -59,118 +57,12 @@ LATE_ITERATIONS = 50
 
 
 @dataclass(frozen=True)
-class Run:
-    """One folder of ``results/``.
-
-    Attributes:
-        name: the folder's name, e.g. ``dir_maml_s0``.
-        config: the run's configuration (every field, defaults filled in); empty if unknown.
-        metrics: the ``metrics.jsonl`` records, one per finished iteration.
-        summary: ``summary.json``, or ``None`` while the run is unfinished.
-        interim: ``interim_summary.json`` of an unfinished run (its last checkpoint evaluated with
-            the final protocol), or ``None``.
-    """
-
-    name: str
-    config: dict[str, Any]
-    metrics: list[dict[str, Any]]
-    summary: dict[str, Any] | None
-    interim: dict[str, Any] | None = None
-
-    @property
-    def evaluation(self) -> dict[str, Any] | None:
-        """The summary, or for an unfinished run its interim evaluation."""
-        return self.summary if self.summary is not None else self.interim
-
-    @property
-    def finished(self) -> bool:
-        """Whether ``summary.json`` exists."""
-        return self.summary is not None
-
-    @property
-    def env_steps(self) -> int:
-        """Environment steps of training so far (of the evaluated checkpoint, when there is one)."""
-        if self.evaluation is not None:
-            return int(self.evaluation.get("env_steps", 0))
-        return int(self.metrics[-1]["env_steps"]) if self.metrics else 0
-
-    @property
-    def wall_seconds(self) -> float:
-        """Training wall-clock time so far, in seconds (of the evaluated checkpoint, when there is one)."""
-        if self.evaluation is not None:
-            return float(self.evaluation.get("wall_seconds", 0.0))
-        return float(self.metrics[-1]["wall_seconds"]) if self.metrics else 0.0
-
-    def curve(self, kind: str = "stochastic") -> list[float] | None:
-        """Mean over held-out tasks of the return after k = 0, 1, ... inner steps, or ``None``.
-
-        Args:
-            kind: ``"stochastic"`` (sampled actions, the paper's metric) or ``"deterministic"``.
-        """
-        curve = (self.evaluation or {}).get("adaptation_curve")
-        if not curve or f"mean_{kind}" not in curve:
-            return None
-        return [float(v) for v in curve[f"mean_{kind}"]]
-
-    def task_return(self, task: str, k: int, kind: str = "stochastic") -> float | None:
-        """The held-out return on ``task`` (a label such as ``"forward"``) after ``k`` inner steps, or
-        ``None`` when the evaluation lacks that task or step."""
-        curve = (self.evaluation or {}).get("adaptation_curve") or {}
-        tasks, returns = curve.get("tasks") or [], curve.get(kind) or []
-        if task not in tasks or k >= len(returns):
-            return None
-        return float(returns[k][tasks.index(task)])
-
-
-@dataclass(frozen=True)
 class CurveStats:
     """Adaptation curves of several seeds: ``mean[k]``, ``std[k]`` (sample std; 0 for one seed)."""
 
     mean: list[float]
     std: list[float]
     seeds: int
-
-
-def _default_config() -> dict[str, Any]:
-    return TrainConfig().to_dict()
-
-
-def read_config(path: Path) -> dict[str, Any]:
-    """A YAML config merged over :class:`TrainConfig`'s defaults; the defaults alone if unreadable."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
-    except (OSError, yaml.YAMLError):
-        data = None
-    return {**_default_config(), **(data if isinstance(data, dict) else {})}
-
-
-def load_run(folder: Path) -> Run:
-    """Read one run folder (any file may be missing)."""
-    summary = interim = None
-    if (folder / "summary.json").is_file():
-        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    elif (folder / INTERIM_SUMMARY).is_file():
-        interim = json.loads((folder / INTERIM_SUMMARY).read_text(encoding="utf-8"))
-    metrics = read_jsonl(folder / "metrics.jsonl") if (folder / "metrics.jsonl").is_file() else []
-    if summary is not None and isinstance(summary.get("config"), dict):
-        config = {**_default_config(), **summary["config"]}
-    elif (folder / "config.yaml").is_file():
-        config = read_config(folder / "config.yaml")
-    else:
-        config = {}
-    return Run(folder.name, config, metrics, summary, interim)
-
-
-def load_runs(results: str | Path) -> dict[str, Run]:
-    """Every run folder under ``results`` (one holding a summary, metrics or config), by name."""
-    root = Path(results)
-    if not root.is_dir():
-        return {}
-    runs = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        if any((folder / f).is_file() for f in ("summary.json", "metrics.jsonl", "config.yaml")):
-            runs[folder.name] = load_run(folder)
-    return runs
 
 
 def ablation_name(run_name: str) -> str:
@@ -199,15 +91,6 @@ def curve_stats(runs: Iterable[Run], kind: str = "stochastic") -> CurveStats | N
     values = np.array([c[:length] for c in curves])
     std = values.std(0, ddof=1) if len(curves) > 1 else np.zeros(length)
     return CurveStats(values.mean(0).tolist(), std.tolist(), len(curves))
-
-
-def moving_average(values: Sequence[float], window: int) -> np.ndarray:
-    """Trailing mean over ``window`` points (shorter at the start), same length as ``values``."""
-    x = np.asarray(values, dtype=float)
-    cumsum = np.cumsum(np.insert(x, 0, 0.0))
-    idx = np.arange(1, len(x) + 1)
-    lo = np.maximum(0, idx - window)
-    return (cumsum[idx] - cumsum[lo]) / (idx - lo)
 
 
 def iterations_to_reach(run: Run, threshold: float, window: int = LEARNING_WINDOW) -> int | None:

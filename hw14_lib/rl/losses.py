@@ -1,4 +1,4 @@
-"""Policy-gradient losses and the advantages that weight them.
+"""Policy-gradient losses: the surrogate an inner or outer step descends, weighted by advantages.
 
 For a batch of trajectories the (negated) policy-gradient surrogate is
 
@@ -14,48 +14,16 @@ bonus ``-beta * mean H[pi_theta(. | s_t)]`` and an L2 term ``lambda_2 * sum_i ||
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
-from hw14_lib.baseline import fit_linear_baseline
-from hw14_lib.policy import GaussianMLPPolicy, distribution
-from hw14_lib.returns import discounted_returns, gae, normalize
-from hw14_lib.sampling import TrajectoryBatch
+from hw14_lib.rl.policy import GaussianMLPPolicy, distribution
+from hw14_lib.rl.sampling import TrajectoryBatch
 
 Estimator = Literal["reinforce", "ratio"]
-ESTIMATORS: tuple[str, ...] = ("reinforce", "ratio")
-BASELINES: tuple[str, ...] = ("linear", "none")
-
-
-def compute_advantages(
-    batch: TrajectoryBatch,
-    *,
-    gamma: float,
-    gae_lambda: float = 1.0,
-    baseline: str = "linear",
-    normalize_advantages: bool = True,
-) -> Tensor:
-    """Advantage weights ``A_t`` of shape ``(B, N, T)`` (no gradient flows through them).
-
-    * ``baseline="none"``: ``A_t = G_t`` (discounted return, the seed's weights);
-    * ``baseline="linear"``: a linear feature baseline fitted per task, then GAE(lambda)
-      (``lambda = 1`` gives ``G_t - V(s_t)``).
-
-    With ``normalize_advantages`` each task's ``N x T`` block is standardized.
-    """
-    if baseline not in BASELINES:
-        raise ValueError(f"baseline={baseline!r} is unknown; use one of {', '.join(BASELINES)}")
-    returns = discounted_returns(batch.rewards, gamma)
-    if baseline == "none":
-        advantages = returns
-    else:
-        values = fit_linear_baseline(batch.observations, returns)
-        advantages = gae(batch.rewards, values, gamma, gae_lambda)
-    if normalize_advantages:
-        advantages = normalize(advantages)
-    return advantages.detach()
+ESTIMATORS: tuple[str, ...] = get_args(Estimator)
 
 
 def log_probs(policy: GaussianMLPPolicy, params: Mapping[str, Tensor], batch: TrajectoryBatch) -> Tensor:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hw14_lib.report_data import (
+from hw14_lib.report.data import (
     FAMILIES,
     LATE_ITERATIONS,
     METHOD_LABELS,
@@ -19,18 +19,16 @@ from hw14_lib.report_data import (
     PAPER_ORACLE,
     InnerStepDiagnostic,
     LaterStepStudy,
-    Run,
     ablation_name,
     config_difference,
     curve_stats,
     evaluated,
     late_query_return,
     mean_budget,
-    read_config,
     seeds_of,
 )
-from hw14_lib.report_numbers import HYPERPARAMETERS, LEARNING_THRESHOLD, STEPS
-from hw14_lib.report_tex import (
+from hw14_lib.report.numbers import HYPERPARAMETERS, LEARNING_THRESHOLD, STEPS
+from hw14_lib.report.tex import (
     NA,
     NOT_MEASURED,
     UNFINISHED,
@@ -44,6 +42,7 @@ from hw14_lib.report_tex import (
     tex_pm,
     tex_seed_mean,
 )
+from hw14_lib.run_folder import Run, read_config_dict
 
 CONFIG_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("backward", "backward", "configs/backward.yaml"),
@@ -77,7 +76,7 @@ LEGENDS: dict[str, dict[str, str]] = {
     },
 }
 """Per table (``legend.<name>`` in numbers.tex), what each mark means; a caption shows only the
-sentences of the marks its table contains (:func:`hw14_lib.report_tex.legend`)."""
+sentences of the marks its table contains (:func:`hw14_lib.report.tex.legend`)."""
 
 
 def column_configs(runs: Mapping[str, Run], configs: Path) -> dict[str, dict[str, Any] | None]:
@@ -88,7 +87,7 @@ def column_configs(runs: Mapping[str, Run], configs: Path) -> dict[str, dict[str
         if seeds:
             columns[prefix] = seeds[0].config
         elif (configs / Path(fallback).name).is_file():
-            columns[prefix] = read_config(configs / Path(fallback).name)
+            columns[prefix] = read_config_dict(configs / Path(fallback).name)
         else:
             columns[prefix] = None
     return columns

@@ -1,6 +1,6 @@
 """The numbers the report quotes, computed from the loaded runs and the benchmark results.
 
-Each function fills a :class:`~hw14_lib.report_tex.NumberSheet` under a fixed set of keys, so the
+Each function fills a :class:`~hw14_lib.report.tex.NumberSheet` under a fixed set of keys, so the
 keys exist (reading "n/a") even before their inputs do:
 
 * ``paper.<fam>.<method>.k<k>``, ``paper.<fam>.oracle``: Finn et al. (2017);
@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hw14_lib.report_data import (
+from hw14_lib.report.data import (
     BACKWARD_TARGET,
     FAMILIES,
     METHODS,
@@ -28,7 +28,6 @@ from hw14_lib.report_data import (
     PAPER_META_BATCH,
     PAPER_ORACLE,
     LaterStepStudy,
-    Run,
     ablation_name,
     curve_stats,
     evaluated,
@@ -36,7 +35,7 @@ from hw14_lib.report_data import (
     mean_budget,
     seeds_of,
 )
-from hw14_lib.report_tex import (
+from hw14_lib.report.tex import (
     NumberSheet,
     as_number,
     config_value,
@@ -47,6 +46,7 @@ from hw14_lib.report_tex import (
     tex_pm,
     tex_seed_mean,
 )
+from hw14_lib.run_folder import Run
 
 STEPS = 4  # the paper's curves: after 0, 1, 2 and 3 inner steps
 HYPERPARAMETERS: tuple[tuple[str, str], ...] = (
@@ -172,7 +172,7 @@ def hyperparameter_numbers(sheet: NumberSheet, columns: Mapping[str, dict[str, A
     """``hp.<column>.<field>`` for every config field, plus derived sizes; ``hp.default.*`` are
     :class:`TrainConfig`'s defaults (the seed's)."""
     from hw14_lib.config import TrainConfig
-    from hw14_lib.training import ACT_DIM, OBS_DIM
+    from hw14_lib.rl.envs import ACT_DIM, OBS_DIM
 
     default = TrainConfig().to_dict()
     fields = [f for f, _ in HYPERPARAMETERS] + sorted(set(default) - {f for f, _ in HYPERPARAMETERS} - {"notes"})

@@ -1,4 +1,5 @@
-"""Fisher-vector products of the meta-policy for the TRPO meta-step, without third derivatives.
+"""The trust region of the TRPO meta-step: the KL between query policies, its Hessian-vector (Fisher)
+products without third derivatives, and the conjugate-gradient solve ``F s = -g``.
 
 TRPO's trust region is the mean KL between the query policies before and after the outer step,
 ``KL(theta) = mean_b KL(pi_{theta'_b(theta_0)} || pi_{theta'_b(theta)})``. Its Hessian at
@@ -30,18 +31,56 @@ from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import kl_divergence
+from torch.distributions import Distribution, kl_divergence
 
-from hw14_lib.maml import (
-    InnerLoop,
-    MetaBatch,
-    adapt,
-    detach_distribution,
-    mean_kl,
-    query_distributions,
-    support_loss,
-)
-from hw14_lib.policy import GaussianMLPPolicy, distribution, gaussian_part
+from hw14_lib.rl.maml import InnerLoop, MetaBatch, adapt, support_loss
+from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, gaussian_part
+
+
+def query_distributions(
+    policy: GaussianMLPPolicy, adapted: Sequence[Mapping[str, Tensor]], batch: MetaBatch
+) -> list[Distribution]:
+    """``pi_{theta'_b}(. | s)`` on each task's query states."""
+    return [distribution(policy, p, batch.query.task(b).observations) for b, p in enumerate(adapted)]
+
+
+def mean_kl(old: Sequence[Distribution], new: Sequence[Distribution]) -> Tensor:
+    """Mean over tasks and states of ``KL(pi_old || pi_new)`` between the Gaussians (a tanh squash
+    is a bijection and leaves the KL unchanged)."""
+    kls = [kl_divergence(gaussian_part(o), gaussian_part(n)).mean() for o, n in zip(old, new, strict=True)]
+    return torch.stack(kls).mean()
+
+
+def detach_distribution(dist: Distribution) -> Distribution:
+    """A copy of a Gaussian policy distribution with its parameters detached."""
+    gaussian = gaussian_part(dist)
+    normal = gaussian.base_dist
+    return torch.distributions.Independent(torch.distributions.Normal(normal.loc.detach(), normal.scale.detach()), 1)
+
+
+def conjugate_gradient(
+    fvp: Callable[[Tensor], Tensor], b: Tensor, *, iterations: int = 10, tol: float = 1e-10
+) -> Tensor:
+    """Approximately solve ``F x = b`` for symmetric positive-definite ``F`` given ``v -> F v``.
+
+    Stops once ``|r|^2 < tol``, checked before each step, so ``b = 0`` (a zero meta-gradient, e.g.
+    when every advantage is zero) gives ``x = 0`` instead of ``0 / 0``.
+    """
+    x = torch.zeros_like(b)
+    r = b.clone()
+    p = b.clone()
+    r_dot = r @ r
+    for _ in range(iterations):
+        if r_dot < tol:
+            break
+        fp = fvp(p)
+        step = r_dot / (p @ fp)
+        x += step * p
+        r -= step * fp
+        new_r_dot = r @ r
+        p = r + (new_r_dot / r_dot) * p
+        r_dot = new_r_dot
+    return x
 
 
 def meta_fisher_vector_product(

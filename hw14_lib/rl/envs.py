@@ -1,7 +1,7 @@
 """Gymnasium environments: HalfCheetah-v5 with a task-defined reward, and their registration.
 
 ``HalfCheetahTaskEnv`` wraps ``HalfCheetah-v5`` and replaces its reward by the task's reward,
-recomputed from the step ``info`` (see :mod:`hw14_lib.tasks`). ``HalfCheetahBackward`` is the
+recomputed from the step ``info`` (see :mod:`hw14_lib.rl.tasks`). ``HalfCheetahBackward`` is the
 course's environment, ``r = -1.0 * reward_forward + 0.05 * reward_ctrl``.
 
 Importing :mod:`hw14_lib` registers:
@@ -18,10 +18,12 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
-from hw14_lib.tasks import DEFAULT_CTRL_WEIGHT, DEFAULT_FORWARD_WEIGHT, Task
+from hw14_lib.rl.tasks import DEFAULT_CTRL_WEIGHT, DEFAULT_FORWARD_WEIGHT, Task
 
 BASE_ENV_ID = "HalfCheetah-v5"
 MAX_EPISODE_STEPS = 1000
+OBS_DIM, ACT_DIM = 17, 6
+"""HalfCheetah-v5's observation and action sizes (checked against the environment when sampling)."""
 
 
 class HalfCheetahTaskEnv(gym.Wrapper):
@@ -89,9 +91,9 @@ def make_velocity_env(
 
 
 ENV_IDS: dict[str, str] = {
-    "hw14/HalfCheetahBackward-v0": "hw14_lib.envs:HalfCheetahBackward",
-    "hw14/HalfCheetahDir-v0": "hw14_lib.envs:make_direction_env",
-    "hw14/HalfCheetahVel-v0": "hw14_lib.envs:make_velocity_env",
+    "hw14/HalfCheetahBackward-v0": "hw14_lib.rl.envs:HalfCheetahBackward",
+    "hw14/HalfCheetahDir-v0": "hw14_lib.rl.envs:make_direction_env",
+    "hw14/HalfCheetahVel-v0": "hw14_lib.rl.envs:make_velocity_env",
 }
 
 

@@ -1,28 +1,53 @@
 """Outer (meta) optimizers: Adam on the meta-gradient (the seed's) and a TRPO meta-step.
 
-Both minimize ``L_meta(theta)`` of :func:`hw14_lib.maml.meta_objective` and refuse to step when
+Both minimize ``L_meta(theta)`` of :func:`hw14_lib.rl.maml.meta_objective` and refuse to step when
 the loss or the gradient is not finite (:class:`NonFiniteError` names the quantity), so a bad
 batch can never corrupt ``theta``.
 
 TRPO (Schulman et al. 2015), as in the MAML paper's RL experiments: the step direction solves
 ``F s = -g`` by conjugate gradient, where ``F`` is the Hessian of the mean KL between the query
-policies before and after the step (products computed as ``J^T F' J`` in :mod:`hw14_lib.fisher`,
+policies before and after the step (products computed as ``J^T F' J`` in :mod:`hw14_lib.rl.trust_region`,
 for any number of inner steps), scaled to ``0.5 s^T F s = delta``, then a backtracking line search
 accepts the first step that lowers ``L_meta`` and keeps the KL below ``delta``.
+
+Both follow :class:`OuterOptimizer`, the one interface the training loop uses.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
 
-from hw14_lib.fisher import meta_fisher_vector_product
-from hw14_lib.maml import InnerLoop, MetaBatch, detach_distribution, mean_kl, meta_objective, query_distributions
-from hw14_lib.policy import GaussianMLPPolicy, policy_params
+from hw14_lib.rl.maml import InnerLoop, MetaBatch, meta_objective
+from hw14_lib.rl.policy import GaussianMLPPolicy, policy_params
+from hw14_lib.rl.trust_region import (
+    conjugate_gradient,
+    detach_distribution,
+    mean_kl,
+    meta_fisher_vector_product,
+    query_distributions,
+)
+
+
+class OuterOptimizer(Protocol):
+    """What training needs of an outer optimizer: one meta-step on a sampled meta-batch, and its state
+    for checkpoints (so a resumed run continues bit for bit)."""
+
+    def step(self, policy: GaussianMLPPolicy, batch: MetaBatch, inner: InnerLoop) -> dict[str, float]:
+        """Update ``policy``'s parameters in place to lower ``L_meta``; returns at least ``meta_loss`` (before
+        the step) and ``grad_norm``."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """The optimizer's state (e.g. Adam's moments)."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        ...
 
 
 class NonFiniteError(FloatingPointError):
@@ -74,31 +99,6 @@ class AdamMetaOptimizer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore Adam's moments."""
         self.optimizer.load_state_dict(state)
-
-
-def conjugate_gradient(
-    fvp: Callable[[Tensor], Tensor], b: Tensor, *, iterations: int = 10, tol: float = 1e-10
-) -> Tensor:
-    """Approximately solve ``F x = b`` for symmetric positive-definite ``F`` given ``v -> F v``.
-
-    Stops once ``|r|^2 < tol``, checked before each step, so ``b = 0`` (a zero meta-gradient, e.g.
-    when every advantage is zero) gives ``x = 0`` instead of ``0 / 0``.
-    """
-    x = torch.zeros_like(b)
-    r = b.clone()
-    p = b.clone()
-    r_dot = r @ r
-    for _ in range(iterations):
-        if r_dot < tol:
-            break
-        fp = fvp(p)
-        step = r_dot / (p @ fp)
-        x += step * p
-        r -= step * fp
-        new_r_dot = r @ r
-        p = r + (new_r_dot / r_dot) * p
-        r_dot = new_r_dot
-    return x
 
 
 class TRPOMetaOptimizer:

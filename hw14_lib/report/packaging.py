@@ -40,8 +40,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from hw14_lib.io_utils import atomic_write
-from hw14_lib.latex_build import LATEX_PACKAGES, LatexError, build_pdf, latex_available
-from hw14_lib.report_assets import generate_report_assets
+from hw14_lib.report.assets import generate_report_assets
+from hw14_lib.report.latex_build import LATEX_PACKAGES, LatexError, build_pdf, latex_available
 
 FULL_NAME_PATTERN = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)+")
 STUDENT_NUMBER_PATTERN = re.compile(r"[0-9]+")

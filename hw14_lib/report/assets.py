@@ -23,23 +23,21 @@ from pathlib import Path
 
 from hw14_lib import plots
 from hw14_lib.io_utils import atomic_write_text
-from hw14_lib.report_data import (
+from hw14_lib.report.data import (
     FAMILIES,
     METHOD_LABELS,
     METHODS,
     PAPER_CURVES,
     PAPER_ORACLE,
     LaterStepStudy,
-    Run,
     ablation_name,
     curve_stats,
     load_benchmarks,
     load_diagnostics,
     load_later_steps,
-    load_runs,
     seeds_of,
 )
-from hw14_lib.report_numbers import (
+from hw14_lib.report.numbers import (
     LEARNING_THRESHOLD,
     ablation_numbers,
     backward_numbers,
@@ -49,7 +47,7 @@ from hw14_lib.report_numbers import (
     later_step_numbers,
     paper_numbers,
 )
-from hw14_lib.report_tables import (
+from hw14_lib.report.tables import (
     LEGENDS,
     ablation_table,
     benchmark_table,
@@ -60,7 +58,8 @@ from hw14_lib.report_tables import (
     later_step_table,
     performance_table,
 )
-from hw14_lib.report_tex import NumberSheet, latex_escape, legend
+from hw14_lib.report.tex import NumberSheet, latex_escape, legend
+from hw14_lib.run_folder import Run, load_runs
 
 
 def generate_report_assets(

@@ -4,7 +4,7 @@ Every time step costs one physics call for all ``B x N`` environments and one po
 distinct parameter dict (one for ``theta``, B for the adapted ``theta'_b``), under
 ``torch.no_grad()``: nothing is differentiated while stepping. Log-probabilities are recomputed
 later in a single batched forward pass under whichever parameters the loss needs
-(:func:`hw14_lib.losses.log_probs`); the value equals the one seen while sampling, and its gradient
+(:func:`hw14_lib.rl.losses.log_probs`); the value equals the one seen while sampling, and its gradient
 equals the gradient of the graph the seed kept alive while stepping, at a fraction of the cost.
 
 The per-step forward (:func:`gaussian_sampler`) bypasses ``functional_call`` and
@@ -24,8 +24,9 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Independent, Normal
 
-from hw14_lib.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, distribution, gaussian_part
-from hw14_lib.tasks import Task
+from hw14_lib.rl.envs import MAX_EPISODE_STEPS
+from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, distribution, gaussian_part
+from hw14_lib.rl.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ def sample_trajectories(
             if np.any(terminated) or (t < horizon - 1 and np.any(truncated)):
                 raise ValueError(
                     f"an episode ended at step {t + 1} < horizon {horizon}; horizons above the "
-                    "environment's time limit (1000) are not supported"
+                    f"environment's time limit ({MAX_EPISODE_STEPS}) are not supported"
                 )
             rewards[t] = reward
         # Elementwise, so equal to evaluating policy.log_prob step by step, in one call.

@@ -17,16 +17,18 @@ Outer objective, the mean query loss over the meta-batch of ``B`` tasks, with qu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+import gymnasium as gym
+import numpy as np
 import torch
 from torch import Tensor
-from torch.distributions import Distribution, kl_divergence
 
-from hw14_lib.losses import Estimator, log_probs, policy_loss, surrogate
-from hw14_lib.policy import GaussianMLPPolicy, Params, distribution, gaussian_part
-from hw14_lib.sampling import TrajectoryBatch
+from hw14_lib.rl.losses import Estimator, log_probs, policy_loss, surrogate
+from hw14_lib.rl.policy import GaussianMLPPolicy, Params, policy_params
+from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
+from hw14_lib.rl.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -182,22 +184,54 @@ def meta_objective(
     return torch.stack(losses).mean(), adapted
 
 
-def query_distributions(
-    policy: GaussianMLPPolicy, adapted: Sequence[Mapping[str, Tensor]], batch: MetaBatch
-) -> list[Distribution]:
-    """``pi_{theta'_b}(. | s)`` on each task's query states."""
-    return [distribution(policy, p, batch.query.task(b).observations) for b, p in enumerate(adapted)]
+def sample_meta_batch(
+    policy: GaussianMLPPolicy,
+    envs: gym.vector.VectorEnv,
+    tasks: Sequence[Task],
+    *,
+    inner: InnerLoop,
+    advantages: Callable[[TrajectoryBatch], Tensor],
+    inner_steps: int,
+    num_trajectories: int,
+    horizon: int,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+) -> MetaBatch:
+    """Sample one meta-batch of Algorithm 3 (Finn et al. 2017) for the B ``tasks``.
 
+    For each inner step ``k = 0..K-1`` (``K = inner_steps``), sample ``N = num_trajectories`` support
+    trajectories of ``T = horizon`` steps per task with ``theta'^(k)`` (``theta'^(0) = theta``), weight them by
+    ``advantages`` and take the detached inner step to ``theta'^(k+1)``; then sample the query set with
+    ``theta'^(K)``. ``K = 0`` samples only the query set at ``theta`` (the pretraining objective).
 
-def mean_kl(old: Sequence[Distribution], new: Sequence[Distribution]) -> Tensor:
-    """Mean over tasks and states of ``KL(pi_old || pi_new)`` between the Gaussians (a tanh squash
-    is a bijection and leaves the KL unchanged)."""
-    kls = [kl_divergence(gaussian_part(o), gaussian_part(n)).mean() for o, n in zip(old, new, strict=True)]
-    return torch.stack(kls).mean()
+    Args:
+        envs: a vector environment with ``B * N`` copies (see :func:`hw14_lib.rl.vector_env.make_task_vector_env`).
+        advantages: ``(B, N, T)`` weights of a batch (an :class:`~hw14_lib.rl.advantages.AdvantageSettings`).
+        rng: draws one environment seed per sampled set; ``generator`` draws the actions.
 
+    Returns:
+        A :class:`MetaBatch` with ``K`` support sets of shape ``(B, N, T)`` and the query set.
+    """
+    theta = {k: v.detach() for k, v in policy_params(policy).items()}
+    sampling_params: Params | list[Params] = theta
+    supports: list[TrajectoryBatch] = []
+    support_advantages: list[Tensor] = []
 
-def detach_distribution(dist: Distribution) -> Distribution:
-    """A copy of a Gaussian policy distribution with its parameters detached."""
-    gaussian = gaussian_part(dist)
-    normal = gaussian.base_dist
-    return torch.distributions.Independent(torch.distributions.Normal(normal.loc.detach(), normal.scale.detach()), 1)
+    def sample(params: Params | list[Params]) -> TrajectoryBatch:
+        return sample_trajectories(
+            policy,
+            params,
+            envs,
+            list(tasks),
+            num_trajectories=num_trajectories,
+            horizon=horizon,
+            generator=generator,
+            seed=int(rng.integers(2**31)),
+        )
+
+    for _ in range(inner_steps):
+        supports.append(sample(sampling_params))
+        support_advantages.append(advantages(supports[-1]))
+        sampling_params = adapt_all(policy, theta, supports, support_advantages, inner, create_graph=False)
+    query = sample(sampling_params)
+    return MetaBatch(tuple(supports), tuple(support_advantages), query, advantages(query))

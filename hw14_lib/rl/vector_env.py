@@ -4,7 +4,7 @@
 ``mujoco.rollout`` call per time step, which runs the M physics states on a pool of C++ threads
 without the GIL. It reproduces HalfCheetah-v5's observation, reset noise, control cost and
 ``x_velocity`` exactly (tests compare it step by step with ``gymnasium.vector.SyncVectorEnv`` of
-:class:`~hw14_lib.envs.HalfCheetahTaskEnv`), and skips the Python wrapper stack that dominates the
+:class:`~hw14_lib.rl.envs.HalfCheetahTaskEnv`), and skips the Python wrapper stack that dominates the
 cost of a Gymnasium step.
 
 :func:`make_task_vector_env` builds either backend: ``"mujoco"`` (this class, the default) or
@@ -14,7 +14,7 @@ cost of a Gymnasium step.
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import gymnasium as gym
 import mujoco
@@ -22,11 +22,11 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from mujoco import rollout
 
-from hw14_lib.envs import BASE_ENV_ID, MAX_EPISODE_STEPS, HalfCheetahTaskEnv
-from hw14_lib.tasks import Task, task_rewards
+from hw14_lib.rl.envs import BASE_ENV_ID, MAX_EPISODE_STEPS, HalfCheetahTaskEnv
+from hw14_lib.rl.tasks import Task, task_rewards
 
 Backend = Literal["mujoco", "gymnasium"]
-BACKENDS: tuple[str, ...] = ("mujoco", "gymnasium")
+BACKENDS: tuple[str, ...] = get_args(Backend)
 
 FRAME_SKIP = 5
 CTRL_COST_WEIGHT = 0.1  # HalfCheetah-v5's own weight inside reward_ctrl

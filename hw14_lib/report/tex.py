@@ -12,7 +12,8 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hw14_lib.report_data import CurveStats, Run, is_number, iterations_to_reach
+from hw14_lib.report.data import CurveStats, is_number, iterations_to_reach
+from hw14_lib.run_folder import Run
 
 NA = r"\hwna"
 NOT_MEASURED = r"\hwnm"
@@ -79,7 +80,7 @@ def tex_seed_mean(values: Sequence[float | None], digits: int = 1) -> str:
 
 
 def tex_learning_speed(seeds: Sequence[Run], threshold: float) -> str:
-    """:func:`~hw14_lib.report_data.iterations_to_reach` over seeds, as :func:`tex_seed_mean`;
+    """:func:`~hw14_lib.report.data.iterations_to_reach` over seeds, as :func:`tex_seed_mean`;
     ``$>$N`` when a finished seed never reached ``threshold`` in its ``N`` iterations, n/a while an
     unfinished one has not reached it yet."""
     reached = [iterations_to_reach(run, threshold) for run in seeds]

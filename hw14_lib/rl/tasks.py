@@ -13,13 +13,13 @@ The course's ``HalfCheetahBackward`` task is the direction task with ``d = -1``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 TaskKind = Literal["direction", "velocity"]
 DistributionName = Literal["backward", "direction", "velocity"]
-TASK_DISTRIBUTIONS: tuple[str, ...] = ("backward", "direction", "velocity")
+TASK_DISTRIBUTIONS: tuple[str, ...] = get_args(DistributionName)
 
 DEFAULT_FORWARD_WEIGHT = 1.0
 DEFAULT_CTRL_WEIGHT = 0.05

@@ -1,0 +1,82 @@
+"""``evaluate``: returns of a policy before and after k inner steps, optional video and JSON."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from hw14_lib.commands.common import DEFAULT_CONFIG, UsageError
+
+
+def add_evaluate_parser(subparsers: Any) -> None:
+    """The ``evaluate`` sub-command's arguments."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a trained policy before and after adaptation",
+        description="Deterministic returns of a policy before and after k adaptation steps.",
+    )
+    parser.add_argument("--policy", required=True, help="policy file written by training (policy.pt)")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="config giving the task and inner-loop settings (default: config.yaml beside the policy, "
+        f"else {DEFAULT_CONFIG})",
+    )
+    parser.add_argument("--steps", type=int, default=None, help="adaptation steps to measure (default: from config)")
+    parser.add_argument(
+        "--later-scale",
+        type=float,
+        default=None,
+        metavar="C",
+        help="take the steps after the first at C * alpha (default: 1; the report finds 0.25 better)",
+    )
+    parser.add_argument("--video", default=None, help="write an mp4 of one deterministic episode after one step")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    parser.set_defaults(handler=evaluate_command)
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    """``evaluate``: returns of a policy before and after k inner steps, optional video and JSON."""
+    from hw14_lib.config import TrainConfig
+    from hw14_lib.evaluation import evaluate_meta_policy, later_step_sizes
+    from hw14_lib.rl.envs import ACT_DIM, OBS_DIM
+    from hw14_lib.rl.policy import load_policy
+    from hw14_lib.video import record_video
+
+    policy_path = Path(args.policy)
+    policy = load_policy(policy_path)
+    if (policy.obs_dim, policy.act_dim) != (OBS_DIM, ACT_DIM):
+        raise UsageError(
+            f"policy {str(policy_path)!r} has observation/action sizes {policy.obs_dim}/{policy.act_dim}; "
+            f"HalfCheetah needs {OBS_DIM}/{ACT_DIM}"
+        )
+    config_path = args.config
+    if config_path is None:
+        beside = policy_path.parent / "config.yaml"
+        config_path = beside if beside.exists() else DEFAULT_CONFIG
+    cfg = TrainConfig.from_yaml(config_path)
+    steps = cfg.eval_adaptation_steps if args.steps is None else args.steps
+    if steps < 0:
+        raise UsageError(f"--steps {steps} must be >= 0")
+    step_sizes = None
+    if args.later_scale is not None:
+        if not (math.isfinite(args.later_scale) and args.later_scale >= 0):
+            raise UsageError(f"--later-scale {args.later_scale} must be a finite number >= 0")
+        step_sizes = later_step_sizes(cfg.inner_lr, max(1, steps), args.later_scale)
+    evaluation, tasks, history = evaluate_meta_policy(cfg, policy, steps=steps, step_sizes=step_sizes)
+    curve = evaluation["adaptation_curve"]
+    for k, (det, sto) in enumerate(zip(curve["mean_deterministic"], curve["mean_stochastic"], strict=True)):
+        if k > steps:
+            break
+        print(f"after {k} step(s): deterministic return {det:8.1f}   stochastic return {sto:8.1f}")
+    if args.video:
+        ret = record_video(policy, history[1][0], tasks[0], args.video, horizon=cfg.horizon, seed=cfg.seed)
+        if ret is not None:
+            print(f"video of task {tasks[0].label()} after one step: {args.video} (return {ret:.1f})")
+    if args.json:
+        from hw14_lib.io_utils import atomic_write_json
+
+        atomic_write_json(args.json, curve)
+    return 0
