@@ -29,7 +29,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
 NOTEBOOK = REPO / "Notebooks" / "HW14_MAML.ipynb"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -184,6 +185,7 @@ def wait_for_count(locator: object, expected: int, timeout_s: float = START_S) -
 def cheetah_pixels_in(png: bytes) -> int:
     import numpy as np
     from PIL import Image
+
     from test_video import cheetah_pixels  # the tests folder is on sys.path (pytest's prepend mode)
 
     return cheetah_pixels(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")))

@@ -22,7 +22,7 @@ from hw14_lib.rl.policy import load_policy
 from hw14_lib.run_folder import CHECKPOINT, POLICY
 from hw14_lib.training import train
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +51,7 @@ def test_the_pretrained_baseline_gets_the_maml_run_s_env_step_budget(family: str
     assert pretrained.objective == "pretrain" and maml.objective == "maml"
 
 
+@pytest.mark.slow
 def test_interim_evaluation_is_the_final_protocol_on_the_last_checkpoint(tmp_path: Path) -> None:
     exp = Experiment("smoke_interim", "configs/smoke.yaml")
     cfg = exp.load_config()
@@ -87,6 +88,7 @@ def test_status_lists_every_experiment_with_its_progress(tmp_path: Path) -> None
     assert rows["backward"][0] == "not started"
 
 
+@pytest.mark.slow
 def test_later_steps_repeats_the_final_evaluation_and_changes_only_later_steps(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -125,6 +127,7 @@ def test_later_steps_repeats_the_final_evaluation_and_changes_only_later_steps(
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 def test_later_steps_rejects_bad_input_before_evaluating(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["later-steps", str(tmp_path), "--scales", "1,half"]) == 2
     assert "--scales '1,half' must be comma-separated numbers" in capsys.readouterr().err

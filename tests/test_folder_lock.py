@@ -16,8 +16,8 @@ import pytest
 from hw14_lib.folder_lock import LOCK_NAME, FolderInUseError, check_not_in_use, exclusive_folder
 from hw14_lib.io_utils import read_jsonl
 
-REPO = Path(__file__).resolve().parents[1]
-SMOKE = REPO / "configs" / "smoke.yaml"
+from conftest import SMOKE, snapshot
+
 WAIT_S = 120
 HOLD = "import sys, time\nfrom hw14_lib.folder_lock import exclusive_folder\nwith exclusive_folder(sys.argv[1]):\n"
 HOLD += "    print('held', flush=True)\n    time.sleep(600)\n"
@@ -30,10 +30,7 @@ def hold_lock(folder: Path) -> subprocess.Popen[str]:
     return proc
 
 
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
+@pytest.mark.slow
 def test_a_held_folder_is_refused_and_a_killed_holder_blocks_nothing(tmp_path: Path) -> None:
     folder = tmp_path / "run"
     holder = hold_lock(folder)

@@ -20,11 +20,10 @@ import pytest
 from hw14_lib import TrainConfig
 from hw14_lib import notebook as nb
 from hw14_lib.plots import plot_returns_per_step
-from hw14_lib.training import train
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, SMOKE
+
 NOTEBOOK = REPO / "Notebooks" / "HW14_MAML.ipynb"
-SMOKE = REPO / "configs" / "smoke.yaml"
 MAX_NOTEBOOK_BYTES = 3_000_000
 
 
@@ -98,6 +97,7 @@ def test_committed_notebook_is_executed_clean_and_small() -> None:
     assert len(checked) >= 5 and all(c.outputs for c in checked)
 
 
+@pytest.mark.slow
 def test_notebook_runs_under_nbval_in_quick_mode(tmp_path: Path) -> None:
     """``pytest --nbval-lax`` in quick mode: every cell runs, marked cells reproduce the committed output,
     no warning is raised (quick mode makes warnings errors), and nothing is written into the repository."""
@@ -222,13 +222,19 @@ def test_widget_frontend_detection() -> None:
     assert nb.has_widget_frontend({}) is False
 
 
+def notes(items: list[object]) -> str:
+    """The text of the :class:`~hw14_lib.notebook.Note` lines among a helper's returned items."""
+    return "\n".join(item.text for item in items if isinstance(item, nb.Note))
+
+
 def test_adaptation_explorer_degrades_to_a_note(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
     monkeypatch.setenv("HW14_WIDGETS", "0")
     s = nb.notebook_settings({"HW14_QUICK": "1", "HW14_WORK_DIR": str(tmp_path)})
-    assert nb.adaptation_explorer(s) is None
-    assert "no widget frontend" in capsys.readouterr().out
+    note = nb.adaptation_explorer(s)
+    assert isinstance(note, nb.Note) and "no widget frontend" in repr(note)
+    assert capsys.readouterr().out == ""  # returned, not printed
     monkeypatch.setenv("HW14_WIDGETS", "1")
     assert type(nb.adaptation_explorer(s)).__name__ == "VBox"
 
@@ -236,13 +242,6 @@ def test_adaptation_explorer_degrades_to_a_note(
 # ---------------------------------------------------------------------------------------------------
 # Result folders (built from one smoke run)
 # ---------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("smoke") / "run"
-    train(TrainConfig.from_yaml(SMOKE), out, progress=False)
-    return out
-
-
 def settings_with(tmp_path: Path, results: Path | None = None) -> nb.NotebookSettings:
     env = {
         "HW14_QUICK": "1",
@@ -255,30 +254,32 @@ def settings_with(tmp_path: Path, results: Path | None = None) -> nb.NotebookSet
     return s
 
 
-def test_missing_results_print_notes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_results_return_notes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     s = settings_with(tmp_path)
     if (REPO / "runs" / "default" / "metrics.jsonl").is_file():
         pytest.skip("runs/default exists here, so the full run is found")
     assert nb.full_run_folder(s) is None
-    assert "not available yet" in capsys.readouterr().out
+    assert "not available yet" in nb.full_run_note(None, s).text
     for helper in (nb.training_figures, nb.adaptation_results, nb.run_video):
-        assert helper(None, s) == []
-        assert capsys.readouterr().out.startswith("skipped")
+        items = helper(None, s)
+        assert len(items) == 1 and notes(items).startswith("skipped")
     for family in ("direction", "velocity"):
-        assert nb.family_results(s, family) == []
-        assert f"no {family} runs yet" in capsys.readouterr().out
+        assert f"no {family} runs yet" in notes(nb.family_results(s, family))
     with pytest.raises(ValueError, match="family='speed'"):
         nb.family_results(s, "speed")
+    assert capsys.readouterr().out == ""  # everything shown is returned
 
 
+@pytest.mark.slow
 def test_full_run_folder_prefers_results(tmp_path: Path, smoke_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     results = tmp_path / "results"
     shutil.copytree(smoke_run, results / "backward")
     s = settings_with(tmp_path, results)
     assert nb.full_run_folder(s) == results / "backward"
-    assert "3 iterations" in capsys.readouterr().out
+    assert "3 iterations" in nb.full_run_note(results / "backward", s).text
 
 
+@pytest.mark.slow
 def test_training_figures_use_or_regenerate_the_plots(tmp_path: Path, smoke_run: Path) -> None:
     s = settings_with(tmp_path)
     images = nb.training_figures(smoke_run, s)
@@ -291,6 +292,7 @@ def test_training_figures_use_or_regenerate_the_plots(tmp_path: Path, smoke_run:
     assert all(Path(i.filename).parent == s.figures_dir / "bare" for i in images)
 
 
+@pytest.mark.slow
 def test_adaptation_table_and_results(tmp_path: Path, smoke_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     curve = {
         "tasks": ["backward", "forward"],
@@ -311,41 +313,49 @@ def test_adaptation_table_and_results(tmp_path: Path, smoke_run: Path, capsys: p
     assert Path(image.filename).is_file()
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
-    assert nb.adaptation_results(unfinished, s) == []
-    assert "no evaluated summary.json" in capsys.readouterr().out
+    assert "no evaluated summary.json" in notes(nb.adaptation_results(unfinished, s))
 
 
+@pytest.mark.slow
 def test_family_results_with_seeds_and_baselines(tmp_path: Path, smoke_run: Path) -> None:
     results = tmp_path / "results"
     for name in ("dir_maml_s0", "dir_maml_s1", "dir_random"):
         shutil.copytree(smoke_run, results / name)
     s = settings_with(tmp_path, results)
-    assert [f.name for f in nb.family_folders(s, "direction")] == ["dir_maml_s0", "dir_maml_s1"]
-    assert [f.name for f in nb.family_folders(s, "direction", "random")] == ["dir_random"]
+    assert [r.name for r in nb.family_runs(s, "direction")] == ["dir_maml_s0", "dir_maml_s1"]
+    assert [r.name for r in nb.family_runs(s, "direction", "random")] == ["dir_random"]
     items = nb.family_results(s, "direction")
-    names = [Path(i.filename).name for i in items]
+    names = [Path(i.filename).name for i in items if not isinstance(i, nb.Note)]
     assert names == ["meta_loss.png", "query_return.png", "direction_learning_curves.png", "direction_adaptation.png"]
+    assert notes(items).count(": 3 of 3 iterations, finished") == 3  # two MAML seeds and the baseline
 
 
+@pytest.mark.slow
 def test_run_status(tmp_path: Path, smoke_run: Path) -> None:
     s = settings_with(tmp_path)
-    assert nb.run_status(smoke_run, s).endswith(": 3 of 3 iterations, finished")
+    results = tmp_path / "results"
+    shutil.copytree(smoke_run, results / "vel_maml_s1")
+    s = settings_with(tmp_path, results)
+    (run,) = nb.family_runs(s, "velocity")
+    assert nb.run_status(run, s).text.endswith(": 3 of 3 iterations, finished")
     partial = tmp_path / "partial"
     shutil.copytree(smoke_run, partial)
     (partial / "summary.json").unlink()
     lines = (partial / "metrics.jsonl").read_text().splitlines(keepends=True)
     (partial / "metrics.jsonl").write_text(lines[0])
-    assert nb.run_status(partial, s).endswith(": 1 of 3 iterations, in progress")
     # a one-iteration run has no learning curve to draw yet
-    results = tmp_path / "results"
+    shutil.rmtree(results / "vel_maml_s1")
     shutil.copytree(partial, results / "vel_maml_s0")
-    names = [Path(i.filename).name for i in nb.family_results(settings_with(tmp_path, results), "velocity")]
+    (run,) = nb.family_runs(s, "velocity")
+    assert nb.run_status(run, s).text.endswith(": 1 of 3 iterations, in progress")
+    names = [Path(i.filename).name for i in nb.family_results(s, "velocity") if not isinstance(i, nb.Note)]
     assert names == ["meta_loss.png", "query_return.png"]
 
 
+@pytest.mark.slow
 def test_run_video_note(tmp_path: Path, smoke_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert nb.run_video(smoke_run, settings_with(tmp_path)) == []  # the smoke config renders no video
-    assert "has no video.mp4" in capsys.readouterr().out
+    items = nb.run_video(smoke_run, settings_with(tmp_path))  # the smoke config renders no video
+    assert len(items) == 1 and "has no video.mp4" in notes(items)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -378,6 +388,7 @@ def test_make_task() -> None:
         nb.make_task("height", 1.0)
 
 
+@pytest.mark.slow
 def test_meta_trained_policy_order(tmp_path: Path, smoke_run: Path) -> None:
     results = tmp_path / "results"
     s = settings_with(tmp_path, results)
@@ -395,6 +406,7 @@ def test_meta_trained_policy_order(tmp_path: Path, smoke_run: Path) -> None:
     assert nb.meta_trained_policy(s, "direction").folder == results / "backward"
 
 
+@pytest.mark.slow
 def test_adaptation_demo_and_explorer(tmp_path: Path, smoke_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     s = settings_with(tmp_path)
     shutil.copytree(smoke_run, s.live_run_dir)
@@ -416,9 +428,12 @@ def test_adaptation_demo_and_explorer(tmp_path: Path, smoke_run: Path, capsys: p
     explorer.steps.value = 0
     result = explorer.run()
     assert result.steps == 0 and result.task.goal_velocity == 0.5
-    assert "v=0.50" in capsys.readouterr().out
+    assert "v=0.50" in capsys.readouterr().out  # displayed (here, without a kernel, as text on stdout)
+    items = result.items()
+    assert isinstance(items[0], nb.Note) and items[0].text == result.describe() and len(items) == 3
 
 
+@pytest.mark.slow
 def test_adaptation_demo_scales_the_steps_after_the_first(tmp_path: Path, smoke_run: Path) -> None:
     s = dataclasses.replace(settings_with(tmp_path), max_adaptation_steps=2)
     shutil.copytree(smoke_run, s.live_run_dir)
@@ -440,16 +455,15 @@ def test_adaptation_demo_scales_the_steps_after_the_first(tmp_path: Path, smoke_
 def test_later_step_results_show_the_studies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     results = tmp_path / "results"
     s = settings_with(tmp_path, results)
-    assert nb.later_step_results(s) == []
-    assert "later_steps/ holds no study yet" in capsys.readouterr().out
+    assert "later_steps/ holds no study yet" in notes(nb.later_step_results(s))
     (results / "later_steps").mkdir(parents=True)
     rows = [{"scale": c, "step_sizes": [0.1, 0.1 * c], "mean_stochastic": [-100.0, -60.0, -60.0 + 20 * (1 - c)],
              "stochastic": [[-100.0], [-60.0], [-60.0 + 20 * (1 - c)]]} for c in (1.0, 0.25)]  # fmt: skip
     study = {"run": "vel_maml_s0", "config": {"task": "velocity"}, "rows": rows}
     (results / "later_steps" / "vel_maml_s0.json").write_text(json.dumps(study))
     items = nb.later_step_results(s)
-    assert len(items) == 1 and (s.figures_dir / "later_steps.png").read_bytes()[:4] == b"\x89PNG"
-    assert "vel_maml_s0: after 2 steps, c = 1: -60.0, c = 0.25: -45.0" in capsys.readouterr().out
+    assert len(items) == 2 and (s.figures_dir / "later_steps.png").read_bytes()[:4] == b"\x89PNG"
+    assert notes(items) == "vel_maml_s0: after 2 steps, c = 1: -60.0, c = 0.25: -45.0"
 
 
 def test_plot_returns_per_step(tmp_path: Path) -> None:
@@ -464,6 +478,7 @@ def test_plot_returns_per_step(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------------
 # Through a real kernel: the saved progress bar, the mode line, the temporary folder
 # ---------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_kernel_saves_the_finished_bar_and_removes_the_quick_mode_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -524,6 +539,7 @@ def test_committed_notebook_shows_finished_bars_and_no_repository_only_commands(
     assert not re.search(r"`make \w+|make (run|test|lab|results)\b", markdown) and "README" not in markdown
 
 
+@pytest.mark.slow
 def test_make_lab_opens_the_notebook_with_the_pinned_jupyterlab() -> None:
     """The README's `make lab` and `.venv/bin/jupyter lab Notebooks/HW14_MAML.ipynb`: the JupyterLab that
     requirements.txt pins is installed beside this interpreter, and `make lab` opens the notebook with it."""

@@ -30,6 +30,8 @@ from hw14_lib.report.packaging import (
     validate_student_number,
 )
 
+pytestmark = pytest.mark.slow  # builds the PDF with LaTeX and runs the command line
+
 ROOT = Path(__file__).resolve().parent.parent
 NUMBER, NAME = "400123456", "JaneDoe"
 ZIP_NAME = f"DRL_HW14_{NUMBER}_{NAME}.zip"

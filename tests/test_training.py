@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,8 +13,8 @@ import pytest
 from hw14_lib import TrainConfig, cli
 from hw14_lib.training import train
 
-REPO = Path(__file__).resolve().parents[1]
-SMOKE = REPO / "configs" / "smoke.yaml"
+from conftest import SMOKE, check_ok, run_cli
+
 RUN_FILES = (
     "config.yaml",
     "metrics.jsonl",
@@ -28,20 +27,9 @@ RUN_FILES = (
 METRIC_KEYS = {"iteration", "meta_loss", "support_return", "query_return", "env_steps", "wall_seconds"}
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m hw14_lib ARGS`` in ``cwd`` (never the repository, so nothing can litter it)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "hw14_lib", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    assert "Warning" not in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
+def run_ok(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m hw14_lib ARGS`` in ``cwd`` (never the repository, so nothing can litter it), which must succeed."""
+    return check_ok(run_cli(*args, cwd=cwd))
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -50,15 +38,6 @@ def read_metrics(path: Path) -> list[dict]:
 
 def without_wall_time(records: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "wall_seconds"} for r in records]
-
-
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """One ``train --config configs/smoke.yaml`` through the command line, shared by the tests below."""
-    workdir = tmp_path_factory.mktemp("cli")
-    out = workdir / "run"
-    result = run_cli("train", "--config", str(SMOKE), "--out", str(out), "--no-progress", cwd=workdir)
-    return out, result
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -100,8 +79,9 @@ def test_config_is_frozen_and_round_trips() -> None:
 # ---------------------------------------------------------------------------------------------------
 # Smoke runs
 # ---------------------------------------------------------------------------------------------------
-def test_cli_train_writes_the_run_folder(smoke_run) -> None:
-    out, result = smoke_run
+@pytest.mark.slow
+def test_cli_train_writes_the_run_folder(smoke_cli_run) -> None:
+    out, result = smoke_cli_run
     for name in RUN_FILES:
         assert (out / name).is_file(), name
     metrics = read_metrics(out / "metrics.jsonl")
@@ -124,9 +104,10 @@ def test_cli_train_writes_the_run_folder(smoke_run) -> None:
     assert not (out.parent / "MUJOCO_LOG.TXT").exists()
 
 
-def test_same_seed_gives_identical_metrics(smoke_run, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_same_seed_gives_identical_metrics(smoke_cli_run, tmp_path: Path) -> None:
     """An in-process run repeats the command-line run exactly (every field but the wall time)."""
-    out, _ = smoke_run
+    out, _ = smoke_cli_run
     cfg = TrainConfig.from_yaml(SMOKE)
     train(cfg, tmp_path / "again", progress=False, evaluate=False)
     first = read_metrics(out / "metrics.jsonl")
@@ -140,9 +121,10 @@ def test_same_seed_gives_identical_metrics(smoke_run, tmp_path: Path) -> None:
         assert a["query_return"] != b["query_return"] and a["meta_loss"] != b["meta_loss"]
 
 
-def test_cli_evaluate(smoke_run) -> None:
-    out, _ = smoke_run
-    result = run_cli("evaluate", "--policy", str(out / "policy.pt"), "--steps", "1", cwd=out.parent)
+@pytest.mark.slow
+def test_cli_evaluate(smoke_cli_run) -> None:
+    out, _ = smoke_cli_run
+    result = run_ok("evaluate", "--policy", str(out / "policy.pt"), "--steps", "1", cwd=out.parent)
     lines = [line for line in result.stdout.splitlines() if "return" in line]
     assert any(line.startswith("after 0 step(s)") for line in lines), result.stdout
     assert any(line.startswith("after 1 step(s)") for line in lines), result.stdout
@@ -150,11 +132,12 @@ def test_cli_evaluate(smoke_run) -> None:
         float(line.split("deterministic return")[1].split()[0])  # a number is printed
 
 
-def test_cli_evaluate_later_scale(smoke_run) -> None:
-    out, _ = smoke_run
+@pytest.mark.slow
+def test_cli_evaluate_later_scale(smoke_cli_run) -> None:
+    out, _ = smoke_cli_run
 
     def returns(*extra: str) -> list[str]:
-        result = run_cli("evaluate", "--policy", str(out / "policy.pt"), "--steps", "2", *extra, cwd=out.parent)
+        result = run_ok("evaluate", "--policy", str(out / "policy.pt"), "--steps", "2", *extra, cwd=out.parent)
         return [line for line in result.stdout.splitlines() if line.startswith("after ")]
 
     default, ones, quarter = returns(), returns("--later-scale", "1"), returns("--later-scale", "0.25")
@@ -167,24 +150,26 @@ def test_cli_evaluate_later_scale(smoke_run) -> None:
     assert bad.returncode == 2 and "--later-scale -1.0 must be a finite number >= 0" in bad.stderr
 
 
-def test_cli_plot(smoke_run, tmp_path: Path) -> None:
-    out, _ = smoke_run
+@pytest.mark.slow
+def test_cli_plot(smoke_cli_run, tmp_path: Path) -> None:
+    out, _ = smoke_cli_run
     copy = tmp_path / "runs" / "copy"
     copy.mkdir(parents=True)
     shutil.copy(out / "metrics.jsonl", copy / "metrics.jsonl")
-    result = run_cli("plot", str(tmp_path / "runs"), cwd=tmp_path)
+    result = run_ok("plot", str(tmp_path / "runs"), cwd=tmp_path)
     assert "plotted 1 run(s)" in result.stdout
     assert "comparison" not in result.stdout  # no results/ folder here: nothing to compare
     for name in ("meta_loss.png", "query_return.png"):
         assert (copy / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cli_plot_writes_the_comparison_figures(smoke_run, tmp_path: Path) -> None:
-    out, _ = smoke_run
+@pytest.mark.slow
+def test_cli_plot_writes_the_comparison_figures(smoke_cli_run, tmp_path: Path) -> None:
+    out, _ = smoke_cli_run
     run = tmp_path / "results" / "dir_maml_s0"
     run.mkdir(parents=True)
     shutil.copy(out / "metrics.jsonl", run / "metrics.jsonl")
-    result = run_cli("plot", str(tmp_path / "results"), "--results", str(tmp_path / "results"), cwd=tmp_path)
+    result = run_ok("plot", str(tmp_path / "results"), "--results", str(tmp_path / "results"), cwd=tmp_path)
     assert "wrote 6 comparison figure(s)" in result.stdout, result.stdout
     figures = tmp_path / "results" / "figures"
     names = {"fig_learning_dir.png", "fig_learning_vel.png", "fig_adaptation_dir.png", "fig_adaptation_vel.png"}
@@ -207,6 +192,7 @@ EXPECTED_OPTIONS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", sorted(EXPECTED_OPTIONS))
 def test_help_mentions_every_option(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     subparser = _subparsers()[command]
@@ -254,20 +240,3 @@ def test_make_policy_is_seeded_by_the_config_and_leaves_the_global_rng_alone() -
         assert torch.equal(p, q), name
     other = make_policy(TrainConfig(seed=8, hidden_sizes=(16, 16)))
     assert not torch.equal(other.body[0].weight, policy.body[0].weight)
-
-
-@pytest.mark.parametrize(("run", "iterations"), [("backward", 2), ("dir_maml_s0", 1)])
-def test_training_reproduces_the_committed_results(run: str, iterations: int, tmp_path: Path) -> None:
-    """The first iterations of a committed run, retrained from its saved configuration, give the
-    same metrics (Adam for ``backward``, the TRPO meta-step for ``dir_maml_s0``). A change that
-    fails this changes what ``make results`` produces: regenerate ``results/`` with it."""
-    committed = REPO / "results" / run
-    cfg = TrainConfig.from_yaml(committed / "config.yaml", iterations=iterations)
-    train(cfg, tmp_path, progress=False, evaluate=False)
-    ours = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    theirs = [json.loads(line) for line in (committed / "metrics.jsonl").read_text().splitlines()[:iterations]]
-    assert len(ours) == iterations
-    for new, old in zip(ours, theirs, strict=True):
-        assert new.keys() == old.keys()
-        for key in new.keys() - {"wall_seconds"}:
-            assert new[key] == pytest.approx(old[key], rel=1e-6, abs=1e-12), (new["iteration"], key)

@@ -27,7 +27,10 @@ from hw14_lib.video import (
     widen_floor,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
+pytestmark = pytest.mark.slow  # renders with MuJoCo and reads videos with ffmpeg, or builds LaTeX
+
 NOTEBOOK = REPO / "Notebooks" / "HW14_MAML.ipynb"
 COMMITTED_VIDEOS = sorted((REPO / "results").glob("*/video.mp4"))
 MIN_SHOWN = 0.95

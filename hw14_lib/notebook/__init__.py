@@ -3,11 +3,13 @@
 
 * :mod:`~hw14_lib.notebook.settings`: its two modes (full and quick), strict warnings, widget
   detection, embedded images and animations;
-* :mod:`~hw14_lib.notebook.results`: the committed result folders it shows;
+* :mod:`~hw14_lib.notebook.results`: the committed result folders it shows (read with
+  :mod:`hw14_lib.run_folder` and :mod:`hw14_lib.report.data`);
 * :mod:`~hw14_lib.notebook.adaptation`: the interactive adaptation to a task of the user's choice.
 
 The notebook defines no function or class of its own (a test enforces it), so every step that is
-more than a call lives here, where tests reach it.
+more than a call lives here, where tests reach it. Each helper returns what its cell shows (images,
+tables, :class:`~hw14_lib.notebook.settings.Note` lines); none prints on the side.
 """
 
 from hw14_lib.notebook.adaptation import (
@@ -24,16 +26,18 @@ from hw14_lib.notebook.results import (
     FAMILY_PREFIXES,
     adaptation_results,
     adaptation_table,
-    family_folders,
     family_results,
+    family_runs,
+    full_run_candidates,
     full_run_folder,
+    full_run_note,
     later_step_results,
-    read_summary,
     run_status,
     run_video,
     training_figures,
 )
 from hw14_lib.notebook.settings import (
+    Note,
     NotebookSettings,
     animation,
     configure_notebook,
@@ -51,6 +55,7 @@ __all__ = [
     "AdaptationDemo",
     "AdaptationExplorer",
     "MetaTrainedPolicy",
+    "Note",
     "NotebookSettings",
     "adaptation_demo",
     "adaptation_explorer",
@@ -59,10 +64,12 @@ __all__ = [
     "animation",
     "configure_notebook",
     "env_flag",
-    "family_folders",
     "family_results",
+    "family_runs",
     "find_repo_root",
+    "full_run_candidates",
     "full_run_folder",
+    "full_run_note",
     "has_widget_frontend",
     "image",
     "later_step_results",
@@ -70,7 +77,6 @@ __all__ = [
     "make_task",
     "meta_trained_policy",
     "notebook_settings",
-    "read_summary",
     "run_status",
     "run_video",
     "training_figures",

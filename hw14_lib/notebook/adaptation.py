@@ -13,9 +13,10 @@ from typing import Any
 from hw14_lib.config import TrainConfig
 from hw14_lib.evaluation import adaptation_curve, later_step_sizes
 from hw14_lib.notebook.results import FAMILY_PREFIXES
-from hw14_lib.notebook.settings import NotebookSettings, animation, has_widget_frontend
+from hw14_lib.notebook.settings import Note, NotebookSettings, animation, has_widget_frontend
 from hw14_lib.rl.policy import GaussianMLPPolicy, load_policy
 from hw14_lib.rl.tasks import Task
+from hw14_lib.run_folder import CONFIG, POLICY
 from hw14_lib.video import record_video
 
 
@@ -50,12 +51,10 @@ def meta_trained_policy(settings: NotebookSettings, family: str) -> MetaTrainedP
         settings.live_run_dir,
     ]
     for folder in candidates:
-        if (folder / "policy.pt").is_file() and (folder / "config.yaml").is_file():
-            return MetaTrainedPolicy(
-                load_policy(folder / "policy.pt"), TrainConfig.from_yaml(folder / "config.yaml"), folder
-            )
+        if (folder / POLICY).is_file() and (folder / CONFIG).is_file():
+            return MetaTrainedPolicy(load_policy(folder / POLICY), TrainConfig.from_yaml(folder / CONFIG), folder)
     raise FileNotFoundError(
-        f"no policy.pt with a config.yaml in {', '.join(str(c) for c in candidates)}; run the training cell first"
+        f"no {POLICY} with a {CONFIG} in {', '.join(str(c) for c in candidates)}; run the training cell first"
     )
 
 
@@ -108,13 +107,9 @@ class AdaptationDemo:
             )
         return "\n".join(lines)
 
-    def show(self) -> None:
-        """Print :meth:`describe` and display the video (in a notebook)."""
-        from IPython.display import display
-
-        print(self.describe())
-        if self.video_path is not None:
-            display(*animation(self.video_path))
+    def items(self) -> list[Any]:
+        """What a cell shows: :meth:`describe` and the video's animation (``display(*demo.items())``)."""
+        return [Note(self.describe()), *(animation(self.video_path) if self.video_path is not None else [])]
 
 
 def adaptation_demo(
@@ -212,24 +207,23 @@ class AdaptationExplorer:
 
     def run(self, _button: Any = None) -> AdaptationDemo:
         """Adapt to the chosen task and show the returns and the video in the output area."""
-        from IPython.display import clear_output
+        from IPython.display import clear_output, display
 
         with self.output:
             clear_output()
-            print(f"adapting to {self.task().label()} with k = {self.steps.value} ...")
+            display(Note(f"adapting to {self.task().label()} with k = {self.steps.value} ..."))
             demo = adaptation_demo(self.settings, self.task(), self.steps.value, later_scale=self.later_scale.value)
             clear_output()
-            demo.show()
+            display(*demo.items())
         return demo
 
 
-def adaptation_explorer(settings: NotebookSettings) -> Any | None:
-    """The interactive widget when a widget frontend is present; otherwise print a note, return ``None``."""
+def adaptation_explorer(settings: NotebookSettings) -> Any:
+    """The interactive widget when a widget frontend is present; otherwise a :class:`Note` saying why not."""
     if not has_widget_frontend():
-        print(
+        return Note(
             "Note: no widget frontend here (e.g. nbconvert or nbval), so the interactive controls are not shown. "
             "Open the notebook in JupyterLab, Notebook 7 or VS Code (or set HW14_WIDGETS=1) to use them; "
             "the next cell runs the same computation for one fixed choice."
         )
-        return None
     return AdaptationExplorer(settings).widget

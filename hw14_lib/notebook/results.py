@@ -1,82 +1,82 @@
 """The committed results the notebook shows: the default run's plots, adaptation table and video,
 the direction and velocity experiments over seeds next to the baselines, and the later-steps study.
 
-Every function returns items to ``display`` and prints a note instead of failing when a folder
-does not exist yet.
+Run folders are read with :mod:`hw14_lib.run_folder` and summarized with the report's data layer
+(:mod:`hw14_lib.report.data`: seeds, mean and std over seeds), so the notebook and the report agree.
+Every function returns what the cell shows: images, tables and :class:`Note` lines where a folder does
+not exist yet (nothing is printed on the side).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hw14_lib.config import TrainConfig
-from hw14_lib.io_utils import read_jsonl
-from hw14_lib.notebook.settings import NotebookSettings, animation, image
+from hw14_lib.notebook.settings import Note, NotebookSettings, animation, image
 from hw14_lib.plots import plot_adaptation_curves, plot_seed_learning_curves, plot_training_curves
-from hw14_lib.run_folder import INTERIM_SUMMARY
+from hw14_lib.report.assets import later_step_figure
+from hw14_lib.report.data import FAMILIES, curve_stats, load_later_steps, seeds_of
+from hw14_lib.run_folder import (
+    CONFIG,
+    METRICS,
+    TRAINING_PLOTS,
+    VIDEO,
+    Run,
+    is_finished,
+    load_run,
+    read_config_dict,
+    read_metrics,
+    read_summary,
+)
 
-FAMILY_PREFIXES: dict[str, str] = {"direction": "dir", "velocity": "vel"}
+FAMILY_PREFIXES: dict[str, str] = {family: prefix for prefix, family in FAMILIES.items()}
 """Task family -> prefix of its experiment folders under ``results/`` (``dir_maml_s0``, ...)."""
 BASELINE_METHODS: tuple[str, ...] = ("pretrained", "random")
 
 
+def full_run_candidates(settings: NotebookSettings) -> tuple[Path, Path]:
+    """Where the README's default run may be: ``results/backward/`` (committed), ``runs/default/`` (``make run``)."""
+    return (settings.results_root / "backward", settings.repo_root / "runs" / "default")
+
+
 def full_run_folder(settings: NotebookSettings) -> Path | None:
-    """The README's default run: ``results/backward/`` (committed), else ``runs/default/`` (``make
-    run``); ``None``, after printing a note, when neither holds a ``metrics.jsonl`` yet."""
-    candidates = (settings.results_root / "backward", settings.repo_root / "runs" / "default")
-    for folder in candidates:
-        if (folder / "metrics.jsonl").is_file():
-            summary = read_summary(folder)
-            if summary is None:
-                print(f"full run: {settings.relative(folder)}/ (unfinished: no summary.json yet)")
-            else:
-                print(
-                    f"full run: {settings.relative(folder)}/ ({summary['iterations']} iterations, "
-                    f"{summary['env_steps']:,} env steps, {summary['wall_seconds'] / 60:.0f} minutes of training)"
-                )
-            return folder
-    print(
-        "Note: the full run is not available yet: neither "
-        + " nor ".join(f"{settings.relative(f)}/" for f in candidates)
-        + " exists. Produce it with `python -m hw14_lib train --config configs/backward.yaml --out runs/default` or "
-        "`python -m hw14_lib results --only backward` (results/backward/); the cells below print notes meanwhile."
+    """The first of :func:`full_run_candidates` that holds a ``metrics.jsonl``, or ``None``."""
+    return next((f for f in full_run_candidates(settings) if (f / METRICS).is_file()), None)
+
+
+def full_run_note(folder: Path | None, settings: NotebookSettings) -> Note:
+    """One line on the full run: its folder and budget, or how to produce it when ``folder`` is ``None``."""
+    if folder is None:
+        return Note(
+            "Note: the full run is not available yet: neither "
+            + " nor ".join(f"{settings.relative(f)}/" for f in full_run_candidates(settings))
+            + " exists. Produce it with `python -m hw14_lib train --config configs/backward.yaml --out runs/default` "
+            "or `python -m hw14_lib results --only backward` (results/backward/); the cells below show notes meanwhile."
+        )
+    summary = read_summary(folder)
+    if summary is None:
+        return Note(f"full run: {settings.relative(folder)}/ (unfinished: no summary.json yet)")
+    return Note(
+        f"full run: {settings.relative(folder)}/ ({summary['iterations']} iterations, "
+        f"{summary['env_steps']:,} env steps, {summary['wall_seconds'] / 60:.0f} minutes of training)"
     )
-    return None
 
 
 def training_figures(folder: Path | None, settings: NotebookSettings) -> list[Any]:
     """The seed's two plots of a run (``meta_loss.png``, ``query_return.png``), regenerated from
     ``metrics.jsonl`` into ``settings.figures_dir`` when the run folder lacks them."""
     if folder is None:
-        print("skipped: no run folder (see the note above)")
-        return []
-    paths = [folder / "meta_loss.png", folder / "query_return.png"]
+        return [Note("skipped: no run folder (see the note above)")]
+    paths = [folder / name for name in TRAINING_PLOTS]
     if not all(p.is_file() for p in paths):
-        metrics = read_jsonl(folder / "metrics.jsonl") if (folder / "metrics.jsonl").is_file() else []
+        metrics = read_metrics(folder)
         if not metrics:
-            print(f"Note: {settings.relative(folder)}/ has no metrics yet")
-            return []
+            return [Note(f"Note: {settings.relative(folder)}/ has no metrics yet")]
         paths = plot_training_curves(metrics, settings.figures_dir / folder.name)
     return [image(p) for p in paths]
-
-
-def read_summary(folder: Path | None, *, interim: bool = False) -> dict[str, Any] | None:
-    """``summary.json`` of a run folder, or ``None`` when it is missing (run unfinished).
-
-    With ``interim``, an unfinished run's ``interim_summary.json`` (the evaluation of its last
-    checkpoint, marked ``"interim": true``) stands in for the missing summary.
-    """
-    if folder is None:
-        return None
-    for name in ("summary.json", INTERIM_SUMMARY) if interim else ("summary.json",):
-        if (folder / name).is_file():
-            return json.loads((folder / name).read_text(encoding="utf-8"))
-    return None
 
 
 def adaptation_table(curve: Mapping[str, Any]) -> str:
@@ -103,11 +103,10 @@ def adaptation_results(folder: Path | None, settings: NotebookSettings, *, title
     figure (mean over held-out tasks, error bars: std over tasks)."""
     from IPython.display import Markdown
 
-    summary = read_summary(folder)
+    summary = None if folder is None else read_summary(folder)
     if folder is None or summary is None or "adaptation_curve" not in summary:
         where = "no run folder" if folder is None else f"{settings.relative(folder)}/ has no evaluated summary.json yet"
-        print(f"skipped: {where}")
-        return []
+        return [Note(f"skipped: {where}")]
     curve = summary["adaptation_curve"]
     stochastic = np.asarray(curve["stochastic"], dtype=float)
     path = plot_adaptation_curves(
@@ -121,93 +120,94 @@ def adaptation_results(folder: Path | None, settings: NotebookSettings, *, title
 def run_video(folder: Path | None, settings: NotebookSettings) -> list[Any]:
     """The run's ``video.mp4`` (one deterministic episode after one adaptation step) as an animation."""
     if folder is None:
-        print("skipped: no run folder")
-        return []
-    if not (folder / "video.mp4").is_file():
-        print(f"Note: {settings.relative(folder)}/ has no video.mp4 (rendering was unavailable or video: false)")
-        return []
-    return animation(folder / "video.mp4", width=settings.video_width)
+        return [Note("skipped: no run folder")]
+    if not (folder / VIDEO).is_file():
+        return [Note(f"Note: {settings.relative(folder)}/ has no {VIDEO} (rendering was unavailable or video: false)")]
+    return animation(folder / VIDEO, width=settings.video_width)
 
 
-def family_folders(settings: NotebookSettings, family: str, method: str = "maml") -> list[Path]:
-    """Run folders of ``method`` on a task family: ``results/<dir|vel>_<method>[_s<seed>]`` with metrics
-    (or, for the untrained random baseline, a summary)."""
+def family_runs(settings: NotebookSettings, family: str, method: str = "maml") -> list[Run]:
+    """The runs of ``method`` on a task family: ``results/<dir|vel>_<method>[_s<seed>]`` with metrics (or, for
+    the untrained random baseline, a summary), read with :func:`hw14_lib.run_folder.load_run`."""
     if family not in FAMILY_PREFIXES:
         raise ValueError(f"family={family!r} is unknown; use one of {', '.join(FAMILY_PREFIXES)}")
     stem = f"{FAMILY_PREFIXES[family]}_{method}"
     folders = [*sorted(settings.results_root.glob(f"{stem}_s*")), settings.results_root / stem]
-    return [f for f in folders if (f / "metrics.jsonl").is_file() or (f / "summary.json").is_file()]
+    runs = {f.name: load_run(f) for f in folders if (f / METRICS).is_file() or is_finished(f)}
+    return seeds_of(runs, stem)
 
 
-def run_status(folder: Path, settings: NotebookSettings) -> str:
-    """One line on a run folder: iterations logged out of those configured, finished or in progress."""
-    metrics = read_jsonl(folder / "metrics.jsonl") if (folder / "metrics.jsonl").is_file() else []
-    finished = (folder / "summary.json").is_file()
-    if finished and not metrics:
-        return f"{settings.relative(folder)}/: evaluated without training"
-    planned = TrainConfig.from_yaml(folder / "config.yaml").iterations if (folder / "config.yaml").is_file() else "?"
-    state = "finished" if finished else "in progress"
-    return f"{settings.relative(folder)}/: {len(metrics)} of {planned} iterations, {state}"
+def run_status(run: Run, settings: NotebookSettings) -> Note:
+    """One line on a run: iterations logged out of those configured, finished or in progress."""
+    folder = settings.relative(settings.results_root / run.name)
+    if run.finished and not run.metrics:
+        return Note(f"{folder}/: evaluated without training")
+    path = settings.results_root / run.name / CONFIG
+    planned = read_config_dict(path)["iterations"] if path.is_file() else "?"
+    return Note(
+        f"{folder}/: {len(run.metrics)} of {planned} iterations, {'finished' if run.finished else 'in progress'}"
+    )
 
 
 def family_results(settings: NotebookSettings, family: str) -> list[Any]:
-    """The direction or velocity experiments, where they exist: seed 0's two plots, the learning
-    curves over seeds, and the adaptation curves of MAML and the baselines (mean +- std over seeds)."""
-    maml = family_folders(settings, family)
+    """The direction or velocity experiments, where they exist: one line per run, seed 0's two plots, the
+    learning curves over seeds, and the adaptation curves of MAML and the baselines (mean +- std over seeds,
+    :func:`hw14_lib.report.data.curve_stats`)."""
+    maml = family_runs(settings, family)
     if not maml:
         prefix = FAMILY_PREFIXES[family]
-        print(
-            f"Note: no {family} runs yet ({settings.relative(settings.results_root)}/{prefix}_maml_s0, ... "
-            f"do not exist); produce them with `python -m hw14_lib results --only {prefix}_maml_s0`"
-        )
-        return []
-    for method in ("maml", *BASELINE_METHODS):
-        for folder in family_folders(settings, family, method):
-            print(run_status(folder, settings))
-    items = training_figures(maml[0], settings)
-    runs = [read_jsonl(f / "metrics.jsonl") for f in maml if (f / "metrics.jsonl").is_file()]
-    runs = [r for r in runs if r]
-    if runs and all(len(r) > 1 for r in runs):
+        return [
+            Note(
+                f"Note: no {family} runs yet ({settings.relative(settings.results_root)}/{prefix}_maml_s0, ... "
+                f"do not exist); produce them with `python -m hw14_lib results --only {prefix}_maml_s0`"
+            )
+        ]
+    methods = {method: family_runs(settings, family, method) for method in ("maml", *BASELINE_METHODS)}
+    statuses = [run_status(run, settings).text for runs in methods.values() for run in runs]
+    items: list[Any] = [Note("\n".join(statuses))]
+    items += training_figures(settings.results_root / maml[0].name, settings)
+    learning = [run.metrics for run in maml if run.metrics]
+    if learning and all(len(r) > 1 for r in learning):
         path = settings.figures_dir / f"{family}_learning_curves.png"
-        items.append(image(plot_seed_learning_curves(runs, path, title=f"MAML, {family} tasks")))
+        items.append(image(plot_seed_learning_curves(learning, path, title=f"MAML, {family} tasks")))
     curves = {}
-    for method in ("maml", *BASELINE_METHODS):
-        summaries = [read_summary(f, interim=True) for f in family_folders(settings, family, method)]
-        evaluated = [s for s in summaries if s and "adaptation_curve" in s]
-        values = [s["adaptation_curve"]["mean_stochastic"] for s in evaluated]
-        if values:
-            for s in evaluated:
-                if s.get("interim"):
-                    print(
-                        f"Note: a {family} {method} run is unfinished; its curve is an interim evaluation "
-                        f"after {s['iterations']} iterations ({s['env_steps'] / 1e6:.0f}M env steps)"
+    for method, runs in methods.items():
+        stats = curve_stats(runs)
+        if stats is None:
+            continue
+        for run in runs:
+            if run.summary is None and run.interim is not None:
+                items.append(
+                    Note(
+                        f"Note: a {family} {method} run is unfinished; its curve is an interim evaluation after "
+                        f"{run.interim['iterations']} iterations ({run.interim['env_steps'] / 1e6:.0f}M env steps)"
                     )
-            length = min(len(v) for v in values)
-            stacked = np.array([v[:length] for v in values])
-            std = stacked.std(0, ddof=1) if len(values) > 1 else np.zeros(length)
-            curves["MAML" if method == "maml" else method] = (stacked.mean(0).tolist(), std.tolist())
+                )
+        curves["MAML" if method == "maml" else method] = (stats.mean, stats.std)
     if curves:
         path = settings.figures_dir / f"{family}_adaptation.png"
         items.append(image(plot_adaptation_curves(curves, path, title=f"{family} tasks: mean over seeds, ±1 std")))
     else:
-        print(f"Note: no finished {family} run has an adaptation curve yet")
+        items.append(Note(f"Note: no finished {family} run has an adaptation curve yet"))
     return items
 
 
 def later_step_results(settings: NotebookSettings) -> list[Any]:
     """The studies of ``results/later_steps/`` (``python -m hw14_lib later-steps``): each run's final
     evaluation repeated with the steps after the first of size ``c * alpha``, one line per ``c``."""
-    from hw14_lib.report.assets import later_step_figure
-    from hw14_lib.report.data import load_later_steps
-
     studies = load_later_steps(settings.results_root / "later_steps")
     if not studies:
-        print(
-            f"Note: {settings.relative(settings.results_root)}/later_steps/ holds no study yet; produce one with "
-            "`python -m hw14_lib later-steps results/vel_maml_s0`"
-        )
-        return []
+        return [
+            Note(
+                f"Note: {settings.relative(settings.results_root)}/later_steps/ holds no study yet; produce one with "
+                "`python -m hw14_lib later-steps results/vel_maml_s0`"
+            )
+        ]
+    lines = []
     for study in studies:
         cells = ", ".join(f"c = {r['scale']:g}: {r['mean_stochastic'][-1]:.1f}" for r in study.rows)
-        print(f"{study.label}: after {len(study.rows[0]['mean_stochastic']) - 1} steps, {cells}")
-    return [image(later_step_figure(studies, settings.figures_dir / "later_steps.png"), width=900)]
+        lines.append(f"{study.label}: after {len(study.rows[0]['mean_stochastic']) - 1} steps, {cells}")
+    return [
+        Note("\n".join(lines)),
+        image(later_step_figure(studies, settings.figures_dir / "later_steps.png"), width=900),
+    ]

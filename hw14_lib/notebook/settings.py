@@ -254,6 +254,20 @@ def has_widget_frontend(environ: Mapping[str, str] | None = None) -> bool:
     return "__vsc_ipynb_file__" in shell.user_ns or "google.colab" in sys.modules
 
 
+@dataclass(frozen=True)
+class Note:
+    """A line of text a helper returns for the cell to display (a missing folder, a run's status), so that
+    everything a cell shows comes back from the call; shown as plain text, without quotes."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text)
+
+
 def animation(path: str | os.PathLike[str], *, width: int | None = None) -> list[Any]:
     """The mp4 at ``path`` as an embedded animated GIF, and a line naming the mp4 file.
 
