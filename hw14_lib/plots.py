@@ -18,6 +18,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from hw14_lib.io_utils import atomic_write
+from hw14_lib.run_folder import TRAINING_PLOTS
+
+META_LOSS_PLOT, QUERY_RETURN_PLOT = TRAINING_PLOTS
 
 
 def moving_average(values: Sequence[float], window: int) -> np.ndarray:
@@ -44,8 +47,8 @@ def plot_training_curves(metrics: Sequence[Mapping[str, Any]], out: str | os.Pat
     window = max(1, len(metrics) // 20)
     paths = []
     for key, name, ylabel in (
-        ("meta_loss", "meta_loss.png", "meta-loss (mean query loss)"),
-        ("query_return", "query_return.png", "average query return"),
+        ("meta_loss", META_LOSS_PLOT, "meta-loss (mean query loss)"),
+        ("query_return", QUERY_RETURN_PLOT, "average query return"),
     ):
         values = [m[key] for m in metrics]
         fig, ax = plt.subplots(figsize=(6, 3.6))

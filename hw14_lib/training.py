@@ -27,7 +27,7 @@ import torch
 from hw14_lib.config import TrainConfig
 from hw14_lib.evaluation import evaluate_meta_policy
 from hw14_lib.folder_lock import exclusive_folder
-from hw14_lib.io_utils import append_jsonl, atomic_write_json, read_jsonl
+from hw14_lib.io_utils import append_jsonl, atomic_write_json
 from hw14_lib.plots import plot_training_curves
 from hw14_lib.progress import progress_bar
 from hw14_lib.rl.envs import ACT_DIM, OBS_DIM
@@ -46,6 +46,7 @@ from hw14_lib.run_folder import (
     RunState,
     check_run_folder,
     prepare_run_folder,
+    read_metrics,
     restore_metrics,
 )
 from hw14_lib.video import record_video
@@ -238,7 +239,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 def finish_run(cfg: TrainConfig, out: Path, policy: GaussianMLPPolicy, *, evaluate: bool = True) -> dict[str, Any]:
     """Save ``policy.pt``, evaluate on held-out tasks, write ``summary.json``, plots and video."""
     save_policy(policy, out / POLICY)
-    metrics = read_jsonl(out / METRICS)
+    metrics = read_metrics(out)
     summary: dict[str, Any] = {
         "config": cfg.to_dict(),
         "iterations": len(metrics),

@@ -100,6 +100,7 @@ def later_steps_command(args: argparse.Namespace) -> int:
     from hw14_lib.diagnostics import later_step_study
     from hw14_lib.io_utils import atomic_write_json
     from hw14_lib.rl.policy import load_policy
+    from hw14_lib.run_folder import CONFIG, POLICY
 
     try:
         scales = [float(c) for c in args.scales.split(",")]
@@ -109,17 +110,17 @@ def later_steps_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--alpha {args.alpha!r} must be a finite number > 0")
     folders = [Path(r) for r in args.runs]
     for folder in folders:  # check every input before the first (minutes-long) evaluation
-        for name in ("config.yaml", "policy.pt"):
+        for name in (CONFIG, POLICY):
             if not (folder / name).is_file():
                 raise UsageError(f"{folder / name} does not exist; is {folder} a finished run folder?")
     for folder in folders:
-        cfg = TrainConfig.from_yaml(folder / "config.yaml", physics_threads=args.physics_threads)
+        cfg = TrainConfig.from_yaml(folder / CONFIG, physics_threads=args.physics_threads)
         if args.alpha is not None:
             cfg = replace(cfg, inner_lr=args.alpha)
         torch.set_num_threads(cfg.torch_threads)  # as in training, whose final evaluation c = 1 repeats
         rows = later_step_study(
             cfg,
-            load_policy(folder / "policy.pt"),
+            load_policy(folder / POLICY),
             scales=scales,
             validation=args.validation,
             progress=not args.no_progress,

@@ -43,6 +43,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from hw14_lib.evaluation import evaluate_meta_policy, later_step_sizes
     from hw14_lib.rl.envs import ACT_DIM, OBS_DIM
     from hw14_lib.rl.policy import load_policy
+    from hw14_lib.run_folder import CONFIG
     from hw14_lib.video import record_video
 
     policy_path = Path(args.policy)
@@ -54,7 +55,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         )
     config_path = args.config
     if config_path is None:
-        beside = policy_path.parent / "config.yaml"
+        beside = policy_path.parent / CONFIG
         config_path = beside if beside.exists() else DEFAULT_CONFIG
     cfg = TrainConfig.from_yaml(config_path)
     steps = cfg.eval_adaptation_steps if args.steps is None else args.steps

@@ -41,6 +41,7 @@ def results_command(args: argparse.Namespace) -> int:
         EXPERIMENTS,
         evaluate_interim,
         experiment_by_name,
+        is_finished,
         physics_threads_per_job,
         run_experiment,
         run_experiments,
@@ -64,7 +65,7 @@ def results_command(args: argparse.Namespace) -> int:
         deadline = None if args.max_minutes is None else time.monotonic() + 60.0 * args.max_minutes
         exp = experiment_by_name(args.only[0])
         run_experiment(exp, root, progress=not args.no_progress, deadline=deadline, physics_threads=threads)
-        unfinished = [] if (root / exp.name / "summary.json").exists() else [exp.name]
+        unfinished = [] if is_finished(exp, root) else [exp.name]
     else:
         names = args.only or [e.name for e in EXPERIMENTS]
         unfinished = run_experiments(

@@ -32,7 +32,7 @@ def add_train_parser(subparsers: Any) -> None:
 def train_command(args: argparse.Namespace) -> int:
     """``train``: meta-train a configuration into a run folder (resumable)."""
     from hw14_lib.config import TrainConfig
-    from hw14_lib.run_folder import METRICS, POLICY, SUMMARY
+    from hw14_lib.run_folder import METRICS, POLICY, SUMMARY, TRAINING_PLOTS
     from hw14_lib.training import train
 
     cfg = TrainConfig.from_yaml(args.config, **parse_overrides(args.set))
@@ -45,7 +45,7 @@ def train_command(args: argparse.Namespace) -> int:
         evaluate=not args.no_eval,
     )
     out = Path(args.out)
-    written = [METRICS, SUMMARY, POLICY, "meta_loss.png", "query_return.png"]
+    written = [METRICS, SUMMARY, POLICY, *TRAINING_PLOTS]
     written += [summary["video"]] if summary.get("video") else []
     print(f"results in {out}/: {', '.join(written)}")
     print(f"env steps {summary['env_steps']:,}, training time {summary['wall_seconds']:.0f} s")

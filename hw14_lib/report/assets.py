@@ -59,7 +59,7 @@ from hw14_lib.report.tables import (
     performance_table,
 )
 from hw14_lib.report.tex import NumberSheet, latex_escape, legend
-from hw14_lib.run_folder import Run, load_runs
+from hw14_lib.run_folder import TRAINING_PLOTS, Run, load_runs
 
 
 def generate_report_assets(
@@ -152,7 +152,7 @@ def _figures(runs: Mapping[str, Run], later_steps: Sequence[LaterStepStudy], out
     if backward and len(backward.metrics) >= 2:
         written += plots.plot_training_curves(backward.metrics, out / "backward")
     else:
-        for name in ("meta_loss.png", "query_return.png"):
+        for name in TRAINING_PLOTS:
             message = "not yet available:\nresults/backward/metrics.jsonl"
             written.append(plots.plot_placeholder(message, out / "backward" / name))
     return written + comparison_figures(runs, out, later_steps=later_steps)

@@ -42,6 +42,7 @@ from pathlib import Path
 from hw14_lib.io_utils import atomic_write
 from hw14_lib.report.assets import generate_report_assets
 from hw14_lib.report.latex_build import LATEX_PACKAGES, LatexError, build_pdf, latex_available
+from hw14_lib.run_folder import CHECKPOINT
 
 FULL_NAME_PATTERN = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)+")
 STUDENT_NUMBER_PATTERN = re.compile(r"[0-9]+")
@@ -280,7 +281,7 @@ def _notebook_entries(root: Path, notebook: Path) -> Iterator[tuple[Path, str]]:
                 yield path, f"Notebooks/{path.relative_to(root).as_posix()}"
     yield root / "requirements.txt", "Notebooks/requirements.txt"
     for path in _files(root / "results"):
-        if path.name != "checkpoint.pt" and path.stat().st_size <= RESULT_FILE_LIMIT:
+        if path.name != CHECKPOINT and path.stat().st_size <= RESULT_FILE_LIMIT:
             yield path, f"Notebooks/{path.relative_to(root).as_posix()}"
 
 
