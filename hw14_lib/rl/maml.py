@@ -13,6 +13,9 @@ Outer objective, the mean query loss over the meta-batch of ``B`` tasks, with qu
 ``D'_i`` sampled with ``theta'_i``:
 
     L_meta(theta) = (1 / B) sum_i L_{D'_i}(theta'_i(theta))
+
+:func:`sample_meta_batch` draws what one meta-iteration of Algorithm 3 needs: for given tasks, the
+support sets (one per inner step) and the query set, each sampled with the parameters of its step.
 """
 
 from __future__ import annotations
