@@ -1,23 +1,25 @@
-"""Env steps per second of one MAML meta-iteration: the seed's loop, hw14_lib, and the physics limits.
+"""Env steps per second of whole meta-iterations, against the physics ceiling of the machine's cores.
 
-Every case does the same work per environment step (HalfCheetah backward task, 64-64 Tanh MLP,
-T = 200, meta-batch B = 5, one second-order inner step, Adam outer step) and is timed end to end:
-sampling the support and query sets, the losses, the meta-gradient and the optimizer step.
+Every hw14_lib case is one meta-iteration of the real training path, timed end to end (sampling the
+support and query sets, advantages, the inner step, the meta-objective and the outer step):
 
-* ``seed``: :mod:`benchmarks.seed_style`, one environment, one trajectory per support/query set.
-* ``hw14 N=n threads=k``: ``hw14_lib.rl.maml.sample_meta_batch`` + ``AdamMetaOptimizer.step`` with
-  ``n`` trajectories per task and ``k`` physics threads (the real training code path).
+* ``backward Adam threads=k``: ``configs/backward.yaml`` (B = 5 tasks x N = 20 trajectories x T = 200,
+  second-order MAML, Adam) with ``k`` physics threads.
+* ``direction TRPO threads=k``: ``configs/dir.yaml`` (B = 20 x N = 20 x T = 200, the TRPO meta-step).
+* ``seed-style``: :mod:`benchmarks.seed_style`, one environment, one trajectory per support/query set.
 * ``gymnasium step``: ``gym.make("HalfCheetah-v5").step`` with random actions, one core.
-* ``mj_step x5``: ``mujoco.mj_step(model, data, nstep=5)``, the physics alone, one core.
+* ``physics M=m threads=k``: HalfCheetah's physics alone, the ceiling: ``mujoco.rollout`` of the same batch of
+  ``m = B * N`` copies, 5 substeps per env step, T steps, with preallocated arrays and random controls, on
+  one thread (inline) or split over ``k`` Python threads (one block of copies each, as the sampler does).
 
-The cases run round-robin in one process (one warm-up round, then up to ``--rounds`` timed rounds
-within ``--budget-s`` seconds), so a slow-down from other processes on the machine hits every case
-alike; each figure is the median over the timed rounds, and the ratios are ratios of those
-medians. Steps per CPU-second and the cores each case actually got are reported too: on a shared
-machine they show what the wall-clock figures cannot. A subprocess measures the peak RSS of one
-second-order meta-iteration at B = 20, N = 20, T = 200.
+The ceiling of a case is **2 x the one-thread physics rate of its batch** measured in the same rounds (what
+the two cores could simulate if they did nothing else); each case reports its fraction of it. The cases
+run round-robin in one process (one warm-up round, then up to ``--rounds`` timed rounds within
+``--budget-s`` seconds), so a slow-down from other processes hits every case alike; each figure is the
+median over the timed rounds, and the ratios are ratios of those medians. A subprocess measures the peak
+RSS of one meta-iteration of ``configs/vel.yaml`` (B = 40, N = 20, T = 200, TRPO).
 
-Usage: ``python benchmarks/bench_meta_iteration.py [--rounds 5] [--budget-s 170] [--out PATH]``
+Usage: ``python benchmarks/bench_meta_iteration.py [--rounds 5] [--budget-s 240] [--out PATH]``
 (``make bench``).
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -51,31 +54,23 @@ from hw14_lib.rl.tasks import Task  # noqa: E402
 from hw14_lib.rl.vector_env import make_task_vector_env  # noqa: E402
 from hw14_lib.training import draw_meta_batch, make_outer_optimizer, make_policy  # noqa: E402
 
-META_BATCH = 5
 HORIZON = 200
-RAW_STEPS = 5000  # steps per timed run of the raw Gymnasium / MuJoCo cases
+RAW_STEPS = 5000  # steps per timed run of the raw Gymnasium case
 EPISODE = 1000  # HalfCheetah-v5's time limit
 Case = Callable[[], int]  # runs one unit of work, returns the env steps it took
+CONFIGS = {"backward Adam": ROOT / "configs" / "backward.yaml", "direction TRPO": ROOT / "configs" / "dir.yaml"}
 
 
-def hw14_config(n: int, threads: int, *, meta_batch: int = META_BATCH) -> TrainConfig:
-    """The benchmarked training configuration: the seed's task, sizes and second-order MAML."""
-    return TrainConfig(
-        task="backward",
-        meta_batch_size=meta_batch,
-        horizon=HORIZON,
-        inner_steps=1,
-        first_order=False,
-        trajectories_per_task=n,
-        physics_threads=threads,
-    )
+def training_config(path: Path, threads: int) -> TrainConfig:
+    """A configuration file's training setup, with ``threads`` physics threads."""
+    return TrainConfig.from_yaml(path, physics_threads=threads)
 
 
-def hw14_case(cfg: TrainConfig, sampling_share: list[float] | None = None) -> Case:
-    """One meta-iteration of hw14_lib's training loop (sampling + losses + meta-gradient + Adam).
+def hw14_case(cfg: TrainConfig, parts: dict[str, list[float]] | None = None) -> Case:
+    """One meta-iteration of hw14_lib's training loop (``draw_meta_batch`` + the outer optimizer's step).
 
-    When given, ``sampling_share`` receives the fraction of each iteration's wall time spent in
-    ``sample_meta_batch`` (rollouts, advantages and the detached inner step for the query policy).
+    When given, ``parts`` receives each iteration's wall seconds of sampling (``draw_meta_batch``: rollouts,
+    advantages, the detached inner step) and of the outer step.
     """
     policy = make_policy(cfg)
     optimizer = make_outer_optimizer(cfg, policy)
@@ -91,9 +86,44 @@ def hw14_case(cfg: TrainConfig, sampling_share: list[float] | None = None) -> Ca
         batch = draw_meta_batch(cfg, policy, envs, rng, generator)
         sampled = time.perf_counter()
         optimizer.step(policy, batch, inner)
-        if sampling_share is not None:
-            sampling_share.append((sampled - start) / (time.perf_counter() - start))
+        if parts is not None:
+            parts.setdefault("sampling", []).append(sampled - start)
+            parts.setdefault("outer step", []).append(time.perf_counter() - sampled)
         return sum(s.num_steps for s in batch.supports) + batch.query.num_steps
+
+    return run
+
+
+def physics_case(copies: int, threads: int) -> Case:
+    """``HORIZON`` env steps of ``copies`` HalfCheetahs in ``mujoco.rollout`` (5 substeps each), inline on one
+    thread or as ``threads`` blocks in Python threads: the physics of a meta-batch and nothing else."""
+    import mujoco
+    from mujoco import rollout
+
+    from hw14_lib.rl.parallel import map_in_threads
+    from hw14_lib.rl.vector_env import FRAME_SKIP, half_cheetah_xml_path
+
+    model = mujoco.MjModel.from_xml_path(half_cheetah_xml_path())
+    spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+    initial = np.empty(mujoco.mj_stateSize(model, spec))
+    mujoco.mj_getState(model, mujoco.MjData(model), initial, spec)
+    controls = np.random.default_rng(0).uniform(-1.0, 1.0, (HORIZON, copies, FRAME_SKIP, model.nu))
+    bounds = [round(k * copies / threads) for k in range(threads + 1)]
+    blocks = [(lo, hi, rollout.Rollout(nthread=0), mujoco.MjData(model)) for lo, hi in itertools.pairwise(bounds)]
+
+    def block(item: tuple[int, int, rollout.Rollout, mujoco.MjData]) -> None:
+        lo, hi, runner, data = item
+        state = np.tile(initial, (hi - lo, 1))
+        out = np.empty((hi - lo, FRAME_SKIP, initial.size))
+        models = [model] * (hi - lo)
+        for t in range(HORIZON):
+            control = np.ascontiguousarray(controls[t, lo:hi])
+            runner.rollout(models, [data], state, control, nstep=FRAME_SKIP, state=out, skip_checks=True)
+            state[:] = out[:, -1]
+
+    def run() -> int:
+        map_in_threads(block, blocks, workers=threads)
+        return copies * HORIZON
 
     return run
 
@@ -117,27 +147,6 @@ def gymnasium_case() -> Case:
             env.reset()
             for action in actions:
                 env.step(action)
-        return RAW_STEPS
-
-    return run
-
-
-def mujoco_case() -> Case:
-    """``RAW_STEPS`` env steps of bare physics: ``mj_step(model, data, nstep=5)`` (frame_skip 5)."""
-    import mujoco  # after hw14_lib, which imports it with its OpenGL back end disabled
-
-    env = gym.make("HalfCheetah-v5")
-    model = env.unwrapped.model
-    frame_skip = env.unwrapped.frame_skip
-    data = mujoco.MjData(model)
-    actions = np.random.default_rng(0).uniform(-1.0, 1.0, (EPISODE, model.nu))
-
-    def run() -> int:
-        for _ in range(RAW_STEPS // EPISODE):
-            mujoco.mj_resetData(model, data)
-            for action in actions:
-                data.ctrl[:] = action
-                mujoco.mj_step(model, data, nstep=frame_skip)
         return RAW_STEPS
 
     return run
@@ -182,23 +191,19 @@ def time_rounds(
     return timings
 
 
-def peak_rss_child(meta_batch: int, n: int) -> None:
-    """In a fresh process: one second-order meta-iteration, then print the peak RSS in bytes."""
+def peak_rss_child() -> None:
+    """In a fresh process: one meta-iteration of ``configs/vel.yaml`` (B = 40, N = 20, TRPO), then print the
+    peak RSS in bytes."""
     torch.set_num_threads(1)
-    cfg = hw14_config(n, 1, meta_batch=meta_batch)
-    hw14_case(cfg)()
+    hw14_case(training_config(ROOT / "configs" / "vel.yaml", 2))()
     # Linux reports ru_maxrss in KiB.
     print(json.dumps({"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 
 
-def measure_peak_rss(meta_batch: int, n: int) -> int:
+def measure_peak_rss() -> int:
     """Peak RSS of :func:`peak_rss_child` run in its own interpreter, so the peak is its own."""
     out = subprocess.run(
-        [sys.executable, __file__, "--rss-child", str(meta_batch), str(n)],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+        [sys.executable, __file__, "--rss-child"], check=True, capture_output=True, text=True, cwd=ROOT
     )
     return int(json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_bytes"])
 
@@ -222,20 +227,23 @@ def machine_info() -> dict[str, object]:
     }
 
 
-SEED, GYM, MJ = "seed-style", "gymnasium step (1 core)", "mj_step x5 (1 core)"
-N20_1, N20_2 = "hw14_lib N=20 threads=1", "hw14_lib N=20 threads=2"
+SEED, GYM = "seed-style", "gymnasium step (1 core)"
+
+
+def physics_name(copies: int, threads: int) -> str:
+    return f"physics M={copies} threads={threads}"
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds after one warm-up round")
-    parser.add_argument("--budget-s", type=float, default=170.0, help="stop adding rounds past this many seconds")
+    parser.add_argument("--budget-s", type=float, default=240.0, help="stop adding rounds past this many seconds")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
-    parser.add_argument("--skip-rss", action="store_true", help="do not measure the B=20, N=20 peak RSS")
-    parser.add_argument("--rss-child", nargs=2, type=int, metavar=("B", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--skip-rss", action="store_true", help="do not measure the B=40, N=20 peak RSS")
+    parser.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child:
-        peak_rss_child(*args.rss_child)
+        peak_rss_child()
         return {}
     if args.rounds < 2:
         parser.error(f"--rounds={args.rounds} must be >= 2")
@@ -246,63 +254,64 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     torch.set_num_threads(1)  # as training does (TrainConfig.torch_threads = 1), for every case
     info = machine_info()
     total_start = time.perf_counter()
-    sampling_share: list[float] = []
-    cases: dict[str, Case] = {SEED: seed_case()}
-    for n in (1, 10, 20):
+    cases: dict[str, Case] = {SEED: seed_case(), GYM: gymnasium_case()}
+    parts: dict[str, dict[str, list[float]]] = {}
+    copies_of: dict[str, int] = {}
+    for label, path in CONFIGS.items():
         for threads in (1, 2):
-            share = sampling_share if (n, threads) == (20, 1) else None
-            cases[f"hw14_lib N={n} threads={threads}"] = hw14_case(hw14_config(n, threads), share)
-    cases[GYM] = gymnasium_case()
-    cases[MJ] = mujoco_case()
+            cfg = training_config(path, threads)
+            name = f"{label} threads={threads}"
+            parts[name] = {}
+            cases[name] = hw14_case(cfg, parts[name])
+            copies_of[name] = cfg.meta_batch_size * cfg.trajectories_per_task
+    for copies in sorted(set(copies_of.values())):
+        for threads in (1, 2):
+            cases[physics_name(copies, threads)] = physics_case(copies, threads)
     timings = time_rounds(cases, args.rounds, budget_s=args.budget_s, log=log)
     wall = {name: statistics.median(t.wall) for name, t in timings.items()}
     cpu = {name: statistics.median(t.cpu) for name, t in timings.items()}
 
-    rows = [
-        {
-            "case": name,
-            "steps_per_s": wall[name],
-            "min": min(t.wall),
-            "max": max(t.wall),
-            "steps_per_cpu_s": cpu[name],
-            "cores_used": statistics.median(t.cores),
-            "vs_seed": wall[name] / wall[SEED],
-            "vs_gymnasium": wall[name] / wall[GYM],
-            "vs_mj_step": wall[name] / wall[MJ],
-            "rounds_steps_per_s": t.wall,
-        }
-        for name, t in timings.items()
-    ]
+    def ceiling(name: str) -> float | None:
+        """2 x the one-thread physics rate of the case's batch."""
+        copies = copies_of.get(name) or (int(name.split("M=")[1].split()[0]) if name.startswith("physics") else None)
+        return 2 * wall[physics_name(copies, 1)] if copies else None
+
+    rows = []
+    for name, t in timings.items():
+        top = ceiling(name)
+        rows.append(
+            {
+                "case": name,
+                "steps_per_s": wall[name],
+                "min": min(t.wall),
+                "max": max(t.wall),
+                "steps_per_cpu_s": cpu[name],
+                "cores_used": statistics.median(t.cores),
+                "vs_seed": wall[name] / wall[SEED],
+                "vs_gymnasium": wall[name] / wall[GYM],
+                "of_2core_ceiling": None if top is None else wall[name] / top,
+                "rounds_steps_per_s": t.wall,
+            }
+        )
+    shares = {name: {part: statistics.median(v[1:] or v) for part, v in p.items()} for name, p in parts.items() if p}
     peak_rss = None
     if not args.skip_rss:
-        log("peak RSS of one meta-iteration at B=20, N=20, T=200, in a subprocess ...")
-        peak_rss = measure_peak_rss(20, 20)
+        log("peak RSS of one meta-iteration of configs/vel.yaml (B=40, N=20, T=200, TRPO), in a subprocess ...")
+        peak_rss = measure_peak_rss()
     info["load_average_1min_end"] = os.getloadavg()[0]
     results: dict[str, object] = {
         "workload": {
-            "task": "HalfCheetah backward",
+            "configs": {label: str(path.relative_to(ROOT)) for label, path in CONFIGS.items()},
             "policy": "64-64 Tanh MLP",
             "horizon": HORIZON,
-            "meta_batch": META_BATCH,
-            "inner_steps": 1,
-            "second_order": True,
-            "outer": "Adam",
+            "ceiling": "2 x the one-thread mujoco.rollout rate of the same number of copies, same rounds",
             "rounds": len(timings[SEED].wall),
             "statistic": "median over round-robin rounds of env steps per wall second, after a warm-up round",
         },
         "machine": info,
         "cases": rows,
-        "ratios": {
-            "hw14_N20_1thread_vs_seed": wall[N20_1] / wall[SEED],
-            "hw14_N20_2threads_vs_seed": wall[N20_2] / wall[SEED],
-            "hw14_N1_1thread_vs_seed": wall["hw14_lib N=1 threads=1"] / wall[SEED],
-            "hw14_N20_1thread_vs_gymnasium": wall[N20_1] / wall[GYM],
-            "hw14_N20_2threads_vs_gymnasium": wall[N20_2] / wall[GYM],
-            "hw14_N20_best_vs_mj_step": max(wall[N20_1], wall[N20_2]) / wall[MJ],
-            "hw14_N20_1thread_vs_gymnasium_cpu_time": cpu[N20_1] / cpu[GYM],
-        },
-        "hw14_N20_1thread_sampling_share": statistics.median(sampling_share[1:]),
-        "peak_rss_bytes_B20_N20_T200": peak_rss,
+        "seconds_per_iteration": shares,
+        "peak_rss_bytes_vel_B40_N20_T200": peak_rss,
         "bench_seconds": time.perf_counter() - total_start,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -314,22 +323,21 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 def format_table(rows: list[dict[str, object]], results: dict[str, object]) -> str:
     """The markdown table printed at the end (the one in benchmarks/README.md)."""
     lines = [
-        "| case | env steps/s | min-max | x seed-style | x Gymnasium step | x mj_step | steps/CPU-s | cores used |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| case | env steps/s | min-max | of the 2-core ceiling | x seed-style | x Gymnasium step | cores used |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
+        share = "" if row["of_2core_ceiling"] is None else f"{row['of_2core_ceiling']:.0%}"
         lines.append(
-            f"| {row['case']} | {row['steps_per_s']:,.0f} | {row['min']:,.0f}-{row['max']:,.0f} | "
-            f"{row['vs_seed']:.1f} | {row['vs_gymnasium']:.2f} | {row['vs_mj_step']:.2f} | "
-            f"{row['steps_per_cpu_s']:,.0f} | {row['cores_used']:.2f} |"
+            f"| {row['case']} | {row['steps_per_s']:,.0f} | {row['min']:,.0f}-{row['max']:,.0f} | {share} | "
+            f"{row['vs_seed']:.1f} | {row['vs_gymnasium']:.2f} | {row['cores_used']:.2f} |"
         )
     lines.append("")
-    rss = results["peak_rss_bytes_B20_N20_T200"]
+    for name, part in results["seconds_per_iteration"].items():
+        lines.append(f"{name}: " + ", ".join(f"{k} {v:.2f} s" for k, v in part.items()) + " per iteration")
+    rss = results["peak_rss_bytes_vel_B40_N20_T200"]
     if rss is not None:
-        lines.append(f"peak RSS of one meta-iteration at B=20, N=20, T=200: {rss / 2**30:.2f} GiB")
-    lines.append(
-        f"share of the N=20 (1 thread) iteration spent sampling: {results['hw14_N20_1thread_sampling_share']:.0%}"
-    )
+        lines.append(f"peak RSS of one meta-iteration of configs/vel.yaml (B=40, N=20, T=200): {rss / 2**30:.2f} GiB")
     machine = results["machine"]
     lines.append(
         f"{machine['cpu_count']} CPUs, torch {machine['torch']}, mujoco {machine['mujoco']}, "

@@ -55,7 +55,8 @@ class TrainConfig:
     backend: Backend = "mujoco"
     """Vector environment: 'mujoco' (batched C rollout) or 'gymnasium' (SyncVectorEnv reference)."""
     physics_threads: int = field(default=2, compare=False)
-    """Threads of the 'mujoco' backend (results do not depend on it, so a run may resume with another)."""
+    """Threads of the 'mujoco' backend's physics, of the sampler (one block of copies each) and of the TRPO step's
+    Fisher-vector products (results do not depend on it, so a run may resume with another)."""
 
     # --- returns and variance reduction ---
     gamma: float = 0.99

@@ -98,6 +98,7 @@ def make_outer_optimizer(cfg: TrainConfig, policy: GaussianMLPPolicy) -> OuterOp
             line_search_steps=cfg.trpo_line_search_steps,
             backtrack_ratio=cfg.trpo_backtrack_ratio,
             curvature_trajectories=cfg.trpo_curvature_trajectories,
+            workers=cfg.physics_threads,
         )
     return AdamMetaOptimizer(policy, lr=cfg.outer_lr, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
 

@@ -75,19 +75,11 @@ HYPERPARAMETERS: tuple[tuple[str, str], ...] = (
 )
 BENCH_CASES: tuple[str, ...] = (
     "seed-style",
-    *(f"hw14_lib N={n} threads={k}" for n in (1, 10, 20) for k in (1, 2)),
     "gymnasium step (1 core)",
-    "mj_step x5 (1 core)",
+    *(f"{config} threads={k}" for config in ("backward Adam", "direction TRPO") for k in (1, 2)),
+    *(f"physics M={m} threads={k}" for m in (100, 400) for k in (1, 2)),
 )
 """The cases of ``benchmarks/bench_meta_iteration.py`` (their numbers read n/a until it has run)."""
-BENCH_RATIOS: tuple[str, ...] = (
-    "hw14_N20_1thread_vs_seed",
-    "hw14_N20_2threads_vs_seed",
-    "hw14_N1_1thread_vs_seed",
-    "hw14_N20_1thread_vs_gymnasium",
-    "hw14_N20_2threads_vs_gymnasium",
-    "hw14_N20_best_vs_mj_step",
-)
 
 
 def paper_numbers(sheet: NumberSheet) -> None:
@@ -290,30 +282,28 @@ def bench_slug(case: str) -> str:
 
 
 def benchmark_numbers(sheet: NumberSheet, bench: Mapping[str, Any] | None) -> None:
-    """``bench.<case>.{rate,vs-seed,vs-gym,vs-mj}``, ``bench.ratio.<name>``, ``bench.rss-gib`` and
-    the machine; the cases and ratios the report quotes read n/a until the benchmark has run."""
+    """``bench.<case>.{rate,vs-seed,vs-gym,ceiling}`` (``ceiling``: percent of the 2-core physics ceiling),
+    ``bench.<case>.{sampling,outer}`` (seconds per iteration), ``bench.rss-gib`` and the machine; the cases
+    the report quotes read n/a until the benchmark has run."""
     bench = bench or {}
     rows = {row.get("case", ""): row for row in bench.get("cases", []) if isinstance(row, Mapping)}
     for case in dict.fromkeys([*BENCH_CASES, *rows]):
         row = rows.get(case, {})
         slug = bench_slug(case)
         sheet.put(f"bench.{slug}.rate", as_number(row.get("steps_per_s")), 0)
-        for key, short, digits in (
-            ("vs_seed", "vs-seed", 1),
-            ("vs_gymnasium", "vs-gym", 2),
-            ("vs_mj_step", "vs-mj", 2),
-        ):
+        for key, short, digits in (("vs_seed", "vs-seed", 1), ("vs_gymnasium", "vs-gym", 2)):
             sheet.put(f"bench.{slug}.{short}", as_number(row.get(key)), digits)
-    ratios = bench.get("ratios", {}) if isinstance(bench.get("ratios"), Mapping) else {}
-    for name in dict.fromkeys([*BENCH_RATIOS, *ratios]):
-        sheet.put(f"bench.ratio.{name.lower()}", as_number(ratios.get(name)), 1 if "seed" in name else 2)
-    rss = as_number(bench.get("peak_rss_bytes_B20_N20_T200"))
+        ceiling = as_number(row.get("of_2core_ceiling"))
+        sheet.put(f"bench.{slug}.ceiling", None if ceiling is None else 100 * ceiling, 0)
+        parts = (bench.get("seconds_per_iteration") or {}).get(case, {})
+        for key, short in (("sampling", "sampling"), ("outer step", "outer")):
+            sheet.put(f"bench.{slug}.{short}", as_number(parts.get(key)) if isinstance(parts, Mapping) else None, 2)
+    rss = as_number(bench.get("peak_rss_bytes_vel_B40_N20_T200"))
     sheet.put("bench.rss-gib", None if rss is None else rss / 2**30, 2)
     machine = bench.get("machine", {}) if isinstance(bench.get("machine"), Mapping) else {}
     workload = bench.get("workload", {}) if isinstance(bench.get("workload"), Mapping) else {}
     sheet.put("bench.cpus", as_number(machine.get("cpu_count")), 0)
     sheet.put("bench.rounds", as_number(workload.get("rounds")), 0)
-    sheet.put("bench.meta-batch", as_number(workload.get("meta_batch")), 0)
     sheet.put("bench.load-start", as_number(machine.get("load_average_1min_start")), 2)
     sheet.put("bench.load-end", as_number(machine.get("load_average_1min_end")), 2)
     for key in ("torch", "mujoco", "gymnasium", "date"):

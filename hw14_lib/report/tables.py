@@ -217,26 +217,28 @@ def hyperparameter_table(columns: Mapping[str, dict[str, Any] | None]) -> str:
 
 
 def benchmark_table(bench: Mapping[str, Any] | None) -> str:
-    """Env steps per second of each benchmark case and its ratios (``tab_benchmarks.tex``)."""
+    """Env steps per second of each benchmark case, its share of the 2-core physics ceiling and its ratios
+    (``tab_benchmarks.tex``)."""
     lines = [
-        r"\begin{tabular}{@{}l rr rrr@{}}",
+        r"\begin{tabular}{@{}l rr r rr@{}}",
         r"\toprule",
-        r" & \multicolumn{2}{c}{env steps per second} & \multicolumn{3}{c}{ratio to} \\",
-        r"\cmidrule(lr){2-3}\cmidrule(lr){4-6}",
-        r"case & median & range & seed & Gymnasium & \texttt{mj\_step} \\",
+        r" & \multicolumn{2}{c}{env steps per second} & of the 2-core & \multicolumn{2}{c}{ratio to} \\",
+        r"\cmidrule(lr){2-3}\cmidrule(lr){5-6}",
+        r"case & median & range & ceiling & seed & Gymnasium \\",
         r"\midrule",
     ]
     cases = [row for row in (bench or {}).get("cases", []) if isinstance(row, Mapping) and "case" in row]
     for row in cases:
         low, high = as_number(row.get("min")), as_number(row.get("max"))
         span = NA if low is None or high is None else f"{tex_number(low, 0)}--{tex_number(high, 0)}"
+        ceiling = as_number(row.get("of_2core_ceiling"))
         cells = [
             latex_escape(str(row["case"])),
             tex_number(as_number(row.get("steps_per_s")), 0),
             span,
+            NOT_MEASURED if ceiling is None else tex_number(100 * ceiling, 0) + r"\,\%",  # no batch of copies
             tex_number(as_number(row.get("vs_seed")), 1),
             tex_number(as_number(row.get("vs_gymnasium")), 2),
-            tex_number(as_number(row.get("vs_mj_step")), 2),
         ]
         lines.append(" & ".join(cells) + r" \\")
     if not cases:

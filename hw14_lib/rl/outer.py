@@ -102,7 +102,8 @@ class AdamMetaOptimizer:
 
 
 class TRPOMetaOptimizer:
-    """The MAML paper's TRPO meta-step (see the module docstring)."""
+    """The MAML paper's TRPO meta-step (see the module docstring); ``workers`` threads share the tasks' terms
+    of each Fisher-vector product (the step does not depend on their number)."""
 
     def __init__(
         self,
@@ -113,7 +114,11 @@ class TRPOMetaOptimizer:
         line_search_steps: int = 15,
         backtrack_ratio: float = 0.8,
         curvature_trajectories: int | None = None,
+        workers: int = 1,
     ):
+        if workers < 1:
+            raise ValueError(f"workers={workers!r}; allowed: an integer >= 1")
+        self.workers = workers
         self.max_kl = max_kl
         self.cg_iterations = cg_iterations
         self.cg_damping = cg_damping
@@ -133,7 +138,7 @@ class TRPOMetaOptimizer:
 
         old_dists = [detach_distribution(d) for d in query_distributions(policy, adapted, batch)]
         kl_hessian_product = meta_fisher_vector_product(
-            policy, theta, adapted, batch, inner, trajectories=self.curvature_trajectories
+            policy, theta, adapted, batch, inner, trajectories=self.curvature_trajectories, workers=self.workers
         )
 
         def fisher_vector_product(v: Tensor) -> Tensor:

@@ -1,11 +1,19 @@
 """Batched trajectory collection: N trajectories for each of B tasks, all stepped at once.
 
-Every time step costs one physics call for all ``B x N`` environments and one policy forward per
+Every time step costs one physics call for the ``B x N`` environments and one policy forward per
 distinct parameter dict (one for ``theta``, B for the adapted ``theta'_b``), under
 ``torch.no_grad()``: nothing is differentiated while stepping. Log-probabilities are recomputed
 later in a single batched forward pass under whichever parameters the loss needs
 (:func:`hw14_lib.rl.losses.log_probs`); the value equals the one seen while sampling, and its gradient
 equals the gradient of the graph the seed kept alive while stepping, at a fraction of the cost.
+
+With a :class:`~hw14_lib.rl.vector_env.HalfCheetahVectorEnv` of ``k > 1`` physics threads (and one PyTorch
+thread, as training runs), the copies are split into ``k`` contiguous blocks, each stepped by its own Python
+thread (:meth:`step_rows`): the physics of
+one block runs without the GIL while another block's policy forward runs, so the Python work between physics
+calls no longer leaves a core idle. The exploration noise is drawn up front in the order of the serial loop,
+and a copy's trajectory does not depend on its block, so the batch is bitwise the serial one
+(``tests/test_perf_paths.py``).
 
 The per-step forward (:func:`gaussian_sampler`) bypasses ``functional_call`` and
 ``torch.distributions``, whose Python cost exceeds the arithmetic of a small MLP, and the recorded
@@ -15,6 +23,7 @@ the plain per-step path (``tests/test_perf_paths.py``).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +34,7 @@ from torch import Tensor, nn
 from torch.distributions import Independent, Normal
 
 from hw14_lib.rl.envs import MAX_EPISODE_STEPS
+from hw14_lib.rl.parallel import map_in_threads
 from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, distribution, gaussian_part
 from hw14_lib.rl.tasks import Task
 
@@ -73,6 +83,14 @@ class TrajectoryBatch:
         )
 
 
+def has_plain_forward(policy: GaussianMLPPolicy) -> bool:
+    """Whether ``policy`` is a plain :class:`GaussianMLPPolicy` (a Linear/Tanh body, its own ``forward``), whose
+    per-step forward :func:`gaussian_sampler` computes without ``functional_call`` (and so from several
+    threads at once)."""
+    plain_body = all(type(m) in (nn.Linear, nn.Tanh) for m in policy.body.children())
+    return type(policy).forward is GaussianMLPPolicy.forward and plain_body
+
+
 def gaussian_sampler(
     policy: GaussianMLPPolicy, params: Mapping[str, Tensor]
 ) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
@@ -89,9 +107,7 @@ def gaussian_sampler(
         A function of ``obs`` returning ``mean (..., act_dim)`` and ``std`` (broadcastable to it).
     """
     children = list(policy.body.named_children())
-    if type(policy).forward is not GaussianMLPPolicy.forward or any(
-        type(m) not in (nn.Linear, nn.Tanh) for _, m in children
-    ):
+    if not has_plain_forward(policy):
 
         def generic(obs: Tensor) -> tuple[Tensor, Tensor]:
             gaussian = gaussian_part(distribution(policy, params, obs))
@@ -160,42 +176,104 @@ def sample_trajectories(
     envs.set_attr("task", [task for task in tasks for _ in range(n)])
     obs_np, _ = envs.reset(seed=seed)
     samplers = [gaussian_sampler(policy, p) for p in ([params] if shared else params)]
-    observations = torch.empty(horizon, b, n, obs_dim)
-    raw_actions = torch.empty(horizon, b, n, act_dim)
-    means = torch.empty(horizon, b, n, act_dim)
-    stds = torch.empty(horizon, b, n, act_dim)
-    rewards = np.empty((horizon, b * n))
-    with torch.no_grad():
-        for t in range(horizon):
-            observations[t] = torch.from_numpy(obs_np).view(b, n, obs_dim)  # float64 -> float32 copy
-            obs = observations[t]
-            for i, sampler in enumerate(samplers):
-                rows = slice(None) if shared else i  # the shared dict acts for every task at once
-                mean, std = sampler(obs[rows])
-                if deterministic:
-                    raw = mean
+    m = b * n  # copy b * N + j runs task b: rows of the flat (T, M, ...) arrays below
+    observations = torch.empty(horizon, m, obs_dim)
+    raw_actions = torch.empty(horizon, m, act_dim)
+    means = torch.empty(horizon, m, act_dim)
+    stds = torch.empty(horizon, m, act_dim)
+    rewards = torch.empty(horizon, m, dtype=torch.float64)
+    # The noise does not depend on the states, so it is drawn up front, in the order (and shapes) the
+    # per-step draws had: for each t, one block per parameter dict, as policy.sample draws it.
+    noise = None if deterministic else _draw_noise(generator, horizon, b, n, act_dim, shared=shared)
+    # functional_call (the generic forward) swaps the module's parameters, and with several PyTorch threads a
+    # product is split over them by its row count: then one block, stepped by this thread.
+    parallel = has_plain_forward(policy) and torch.get_num_threads() == 1
+    blocks = _row_blocks(envs, b, n, shared=shared) if parallel else [slice(0, b * n)]
+
+    def run(rows: slice, worker: int | None) -> None:
+        """Steps ``1..T`` of the copies ``rows``; ``worker`` None: the whole batch with ``envs.step``."""
+        # One policy forward per parameter dict: the block's rows of each task, or all of them for theta.
+        first, last = rows.start // n, (rows.stop - 1) // n
+        groups = [(rows, samplers[0])] if shared else [
+            (slice(max(rows.start, i * n), min(rows.stop, (i + 1) * n)), samplers[i]) for i in range(first, last + 1)
+        ]  # fmt: skip
+        obs_t = torch.from_numpy(obs_np[rows])
+        with torch.no_grad():  # thread-local: set in each thread
+            for t in range(horizon):
+                observations[t, rows] = obs_t  # float64 -> float32 copy
+                for group, sampler in groups:
+                    mean, std = sampler(observations[t, group])
+                    means[t, group] = mean
+                    stds[t, group] = std
+                    raw_actions[t, group] = mean if noise is None else mean + std * noise[t, group]
+                env_actions = policy.to_env_action(raw_actions[t, rows]).numpy()
+                if worker is None:
+                    next_obs, reward, terminated, truncated, _ = envs.step(env_actions)
                 else:
-                    # Same draws, in the same order, as policy.sample: one (rows, act_dim) block per dict.
-                    eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
-                    raw = mean + std * eps
-                means[t, rows] = mean
-                stds[t, rows] = std
-                raw_actions[t, rows] = raw
-            env_actions = policy.to_env_action(raw_actions[t]).reshape(b * n, act_dim)
-            obs_np, reward, terminated, truncated, _ = envs.step(env_actions.numpy())
-            if np.any(terminated) or (t < horizon - 1 and np.any(truncated)):
-                raise ValueError(
-                    f"an episode ended at step {t + 1} < horizon {horizon}; horizons above the "
-                    f"environment's time limit ({MAX_EPISODE_STEPS}) are not supported"
-                )
-            rewards[t] = reward
+                    next_obs, reward, terminated, truncated, _ = envs.step_rows(rows, env_actions, worker=worker)
+                if np.any(terminated) or (t < horizon - 1 and np.any(truncated)):
+                    raise ValueError(
+                        f"an episode ended at step {t + 1} < horizon {horizon}; horizons above the "
+                        f"environment's time limit ({MAX_EPISODE_STEPS}) are not supported"
+                    )
+                rewards[t, rows] = torch.from_numpy(np.asarray(reward, dtype=np.float64))
+                obs_t = torch.from_numpy(next_obs)
+
+    if len(blocks) == 1:
+        run(blocks[0], None)
+    else:
+        map_in_threads(lambda block: run(block[1], block[0]), list(enumerate(blocks)), workers=len(blocks))
+    with torch.no_grad():
         # Elementwise, so equal to evaluating policy.log_prob step by step, in one call.
         gaussian = Independent(Normal(means, stds, validate_args=False), 1, validate_args=False)
         log_probs = policy.log_prob(gaussian, raw_actions)
     return TrajectoryBatch(
-        observations=observations.permute(1, 2, 0, 3).contiguous(),
-        raw_actions=raw_actions.permute(1, 2, 0, 3).contiguous(),
-        rewards=torch.as_tensor(rewards, dtype=torch.float32).view(horizon, b, n).permute(1, 2, 0).contiguous(),
-        log_probs=log_probs.permute(1, 2, 0).contiguous(),
+        observations=observations.view(horizon, b, n, obs_dim).permute(1, 2, 0, 3).contiguous(),
+        raw_actions=raw_actions.view(horizon, b, n, act_dim).permute(1, 2, 0, 3).contiguous(),
+        rewards=rewards.to(torch.float32).view(horizon, b, n).permute(1, 2, 0).contiguous(),
+        log_probs=log_probs.view(horizon, b, n).permute(1, 2, 0).contiguous(),
         tasks=tuple(tasks),
     )
+
+
+def _draw_noise(generator: torch.Generator, horizon: int, b: int, n: int, act_dim: int, *, shared: bool) -> Tensor:
+    """The exploration noise ``eps ~ N(0, I)`` of every step, ``(T, B * N, act_dim)``: for each ``t``, one
+    ``(B, N, act_dim)`` draw for a shared parameter dict, else one ``(N, act_dim)`` draw per task, in task order."""
+    noise = torch.empty(horizon, b, n, act_dim)
+    for t in range(horizon):
+        if shared:
+            noise[t] = torch.randn((b, n, act_dim), generator=generator)
+        else:
+            for i in range(b):
+                noise[t, i] = torch.randn((n, act_dim), generator=generator)
+    return noise.view(horizon, b * n, act_dim)
+
+
+ROW_GRANULE = 48
+"""Rows between the cuts of a parameter dict's forward into blocks. A float32 matrix product works on panels of
+rows (4 on this machine's CPUs, 6, 8 or 16 on others) and rounds the 1 to 3 rows left after the last full
+panel differently; a cut at a multiple of every panel height gives each row the panel it has in the whole
+batch's product, so the blocks' numbers are the serial ones bit for bit."""
+MIN_BLOCK_ROWS = 16
+"""Fewest copies a parallel block takes (a smaller one costs more in thread hand-offs than it saves)."""
+
+
+def _row_blocks(envs: gym.vector.VectorEnv, b: int, n: int, *, shared: bool) -> list[slice]:
+    """Contiguous blocks of the ``M = B * N`` copies, one per physics thread of ``envs``, each sampled by its own
+    Python thread; one block (the whole batch, stepped with ``envs.step``) when ``envs`` has one thread or cannot
+    step a block, or when the blocks would be smaller than :data:`MIN_BLOCK_ROWS`.
+
+    The cuts keep every policy forward's numbers: with one shared parameter dict (one forward of all ``M`` rows
+    in the serial loop) they fall on multiples of :data:`ROW_GRANULE`; with a dict per task (one forward per
+    task) on task boundaries. Within that, blocks are as even as possible."""
+    m = b * n
+    workers = getattr(envs, "num_threads", 1)
+    unit = ROW_GRANULE if shared else n
+    if workers < 2 or not hasattr(envs, "step_rows"):
+        return [slice(0, m)]
+    cuts = {unit * round(k * m / workers / unit) for k in range(1, workers)}
+    bounds = sorted({0, m, *(c for c in cuts if 0 < c < m)})
+    blocks = [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
+    if len(blocks) < 2 or min(block.stop - block.start for block in blocks) < MIN_BLOCK_ROWS:
+        return [slice(0, m)]
+    return blocks

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, kl_divergence
 
 from hw14_lib.rl.maml import InnerLoop, MetaBatch, adapt, support_loss
+from hw14_lib.rl.parallel import map_in_threads
 from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, gaussian_part
 
 
@@ -91,6 +92,7 @@ def meta_fisher_vector_product(
     inner: InnerLoop,
     *,
     trajectories: int | None = None,
+    workers: int = 1,
 ) -> Callable[[Tensor], Tensor]:
     """``v -> F v`` for flat vectors ``v`` of ``theta``'s size (see the module docstring).
 
@@ -101,6 +103,8 @@ def meta_fisher_vector_product(
         inner: the inner loop; with ``first_order`` (or no support set) ``J_b = I``.
         trajectories: estimate the ``H_{b,j}`` and ``F'_b`` on the first this many trajectories of
             each task (default: all).
+        workers: threads that compute the tasks' terms ``J_b^T F'_b J_b v`` of a product (autograd runs
+            without the GIL); the terms are summed in task order, so ``F v`` does not depend on it.
     """
     names = list(theta)
     params = [theta[k] for k in names]
@@ -147,12 +151,16 @@ def meta_fisher_vector_product(
 
     def fisher_vector_product(flat: Tensor) -> Tensor:
         v = unflatten(flat)
-        total = torch.zeros_like(flat)
-        for b in range(batch.num_tasks):
+
+        def term(b: int) -> Tensor:  # J_b^T F'_b J_b v: task b's own graphs only, so tasks run in parallel
             jv = jacobian_product(b, v, transpose=False)
             dot = sum((g * x).sum() for g, x in zip(kl_grads[b], jv, strict=True))
             fjv = list(torch.autograd.grad(dot, leaves[b], retain_graph=True))
-            total += nn.utils.parameters_to_vector(jacobian_product(b, fjv, transpose=True))
+            return nn.utils.parameters_to_vector(jacobian_product(b, fjv, transpose=True))
+
+        total = torch.zeros_like(flat)
+        for product in map_in_threads(term, range(batch.num_tasks), workers=workers):
+            total += product
         return total / batch.num_tasks
 
     return fisher_vector_product

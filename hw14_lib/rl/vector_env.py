@@ -79,6 +79,9 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         self._datas = [mujoco.MjData(self.model) for _ in range(num_threads)]
         # One persistent pool (nthread=0 runs inline); rollout.rollout() would build a new one per call.
         self._rollout: rollout.Rollout | None = rollout.Rollout(nthread=num_threads if num_threads > 1 else 0)
+        # For step_rows: one inline rollout per calling thread, so blocks of copies advance in parallel
+        # Python threads (the physics releases the GIL) without the pool's hand-off at every call.
+        self._inline = [rollout.Rollout(nthread=0) for _ in range(num_threads)]
         self._models = [self.model] * len(tasks)
         self.dt = self.model.opt.timestep * FRAME_SKIP
         nq, nv, nu = self.model.nq, self.model.nv, self.model.nu
@@ -158,59 +161,80 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         self._needs_reset[rows] = False
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Advance every copy by ``frame_skip = 5`` physics steps under its action.
+        """Advance every copy by ``frame_skip = 5`` physics steps under its action (one ``mujoco.rollout``
+        call, its M copies split over ``num_threads`` C++ threads).
 
         Returns:
             ``(obs (M, 17), rewards (M,), terminated (M,), truncated (M,), info)`` where ``info``
             holds arrays ``x_velocity``, ``reward_forward`` and ``reward_ctrl`` of shape (M,).
         """
-        actions = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, self.model.nu)
         if self._rollout is None:
             raise RuntimeError("step() called on a closed HalfCheetahVectorEnv")
-        x_before = self._state[:, self._qpos.start].copy()
+        return self._advance(slice(0, self.num_envs), actions, self._rollout, self._datas)
+
+    def step_rows(
+        self, rows: slice, actions: np.ndarray, *, worker: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """:meth:`step` for the copies ``rows`` only (a contiguous block), with the physics of the calling thread.
+
+        Threads that step disjoint blocks, each with its own ``worker`` in ``[0, num_threads)``, run their physics
+        in parallel (``mujoco.rollout`` releases the GIL) while the others compute their policies. A copy's
+        trajectory does not depend on how the copies are grouped: stepping every block gives :meth:`step`'s
+        numbers exactly. Returns :meth:`step`'s arrays for the rows of the block.
+        """
+        if self._rollout is None:
+            raise RuntimeError("step_rows() called on a closed HalfCheetahVectorEnv")
+        if not 0 <= worker < self.num_threads:
+            raise ValueError(f"worker={worker!r}; allowed: an integer in [0, {self.num_threads})")
+        start, stop, stride = rows.indices(self.num_envs)
+        if stride != 1 or start >= stop:
+            raise ValueError(f"rows={rows!r} must be a non-empty contiguous block of the {self.num_envs} copies")
+        return self._advance(slice(start, stop), actions, self._inline[worker], self._datas[worker : worker + 1])
+
+    def _advance(
+        self, rows: slice, actions: np.ndarray, runner: rollout.Rollout, datas: list[mujoco.MjData]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        count = rows.stop - rows.start
+        actions = np.asarray(actions, dtype=np.float64).reshape(count, self.model.nu)
+        state, out, control = self._state[rows], self._out[rows], self._control[rows]  # contiguous views
+        x_before = state[:, self._qpos.start].copy()
         # MuJoCo clamps ctrl to ctrlrange; HalfCheetah-v5 charges control cost on the action as given.
-        np.clip(actions[:, None, :], self._ctrl_low, self._ctrl_high, out=self._control)
+        np.clip(actions[:, None, :], self._ctrl_low, self._ctrl_high, out=control)
         # Every array is preallocated with the shapes rollout expects, so its Python-side checks,
         # tiling and allocations (a third of the call for 100 copies) are skipped.
-        self._rollout.rollout(
-            self._models,
-            self._datas,
-            self._state,
-            self._control,
-            nstep=FRAME_SKIP,
-            state=self._out,
-            skip_checks=True,
-        )
-        self._state[:] = self._out[:, -1]
-        resetting = self._needs_reset.copy()
+        runner.rollout(self._models[rows], datas, state, control, nstep=FRAME_SKIP, state=out, skip_checks=True)
+        state[:] = out[:, -1]
+        resetting = self._needs_reset[rows].copy()
 
-        x_velocity = (self._state[:, self._qpos.start] - x_before) / self.dt
+        x_velocity = (state[:, self._qpos.start] - x_before) / self.dt
         reward_forward = x_velocity
         reward_ctrl = -CTRL_COST_WEIGHT * np.sum(actions**2, axis=1)
-        rewards = task_rewards(self._tasks, x_velocity, reward_forward, reward_ctrl)
-        self._elapsed += 1
-        truncated = self._elapsed >= self.max_episode_steps
-        terminated = np.zeros(self.num_envs, dtype=bool)
+        rewards = task_rewards(self._tasks[rows], x_velocity, reward_forward, reward_ctrl)
+        self._elapsed[rows] += 1
+        truncated = self._elapsed[rows] >= self.max_episode_steps
+        terminated = np.zeros(count, dtype=bool)
 
         if resetting.any():
             # NEXT_STEP autoreset: a copy that ended last step is reset now and reports zeros.
-            rows = np.flatnonzero(resetting)
-            self._reset_rows(rows)
-            rewards[rows] = 0.0
-            truncated[rows] = False
-            x_velocity[rows] = reward_forward[rows] = reward_ctrl[rows] = 0.0
-        self._needs_reset = truncated.copy()
+            local = np.flatnonzero(resetting)
+            self._reset_rows(local + rows.start)
+            rewards[local] = 0.0
+            truncated[local] = False
+            x_velocity[local] = reward_forward[local] = reward_ctrl[local] = 0.0
+        self._needs_reset[rows] = truncated
         info = {"x_velocity": x_velocity, "reward_forward": reward_forward, "reward_ctrl": reward_ctrl}
-        return self._observations(), rewards, terminated, truncated, info
+        return self._observations(rows), rewards, terminated, truncated, info
 
-    def _observations(self) -> np.ndarray:
-        qpos = self._state[:, self._qpos]
-        qvel = self._state[:, self._qvel]
+    def _observations(self, rows: slice = slice(None)) -> np.ndarray:
+        qpos = self._state[rows, self._qpos]
+        qvel = self._state[rows, self._qvel]
         return np.concatenate([qpos[:, 1:], qvel], axis=1)
 
     def close_extras(self, **kwargs: Any) -> None:
         if self._rollout is not None:
             self._rollout.close()
+            for runner in self._inline:
+                runner.close()
             self._rollout = None
 
 
