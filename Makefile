@@ -14,7 +14,7 @@ SHELL := /bin/bash
 # "is ignored" warning per package. They say nothing about this project, so they are filtered.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: venv run lab test lint format bench bench-trpo results later-steps clean tex report submission
+.PHONY: venv run lab test lint format bench bench-scaling bench-trpo results later-steps clean tex report submission
 
 venv: $(STAMP)
 
@@ -46,10 +46,16 @@ format: $(STAMP)
 test: lint
 	$(PY) -m pytest
 
-# Env steps/s of the seed-style loop, hw14_lib and the raw physics, side by side (< 5 min);
-# prints a table and writes benchmarks/results.json.
+# Env steps/s of whole meta-iterations (backward Adam, direction TRPO; 1 and 2 threads), the seed-style loop and
+# the physics alone, side by side (< 5 min); each case's share of the 2-core physics ceiling; peak RSS at B = 40.
+# Prints a table and writes benchmarks/results.json.
 bench: $(STAMP)
 	$(PY) benchmarks/bench_meta_iteration.py
+
+# Sampling throughput against M = B*N parallel trajectories (1 to 800) and threads (1, 2) (about 5 min);
+# writes benchmarks/scaling.json.
+bench-scaling: $(STAMP)
+	$(PY) benchmarks/bench_scaling.py
 
 # Seconds per TRPO direction solve: the Gauss-Newton curvature product against the direct third-order
 # route, for K = 1 and 2 inner steps (about 5 min); writes benchmarks/trpo_curvature.json.

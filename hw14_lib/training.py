@@ -85,6 +85,7 @@ def draw_meta_batch(
         horizon=cfg.horizon,
         rng=rng,
         generator=generator,
+        workers=cfg.physics_threads,
     )
 
 

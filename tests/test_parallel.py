@@ -168,3 +168,52 @@ def test_map_in_threads_keeps_the_order_the_thread_count_and_raises() -> None:
         map_in_threads(work, range(5), workers=2)
     with pytest.raises(ValueError, match="workers=0"):
         map_in_threads(work, range(2), workers=0)
+
+
+@pytest.mark.parametrize("squash", [False, True])
+def test_distribution_of_a_plain_policy_is_functional_call_bit_for_bit(squash: bool) -> None:
+    """``distribution`` runs ``forward``'s operations on the parameter dict itself (thread-safe);
+    values and gradients are those of ``torch.func.functional_call``."""
+    from hw14_lib.rl.policy import distribution, gaussian_part
+
+    torch.manual_seed(0)
+    policy = GaussianMLPPolicy(17, 6, hidden_sizes=(32, 16), init_log_std=-0.7, squash=squash)
+    obs = 3 * torch.randn(7, 20, 17)
+    grads = []
+    for route in ("ours", "functional_call"):
+        params = {k: v.detach().clone().requires_grad_() for k, v in policy_params(policy).items()}
+        if route == "ours":
+            dist = distribution(policy, params, obs)
+        else:
+            dist = torch.func.functional_call(policy, params, (obs,))
+        assert type(dist).__name__ == ("TransformedDistribution" if squash else "Independent")
+        gaussian = gaussian_part(dist)
+        loss = (gaussian.mean.sin() * gaussian.stddev).sum()
+        grads.append((gaussian.mean.detach(), torch.autograd.grad(loss, list(params.values()))))
+    assert torch.equal(grads[0][0], grads[1][0])
+    for ours, reference in zip(grads[0][1], grads[1][1], strict=True):
+        assert torch.equal(ours, reference)
+
+
+def test_detached_inner_steps_and_line_search_values_over_threads_equal_the_serial_ones() -> None:
+    from hw14_lib.rl.maml import adapt_all, meta_objective
+    from hw14_lib.rl.trust_region import query_distributions
+
+    cfg = TrainConfig(task="direction", meta_batch_size=5, trajectories_per_task=6, horizon=30, init_log_std=-1.0)
+    policy = make_policy(cfg)
+    envs = HalfCheetahVectorEnv([Task.backward()] * 30, num_threads=2)
+    batch = draw_meta_batch(cfg, policy, envs, np.random.default_rng(0), torch.Generator().manual_seed(0))
+    envs.close()
+    theta = {k: v.detach().requires_grad_() for k, v in policy_params(policy).items()}
+    results = []
+    for workers in (1, 2):
+        adapted = adapt_all(
+            policy, theta, batch.supports, batch.support_advantages, cfg.inner_loop, create_graph=False, workers=workers
+        )
+        loss, _ = meta_objective(policy, theta, batch, cfg.inner_loop, create_graph=False, workers=workers)
+        means = [d.mean for d in query_distributions(policy, adapted, batch, workers=workers)]
+        results.append((adapted, loss, means))
+    (adapted1, loss1, means1), (adapted2, loss2, means2) = results
+    assert torch.equal(loss1, loss2)
+    assert all(torch.equal(a, b) for a, b in zip(means1, means2, strict=True))
+    assert all(torch.equal(p[k], q[k]) for p, q in zip(adapted1, adapted2, strict=True) for k in p)

@@ -29,7 +29,8 @@ import torch
 from torch import Tensor
 
 from hw14_lib.rl.losses import Estimator, log_probs, policy_loss, surrogate
-from hw14_lib.rl.policy import GaussianMLPPolicy, Params, policy_params
+from hw14_lib.rl.parallel import map_in_threads
+from hw14_lib.rl.policy import GaussianMLPPolicy, Params, has_plain_forward, policy_params
 from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
 from hw14_lib.rl.tasks import Task
 
@@ -127,6 +128,7 @@ def adapt_all(
     create_graph: bool = True,
     num_tasks: int | None = None,
     step_sizes: Sequence[float] | None = None,
+    workers: int = 1,
 ) -> list[Params]:
     """``theta'_b`` for every task ``b``: ``len(supports)`` inner steps from ``theta``.
 
@@ -134,15 +136,16 @@ def adapt_all(
     ``create_graph=False`` the result is detached (for sampling or evaluation only).
     ``step_sizes[j]``, when given, replaces ``inner.alpha`` in step ``j``:
     ``theta^(j+1) = theta^(j) - alpha_j * grad L_j(theta^(j))`` (a test-time schedule; it needs at
-    least ``len(supports)`` entries).
+    least ``len(supports)`` entries). With ``create_graph=False`` the tasks are independent and ``workers``
+    threads adapt them (:func:`~hw14_lib.rl.parallel.map_in_threads`; the same numbers).
     """
     if num_tasks is None:
         num_tasks = len(supports[0].tasks)
     if step_sizes is not None and len(step_sizes) < len(supports):
         raise ValueError(f"step_sizes has {len(step_sizes)} entries for {len(supports)} inner steps")
     inners = [inner] * len(supports) if step_sizes is None else [replace(inner, alpha=float(a)) for a in step_sizes]
-    adapted = []
-    for b in range(num_tasks):
+
+    def task(b: int) -> Params:
         params: Mapping[str, Tensor] = theta
         if not create_graph:
             params = {k: v.detach().requires_grad_() for k, v in theta.items()}
@@ -150,8 +153,16 @@ def adapt_all(
             params = adapt(policy, params, support.task(b), advantages[b : b + 1], inners[j])
             if not create_graph:
                 params = {k: v.detach().requires_grad_() for k, v in params.items()}
-        adapted.append(dict(params) if create_graph else {k: v.detach() for k, v in params.items()})
-    return adapted
+        return dict(params) if create_graph else {k: v.detach() for k, v in params.items()}
+
+    # The graph of the meta-gradient is built in this thread only: the autograd engine orders a backward
+    # pass by the creation order of its nodes, which threads would interleave (and so the sums' rounding).
+    return map_in_threads(task, range(num_tasks), workers=task_workers(policy, 1 if create_graph else workers))
+
+
+def task_workers(policy: GaussianMLPPolicy, workers: int) -> int:
+    """``workers``, or 1 for a policy whose forward goes through ``functional_call`` (not thread-safe)."""
+    return workers if has_plain_forward(policy) else 1
 
 
 def meta_objective(
@@ -162,13 +173,15 @@ def meta_objective(
     *,
     create_graph: bool = True,
     estimator: Estimator = "reinforce",
+    workers: int = 1,
 ) -> tuple[Tensor, list[Params]]:
     """``L_meta(theta)`` (a scalar) and the adapted parameter dicts ``theta'_b``.
 
     ``estimator="reinforce"`` gives the seed's query loss ``-mean(A log pi_{theta'})``;
     ``"ratio"`` the importance-weighted surrogate against the log-probs recorded while sampling,
     whose value can be re-evaluated at a new ``theta`` (TRPO's line search). Their gradients at
-    the sampling parameters are equal.
+    the sampling parameters are equal. Without ``create_graph`` (a value only, as in the line search)
+    ``workers`` threads share the tasks.
     """
     adapted = adapt_all(
         policy,
@@ -178,13 +191,16 @@ def meta_objective(
         inner,
         create_graph=create_graph,
         num_tasks=len(batch.query.tasks),  # the pretrain objective has no supports
+        workers=workers,
     )
-    losses = []
-    for b, params in enumerate(adapted):
+
+    def query_loss(b: int) -> Tensor:
         query = batch.query.task(b)
-        log_prob = log_probs(policy, params, query)
-        losses.append(surrogate(log_prob, query.log_probs, batch.query_advantages[b : b + 1], estimator))
-    return torch.stack(losses).mean(), adapted
+        log_prob = log_probs(policy, adapted[b], query)
+        return surrogate(log_prob, query.log_probs, batch.query_advantages[b : b + 1], estimator)
+
+    threads = task_workers(policy, 1 if create_graph else workers)
+    return torch.stack(map_in_threads(query_loss, range(len(adapted)), workers=threads)).mean(), adapted
 
 
 def sample_meta_batch(
@@ -199,6 +215,7 @@ def sample_meta_batch(
     horizon: int,
     rng: np.random.Generator,
     generator: torch.Generator,
+    workers: int = 1,
 ) -> MetaBatch:
     """Sample one meta-batch of Algorithm 3 (Finn et al. 2017) for the B ``tasks``.
 
@@ -211,6 +228,7 @@ def sample_meta_batch(
         envs: a vector environment with ``B * N`` copies (see :func:`hw14_lib.rl.vector_env.make_task_vector_env`).
         advantages: ``(B, N, T)`` weights of a batch (an :class:`~hw14_lib.rl.advantages.AdvantageSettings`).
         rng: draws one environment seed per sampled set; ``generator`` draws the actions.
+        workers: threads of the detached inner steps between the sets (the same numbers with any).
 
     Returns:
         A :class:`MetaBatch` with ``K`` support sets of shape ``(B, N, T)`` and the query set.
@@ -235,6 +253,8 @@ def sample_meta_batch(
     for _ in range(inner_steps):
         supports.append(sample(sampling_params))
         support_advantages.append(advantages(supports[-1]))
-        sampling_params = adapt_all(policy, theta, supports, support_advantages, inner, create_graph=False)
+        sampling_params = adapt_all(
+            policy, theta, supports, support_advantages, inner, create_graph=False, workers=workers
+        )
     query = sample(sampling_params)
     return MetaBatch(tuple(supports), tuple(support_advantages), query, advantages(query))

@@ -102,8 +102,9 @@ class AdamMetaOptimizer:
 
 
 class TRPOMetaOptimizer:
-    """The MAML paper's TRPO meta-step (see the module docstring); ``workers`` threads share the tasks' terms
-    of each Fisher-vector product (the step does not depend on their number)."""
+    """The MAML paper's TRPO meta-step (see the module docstring); ``workers`` threads share the per-task work
+    that builds no graph of the meta-gradient (the Fisher-vector products, the query distributions, the line
+    search's evaluations), so the step does not depend on their number."""
 
     def __init__(
         self,
@@ -136,7 +137,7 @@ class TRPOMetaOptimizer:
         g = nn.utils.parameters_to_vector(grads)
         _check_finite("meta-gradient", g)
 
-        old_dists = [detach_distribution(d) for d in query_distributions(policy, adapted, batch)]
+        old_dists = [detach_distribution(d) for d in query_distributions(policy, adapted, batch, workers=self.workers)]
         kl_hessian_product = meta_fisher_vector_product(
             policy, theta, adapted, batch, inner, trajectories=self.curvature_trajectories, workers=self.workers
         )
@@ -159,10 +160,10 @@ class TRPOMetaOptimizer:
                 nn.utils.vector_to_parameters(candidate, params)
             trial = {k: v.detach().requires_grad_() for k, v in theta.items()}
             trial_loss, trial_adapted = meta_objective(
-                policy, trial, batch, inner, create_graph=False, estimator="ratio"
+                policy, trial, batch, inner, create_graph=False, estimator="ratio", workers=self.workers
             )
             with torch.no_grad():
-                trial_kl = mean_kl(old_dists, query_distributions(policy, trial_adapted, batch))
+                trial_kl = mean_kl(old_dists, query_distributions(policy, trial_adapted, batch, workers=self.workers))
             if torch.isfinite(trial_loss) and float(trial_loss) < old_loss and float(trial_kl) <= self.max_kl:
                 accepted, new_kl, new_loss = True, float(trial_kl), float(trial_loss)
                 break

@@ -160,10 +160,35 @@ def policy_params(policy: nn.Module) -> Params:
     return dict(policy.named_parameters())
 
 
+def has_plain_forward(policy: nn.Module) -> bool:
+    """Whether ``policy`` is a plain :class:`GaussianMLPPolicy`: a Linear/Tanh body and its own ``forward``."""
+    plain_body = all(type(m) in (nn.Linear, nn.Tanh) for m in getattr(policy, "body", nn.Sequential()).children())
+    return isinstance(policy, GaussianMLPPolicy) and type(policy).forward is GaussianMLPPolicy.forward and plain_body
+
+
 def distribution(policy: GaussianMLPPolicy, params: Mapping[str, Tensor], obs: Tensor) -> Distribution:
-    """``pi_{params}(. | obs)`` through :func:`torch.func.functional_call`; the module is untouched,
-    so ``params`` may be an adapted dict ``theta'`` that depends on ``theta`` through autograd."""
-    return torch.func.functional_call(policy, dict(params), (obs,))
+    """``pi_{params}(. | obs)``, the module's ``forward`` under ``params``; the module is untouched, so
+    ``params`` may be an adapted dict ``theta'`` that depends on ``theta`` through autograd.
+
+    A plain policy (:func:`has_plain_forward`) runs ``forward``'s operations on ``params`` directly, the same
+    kernels and autograd graph as :func:`torch.func.functional_call`, which swaps the module's parameters
+    while it runs and so cannot serve two threads at once; any other module goes through ``functional_call``.
+    """
+    if not has_plain_forward(policy):
+        return torch.func.functional_call(policy, dict(params), (obs,))
+    x = obs
+    for name, module in policy.body.named_children():
+        if type(module) is nn.Tanh:
+            x = torch.tanh(x)
+        else:
+            x = nn.functional.linear(x, params[f"body.{name}.weight"], params[f"body.{name}.bias"])
+    mean = nn.functional.linear(x, params["mean_head.weight"], params["mean_head.bias"])
+    std = params["log_std"].clamp(*LOG_STD_BOUNDS).exp().expand_as(mean)
+    base = Independent(Normal(mean, std), 1)
+    if not policy.squash:
+        return base
+    transforms = [TanhTransform(cache_size=1), AffineTransform(0.0, policy.action_scale)]
+    return TransformedDistribution(base, transforms)
 
 
 def save_policy(policy: GaussianMLPPolicy, path: str | os.PathLike[str]) -> Path:

@@ -35,7 +35,7 @@ from torch.distributions import Independent, Normal
 
 from hw14_lib.rl.envs import MAX_EPISODE_STEPS
 from hw14_lib.rl.parallel import map_in_threads
-from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, distribution, gaussian_part
+from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, distribution, gaussian_part, has_plain_forward
 from hw14_lib.rl.tasks import Task
 
 
@@ -81,14 +81,6 @@ class TrajectoryBatch:
         return TrajectoryBatch(
             self.observations[:, :n], self.raw_actions[:, :n], self.rewards[:, :n], self.log_probs[:, :n], self.tasks
         )
-
-
-def has_plain_forward(policy: GaussianMLPPolicy) -> bool:
-    """Whether ``policy`` is a plain :class:`GaussianMLPPolicy` (a Linear/Tanh body, its own ``forward``), whose
-    per-step forward :func:`gaussian_sampler` computes without ``functional_call`` (and so from several
-    threads at once)."""
-    plain_body = all(type(m) in (nn.Linear, nn.Tanh) for m in policy.body.children())
-    return type(policy).forward is GaussianMLPPolicy.forward and plain_body
 
 
 def gaussian_sampler(

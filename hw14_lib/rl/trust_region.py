@@ -33,16 +33,20 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution, kl_divergence
 
-from hw14_lib.rl.maml import InnerLoop, MetaBatch, adapt, support_loss
+from hw14_lib.rl.maml import InnerLoop, MetaBatch, adapt, support_loss, task_workers
 from hw14_lib.rl.parallel import map_in_threads
 from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, gaussian_part
 
 
 def query_distributions(
-    policy: GaussianMLPPolicy, adapted: Sequence[Mapping[str, Tensor]], batch: MetaBatch
+    policy: GaussianMLPPolicy, adapted: Sequence[Mapping[str, Tensor]], batch: MetaBatch, *, workers: int = 1
 ) -> list[Distribution]:
-    """``pi_{theta'_b}(. | s)`` on each task's query states."""
-    return [distribution(policy, p, batch.query.task(b).observations) for b, p in enumerate(adapted)]
+    """``pi_{theta'_b}(. | s)`` on each task's query states (``workers`` threads share the tasks)."""
+
+    def task(b: int) -> Distribution:
+        return distribution(policy, adapted[b], batch.query.task(b).observations)
+
+    return map_in_threads(task, range(len(adapted)), workers=task_workers(policy, workers))
 
 
 def mean_kl(old: Sequence[Distribution], new: Sequence[Distribution]) -> Tensor:
@@ -112,27 +116,30 @@ def meta_fisher_vector_product(
     without_graph = replace(inner, first_order=True)
     n = trajectories if trajectories is not None else batch.query.rewards.shape[1]
     # inner_grads[b][j]: grad L_j at the leaves inner_leaves[b][j] = theta^(j), with its graph.
-    inner_grads: list[list[tuple[Tensor, ...]]] = []
-    inner_leaves: list[list[list[Tensor]]] = []
-    kl_grads: list[tuple[Tensor, ...]] = []
-    leaves: list[list[Tensor]] = []
-    for b in range(batch.num_tasks):
+
+    def setup(b: int) -> tuple[list[tuple[Tensor, ...]], list[list[Tensor]], tuple[Tensor, ...], list[Tensor]]:
+        # Task b's own graphs: grad L_j at theta^(j) for each inner step j, and grad KL at theta'_b.
         point: Mapping[str, Tensor] = {k: theta[k].detach() for k in names}
-        inner_grads.append([])
-        inner_leaves.append([])
+        grads, grad_leaves = [], []
         for j in range(steps):
             leaf = {k: point[k].detach().requires_grad_() for k in names}
             support, advantages = batch.supports[j].task(b), batch.support_advantages[j][b : b + 1]
             loss = support_loss(policy, leaf, support.first_trajectories(n), advantages[:, :n], inner)
-            inner_grads[b].append(torch.autograd.grad(loss, list(leaf.values()), create_graph=True))
-            inner_leaves[b].append(list(leaf.values()))
+            grads.append(torch.autograd.grad(loss, list(leaf.values()), create_graph=True))
+            grad_leaves.append(list(leaf.values()))
             if j + 1 < steps:  # theta^(j+1) from the full support set, as the meta-objective has it
                 point = adapt(policy, leaf, support, advantages, without_graph)
         leaf = {k: adapted[b][k].detach().requires_grad_() for k in names}
         new = distribution(policy, leaf, batch.query.task(b).first_trajectories(n).observations)
         kl = kl_divergence(gaussian_part(detach_distribution(new)), gaussian_part(new)).mean()
-        kl_grads.append(torch.autograd.grad(kl, list(leaf.values()), create_graph=True))
-        leaves.append(list(leaf.values()))
+        return grads, grad_leaves, torch.autograd.grad(kl, list(leaf.values()), create_graph=True), list(leaf.values())
+
+    # inner_grads[b][j]: grad L_j at the leaves inner_leaves[b][j] = theta^(j), with its graph.
+    tasks = map_in_threads(setup, range(batch.num_tasks), workers=task_workers(policy, workers))
+    inner_grads = [task[0] for task in tasks]
+    inner_leaves = [task[1] for task in tasks]
+    kl_grads = [task[2] for task in tasks]
+    leaves = [task[3] for task in tasks]
 
     def unflatten(flat: Tensor) -> list[Tensor]:
         out, start = [], 0
@@ -159,7 +166,7 @@ def meta_fisher_vector_product(
             return nn.utils.parameters_to_vector(jacobian_product(b, fjv, transpose=True))
 
         total = torch.zeros_like(flat)
-        for product in map_in_threads(term, range(batch.num_tasks), workers=workers):
+        for product in map_in_threads(term, range(batch.num_tasks), workers=task_workers(policy, workers)):
             total += product
         return total / batch.num_tasks
 
