@@ -9,8 +9,9 @@ support and query sets, advantages, the inner step, the meta-objective and the o
 * ``seed-style``: :mod:`benchmarks.seed_style`, one environment, one trajectory per support/query set.
 * ``gymnasium step``: ``gym.make("HalfCheetah-v5").step`` with random actions, one core.
 * ``physics M=m threads=k``: HalfCheetah's physics alone, the ceiling: ``mujoco.rollout`` of the same batch of
-  ``m = B * N`` copies, 5 substeps per env step, T steps, with preallocated arrays and random controls, on
-  one thread (inline) or split over ``k`` Python threads (one block of copies each, as the sampler does).
+  ``m = B * N`` copies, 5 substeps per env step, T steps, with preallocated arrays, from HalfCheetah-v5's reset
+  states and under the untrained policy's kind of actions (``clip(N(0, 1))``), on one thread (inline) or split
+  over ``k`` Python threads (one block of copies each, as the sampler does).
 
 The ceiling of a case is **2 x the one-thread physics rate of its batch** measured in the same rounds (what
 the two cores could simulate if they did nothing else); each case reports its fraction of it. The cases
@@ -101,20 +102,24 @@ def physics_case(copies: int, threads: int) -> Case:
     from mujoco import rollout
 
     from hw14_lib.rl.parallel import map_in_threads
-    from hw14_lib.rl.vector_env import FRAME_SKIP, half_cheetah_xml_path
+    from hw14_lib.rl.vector_env import FRAME_SKIP, HalfCheetahVectorEnv, half_cheetah_xml_path
 
     model = mujoco.MjModel.from_xml_path(half_cheetah_xml_path())
-    spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
-    initial = np.empty(mujoco.mj_stateSize(model, spec))
-    mujoco.mj_getState(model, mujoco.MjData(model), initial, spec)
-    controls = np.random.default_rng(0).uniform(-1.0, 1.0, (HORIZON, copies, FRAME_SKIP, model.nu))
+    # Start and act as the sampler's untrained policy does: HalfCheetah-v5's reset noise, actions clip(N(0, 1))
+    # held for the 5 substeps (the physics' cost depends on the gait it is asked for).
+    envs = HalfCheetahVectorEnv([Task.backward()] * copies)
+    envs.reset(seed=0)
+    initial = envs._state.copy()
+    envs.close()
+    noise = np.random.default_rng(0).standard_normal((HORIZON, copies, 1, model.nu))
+    controls = np.repeat(np.clip(noise, -1.0, 1.0), FRAME_SKIP, axis=2)
     bounds = [round(k * copies / threads) for k in range(threads + 1)]
     blocks = [(lo, hi, rollout.Rollout(nthread=0), mujoco.MjData(model)) for lo, hi in itertools.pairwise(bounds)]
 
     def block(item: tuple[int, int, rollout.Rollout, mujoco.MjData]) -> None:
         lo, hi, runner, data = item
-        state = np.tile(initial, (hi - lo, 1))
-        out = np.empty((hi - lo, FRAME_SKIP, initial.size))
+        state = initial[lo:hi].copy()
+        out = np.empty((hi - lo, FRAME_SKIP, initial.shape[1]))
         models = [model] * (hi - lo)
         for t in range(HORIZON):
             control = np.ascontiguousarray(controls[t, lo:hi])
