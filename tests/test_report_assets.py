@@ -474,3 +474,43 @@ def test_adaptation_figure_adds_the_pretrained_policy_with_its_own_step_size(res
     assert figures[3].read_bytes() == comparison_figures(runs, tmp_path / "c")[3].read_bytes()  # velocity unchanged
     # Only studies at the run's own step size are drawn in the later-steps figure: none here.
     assert figures[-1].read_bytes() == comparison_figures(runs, tmp_path / "d")[-1].read_bytes()
+
+
+def test_benchmark_table_and_numbers_give_the_share_of_the_2core_ceiling() -> None:
+    from hw14_lib.report.numbers import benchmark_numbers
+    from hw14_lib.report.tables import benchmark_table
+    from hw14_lib.report.tex import NumberSheet
+
+    bench = {
+        "cases": [
+            {
+                "case": "seed-style",
+                "steps_per_s": 1000.0,
+                "min": 900.0,
+                "max": 1100.0,
+                "vs_seed": 1.0,
+                "vs_gymnasium": 0.05,
+                "of_2core_ceiling": None,
+            },
+            {
+                "case": "direction TRPO threads=2",
+                "steps_per_s": 33000.0,
+                "min": 30000.0,
+                "max": 36000.0,
+                "vs_seed": 33.0,
+                "vs_gymnasium": 1.5,
+                "of_2core_ceiling": 0.4321,
+            },
+        ],  # fmt: skip
+        "seconds_per_iteration": {"direction TRPO threads=2": {"sampling": 3.5, "outer step": 1.456}},
+        "peak_rss_bytes_vel_B40_N20_T200": 2**30,
+    }
+    table = benchmark_table(bench)
+    assert r"direction TRPO threads=2 & 33\,000 & 30\,000--36\,000 & 43\,\% & 33.0 & 1.50 \\" in table
+    assert r"seed-style & 1\,000 & 900--1\,100 & \hwnm &" in table  # no batch of copies: no ceiling
+    sheet = NumberSheet()
+    benchmark_numbers(sheet, bench)
+    assert sheet.values["bench.direction-trpo-threads-2.ceiling"] == "43"
+    assert sheet.values["bench.direction-trpo-threads-2.outer"] == "1.46"
+    assert sheet.values["bench.rss-gib"] == "1.00"
+    assert sheet.values["bench.seed-style.ceiling"] == r"\hwna"  # never quoted in the text
