@@ -501,7 +501,7 @@ def test_benchmark_table_and_numbers_give_the_share_of_the_2core_ceiling() -> No
                 "vs_gymnasium": 1.5,
                 "of_2core_ceiling": 0.4321,
             },
-        ],  # fmt: skip
+        ],
         "seconds_per_iteration": {"direction TRPO threads=2": {"sampling": 3.5, "outer step": 1.456}},
         "peak_rss_bytes_vel_B40_N20_T200": 2**30,
     }
