@@ -1,5 +1,5 @@
 """Command line: ``python -m hw14_lib COMMAND ...``, COMMAND one of train, evaluate, results, diagnose,
-later-steps, plot, render, report-assets, package.
+later-steps, protocol, plot, render, report-assets, package.
 
 Bad input (a missing or malformed config, an unknown key, a bad value, a policy file that is not
 one, a run folder that cannot be used) prints one line ``error: ...`` on stderr and exits with
@@ -19,7 +19,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from hw14_lib.commands import diagnose, evaluate, plot, render, report, results, train
+from hw14_lib.commands import diagnose, evaluate, plot, protocol, render, report, results, train
 from hw14_lib.commands.common import UsageError
 
 SUB_COMMANDS = (
@@ -28,6 +28,7 @@ SUB_COMMANDS = (
     results.add_results_parser,
     diagnose.add_diagnose_parser,
     diagnose.add_later_steps_parser,
+    protocol.add_protocol_parser,
     plot.add_plot_parser,
     render.add_render_parser,
     report.add_report_assets_parser,

@@ -189,10 +189,10 @@ EXPECTED_OPTIONS = {
     "train": {"--config", "--out", "--resume", "--overwrite", "--set", "--no-progress", "--no-eval"},
     "evaluate": {"--policy", "--config", "--steps", "--later-scale", "--video", "--json"},
     "plot": {"roots", "--results"},
+    "protocol": {"--results", "--only", "--overwrite", "--physics-threads"},
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("command", sorted(EXPECTED_OPTIONS))
 def test_help_mentions_every_option(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     subparser = _subparsers()[command]

@@ -1,0 +1,137 @@
+"""``protocol``: the finished direction and velocity runs evaluated with the MAML paper's protocol (40 test tasks,
+each adapted from its own support batch), into ``results/protocol/<run>.json`` and ``results/table.json``."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from hw14_lib.commands.common import UsageError
+
+METHOD_OF = re.compile(r"(?P<family>dir|vel)_(?P<method>maml|pretrained|random)(_s\d+)?")
+"""The experiments the table takes: ``<dir|vel>_<method>[_s<seed>]`` (not the ablations or variants)."""
+
+
+def add_protocol_parser(subparsers: Any) -> None:
+    """The ``protocol`` sub-command's arguments."""
+    parser = subparsers.add_parser(
+        "protocol",
+        help="evaluate the finished runs with the MAML paper's protocol and write results/table.json",
+        description="Evaluate every finished direction and velocity run (MAML seeds, pretrained, random) on 40 test "
+        "tasks drawn from its task distribution, each adapted from its own 20 trajectories, k = 0..3 inner steps "
+        "(first step alpha, later ones c * alpha with c chosen on validation tasks), into "
+        "RESULTS/protocol/<run>.json (runs already evaluated are kept), then write RESULTS/table.json.",
+    )
+    parser.add_argument("--results", default="results", help="results folder (default: results)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help="evaluate only these runs")
+    parser.add_argument("--overwrite", action="store_true", help="evaluate runs that already have a protocol file")
+    parser.add_argument("--physics-threads", type=int, default=2, help="physics threads (default: 2)")
+    parser.set_defaults(handler=protocol_command)
+
+
+def protocol_command(args: argparse.Namespace) -> int:
+    """``protocol``: see :func:`add_protocol_parser`."""
+    import json
+
+    import torch
+
+    from hw14_lib.config import TrainConfig
+    from hw14_lib.io_utils import atomic_write_json
+    from hw14_lib.protocol import evaluate_protocol
+    from hw14_lib.report.data import FAMILIES
+    from hw14_lib.rl.policy import load_policy
+    from hw14_lib.run_folder import CONFIG, POLICY, is_finished, read_summary
+
+    root = Path(args.results)
+    if args.physics_threads < 1:
+        raise UsageError(f"--physics-threads {args.physics_threads} must be >= 1")
+    folders = sorted(f for f in root.iterdir() if f.is_dir() and METHOD_OF.fullmatch(f.name)) if root.is_dir() else []
+    if args.only:
+        unknown = [n for n in args.only if not METHOD_OF.fullmatch(n) or not (root / n).is_dir()]
+        if unknown:
+            raise UsageError(f"{', '.join(unknown)}: not a direction/velocity run folder under {root}")
+        folders = [root / n for n in args.only]
+    unfinished = [f.name for f in folders if not is_finished(f)]
+    folders = [f for f in folders if is_finished(f)]
+    if unfinished:
+        print(f"skipped (unfinished): {', '.join(unfinished)}")
+    for folder in folders:
+        out = root / "protocol" / f"{folder.name}.json"
+        if out.is_file() and not args.overwrite:
+            continue
+        match = METHOD_OF.fullmatch(folder.name)
+        assert match is not None  # filtered above
+        family, method = match["family"], match["method"]
+        cfg = TrainConfig.from_yaml(folder / CONFIG, physics_threads=args.physics_threads)
+        alpha, later_scale, why = step_schedule(root, family, method, cfg.inner_lr)
+        torch.set_num_threads(cfg.torch_threads)
+        evaluation = evaluate_protocol(cfg, load_policy(folder / POLICY), alpha=alpha, later_scale=later_scale)
+        summary = read_summary(folder) or {}
+        record = {
+            "run": folder.name,
+            "env": "gymnasium",
+            "family": FAMILIES[family],
+            "method": method,
+            "env_steps": int(summary.get("env_steps", 0)),
+            "schedule": why,
+            "config": cfg.to_dict(),
+            **evaluation,
+        }
+        atomic_write_json(out, record)
+        means = ", ".join(f"{m:.1f} ± {s:.1f}" for m, s in zip(evaluation["mean"], evaluation["sem"], strict=True))
+        print(f"{folder.name}: k = 0..3: {means} (mean ± s.e.m. over {evaluation['test_tasks']} tasks)")
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((root / "protocol").glob("*.json"))]
+    path = write_table(root, records)
+    print(f"wrote {path} ({len(records)} runs)")
+    return 0
+
+
+def step_schedule(root: Path, family: str, method: str, inner_lr: float) -> tuple[float, float, str]:
+    """``(alpha, later_scale, why)`` of a run's protocol evaluation, chosen on validation tasks only.
+
+    MAML: its own ``alpha``, and the scale ``c`` whose 3-step return on the validation tasks, averaged over the
+    family's seeds, is highest (``results/later_steps/*_validation.json``; ``c = 1`` without a study).
+    Pretrained: the step size its validation study chose (:data:`~hw14_lib.report.numbers.PRETRAINED_STEP_SIZES`),
+    ``c = 1``. Random: the MAML ``alpha``, ``c = 1``.
+    """
+    import numpy as np
+
+    from hw14_lib.report.data import load_later_steps
+    from hw14_lib.report.numbers import PRETRAINED_STEP_SIZES
+
+    if method == "pretrained":
+        return PRETRAINED_STEP_SIZES[family], 1.0, "alpha chosen on validation tasks (later-steps --alpha), c = 1"
+    if method == "random":
+        return inner_lr, 1.0, "the MAML alpha, c = 1 (nothing was trained to choose from)"
+    studies = [
+        s
+        for s in load_later_steps(root / "later_steps")
+        if s.validation and s.alpha is None and re.fullmatch(rf"{family}_maml_s\d+", s.run)
+    ]
+    if not studies:
+        return inner_lr, 1.0, "alpha of the run, c = 1 (no validation study)"
+    scales = sorted({row["scale"] for s in studies for row in s.rows})
+    score = {
+        c: float(np.mean([row["mean_stochastic"][-1] for s in studies for row in s.rows if row["scale"] == c]))
+        for c in scales
+    }
+    best = max(scales, key=lambda c: score[c])
+    return inner_lr, best, f"alpha of the run, c = {best:g}: best 3-step validation return over {len(studies)} seeds"
+
+
+def write_table(root: Path, records: list[dict[str, Any]]) -> Path:
+    """``results/table.json``: one :func:`~hw14_lib.protocol.table_row` per (env, family, method)."""
+    from hw14_lib.io_utils import atomic_write_json
+    from hw14_lib.protocol import TABLE_METHODS, table_row
+
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault((record["env"], record["family"], record["method"]), []).append(record)
+    order = {m: i for i, m in enumerate(TABLE_METHODS)}
+    rows = [
+        table_row(env=env, family=family, method=method, evaluations=group, env_steps=[r["env_steps"] for r in group])
+        for (env, family, method), group in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1], order[g[0][2]]))
+    ]
+    return atomic_write_json(root / "table.json", rows)

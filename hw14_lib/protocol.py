@@ -1,0 +1,127 @@
+"""The MAML paper's evaluation protocol (Finn et al. 2017, RL experiments), and the table it fills.
+
+On 40 test tasks drawn from ``p(T)`` (direction: ``d ~ U{-1, +1}``; velocity: ``v ~ U[low, high]``), each task
+is adapted from its own support batch of ``N = 20`` trajectories of ``T`` steps, ``k = 0..3`` inner steps, and
+the return after ``k`` steps is the mean return of the 20 trajectories sampled with ``theta'^(k)``. A run's
+result is the mean over the 40 tasks with its standard error; a method's is the mean (and std) over seeds.
+The tasks and seeds are drawn from ``seed + PROTOCOL_SEED_OFFSET``, apart from training's (``seed``), the final
+evaluation's (``seed + 10_000``, ``+ 20_000``) and the validation tasks (``seed + 1000``).
+
+The first inner step has size ``alpha``, every later one ``later_scale * alpha`` (the schedule is chosen on
+validation tasks by the caller and recorded in the result).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from hw14_lib.config import TrainConfig
+from hw14_lib.evaluation import adaptation_curve, later_step_sizes
+from hw14_lib.rl.policy import GaussianMLPPolicy
+from hw14_lib.rl.tasks import sample_tasks
+
+PROTOCOL_TASKS = 40
+PROTOCOL_TRAJECTORIES = 20
+PROTOCOL_STEPS = 3
+PROTOCOL_SEED_OFFSET = 30_000
+TABLE_METHODS: tuple[str, ...] = ("maml", "pretrained", "random", "oracle")
+
+
+def evaluate_protocol(
+    cfg: TrainConfig,
+    policy: GaussianMLPPolicy,
+    *,
+    alpha: float,
+    later_scale: float,
+    tasks: int = PROTOCOL_TASKS,
+) -> dict[str, Any]:
+    """The paper's protocol for ``policy`` on ``cfg``'s task family (see the module docstring).
+
+    Returns:
+        ``tasks`` (labels), ``step_sizes`` (3), ``returns[k][i]`` (return of task ``i`` after ``k`` steps),
+        ``mean[k]`` over tasks, ``sem[k]`` (sample std over tasks / sqrt(tasks)), ``alpha``, ``later_scale``,
+        ``test_tasks``, ``trajectories``, ``horizon``.
+
+    Raises:
+        ValueError: for the single-task ``backward`` family, ``tasks < 2``, or a step size that is not finite
+            and positive.
+    """
+    if cfg.task == "backward":
+        raise ValueError("the paper's protocol needs a task distribution; 'backward' has a single task")
+    if tasks < 2:
+        raise ValueError(f"tasks={tasks!r}; allowed: an integer >= 2 (a standard error needs two)")
+    if not (math.isfinite(alpha) and alpha > 0 and math.isfinite(later_scale) and later_scale >= 0):
+        raise ValueError(f"alpha={alpha!r}, later_scale={later_scale!r}; allowed: alpha > 0, later_scale >= 0")
+    seed = cfg.seed + PROTOCOL_SEED_OFFSET
+    test_tasks = sample_tasks(
+        tasks,
+        np.random.default_rng(seed),
+        distribution=cfg.task,
+        velocity_range=cfg.velocity_range,
+        ctrl_weight=cfg.ctrl_weight,
+    )
+    step_sizes = later_step_sizes(alpha, PROTOCOL_STEPS, later_scale)
+    curve, _ = adaptation_curve(
+        policy,
+        test_tasks,
+        steps=PROTOCOL_STEPS,
+        num_trajectories=PROTOCOL_TRAJECTORIES,
+        horizon=cfg.horizon,
+        inner=replace(cfg.inner_loop, alpha=alpha),
+        advantages=cfg.advantage_settings,
+        seed=seed + 1,
+        physics_threads=cfg.physics_threads,
+        step_sizes=step_sizes,
+    )
+    returns = np.asarray(curve.stochastic)  # (k + 1, tasks)
+    return {
+        "tasks": curve.tasks,
+        "alpha": alpha,
+        "later_scale": later_scale,
+        "step_sizes": step_sizes,
+        "returns": returns.tolist(),
+        "mean": returns.mean(axis=1).tolist(),
+        "sem": (returns.std(axis=1, ddof=1) / math.sqrt(tasks)).tolist(),
+        "test_tasks": tasks,
+        "trajectories": PROTOCOL_TRAJECTORIES,
+        "horizon": cfg.horizon,
+    }
+
+
+def table_row(
+    *, env: str, family: str, method: str, evaluations: Sequence[Mapping[str, Any]], env_steps: Sequence[int]
+) -> dict[str, Any]:
+    """One row of ``results/table.json``: a method on a family, its seeds' protocol results combined.
+
+    ``returns[k]`` is the mean over seeds of each seed's mean over tasks, ``std_over_seeds[k]`` their sample std
+    (0 for one seed), ``sem_over_tasks[k]`` the mean over seeds of each seed's standard error over tasks; an
+    oracle row keeps only ``k = 0``.
+    """
+    if method not in TABLE_METHODS:
+        raise ValueError(f"method={method!r}; allowed: one of {', '.join(TABLE_METHODS)}")
+    if not evaluations:
+        raise ValueError(f"no evaluation for {env}/{family}/{method}")
+    means = np.asarray([e["mean"] for e in evaluations])
+    sems = np.asarray([e["sem"] for e in evaluations])
+    steps = 1 if method == "oracle" else means.shape[1]
+    std = means.std(axis=0, ddof=1) if len(evaluations) > 1 else np.zeros(means.shape[1])
+    first = evaluations[0]
+    return {
+        "env": env,
+        "family": family,
+        "method": method,
+        "seeds": len(evaluations),
+        "test_tasks": int(first["test_tasks"]),
+        "trajectories": int(first["trajectories"]),
+        "horizon": int(first["horizon"]),
+        "env_steps_per_seed": int(np.mean(env_steps)) if len(env_steps) else 0,
+        "step_sizes": list(first["step_sizes"]),
+        "returns": means.mean(axis=0)[:steps].tolist(),
+        "std_over_seeds": std[:steps].tolist(),
+        "sem_over_tasks": sems.mean(axis=0)[:steps].tolist(),
+    }
