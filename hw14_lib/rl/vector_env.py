@@ -31,7 +31,7 @@ BACKENDS: tuple[str, ...] = get_args(Backend)
 FRAME_SKIP = 5
 CTRL_COST_WEIGHT = 0.1  # HalfCheetah-v5's own weight inside reward_ctrl
 RESET_NOISE_SCALE = 0.1
-_STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
+STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 
 
 def half_cheetah_xml_path() -> str:
@@ -60,6 +60,8 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
     """
 
     metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+    frame_skip: ClassVar[int] = FRAME_SKIP
+    """Physics substeps per env step (HalfCheetah-v5's 5: dt = 0.05 s)."""
 
     def __init__(
         self,
@@ -83,19 +85,19 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         # Python threads (the physics releases the GIL) without the pool's hand-off at every call.
         self._inline = [rollout.Rollout(nthread=0) for _ in range(num_threads)]
         self._models = [self.model] * len(tasks)
-        self.dt = self.model.opt.timestep * FRAME_SKIP
+        self.dt = self.model.opt.timestep * self.frame_skip
         nq, nv, nu = self.model.nq, self.model.nv, self.model.nu
-        self._nstate = mujoco.mj_stateSize(self.model, _STATE_SPEC)
+        self._nstate = mujoco.mj_stateSize(self.model, STATE_SPEC)
         # FULLPHYSICS layout: [time, qpos (nq), qvel (nv), act (na), ...]; HalfCheetah has na = 0.
         self._qpos = slice(1, 1 + nq)
         self._qvel = slice(1 + nq, 1 + nq + nv)
         scratch = mujoco.MjData(self.model)
         self._init_state = np.empty(self._nstate)
-        mujoco.mj_getState(self.model, scratch, self._init_state, _STATE_SPEC)
+        mujoco.mj_getState(self.model, scratch, self._init_state, STATE_SPEC)
         self._init_qpos = scratch.qpos.copy()
         self._init_qvel = scratch.qvel.copy()
 
-        obs_dim = nq - 1 + nv
+        obs_dim = self.observation_size()
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float64)
         low, high = self.model.actuator_ctrlrange.T.astype(np.float32)
         self.single_action_space = gym.spaces.Box(low, high, (nu,), np.float32)
@@ -104,8 +106,8 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
 
         self._tasks = list(tasks)
         self._state = np.tile(self._init_state, (self.num_envs, 1))
-        self._out = np.empty((self.num_envs, FRAME_SKIP, self._nstate))
-        self._control = np.empty((self.num_envs, FRAME_SKIP, nu))
+        self._out = np.empty((self.num_envs, self.frame_skip, self._nstate))
+        self._control = np.empty((self.num_envs, self.frame_skip, nu))
         self._ctrl_low, self._ctrl_high = self.model.actuator_ctrlrange.T.copy()
         self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
@@ -146,14 +148,32 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
             self._rngs = [gym.utils.seeding.np_random(seed + i)[0] for i in range(self.num_envs)]
         elif self._rngs is None:
             self._rngs = [gym.utils.seeding.np_random()[0] for _ in range(self.num_envs)]
-        self._reset_rows(np.arange(self.num_envs))
+        self._reset_rows(np.arange(self.num_envs), self._datas[0])
         return self._observations(), {}
 
-    def _reset_rows(self, rows: np.ndarray) -> None:
+    def observation_size(self) -> int:
+        """17: ``qpos[1:]`` and ``qvel`` (HalfCheetah-v5's observation)."""
+        return self.model.nq - 1 + self.model.nv
+
+    def reset_noise(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A start state: HalfCheetah-v5's ``qpos + U(-0.1, 0.1)``, ``qvel + 0.1 N(0, 1)``."""
+        qpos = self._init_qpos + rng.uniform(-RESET_NOISE_SCALE, RESET_NOISE_SCALE, self.model.nq)
+        return qpos, self._init_qvel + RESET_NOISE_SCALE * rng.standard_normal(self.model.nv)
+
+    def forward_velocity(self, rows: slice, x_before: np.ndarray, data: mujoco.MjData) -> np.ndarray:
+        """HalfCheetah-v5's ``x_velocity`` of the copies ``rows`` after their step: the root's x displacement over
+        the step divided by ``dt`` (``x_before``: the root's x before it), ``(rows,)``."""
+        state = self._state[rows]
+        return (state[:, self._qpos.start] - x_before) / self.dt
+
+    def control_reward(self, actions: np.ndarray) -> np.ndarray:
+        """HalfCheetah-v5's ``reward_ctrl = -0.1 ||a||^2`` on the action as given, ``(rows,)``."""
+        return -CTRL_COST_WEIGHT * np.sum(actions**2, axis=1)
+
+    def _reset_rows(self, rows: np.ndarray, data: mujoco.MjData) -> None:
+        """Start the copies ``rows`` afresh (``data``: scratch of the calling thread, for subclasses)."""
         for i in rows:
-            rng = self._rngs[i]
-            qpos = self._init_qpos + rng.uniform(-RESET_NOISE_SCALE, RESET_NOISE_SCALE, self.model.nq)
-            qvel = self._init_qvel + RESET_NOISE_SCALE * rng.standard_normal(self.model.nv)
+            qpos, qvel = self.reset_noise(self._rngs[i])
             self._state[i] = self._init_state
             self._state[i, self._qpos] = qpos
             self._state[i, self._qvel] = qvel
@@ -202,13 +222,13 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         np.clip(actions[:, None, :], self._ctrl_low, self._ctrl_high, out=control)
         # Every array is preallocated with the shapes rollout expects, so its Python-side checks,
         # tiling and allocations (a third of the call for 100 copies) are skipped.
-        runner.rollout(self._models[rows], datas, state, control, nstep=FRAME_SKIP, state=out, skip_checks=True)
+        runner.rollout(self._models[rows], datas, state, control, nstep=self.frame_skip, state=out, skip_checks=True)
         state[:] = out[:, -1]
         resetting = self._needs_reset[rows].copy()
 
-        x_velocity = (state[:, self._qpos.start] - x_before) / self.dt
+        x_velocity = self.forward_velocity(rows, x_before, datas[0])
         reward_forward = x_velocity
-        reward_ctrl = -CTRL_COST_WEIGHT * np.sum(actions**2, axis=1)
+        reward_ctrl = self.control_reward(actions)
         rewards = task_rewards(self._tasks[rows], x_velocity, reward_forward, reward_ctrl)
         self._elapsed[rows] += 1
         truncated = self._elapsed[rows] >= self.max_episode_steps
@@ -217,7 +237,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         if resetting.any():
             # NEXT_STEP autoreset: a copy that ended last step is reset now and reports zeros.
             local = np.flatnonzero(resetting)
-            self._reset_rows(local + rows.start)
+            self._reset_rows(local + rows.start, datas[0])
             rewards[local] = 0.0
             truncated[local] = False
             x_velocity[local] = reward_forward[local] = reward_ctrl[local] = 0.0

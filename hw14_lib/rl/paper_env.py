@@ -1,0 +1,87 @@
+"""The MAML paper's half-cheetah (rllab's, as ``cbfinn/maml_rl`` ran it) on the same MuJoCo model, batched.
+
+Finn et al. (2017) trained on rllab's HalfCheetah; Gymnasium's HalfCheetah-v5 loads the same model (timestep
+0.01 s, the same bodies and gears) but steps and scores it differently. Here, against
+:class:`~hw14_lib.rl.vector_env.HalfCheetahVectorEnv`:
+
+* **frame skip 1**: dt = 0.01 s, so T = 200 steps are 2 s of motion (Gymnasium's: 10 s);
+* **forward velocity**: the x-velocity of the centre of mass of the torso's subtree (the whole cheetah) after
+  the step, rllab's ``get_body_comvel("torso")[0]`` (MuJoCo's ``subtree_linvel``), not the root's displacement;
+* **control reward** ``-0.1 ||clip(a)||^2`` on the action clipped to its bounds; with the tasks' control weight
+  :data:`PAPER_CTRL_WEIGHT` = 0.5 the cost is rllab's ``0.5 * 0.1 ||clip(a)||^2 = 0.05 ||clip(a)||^2``;
+* **observation** (20,): ``qpos[1:]``, ``qvel`` and the torso subtree's centre of mass;
+* **reset**: ``qpos + 0.01 N(0, 1)``, ``qvel + 0.1 N(0, 1)``.
+
+The engine differs from rllab's MuJoCo 1.31, so numbers will not match the paper's to the digit; an oracle
+trained here is the calibration.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import mujoco
+import numpy as np
+
+from hw14_lib.rl.tasks import Task
+from hw14_lib.rl.vector_env import MAX_EPISODE_STEPS, STATE_SPEC, HalfCheetahVectorEnv
+
+PAPER_CTRL_WEIGHT = 0.5
+"""Task control weight that turns ``-0.1 ||clip(a)||^2`` into rllab's ``-0.05 ||clip(a)||^2``."""
+PAPER_OBS_DIM = 20
+PAPER_QPOS_NOISE, PAPER_QVEL_NOISE = 0.01, 0.1
+
+
+class PaperHalfCheetahVectorEnv(HalfCheetahVectorEnv):
+    """M copies of the paper's half-cheetah (see the module docstring), stepped like the Gymnasium version."""
+
+    frame_skip: ClassVar[int] = 1
+
+    def __init__(self, tasks: list[Task], *, num_threads: int = 1, max_episode_steps: int = MAX_EPISODE_STEPS):
+        super().__init__(tasks, num_threads=num_threads, max_episode_steps=max_episode_steps)
+        self._torso = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "torso")
+        self._com = np.zeros((self.num_envs, 3))
+
+    def observation_size(self) -> int:
+        """20: ``qpos[1:]``, ``qvel`` and the torso subtree's centre of mass (x, y, z)."""
+        return self.model.nq - 1 + self.model.nv + 3
+
+    def reset_noise(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """rllab's start state: ``qpos + 0.01 N(0, 1)``, then ``qvel + 0.1 N(0, 1)``."""
+        qpos = self._init_qpos + PAPER_QPOS_NOISE * rng.standard_normal(self.model.nq)
+        return qpos, self._init_qvel + PAPER_QVEL_NOISE * rng.standard_normal(self.model.nv)
+
+    def control_reward(self, actions: np.ndarray) -> np.ndarray:
+        """``-0.1 ||clip(a)||^2``, the action clipped to the actuators' range, ``(rows,)``."""
+        clipped = np.clip(actions, self._ctrl_low, self._ctrl_high)
+        return -0.1 * np.sum(clipped**2, axis=1)
+
+    def forward_velocity(self, rows: slice, x_before: np.ndarray, data: mujoco.MjData) -> np.ndarray:
+        """The x-velocity of the torso subtree's centre of mass in the copies' new states ``(rows,)``; the
+        centres of mass are kept for the observations."""
+        self._com[rows], velocity = self.centre_of_mass(self._state[rows], data)
+        return velocity
+
+    def centre_of_mass(self, states: np.ndarray, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
+        """The torso subtree's centre of mass ``(n, 3)`` and its x-velocity ``(n,)`` for full-physics ``states``
+        ``(n, nstate)``, computed in ``data`` (a scratch the calling thread owns): kinematics, then the subtree
+        centres of mass and their velocities, no dynamics."""
+        com, velocity = np.empty((len(states), 3)), np.empty(len(states))
+        for i, state in enumerate(states):
+            mujoco.mj_setState(self.model, data, state, STATE_SPEC)
+            mujoco.mj_kinematics(self.model, data)
+            mujoco.mj_comPos(self.model, data)
+            mujoco.mj_comVel(self.model, data)
+            mujoco.mj_subtreeVel(self.model, data)
+            com[i] = data.subtree_com[self._torso]
+            velocity[i] = data.subtree_linvel[self._torso, 0]
+        return com, velocity
+
+    def _reset_rows(self, rows: np.ndarray, data: mujoco.MjData) -> None:
+        super()._reset_rows(rows, data)
+        rows = np.asarray(rows)
+        if rows.size:
+            self._com[rows] = self.centre_of_mass(self._state[rows], data)[0]
+
+    def _observations(self, rows: slice = slice(None)) -> np.ndarray:
+        return np.concatenate([super()._observations(rows), self._com[rows]], axis=1)

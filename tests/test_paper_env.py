@@ -1,0 +1,93 @@
+"""The paper's half-cheetah (``hw14_lib.rl.paper_env``) against a naive step-by-step reference of rllab's formulas:
+frame skip 1, the torso subtree's centre-of-mass velocity (computed here another way, through its Jacobian),
+the clipped control cost, the 20-d observation and the reset noise."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import pytest
+
+from hw14_lib.rl.paper_env import PAPER_CTRL_WEIGHT, PAPER_OBS_DIM, PaperHalfCheetahVectorEnv
+from hw14_lib.rl.tasks import Task
+from hw14_lib.rl.vector_env import half_cheetah_xml_path
+
+
+def reference_episode(task: Task, seed: int, actions: np.ndarray) -> tuple[np.ndarray, list[float], list[np.ndarray]]:
+    """One copy stepped with plain ``mj_step``: (first observation, rewards, observations after each step)."""
+    model = mujoco.MjModel.from_xml_path(half_cheetah_xml_path())
+    data = mujoco.MjData(model)
+    rng = gym.utils.seeding.np_random(seed)[0]  # as the vector env seeds copy 0
+    data.qpos[:] = data.qpos + 0.01 * rng.standard_normal(model.nq)
+    data.qvel[:] = data.qvel + 0.1 * rng.standard_normal(model.nv)
+    torso = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "torso")
+    jacobian = np.zeros((3, model.nv))
+
+    def observe() -> tuple[np.ndarray, float]:
+        mujoco.mj_forward(model, data)
+        mujoco.mj_jacSubtreeCom(model, data, jacobian, torso)
+        com_velocity = float((jacobian @ data.qvel)[0])
+        return np.concatenate([data.qpos[1:], data.qvel, data.subtree_com[torso]]), com_velocity
+
+    first, _ = observe()
+    rewards, observations = [], []
+    low, high = model.actuator_ctrlrange.T
+    for action in actions:
+        data.ctrl[:] = action
+        mujoco.mj_step(model, data)  # frame skip 1
+        obs, com_velocity = observe()
+        tracking = (
+            task.direction * com_velocity if task.kind == "direction" else -abs(com_velocity - task.goal_velocity)
+        )
+        rewards.append(tracking - 0.05 * float(np.sum(np.clip(action, low, high) ** 2)))
+        observations.append(obs)
+    return first, rewards, observations
+
+
+@pytest.mark.parametrize(
+    "task",
+    [Task("direction", direction=1.0, ctrl_weight=PAPER_CTRL_WEIGHT),
+     Task("velocity", goal_velocity=1.3, ctrl_weight=PAPER_CTRL_WEIGHT)],
+)  # fmt: skip
+def test_paper_env_is_rllabs_formulas_step_by_step(task: Task) -> None:
+    actions = np.random.default_rng(1).uniform(-1.5, 1.5, (25, 6))  # beyond the bounds: the cost clips
+    first, rewards, observations = reference_episode(task, 7, actions)
+    env = PaperHalfCheetahVectorEnv([task])
+    assert env.dt == pytest.approx(0.01) and env.single_observation_space.shape == (PAPER_OBS_DIM,)
+    obs, _ = env.reset(seed=7)
+    np.testing.assert_allclose(obs[0], first, rtol=0, atol=1e-12)
+    for t, action in enumerate(actions):
+        obs, reward, terminated, truncated, info = env.step(action[None])
+        # mujoco.rollout starts each call from a zero solver warm-start: agreement to ~1e-9, not to the bit
+        np.testing.assert_allclose(reward[0], rewards[t], rtol=0, atol=1e-7, err_msg=f"step {t}")
+        np.testing.assert_allclose(obs[0], observations[t], rtol=0, atol=1e-7, err_msg=f"step {t}")
+        assert info["x_velocity"][0] == info["reward_forward"][0] and not terminated[0] and not truncated[0]
+    env.close()
+
+
+def test_paper_env_blocks_in_threads_equal_one_step() -> None:
+    tasks = [Task("direction", direction=(-1.0) ** i, ctrl_weight=PAPER_CTRL_WEIGHT) for i in range(4)]
+    copies = [t for t in tasks for _ in range(5)]
+    whole, parts = PaperHalfCheetahVectorEnv(copies, num_threads=2), PaperHalfCheetahVectorEnv(copies, num_threads=2)
+    first = whole.reset(seed=3)[0]
+    np.testing.assert_array_equal(first, parts.reset(seed=3)[0])
+    actions = np.random.default_rng(0).uniform(-1, 1, (10, 20, 6))
+    for t in range(10):
+        expected = whole.step(actions[t])
+        left = parts.step_rows(slice(0, 10), actions[t, :10], worker=0)
+        right = parts.step_rows(slice(10, 20), actions[t, 10:], worker=1)
+        for a, b1, b2 in zip(expected[:2], left[:2], right[:2], strict=True):
+            np.testing.assert_array_equal(a, np.concatenate([b1, b2]))
+    whole.close(), parts.close()
+
+
+def test_paper_reset_noise_has_rllabs_scales() -> None:
+    env = PaperHalfCheetahVectorEnv([Task(ctrl_weight=PAPER_CTRL_WEIGHT)] * 400)
+    obs, _ = env.reset(seed=0)
+    env.close()
+    init = mujoco.MjData(env.model)
+    qpos_noise = obs[:, : env.model.nq - 1] - init.qpos[1:]
+    qvel_noise = obs[:, env.model.nq - 1 : env.model.nq - 1 + env.model.nv] - init.qvel
+    assert qpos_noise.std() == pytest.approx(0.01, rel=0.05) and qvel_noise.std() == pytest.approx(0.1, rel=0.05)
+    assert abs(qpos_noise).max() > 0.02  # Gaussian tails: a uniform noise of std 0.01 stays below 0.0174
