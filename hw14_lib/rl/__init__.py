@@ -5,6 +5,7 @@ It imports nothing from ``hw14_lib`` outside this folder except the leaf :mod:`h
 * :mod:`~hw14_lib.rl.tasks`: task families ``p(T)`` and each task's reward.
 * :mod:`~hw14_lib.rl.envs`: the Gymnasium environments (``HalfCheetahBackward``, a task's HalfCheetah-v5).
 * :mod:`~hw14_lib.rl.vector_env`: every copy of a batch stepped by one ``mujoco.rollout`` call.
+* :mod:`~hw14_lib.rl.paper_env`: the MAML paper's (rllab's) half-cheetah, batched the same way.
 * :mod:`~hw14_lib.rl.policy`: the diagonal-Gaussian MLP policy and its functional forward pass.
 * :mod:`~hw14_lib.rl.sampling`: N trajectories for each of B tasks at once.
 * :mod:`~hw14_lib.rl.advantages`: returns, the linear baseline, GAE and normalization.
@@ -12,4 +13,5 @@ It imports nothing from ``hw14_lib`` outside this folder except the leaf :mod:`h
 * :mod:`~hw14_lib.rl.maml`: the inner step ``adapt``, ``adapt_all``, ``meta_objective``, ``sample_meta_batch``.
 * :mod:`~hw14_lib.rl.trust_region`: KL, Fisher-vector products and conjugate gradient of the TRPO meta-step.
 * :mod:`~hw14_lib.rl.outer`: the outer step, Adam or TRPO, behind one protocol.
+* :mod:`~hw14_lib.rl.parallel`: independent pieces of work on several threads, in the serial loop's numbers.
 """

@@ -5,7 +5,10 @@
 without the GIL. It reproduces HalfCheetah-v5's observation, reset noise, control cost and
 ``x_velocity`` exactly (tests compare it step by step with ``gymnasium.vector.SyncVectorEnv`` of
 :class:`~hw14_lib.rl.envs.HalfCheetahTaskEnv`), and skips the Python wrapper stack that dominates the
-cost of a Gymnasium step.
+cost of a Gymnasium step. :meth:`HalfCheetahVectorEnv.step_rows` steps one block of copies instead, so that
+several Python threads can step disjoint blocks at once (the sampler's parallel path). The MAML paper's
+variant of the environment (frame skip 1, centre-of-mass reward, 20-d observation) is
+:class:`~hw14_lib.rl.paper_env.PaperHalfCheetahVectorEnv`, which overrides the step's parts.
 
 :func:`make_task_vector_env` builds either backend: ``"mujoco"`` (this class, the default) or
 ``"gymnasium"`` (``SyncVectorEnv`` of wrapped environments, the reference).
