@@ -51,8 +51,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere: `python benchmar
 
 from benchmarks.seed_style import SeedMAML  # noqa: E402
 from hw14_lib.config import TrainConfig  # noqa: E402
+from hw14_lib.rl.make_env import make_task_vector_env  # noqa: E402
 from hw14_lib.rl.tasks import Task  # noqa: E402
-from hw14_lib.rl.vector_env import make_task_vector_env  # noqa: E402
 from hw14_lib.training import draw_meta_batch, make_outer_optimizer, make_policy  # noqa: E402
 
 HORIZON = 200

@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from hw14_lib.config import TrainConfig  # noqa: E402
+from hw14_lib.rl.make_env import make_task_vector_env  # noqa: E402
 from hw14_lib.rl.maml import MetaBatch, meta_objective  # noqa: E402
 from hw14_lib.rl.policy import GaussianMLPPolicy, policy_params  # noqa: E402
 from hw14_lib.rl.tasks import Task  # noqa: E402
@@ -45,7 +46,6 @@ from hw14_lib.rl.trust_region import (  # noqa: E402
     kl_hessian_by_autograd,
     meta_fisher_vector_product,
 )
-from hw14_lib.rl.vector_env import make_task_vector_env  # noqa: E402
 from hw14_lib.training import draw_meta_batch, make_outer_optimizer, make_policy  # noqa: E402
 
 ROUTES = ("autograd", "gauss-newton all", "gauss-newton n=5")

@@ -18,6 +18,7 @@ import yaml
 from hw14_lib.rl.advantages import AdvantageSettings, Baseline
 from hw14_lib.rl.envs import MAX_EPISODE_STEPS
 from hw14_lib.rl.losses import Estimator
+from hw14_lib.rl.make_env import OBS_DIMS, EnvName
 from hw14_lib.rl.maml import InnerLoop
 from hw14_lib.rl.policy import LOG_STD_BOUNDS
 from hw14_lib.rl.tasks import DistributionName
@@ -34,6 +35,9 @@ class TrainConfig:
     """Hyperparameters of one MAML training run (defaults: the seed's, Finn et al. 2017)."""
 
     # --- tasks ---
+    env: EnvName = "gymnasium"
+    """'gymnasium' (HalfCheetah-v5: dt 0.05 s, 17-d observation) or 'paper' (the MAML paper's rllab half-cheetah:
+    dt 0.01 s, centre-of-mass reward, 0.05 ||clip(a)||^2 with ctrl_weight 0.5, 20-d observation; no video yet)."""
     task: DistributionName = "backward"
     """Task distribution p(T): 'backward' (the seed's single task), 'direction' or 'velocity'."""
     velocity_low: float = 0.0
@@ -41,7 +45,7 @@ class TrainConfig:
     velocity_high: float = 2.0
     """Upper end of the goal-velocity range."""
     ctrl_weight: float = 0.05
-    """Weight of reward_ctrl in the task reward."""
+    """Weight of reward_ctrl (-0.1 ||a||^2) in the task reward: 0.05 is the seed's; 0.5 gives the paper env's cost."""
 
     # --- sampling ---
     iterations: int = 100
@@ -164,6 +168,10 @@ class TrainConfig:
             _fail("grad_clip", self.grad_clip, "a positive number or null")
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
             _fail("hidden_sizes", list(self.hidden_sizes), "a non-empty list of positive integers")
+        if self.env == "paper" and self.video:
+            _fail("video", self.video, "false with env 'paper' (no renderer for the paper's environment yet)")
+        if self.env == "paper" and self.backend != "mujoco":
+            _fail("backend", self.backend, "'mujoco' with env 'paper'")
         if not LOG_STD_BOUNDS[0] <= self.init_log_std <= LOG_STD_BOUNDS[1]:
             _fail("init_log_std", self.init_log_std, f"a number in [{LOG_STD_BOUNDS[0]:g}, {LOG_STD_BOUNDS[1]:g}]")
 
@@ -177,6 +185,11 @@ class TrainConfig:
     def training_inner_steps(self) -> int:
         """Inner steps taken during training: ``inner_steps`` for MAML, 0 for pretraining."""
         return self.inner_steps if self.objective == "maml" else 0
+
+    @property
+    def observation_dim(self) -> int:
+        """The policy's input size: 17 (HalfCheetah-v5) or 20 (the paper's environment)."""
+        return OBS_DIMS[self.env]
 
     @property
     def inner_loop(self) -> InnerLoop:

@@ -23,12 +23,12 @@ from tqdm.auto import tqdm
 
 from hw14_lib.config import TrainConfig
 from hw14_lib.evaluation import evaluate_meta_policy, later_step_sizes
+from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.maml import adapt_all, meta_objective
 from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, policy_params
 from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
 from hw14_lib.rl.tasks import Task
 from hw14_lib.rl.trust_region import mean_kl
-from hw14_lib.rl.vector_env import make_task_vector_env
 from hw14_lib.training import draw_meta_batch
 
 
@@ -48,7 +48,7 @@ def inner_step_report(
     trajectories; ``std``: the policy's mean action standard deviation).
     """
     n = cfg.trajectories_per_task
-    envs = make_task_vector_env([t for t in tasks for _ in range(n)], num_threads=cfg.physics_threads)
+    envs = make_task_vector_env([t for t in tasks for _ in range(n)], num_threads=cfg.physics_threads, env=cfg.env)
     theta = {k: v.detach() for k, v in policy_params(policy).items()}
     generator = torch.Generator().manual_seed(seed)
 
@@ -97,7 +97,9 @@ def meta_gradient_snr(policy: GaussianMLPPolicy, cfg: TrainConfig, *, batches: i
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
     envs = make_task_vector_env(
-        [Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task), num_threads=cfg.physics_threads
+        [Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task),
+        num_threads=cfg.physics_threads,
+        env=cfg.env,
     )
     grads = []
     try:

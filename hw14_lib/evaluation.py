@@ -19,11 +19,11 @@ from torch import Tensor
 
 from hw14_lib.config import TrainConfig
 from hw14_lib.rl.advantages import AdvantageSettings
+from hw14_lib.rl.make_env import EnvName, make_task_vector_env
 from hw14_lib.rl.maml import InnerLoop, adapt_all
 from hw14_lib.rl.policy import GaussianMLPPolicy, Params, policy_params
 from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
 from hw14_lib.rl.tasks import Task, evaluation_tasks
-from hw14_lib.rl.vector_env import make_task_vector_env
 
 
 @dataclass
@@ -69,13 +69,16 @@ def evaluate_deterministic(
     horizon: int = 200,
     seed: int = 0,
     physics_threads: int = 1,
+    env: EnvName = "gymnasium",
 ) -> Tensor:
     """Mean return per task of ``episodes`` rollouts with the mean action, shape ``(B,)``.
 
     Args:
         params: one dict for all tasks or one per task.
+        env: the environment (:func:`~hw14_lib.rl.make_env.make_task_vector_env`).
     """
-    envs = make_task_vector_env([t for t in tasks for _ in range(episodes)], num_threads=physics_threads)
+    copies = [t for t in tasks for _ in range(episodes)]
+    envs = make_task_vector_env(copies, num_threads=physics_threads, env=env)
     try:
         batch = sample_trajectories(
             policy,
@@ -113,6 +116,7 @@ def adaptation_curve(
     physics_threads: int = 1,
     theta: Mapping[str, Tensor] | None = None,
     step_sizes: Sequence[float] | None = None,
+    env: EnvName = "gymnasium",
 ) -> tuple[AdaptationCurve, list[list[Params]]]:
     """Adapt ``steps`` times on every task and record the returns after 0..steps steps.
 
@@ -120,6 +124,7 @@ def adaptation_curve(
         step_sizes: ``alpha_j`` of inner step ``j`` (``steps`` entries); by default every step uses
             ``inner.alpha``. The sampling seeds do not depend on it, so two schedules that share
             their first ``j`` step sizes give identical returns up to ``k = j``.
+        env: the environment (:func:`~hw14_lib.rl.make_env.make_task_vector_env`).
 
     Returns:
         The curve and ``history[k][i]``, the parameters ``theta'^(k)`` of task ``i`` for k = 0..steps.
@@ -129,7 +134,9 @@ def adaptation_curve(
     theta = dict(theta) if theta is not None else {k: v.detach() for k, v in policy_params(policy).items()}
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    envs = make_task_vector_env([t for t in tasks for _ in range(num_trajectories)], num_threads=physics_threads)
+    envs = make_task_vector_env(
+        [t for t in tasks for _ in range(num_trajectories)], num_threads=physics_threads, env=env
+    )
     curve = AdaptationCurve(tasks=[t.label() for t in tasks])
     supports: list[TrajectoryBatch] = []
     support_advantages: list[Tensor] = []
@@ -167,6 +174,7 @@ def adaptation_curve(
                 horizon=horizon,
                 seed=int(rng.integers(2**31)),
                 physics_threads=physics_threads,
+                env=env,
             )
             curve.deterministic.append(det.tolist())
             supports.append(batch)
@@ -209,6 +217,7 @@ def evaluate_meta_policy(
         seed=cfg.seed + 20_000,
         physics_threads=cfg.physics_threads,
         step_sizes=step_sizes,
+        env=cfg.env,
     )
     return _curve_summary(curve), tasks, history
 

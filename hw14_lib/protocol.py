@@ -77,6 +77,7 @@ def evaluate_protocol(
         seed=seed + 1,
         physics_threads=cfg.physics_threads,
         step_sizes=step_sizes,
+        env=cfg.env,
     )
     returns = np.asarray(curve.stochastic)  # (k + 1, tasks)
     return {

@@ -30,12 +30,12 @@ from hw14_lib.folder_lock import exclusive_folder
 from hw14_lib.io_utils import append_jsonl, atomic_write_json
 from hw14_lib.plots import plot_training_curves
 from hw14_lib.progress import progress_bar
-from hw14_lib.rl.envs import ACT_DIM, OBS_DIM
+from hw14_lib.rl.envs import ACT_DIM
+from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.maml import MetaBatch, sample_meta_batch
 from hw14_lib.rl.outer import AdamMetaOptimizer, NonFiniteError, OuterOptimizer, TRPOMetaOptimizer
 from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, save_policy
 from hw14_lib.rl.tasks import Task, sample_tasks
-from hw14_lib.rl.vector_env import make_task_vector_env
 from hw14_lib.run_folder import (
     CHECKPOINT,
     CONFIG,
@@ -58,7 +58,11 @@ def make_policy(cfg: TrainConfig) -> GaussianMLPPolicy:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         return GaussianMLPPolicy(
-            OBS_DIM, ACT_DIM, hidden_sizes=cfg.hidden_sizes, init_log_std=cfg.init_log_std, squash=cfg.squash
+            cfg.observation_dim,
+            ACT_DIM,
+            hidden_sizes=cfg.hidden_sizes,
+            init_log_std=cfg.init_log_std,
+            squash=cfg.squash,
         )
 
 
@@ -168,6 +172,7 @@ def _train_locked(
         [Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task),
         backend=cfg.backend,
         num_threads=cfg.physics_threads,
+        env=cfg.env,
     )
     bar = progress_bar(total=cfg.iterations, initial=state.iteration, desc="meta-training", disable=not progress)
     try:

@@ -13,11 +13,11 @@ import torch
 from hw14_lib import GaussianMLPPolicy, InnerLoop, MetaBatch, Task, TrajectoryBatch, adapt, adapt_all, meta_objective
 from hw14_lib.config import TrainConfig
 from hw14_lib.rl.losses import log_probs, surrogate
+from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.outer import TRPOMetaOptimizer
 from hw14_lib.rl.policy import distribution, policy_params
 from hw14_lib.rl.sampling import sample_trajectories
 from hw14_lib.rl.trust_region import conjugate_gradient, kl_hessian_by_autograd, meta_fisher_vector_product
-from hw14_lib.rl.vector_env import make_task_vector_env
 from hw14_lib.training import draw_meta_batch, make_policy
 
 OBS_DIM, ACT_DIM = 4, 2

@@ -91,3 +91,24 @@ def test_paper_reset_noise_has_rllabs_scales() -> None:
     qvel_noise = obs[:, env.model.nq - 1 : env.model.nq - 1 + env.model.nv] - init.qvel
     assert qpos_noise.std() == pytest.approx(0.01, rel=0.05) and qvel_noise.std() == pytest.approx(0.1, rel=0.05)
     assert abs(qpos_noise).max() > 0.02  # Gaussian tails: a uniform noise of std 0.01 stays below 0.0174
+
+
+def test_a_config_trains_and_evaluates_on_the_paper_environment(tmp_path) -> None:
+    from hw14_lib.config import TrainConfig
+    from hw14_lib.training import train
+
+    from conftest import SMOKE
+
+    cfg = TrainConfig.from_yaml(SMOKE, env="paper", task="direction", ctrl_weight=PAPER_CTRL_WEIGHT, video=False)
+    assert cfg.observation_dim == PAPER_OBS_DIM
+    summary = train(cfg, tmp_path / "run", progress=False)
+    assert summary is not None and np.isfinite(summary["post_adaptation_return"])
+    from hw14_lib.rl.policy import load_policy
+
+    assert load_policy(tmp_path / "run" / "policy.pt").obs_dim == PAPER_OBS_DIM
+    with pytest.raises(ValueError, match="config field 'video' has value True; allowed: false with env 'paper'"):
+        TrainConfig(env="paper", video=True)
+    with pytest.raises(ValueError, match="config field 'backend' has value 'gymnasium'"):
+        TrainConfig(env="paper", video=False, backend="gymnasium")
+    with pytest.raises(ValueError, match="config field 'env' has value 'rllab'"):
+        TrainConfig(env="rllab")

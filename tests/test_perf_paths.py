@@ -14,10 +14,11 @@ import pytest
 import torch
 from torch import Tensor
 
+from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, gaussian_part, policy_params
 from hw14_lib.rl.sampling import gaussian_sampler, sample_trajectories
 from hw14_lib.rl.tasks import Task
-from hw14_lib.rl.vector_env import FRAME_SKIP, HalfCheetahVectorEnv, make_task_vector_env
+from hw14_lib.rl.vector_env import FRAME_SKIP, HalfCheetahVectorEnv
 
 TASKS = [Task.backward(), Task("velocity", goal_velocity=1.0), Task("direction", direction=1.0)]
 

@@ -41,23 +41,24 @@ def evaluate_command(args: argparse.Namespace) -> int:
     """``evaluate``: returns of a policy before and after k inner steps, optional video and JSON."""
     from hw14_lib.config import TrainConfig
     from hw14_lib.evaluation import evaluate_meta_policy, later_step_sizes
-    from hw14_lib.rl.envs import ACT_DIM, OBS_DIM
+    from hw14_lib.rl.envs import ACT_DIM
     from hw14_lib.rl.policy import load_policy
     from hw14_lib.run_folder import CONFIG
     from hw14_lib.video import record_video
 
     policy_path = Path(args.policy)
     policy = load_policy(policy_path)
-    if (policy.obs_dim, policy.act_dim) != (OBS_DIM, ACT_DIM):
-        raise UsageError(
-            f"policy {str(policy_path)!r} has observation/action sizes {policy.obs_dim}/{policy.act_dim}; "
-            f"HalfCheetah needs {OBS_DIM}/{ACT_DIM}"
-        )
     config_path = args.config
     if config_path is None:
         beside = policy_path.parent / CONFIG
         config_path = beside if beside.exists() else DEFAULT_CONFIG
     cfg = TrainConfig.from_yaml(config_path)
+    if (policy.obs_dim, policy.act_dim) != (cfg.observation_dim, ACT_DIM):
+        where = "HalfCheetah" if cfg.env == "gymnasium" else "the paper's HalfCheetah"
+        raise UsageError(
+            f"policy {str(policy_path)!r} has observation/action sizes {policy.obs_dim}/{policy.act_dim}; "
+            f"{where} needs {cfg.observation_dim}/{ACT_DIM}"
+        )
     steps = cfg.eval_adaptation_steps if args.steps is None else args.steps
     if steps < 0:
         raise UsageError(f"--steps {steps} must be >= 0")

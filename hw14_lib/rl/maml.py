@@ -225,7 +225,7 @@ def sample_meta_batch(
     ``theta'^(K)``. ``K = 0`` samples only the query set at ``theta`` (the pretraining objective).
 
     Args:
-        envs: a vector environment with ``B * N`` copies (see :func:`hw14_lib.rl.vector_env.make_task_vector_env`).
+        envs: a vector environment with ``B * N`` copies (see :func:`hw14_lib.rl.make_env.make_task_vector_env`).
         advantages: ``(B, N, T)`` weights of a batch (an :class:`~hw14_lib.rl.advantages.AdvantageSettings`).
         rng: draws one environment seed per sampled set; ``generator`` draws the actions.
         workers: threads of the detached inner steps between the sets (the same numbers with any).

@@ -10,8 +10,7 @@ several Python threads can step disjoint blocks at once (the sampler's parallel 
 variant of the environment (frame skip 1, centre-of-mass reward, 20-d observation) is
 :class:`~hw14_lib.rl.paper_env.PaperHalfCheetahVectorEnv`, which overrides the step's parts.
 
-:func:`make_task_vector_env` builds either backend: ``"mujoco"`` (this class, the default) or
-``"gymnasium"`` (``SyncVectorEnv`` of wrapped environments, the reference).
+:func:`hw14_lib.rl.make_env.make_task_vector_env` builds it, the paper's variant or the reference backend.
 """
 
 from __future__ import annotations
@@ -22,10 +21,10 @@ from typing import Any, ClassVar, Literal, get_args
 import gymnasium as gym
 import mujoco
 import numpy as np
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from gymnasium.vector import AutoresetMode
 from mujoco import rollout
 
-from hw14_lib.rl.envs import BASE_ENV_ID, MAX_EPISODE_STEPS, HalfCheetahTaskEnv
+from hw14_lib.rl.envs import MAX_EPISODE_STEPS
 from hw14_lib.rl.tasks import Task, task_rewards
 
 Backend = Literal["mujoco", "gymnasium"]
@@ -259,27 +258,3 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
             for runner in self._inline:
                 runner.close()
             self._rollout = None
-
-
-def make_task_vector_env(
-    tasks: list[Task],
-    *,
-    backend: Backend = "mujoco",
-    num_threads: int = 1,
-) -> gym.vector.VectorEnv:
-    """A vector environment with one copy per task (task-major order is the caller's choice).
-
-    Args:
-        tasks: the task of each copy, length M.
-        backend: ``"mujoco"`` (:class:`HalfCheetahVectorEnv`, fast) or ``"gymnasium"``
-            (``SyncVectorEnv`` of :class:`HalfCheetahTaskEnv`, the reference implementation).
-        num_threads: physics threads of the ``"mujoco"`` backend.
-    """
-    if backend == "mujoco":
-        return HalfCheetahVectorEnv(tasks, num_threads=num_threads)
-    if backend == "gymnasium":
-        return SyncVectorEnv(
-            [lambda t=t: HalfCheetahTaskEnv(gym.make(BASE_ENV_ID), t) for t in tasks],
-            autoreset_mode=AutoresetMode.NEXT_STEP,
-        )
-    raise ValueError(f"backend={backend!r} is unknown; use one of {', '.join(BACKENDS)}")

@@ -1,0 +1,51 @@
+"""The batched environment a configuration asks for: Gymnasium's HalfCheetah-v5 or the MAML paper's half-cheetah,
+stepped by ``mujoco.rollout`` (or, for HalfCheetah-v5, Gymnasium's ``SyncVectorEnv`` of wrappers, the reference)."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import gymnasium as gym
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+from hw14_lib.rl.envs import BASE_ENV_ID, OBS_DIM, HalfCheetahTaskEnv
+from hw14_lib.rl.paper_env import PAPER_OBS_DIM, PaperHalfCheetahVectorEnv
+from hw14_lib.rl.tasks import Task
+from hw14_lib.rl.vector_env import BACKENDS, Backend, HalfCheetahVectorEnv
+
+EnvName = Literal["gymnasium", "paper"]
+ENVS: tuple[str, ...] = get_args(EnvName)
+OBS_DIMS: dict[str, int] = {"gymnasium": OBS_DIM, "paper": PAPER_OBS_DIM}
+"""Observation size of each environment (the policy's input)."""
+
+
+def make_task_vector_env(
+    tasks: list[Task],
+    *,
+    backend: Backend = "mujoco",
+    num_threads: int = 1,
+    env: EnvName = "gymnasium",
+) -> gym.vector.VectorEnv:
+    """A vector environment with one copy per task (task-major order is the caller's choice).
+
+    Args:
+        tasks: the task of each copy, length M.
+        backend: ``"mujoco"`` (:class:`HalfCheetahVectorEnv`, fast) or ``"gymnasium"``
+            (``SyncVectorEnv`` of :class:`HalfCheetahTaskEnv`, the reference implementation).
+        num_threads: physics threads of the ``"mujoco"`` backend.
+        env: ``"gymnasium"`` (HalfCheetah-v5) or ``"paper"`` (:mod:`hw14_lib.rl.paper_env`, ``"mujoco"`` backend only).
+    """
+    if env not in ENVS:
+        raise ValueError(f"env={env!r} is unknown; use one of {', '.join(ENVS)}")
+    if env == "paper":
+        if backend != "mujoco":
+            raise ValueError(f"env='paper' has only the 'mujoco' backend, not {backend!r}")
+        return PaperHalfCheetahVectorEnv(tasks, num_threads=num_threads)
+    if backend == "mujoco":
+        return HalfCheetahVectorEnv(tasks, num_threads=num_threads)
+    if backend == "gymnasium":
+        return SyncVectorEnv(
+            [lambda t=t: HalfCheetahTaskEnv(gym.make(BASE_ENV_ID), t) for t in tasks],
+            autoreset_mode=AutoresetMode.NEXT_STEP,
+        )
+    raise ValueError(f"backend={backend!r} is unknown; use one of {', '.join(BACKENDS)}")
