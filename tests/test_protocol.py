@@ -83,6 +83,7 @@ def test_later_step_size_is_chosen_on_validation_tasks_only(tmp_path: Path) -> N
     assert (alpha, scale) == (0.1, 0.25) and "2 seeds" in why
     assert step_schedule(tmp_path, "vel", "pretrained", 0.1)[:2] == (PRETRAINED_STEP_SIZES["vel"], 1.0)
     assert step_schedule(tmp_path, "dir", "maml", 0.1)[:2] == (0.1, 1.0)  # no direction study here
+    assert step_schedule(tmp_path, "vel", "maml", 0.1, prefix="paper_")[:2] == (0.1, 1.0)  # not another env's
 
 
 def test_table_file_groups_runs_by_method_in_order(tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 
 from hw14_lib.commands.common import UsageError
 
-METHOD_OF = re.compile(r"(?P<family>dir|vel)_(?P<method>maml|pretrained|random)(_s\d+)?")
-"""The experiments the table takes: ``<dir|vel>_<method>[_s<seed>]`` (not the ablations or variants)."""
+METHOD_OF = re.compile(r"(?P<prefix>paper_)?(?P<family>dir|vel)_(?P<method>maml|pretrained|random)(_s\d+)?")
+"""The experiments the table takes: ``[paper_]<dir|vel>_<method>[_s<seed>]`` (not the ablations or variants);
+``paper_`` marks a run on the paper's environment."""
 
 
 def add_protocol_parser(subparsers: Any) -> None:
@@ -63,15 +64,15 @@ def protocol_command(args: argparse.Namespace) -> int:
             continue
         match = METHOD_OF.fullmatch(folder.name)
         assert match is not None  # filtered above
-        family, method = match["family"], match["method"]
+        family, method, prefix = match["family"], match["method"], match["prefix"] or ""
         cfg = TrainConfig.from_yaml(folder / CONFIG, physics_threads=args.physics_threads)
-        alpha, later_scale, why = step_schedule(root, family, method, cfg.inner_lr)
+        alpha, later_scale, why = step_schedule(root, family, method, cfg.inner_lr, prefix=prefix)
         torch.set_num_threads(cfg.torch_threads)
         evaluation = evaluate_protocol(cfg, load_policy(folder / POLICY), alpha=alpha, later_scale=later_scale)
         summary = read_summary(folder) or {}
         record = {
             "run": folder.name,
-            "env": "gymnasium",
+            "env": cfg.env,
             "family": FAMILIES[family],
             "method": method,
             "env_steps": int(summary.get("env_steps", 0)),
@@ -88,27 +89,30 @@ def protocol_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def step_schedule(root: Path, family: str, method: str, inner_lr: float) -> tuple[float, float, str]:
+def step_schedule(
+    root: Path, family: str, method: str, inner_lr: float, *, prefix: str = ""
+) -> tuple[float, float, str]:
     """``(alpha, later_scale, why)`` of a run's protocol evaluation, chosen on validation tasks only.
 
     MAML: its own ``alpha``, and the scale ``c`` whose 3-step return on the validation tasks, averaged over the
     family's seeds, is highest (``results/later_steps/*_validation.json``; ``c = 1`` without a study).
     Pretrained: the step size its validation study chose (:data:`~hw14_lib.report.numbers.PRETRAINED_STEP_SIZES`),
-    ``c = 1``. Random: the MAML ``alpha``, ``c = 1``.
+    ``c = 1``. Random: the MAML ``alpha``, ``c = 1``. ``prefix`` (``"paper_"``) keeps each environment's studies
+    to its own runs; the pretrained step sizes were chosen on the Gymnasium environment only.
     """
     import numpy as np
 
     from hw14_lib.report.data import load_later_steps
     from hw14_lib.report.numbers import PRETRAINED_STEP_SIZES
 
-    if method == "pretrained":
+    if method == "pretrained" and not prefix:
         return PRETRAINED_STEP_SIZES[family], 1.0, "alpha chosen on validation tasks (later-steps --alpha), c = 1"
     if method == "random":
         return inner_lr, 1.0, "the MAML alpha, c = 1 (nothing was trained to choose from)"
     studies = [
         s
         for s in load_later_steps(root / "later_steps")
-        if s.validation and s.alpha is None and re.fullmatch(rf"{family}_maml_s\d+", s.run)
+        if s.validation and s.alpha is None and re.fullmatch(rf"{prefix}{family}_maml_s\d+", s.run)
     ]
     if not studies:
         return inner_lr, 1.0, "alpha of the run, c = 1 (no validation study)"
