@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from hw14_lib.config import TrainConfig
-from hw14_lib.run_folder import METRICS
+from hw14_lib.run_folder import CHECKPOINT, METRICS
 from hw14_lib.training import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,6 +88,21 @@ def comparable(path: Path) -> list[dict[str, Any]]:
     text = path.read_text(encoding="utf-8")
     assert text.endswith("\n"), "metrics.jsonl ends with a torn line"
     return [{k: v for k, v in json.loads(line).items() if k != "wall_seconds"} for line in text.splitlines()]
+
+
+def line_count(path: Path) -> int:
+    """Newline-terminated lines in ``path`` (0 when it does not exist yet)."""
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def checkpoint_iteration(folder: Path) -> int:
+    """The iteration ``folder``'s ``checkpoint.pt`` holds."""
+    import torch
+
+    return int(torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=False)["iteration"])
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:

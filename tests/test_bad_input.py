@@ -25,20 +25,6 @@ from hw14_lib.training import train
 
 from conftest import SMOKE, run_cli, smoke_config, snapshot, train_argv
 
-WAIT_S = 180.0
-
-
-def line_count(path: Path) -> int:
-    try:
-        return path.read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
-
-
-def checkpoint_iteration(folder: Path) -> int:
-    return int(torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=False)["iteration"])
-
-
 # --- 4. bad input ----------------------------------------------------------------------------------
 
 SMOKE_TEXT = SMOKE.read_text(encoding="utf-8")

@@ -24,21 +24,7 @@ from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, load_policy, p
 from hw14_lib.run_folder import CHECKPOINT, METRICS
 from hw14_lib.training import project_log_std, train
 
-from conftest import smoke_config, train_argv
-
-WAIT_S = 180.0
-
-
-def line_count(path: Path) -> int:
-    try:
-        return path.read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
-
-
-def checkpoint_iteration(folder: Path) -> int:
-    return int(torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=False)["iteration"])
-
+from conftest import checkpoint_iteration, line_count, smoke_config, train_argv
 
 # --- 5. numerical faults ---------------------------------------------------------------------------
 

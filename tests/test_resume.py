@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from hw14_lib.cli import main
 from hw14_lib.folder_lock import LOCK_NAME
@@ -25,22 +24,21 @@ from hw14_lib.rl.outer import AdamMetaOptimizer
 from hw14_lib.run_folder import CHECKPOINT, CONFIG, METRICS, RunFolderError
 from hw14_lib.training import TrainingInterrupted, train
 
-from conftest import ITERATIONS, REPO, comparable, run_cli, smoke_config, snapshot, train_argv
+from conftest import (
+    ITERATIONS,
+    REPO,
+    checkpoint_iteration,
+    comparable,
+    line_count,
+    run_cli,
+    smoke_config,
+    snapshot,
+    train_argv,
+)
 
 pytestmark = pytest.mark.slow
 
 WAIT_S = 180.0
-
-
-def line_count(path: Path) -> int:
-    try:
-        return path.read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
-
-
-def checkpoint_iteration(folder: Path) -> int:
-    return int(torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=False)["iteration"])
 
 
 def wait_until(condition: Callable[[], bool], proc: subprocess.Popen, what: str) -> None:
