@@ -18,7 +18,7 @@ import yaml
 from hw14_lib.rl.advantages import AdvantageSettings, Baseline
 from hw14_lib.rl.envs import MAX_EPISODE_STEPS
 from hw14_lib.rl.losses import Estimator
-from hw14_lib.rl.make_env import OBS_DIMS, EnvName
+from hw14_lib.rl.make_env import EnvName, EnvSpec
 from hw14_lib.rl.maml import InnerLoop
 from hw14_lib.rl.policy import LOG_STD_BOUNDS
 from hw14_lib.rl.tasks import DistributionName
@@ -88,6 +88,10 @@ class TrainConfig:
     """Support-loss estimator: 'reinforce' (seed) or 'ratio' (ProMP's low-variance curvature)."""
     entropy_coef: float = 0.0
     """Entropy bonus beta in the support loss."""
+
+    oracle: bool = False
+    """The paper's oracle: the task parameter (d or v) is appended to the observation; needs objective 'pretrain'
+    (no adaptation) and video false. Its table result is the return at theta (k = 0)."""
 
     # --- outer loop ---
     outer_optimizer: OuterOptimizerName = "adam"
@@ -170,6 +174,10 @@ class TrainConfig:
             _fail("hidden_sizes", list(self.hidden_sizes), "a non-empty list of positive integers")
         if self.env == "paper" and self.video:
             _fail("video", self.video, "false with env 'paper' (no renderer for the paper's environment yet)")
+        if self.oracle and self.objective != "pretrain":
+            _fail("objective", self.objective, "'pretrain' with oracle: true (an oracle is trained without adaptation)")
+        if self.oracle and self.video:
+            _fail("video", self.video, "false with oracle: true (no renderer for the task-parameter observation)")
         if self.env == "paper" and self.backend != "mujoco":
             _fail("backend", self.backend, "'mujoco' with env 'paper'")
         if not LOG_STD_BOUNDS[0] <= self.init_log_std <= LOG_STD_BOUNDS[1]:
@@ -187,9 +195,14 @@ class TrainConfig:
         return self.inner_steps if self.objective == "maml" else 0
 
     @property
+    def env_spec(self) -> EnvSpec:
+        """The environment and its observation: ``env``, with the task parameter for an oracle."""
+        return EnvSpec(self.env, task_in_observation=self.oracle)
+
+    @property
     def observation_dim(self) -> int:
-        """The policy's input size: 17 (HalfCheetah-v5) or 20 (the paper's environment)."""
-        return OBS_DIMS[self.env]
+        """The policy's input size: 17 (HalfCheetah-v5) or 20 (the paper's environment), plus 1 for an oracle."""
+        return self.env_spec.observation_dim
 
     @property
     def inner_loop(self) -> InnerLoop:

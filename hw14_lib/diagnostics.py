@@ -48,7 +48,7 @@ def inner_step_report(
     trajectories; ``std``: the policy's mean action standard deviation).
     """
     n = cfg.trajectories_per_task
-    envs = make_task_vector_env([t for t in tasks for _ in range(n)], num_threads=cfg.physics_threads, env=cfg.env)
+    envs = make_task_vector_env([t for t in tasks for _ in range(n)], num_threads=cfg.physics_threads, env=cfg.env_spec)
     theta = {k: v.detach() for k, v in policy_params(policy).items()}
     generator = torch.Generator().manual_seed(seed)
 
@@ -99,7 +99,7 @@ def meta_gradient_snr(policy: GaussianMLPPolicy, cfg: TrainConfig, *, batches: i
     envs = make_task_vector_env(
         [Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task),
         num_threads=cfg.physics_threads,
-        env=cfg.env,
+        env=cfg.env_spec,
     )
     grads = []
     try:

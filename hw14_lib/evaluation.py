@@ -19,7 +19,7 @@ from torch import Tensor
 
 from hw14_lib.config import TrainConfig
 from hw14_lib.rl.advantages import AdvantageSettings
-from hw14_lib.rl.make_env import EnvName, make_task_vector_env
+from hw14_lib.rl.make_env import EnvName, EnvSpec, make_task_vector_env
 from hw14_lib.rl.maml import InnerLoop, adapt_all
 from hw14_lib.rl.policy import GaussianMLPPolicy, Params, policy_params
 from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
@@ -69,7 +69,7 @@ def evaluate_deterministic(
     horizon: int = 200,
     seed: int = 0,
     physics_threads: int = 1,
-    env: EnvName = "gymnasium",
+    env: EnvName | EnvSpec = "gymnasium",
 ) -> Tensor:
     """Mean return per task of ``episodes`` rollouts with the mean action, shape ``(B,)``.
 
@@ -116,7 +116,7 @@ def adaptation_curve(
     physics_threads: int = 1,
     theta: Mapping[str, Tensor] | None = None,
     step_sizes: Sequence[float] | None = None,
-    env: EnvName = "gymnasium",
+    env: EnvName | EnvSpec = "gymnasium",
 ) -> tuple[AdaptationCurve, list[list[Params]]]:
     """Adapt ``steps`` times on every task and record the returns after 0..steps steps.
 
@@ -217,7 +217,7 @@ def evaluate_meta_policy(
         seed=cfg.seed + 20_000,
         physics_threads=cfg.physics_threads,
         step_sizes=step_sizes,
-        env=cfg.env,
+        env=cfg.env_spec,
     )
     return _curve_summary(curve), tasks, history
 

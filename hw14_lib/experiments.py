@@ -76,6 +76,20 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     Experiment("ablation_dir_two_inner_steps", "configs/dir.yaml", {"inner_steps": 2}, group="ablation"),
     # Velocity with 20 tasks per meta-batch, the configuration before 40 (results/README.md).
     Experiment("vel_maml_b20_s0", "configs/vel.yaml", {"meta_batch_size": 20}, group="variant"),
+    # The MAML paper's environment (issue 21): MAML seeds, then the baselines with the same env-step budget (no
+    # support sets: twice the iterations) and the oracles (task parameter in the observation, trained likewise).
+    *_seeds("paper_dir_maml", "configs/paper_dir.yaml", (0, 1, 2)),
+    *_seeds("paper_vel_maml", "configs/paper_vel.yaml", (0, 1, 2)),
+    *(
+        Experiment(f"paper_{family}_{method}", f"configs/paper_{family}.yaml", overrides, group="paper")
+        for family, iterations in (("dir", 100), ("vel", 200))
+        for method, overrides in (
+            ("pretrained", {"objective": "pretrain", "iterations": iterations}),
+            ("oracle", {"objective": "pretrain", "iterations": iterations, "oracle": True}),
+        )
+    ),
+    Experiment("paper_dir_random", "configs/paper_dir.yaml", train=False, group="paper"),
+    Experiment("paper_vel_random", "configs/paper_vel.yaml", train=False, group="paper"),
 )
 
 

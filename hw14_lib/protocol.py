@@ -39,11 +39,13 @@ def evaluate_protocol(
     alpha: float,
     later_scale: float,
     tasks: int = PROTOCOL_TASKS,
+    steps: int = PROTOCOL_STEPS,
 ) -> dict[str, Any]:
-    """The paper's protocol for ``policy`` on ``cfg``'s task family (see the module docstring).
+    """The paper's protocol for ``policy`` on ``cfg``'s task family (see the module docstring); ``steps = 0``
+    measures the return at theta only (an oracle's).
 
     Returns:
-        ``tasks`` (labels), ``step_sizes`` (3), ``returns[k][i]`` (return of task ``i`` after ``k`` steps),
+        ``tasks`` (labels), ``step_sizes`` (``steps``), ``returns[k][i]`` (return of task ``i`` after ``k`` steps),
         ``mean[k]`` over tasks, ``sem[k]`` (sample std over tasks / sqrt(tasks)), ``alpha``, ``later_scale``,
         ``test_tasks``, ``trajectories``, ``horizon``.
 
@@ -65,11 +67,11 @@ def evaluate_protocol(
         velocity_range=cfg.velocity_range,
         ctrl_weight=cfg.ctrl_weight,
     )
-    step_sizes = later_step_sizes(alpha, PROTOCOL_STEPS, later_scale)
+    step_sizes = later_step_sizes(alpha, steps, later_scale)
     curve, _ = adaptation_curve(
         policy,
         test_tasks,
-        steps=PROTOCOL_STEPS,
+        steps=steps,
         num_trajectories=PROTOCOL_TRAJECTORIES,
         horizon=cfg.horizon,
         inner=replace(cfg.inner_loop, alpha=alpha),
@@ -77,7 +79,7 @@ def evaluate_protocol(
         seed=seed + 1,
         physics_threads=cfg.physics_threads,
         step_sizes=step_sizes,
-        env=cfg.env,
+        env=cfg.env_spec,
     )
     returns = np.asarray(curve.stochastic)  # (k + 1, tasks)
     return {

@@ -172,7 +172,7 @@ def _train_locked(
         [Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task),
         backend=cfg.backend,
         num_threads=cfg.physics_threads,
-        env=cfg.env,
+        env=cfg.env_spec,
     )
     bar = progress_bar(total=cfg.iterations, initial=state.iteration, desc="meta-training", disable=not progress)
     try:

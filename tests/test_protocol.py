@@ -70,18 +70,26 @@ def test_later_step_size_is_chosen_on_validation_tasks_only(tmp_path: Path) -> N
     studies = tmp_path / "later_steps"
     studies.mkdir()
 
-    def study(run: str, validation: bool, by_scale: dict[float, float]) -> None:
-        rows = [{"scale": c, "mean_stochastic": [0.0, 1.0, v], "stochastic": [[0.0], [1.0], [v]]}
+    def study(run: str, validation: bool, by_scale: dict[float, float], alpha: float | None = None) -> None:
+        rows = [{"scale": c, "mean_stochastic": [0.0, v, v], "stochastic": [[0.0], [v], [v]]}
                 for c, v in by_scale.items()]  # fmt: skip
-        data = {"run": run, "validation": validation, "config": {"task": "velocity"}, "rows": rows}
-        (studies / f"{run}{'_validation' if validation else ''}.json").write_text(json.dumps(data))
+        data = {"run": run, "validation": validation, "config": {"task": "velocity"}, "rows": rows, "alpha": alpha}
+        name = f"{run}{'' if alpha is None else f'_alpha{alpha:g}'}{'_validation' if validation else ''}"
+        (studies / f"{name}.json").write_text(json.dumps(data))
 
     study("vel_maml_s0", True, {1.0: -80.0, 0.25: -60.0})
     study("vel_maml_s1", True, {1.0: -70.0, 0.25: -75.0})  # mean: c = 1 -> -75, c = 0.25 -> -67.5
     study("vel_maml_s0", False, {1.0: 0.0, 0.25: -500.0})  # held-out: must not be looked at
     alpha, scale, why = step_schedule(tmp_path, "vel", "maml", 0.1)
     assert (alpha, scale) == (0.1, 0.25) and "2 seeds" in why
+    for alpha, one_step in ((0.003, -90.0), (0.01, -85.0), (0.025, -88.0)):
+        study("vel_pretrained", True, {1.0: one_step}, alpha=alpha)
+    study("vel_pretrained", False, {1.0: 0.0}, alpha=0.003)  # held-out: must not be looked at
+    study("paper_vel_pretrained", True, {1.0: -50.0}, alpha=0.5)  # another environment's
     assert step_schedule(tmp_path, "vel", "pretrained", 0.1)[:2] == (PRETRAINED_STEP_SIZES["vel"], 1.0)
+    assert step_schedule(tmp_path, "vel", "pretrained", 0.1, prefix="paper_")[:2] == (0.5, 1.0)
+    assert step_schedule(tmp_path, "dir", "pretrained", 0.1)[:2] == (0.1, 1.0)  # no study: the MAML alpha
+    assert step_schedule(tmp_path, "vel", "oracle", 0.1)[:2] == (0.1, 1.0)
     assert step_schedule(tmp_path, "dir", "maml", 0.1)[:2] == (0.1, 1.0)  # no direction study here
     assert step_schedule(tmp_path, "vel", "maml", 0.1, prefix="paper_")[:2] == (0.1, 1.0)  # not another env's
 

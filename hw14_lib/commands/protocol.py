@@ -10,7 +10,7 @@ from typing import Any
 
 from hw14_lib.commands.common import UsageError
 
-METHOD_OF = re.compile(r"(?P<prefix>paper_)?(?P<family>dir|vel)_(?P<method>maml|pretrained|random)(_s\d+)?")
+METHOD_OF = re.compile(r"(?P<prefix>paper_)?(?P<family>dir|vel)_(?P<method>maml|pretrained|random|oracle)(_s\d+)?")
 """The experiments the table takes: ``[paper_]<dir|vel>_<method>[_s<seed>]`` (not the ablations or variants);
 ``paper_`` marks a run on the paper's environment."""
 
@@ -40,7 +40,7 @@ def protocol_command(args: argparse.Namespace) -> int:
 
     from hw14_lib.config import TrainConfig
     from hw14_lib.io_utils import atomic_write_json
-    from hw14_lib.protocol import evaluate_protocol
+    from hw14_lib.protocol import PROTOCOL_STEPS, evaluate_protocol
     from hw14_lib.report.data import FAMILIES
     from hw14_lib.rl.policy import load_policy
     from hw14_lib.run_folder import CONFIG, POLICY, is_finished, read_summary
@@ -68,7 +68,10 @@ def protocol_command(args: argparse.Namespace) -> int:
         cfg = TrainConfig.from_yaml(folder / CONFIG, physics_threads=args.physics_threads)
         alpha, later_scale, why = step_schedule(root, family, method, cfg.inner_lr, prefix=prefix)
         torch.set_num_threads(cfg.torch_threads)
-        evaluation = evaluate_protocol(cfg, load_policy(folder / POLICY), alpha=alpha, later_scale=later_scale)
+        steps = 0 if method == "oracle" else PROTOCOL_STEPS
+        evaluation = evaluate_protocol(
+            cfg, load_policy(folder / POLICY), alpha=alpha, later_scale=later_scale, steps=steps
+        )
         summary = read_summary(folder) or {}
         record = {
             "run": folder.name,
@@ -82,7 +85,7 @@ def protocol_command(args: argparse.Namespace) -> int:
         }
         atomic_write_json(out, record)
         means = ", ".join(f"{m:.1f} ± {s:.1f}" for m, s in zip(evaluation["mean"], evaluation["sem"], strict=True))
-        print(f"{folder.name}: k = 0..3: {means} (mean ± s.e.m. over {evaluation['test_tasks']} tasks)")
+        print(f"{folder.name}: k = 0..{steps}: {means} (mean ± s.e.m. over {evaluation['test_tasks']} tasks)")
     records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((root / "protocol").glob("*.json"))]
     path = write_table(root, records)
     print(f"wrote {path} ({len(records)} runs)")
@@ -96,22 +99,33 @@ def step_schedule(
 
     MAML: its own ``alpha``, and the scale ``c`` whose 3-step return on the validation tasks, averaged over the
     family's seeds, is highest (``results/later_steps/*_validation.json``; ``c = 1`` without a study).
-    Pretrained: the step size its validation study chose (:data:`~hw14_lib.report.numbers.PRETRAINED_STEP_SIZES`),
-    ``c = 1``. Random: the MAML ``alpha``, ``c = 1``. ``prefix`` (``"paper_"``) keeps each environment's studies
-    to its own runs; the pretrained step sizes were chosen on the Gymnasium environment only.
+    Pretrained: the ``alpha`` of its step-size studies (``later-steps --alpha A --scales 1 --validation``) with the
+    best one-step validation return, ``c = 1``. Random: the MAML ``alpha``, ``c = 1``. Oracle: no step (k = 0 only).
+    ``prefix`` (``"paper_"``) keeps each environment's studies to its own runs.
     """
     import numpy as np
 
     from hw14_lib.report.data import load_later_steps
-    from hw14_lib.report.numbers import PRETRAINED_STEP_SIZES
 
-    if method == "pretrained" and not prefix:
-        return PRETRAINED_STEP_SIZES[family], 1.0, "alpha chosen on validation tasks (later-steps --alpha), c = 1"
+    if method == "oracle":
+        return inner_lr, 1.0, "no adaptation: the oracle's return at theta (k = 0)"
     if method == "random":
         return inner_lr, 1.0, "the MAML alpha, c = 1 (nothing was trained to choose from)"
+    later_steps = load_later_steps(root / "later_steps")
+    if method == "pretrained":
+        candidates = {
+            s.alpha: s.rows[0]["mean_stochastic"][1]
+            for s in later_steps
+            if s.validation and s.alpha is not None and s.run == f"{prefix}{family}_pretrained"
+        }
+        if not candidates:
+            return inner_lr, 1.0, "the MAML alpha, c = 1 (no step-size study on validation tasks)"
+        best_alpha = max(candidates, key=lambda a: candidates[a])
+        tried = ", ".join(f"{a:g}" for a in sorted(candidates))
+        return best_alpha, 1.0, f"alpha = {best_alpha:g}: best one-step validation return of {tried}, c = 1"
     studies = [
         s
-        for s in load_later_steps(root / "later_steps")
+        for s in later_steps
         if s.validation and s.alpha is None and re.fullmatch(rf"{prefix}{family}_maml_s\d+", s.run)
     ]
     if not studies:

@@ -30,16 +30,28 @@ class HalfCheetahTaskEnv(gym.Wrapper):
     """``HalfCheetah-v5`` whose reward is the reward of :attr:`task`.
 
     The original reward is kept in ``info["original_reward"]`` and the task reward in
-    ``info["task_reward"]``; observations, dynamics and the 5-tuple API are unchanged.
+    ``info["task_reward"]``; dynamics and the 5-tuple API are unchanged, and so are observations unless
+    ``task_in_observation`` appends the task's :attr:`~hw14_lib.rl.tasks.Task.parameter` (an oracle's input, 18-d).
     """
 
-    def __init__(self, env: gym.Env | None = None, task: Task | None = None, **make_kwargs: Any):
+    def __init__(
+        self,
+        env: gym.Env | None = None,
+        task: Task | None = None,
+        *,
+        task_in_observation: bool = False,
+        **make_kwargs: Any,
+    ):
         if env is None:
             env = gym.make(BASE_ENV_ID, **make_kwargs)
         elif make_kwargs:
             raise TypeError(f"keyword arguments {sorted(make_kwargs)} need env=None")
         super().__init__(env)
         self.task = task if task is not None else Task.backward()
+        self.task_in_observation = task_in_observation
+        if task_in_observation:
+            (size,) = env.observation_space.shape
+            self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size + 1,), np.float64)
 
     @property
     def task(self) -> Task:
@@ -52,12 +64,19 @@ class HalfCheetahTaskEnv(gym.Wrapper):
             raise TypeError(f"task must be a hw14_lib.Task, got {type(task).__name__}")
         self._task = task
 
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        return self._observation(obs), info
+
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, original_reward, terminated, truncated, info = self.env.step(action)
         reward = self._task.reward(info["x_velocity"], info["reward_forward"], info["reward_ctrl"])
         info["original_reward"] = float(original_reward)
         info["task_reward"] = reward
-        return obs, reward, terminated, truncated, info
+        return self._observation(obs), reward, terminated, truncated, info
+
+    def _observation(self, obs: np.ndarray) -> np.ndarray:
+        return np.append(obs, self._task.parameter) if self.task_in_observation else obs
 
 
 class HalfCheetahBackward(HalfCheetahTaskEnv):

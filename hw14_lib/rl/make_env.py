@@ -3,6 +3,7 @@ stepped by ``mujoco.rollout`` (or, for HalfCheetah-v5, Gymnasium's ``SyncVectorE
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import gymnasium as gym
@@ -16,7 +17,30 @@ from hw14_lib.rl.vector_env import BACKENDS, Backend, HalfCheetahVectorEnv
 EnvName = Literal["gymnasium", "paper"]
 ENVS: tuple[str, ...] = get_args(EnvName)
 OBS_DIMS: dict[str, int] = {"gymnasium": OBS_DIM, "paper": PAPER_OBS_DIM}
-"""Observation size of each environment (the policy's input)."""
+"""Observation size of each environment (the policy's input, without a task parameter)."""
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """An environment and what its observation holds.
+
+    Attributes:
+        name: ``"gymnasium"`` (HalfCheetah-v5) or ``"paper"`` (:mod:`hw14_lib.rl.paper_env`).
+        task_in_observation: the task's parameter (direction ``d`` or goal velocity ``v``) is appended to every
+            observation: the input of the paper's oracle.
+    """
+
+    name: EnvName = "gymnasium"
+    task_in_observation: bool = False
+
+    def __post_init__(self) -> None:
+        if self.name not in ENVS:
+            raise ValueError(f"env={self.name!r} is unknown; use one of {', '.join(ENVS)}")
+
+    @property
+    def observation_dim(self) -> int:
+        """The policy's input size: 17 or 20, plus 1 with the task parameter."""
+        return OBS_DIMS[self.name] + int(self.task_in_observation)
 
 
 def make_task_vector_env(
@@ -24,7 +48,7 @@ def make_task_vector_env(
     *,
     backend: Backend = "mujoco",
     num_threads: int = 1,
-    env: EnvName = "gymnasium",
+    env: EnvName | EnvSpec = "gymnasium",
 ) -> gym.vector.VectorEnv:
     """A vector environment with one copy per task (task-major order is the caller's choice).
 
@@ -33,19 +57,20 @@ def make_task_vector_env(
         backend: ``"mujoco"`` (:class:`HalfCheetahVectorEnv`, fast) or ``"gymnasium"``
             (``SyncVectorEnv`` of :class:`HalfCheetahTaskEnv`, the reference implementation).
         num_threads: physics threads of the ``"mujoco"`` backend.
-        env: ``"gymnasium"`` (HalfCheetah-v5) or ``"paper"`` (:mod:`hw14_lib.rl.paper_env`, ``"mujoco"`` backend only).
+        env: ``"gymnasium"`` (HalfCheetah-v5), ``"paper"`` (:mod:`hw14_lib.rl.paper_env`, ``"mujoco"`` backend only),
+            or an :class:`EnvSpec` (which may add the task parameter to the observation).
     """
-    if env not in ENVS:
-        raise ValueError(f"env={env!r} is unknown; use one of {', '.join(ENVS)}")
-    if env == "paper":
+    spec = env if isinstance(env, EnvSpec) else EnvSpec(env)
+    oracle = spec.task_in_observation
+    if spec.name == "paper":
         if backend != "mujoco":
             raise ValueError(f"env='paper' has only the 'mujoco' backend, not {backend!r}")
-        return PaperHalfCheetahVectorEnv(tasks, num_threads=num_threads)
+        return PaperHalfCheetahVectorEnv(tasks, num_threads=num_threads, task_in_observation=oracle)
     if backend == "mujoco":
-        return HalfCheetahVectorEnv(tasks, num_threads=num_threads)
+        return HalfCheetahVectorEnv(tasks, num_threads=num_threads, task_in_observation=oracle)
     if backend == "gymnasium":
         return SyncVectorEnv(
-            [lambda t=t: HalfCheetahTaskEnv(gym.make(BASE_ENV_ID), t) for t in tasks],
+            [lambda t=t: HalfCheetahTaskEnv(gym.make(BASE_ENV_ID), t, task_in_observation=oracle) for t in tasks],
             autoreset_mode=AutoresetMode.NEXT_STEP,
         )
     raise ValueError(f"backend={backend!r} is unknown; use one of {', '.join(BACKENDS)}")

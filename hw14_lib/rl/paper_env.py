@@ -37,8 +37,20 @@ class PaperHalfCheetahVectorEnv(HalfCheetahVectorEnv):
 
     frame_skip: ClassVar[int] = 1
 
-    def __init__(self, tasks: list[Task], *, num_threads: int = 1, max_episode_steps: int = MAX_EPISODE_STEPS):
-        super().__init__(tasks, num_threads=num_threads, max_episode_steps=max_episode_steps)
+    def __init__(
+        self,
+        tasks: list[Task],
+        *,
+        num_threads: int = 1,
+        max_episode_steps: int = MAX_EPISODE_STEPS,
+        task_in_observation: bool = False,
+    ):
+        super().__init__(
+            tasks,
+            num_threads=num_threads,
+            max_episode_steps=max_episode_steps,
+            task_in_observation=task_in_observation,
+        )
         self._torso = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "torso")
         self._com = np.zeros((self.num_envs, 3))
 
@@ -83,5 +95,6 @@ class PaperHalfCheetahVectorEnv(HalfCheetahVectorEnv):
         if rows.size:
             self._com[rows] = self.centre_of_mass(self._state[rows], data)[0]
 
-    def _observations(self, rows: slice = slice(None)) -> np.ndarray:
-        return np.concatenate([super()._observations(rows), self._com[rows]], axis=1)
+    def state_observations(self, rows: slice = slice(None)) -> np.ndarray:
+        """``qpos[1:]``, ``qvel`` and the torso subtree's centre of mass, ``(rows, 20)``."""
+        return np.concatenate([super().state_observations(rows), self._com[rows]], axis=1)

@@ -63,6 +63,11 @@ class Task:
             return "backward" if self.direction < 0 else "forward"
         return f"v={self.goal_velocity:.2f}"
 
+    @property
+    def parameter(self) -> float:
+        """The task's parameter: ``d`` for a direction, ``v`` for a goal velocity (an oracle's extra input)."""
+        return self.direction if self.kind == "direction" else self.goal_velocity
+
     def reward(self, x_velocity: float, reward_forward: float, reward_ctrl: float) -> float:
         """Scalar task reward from one step's ``info`` values (see the module docstring)."""
         return float(

@@ -51,9 +51,10 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
             ``set_attr("task", tasks)`` between episodes.
         num_threads: C++ threads for the physics (1 runs inline).
         max_episode_steps: truncation length, as HalfCheetah-v5's ``TimeLimit`` (1000).
+        task_in_observation: append each copy's :attr:`Task.parameter` to its observation (an oracle's input).
 
-    Observations have shape (M, 17) and actions (M, 6) in [-1, 1] (MuJoCo clamps values outside;
-    the control cost, as in HalfCheetah-v5, uses the action as given). Autoreset follows
+    Observations have shape (M, 17) (18 with the task parameter) and actions (M, 6) in [-1, 1] (MuJoCo clamps
+    values outside; the control cost, as in HalfCheetah-v5, uses the action as given). Autoreset follows
     Gymnasium's ``NEXT_STEP`` mode.
 
     ``mujoco.rollout`` starts each call from a zero solver warm-start, whereas a Gymnasium env
@@ -71,6 +72,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         *,
         num_threads: int = 1,
         max_episode_steps: int = MAX_EPISODE_STEPS,
+        task_in_observation: bool = False,
     ):
         if len(tasks) < 1:
             raise ValueError("HalfCheetahVectorEnv needs at least one task")
@@ -80,6 +82,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         self.num_envs = len(tasks)
         self.num_threads = num_threads
         self.max_episode_steps = max_episode_steps
+        self.task_in_observation = task_in_observation
         self._datas = [mujoco.MjData(self.model) for _ in range(num_threads)]
         # One persistent pool (nthread=0 runs inline); rollout.rollout() would build a new one per call.
         self._rollout: rollout.Rollout | None = rollout.Rollout(nthread=num_threads if num_threads > 1 else 0)
@@ -99,7 +102,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         self._init_qpos = scratch.qpos.copy()
         self._init_qvel = scratch.qvel.copy()
 
-        obs_dim = self.observation_size()
+        obs_dim = self.observation_size() + int(task_in_observation)
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float64)
         low, high = self.model.actuator_ctrlrange.T.astype(np.float32)
         self.single_action_space = gym.spaces.Box(low, high, (nu,), np.float32)
@@ -107,6 +110,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
 
         self._tasks = list(tasks)
+        self._parameters = np.array([t.parameter for t in tasks])
         self._state = np.tile(self._init_state, (self.num_envs, 1))
         self._out = np.empty((self.num_envs, self.frame_skip, self._nstate))
         self._control = np.empty((self.num_envs, self.frame_skip, nu))
@@ -133,6 +137,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
             if not isinstance(task, Task):
                 raise TypeError(f"task must be a hw14_lib.Task, got {type(task).__name__}")
         self._tasks = list(values)
+        self._parameters = np.array([t.parameter for t in values])
 
     def get_attr(self, name: str) -> tuple[Any, ...]:
         """``get_attr('task')`` returns the M tasks, as ``SyncVectorEnv`` does."""
@@ -248,6 +253,13 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         return self._observations(rows), rewards, terminated, truncated, info
 
     def _observations(self, rows: slice = slice(None)) -> np.ndarray:
+        observations = self.state_observations(rows)
+        if not self.task_in_observation:
+            return observations
+        return np.concatenate([observations, self._parameters[rows, None]], axis=1)
+
+    def state_observations(self, rows: slice = slice(None)) -> np.ndarray:
+        """The copies' observations of their states, ``(rows, observation_size())``: ``qpos[1:]`` and ``qvel``."""
         qpos = self._state[rows, self._qpos]
         qvel = self._state[rows, self._qvel]
         return np.concatenate([qpos[:, 1:], qvel], axis=1)
