@@ -76,6 +76,11 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     Experiment("ablation_dir_two_inner_steps", "configs/dir.yaml", {"inner_steps": 2}, group="ablation"),
     # Velocity with 20 tasks per meta-batch, the configuration before 40 (results/README.md).
     Experiment("vel_maml_b20_s0", "configs/vel.yaml", {"meta_batch_size": 20}, group="variant"),
+    # Direction at the reimplementations' convention (ProMP, learn2learn, RLlib): horizon 100, cost 0.05 ||a||^2,
+    # 300 iterations of 20 tasks x 20 trajectories (24 M env steps).
+    Experiment(
+        "dir_maml_h100", "configs/dir.yaml", {"horizon": 100, "ctrl_weight": 0.5, "iterations": 300}, group="variant"
+    ),
     # The MAML paper's environment (issue 21): MAML seeds, then the baselines with the same env-step budget (no
     # support sets: twice the iterations) and the oracles (task parameter in the observation, trained likewise).
     *_seeds("paper_dir_maml", "configs/paper_dir.yaml", (0, 1, 2)),
