@@ -37,7 +37,7 @@ class TrainConfig:
     # --- tasks ---
     env: EnvName = "gymnasium"
     """'gymnasium' (HalfCheetah-v5: dt 0.05 s, 17-d observation) or 'paper' (the MAML paper's rllab half-cheetah:
-    dt 0.01 s, centre-of-mass reward, 0.05 ||clip(a)||^2 with ctrl_weight 0.5, 20-d observation; no video yet)."""
+    dt 0.01 s, centre-of-mass reward, 0.05 ||clip(a)||^2 with ctrl_weight 0.5, 20-d observation)."""
     task: DistributionName = "backward"
     """Task distribution p(T): 'backward' (the seed's single task), 'direction' or 'velocity'."""
     velocity_low: float = 0.0
@@ -91,7 +91,7 @@ class TrainConfig:
 
     oracle: bool = False
     """The paper's oracle: the task parameter (d or v) is appended to the observation; needs objective 'pretrain'
-    (no adaptation) and video false. Its table result is the return at theta (k = 0)."""
+    (no adaptation). Its table result is the return at theta (k = 0)."""
 
     # --- outer loop ---
     outer_optimizer: OuterOptimizerName = "adam"
@@ -176,8 +176,6 @@ class TrainConfig:
             _fail("video", self.video, "false with env 'paper' (no renderer for the paper's environment yet)")
         if self.oracle and self.objective != "pretrain":
             _fail("objective", self.objective, "'pretrain' with oracle: true (an oracle is trained without adaptation)")
-        if self.oracle and self.video:
-            _fail("video", self.video, "false with oracle: true (no renderer for the task-parameter observation)")
         if self.env == "paper" and self.backend != "mujoco":
             _fail("backend", self.backend, "'mujoco' with env 'paper'")
         if not LOG_STD_BOUNDS[0] <= self.init_log_std <= LOG_STD_BOUNDS[1]:

@@ -258,7 +258,9 @@ def finish_run(cfg: TrainConfig, out: Path, policy: GaussianMLPPolicy, *, evalua
         summary.update(evaluation)
         if cfg.video:
             first_step = history[1][0]
-            video_return = record_video(policy, first_step, tasks[0], out / VIDEO, horizon=cfg.horizon, seed=cfg.seed)
+            video_return = record_video(
+                policy, first_step, tasks[0], out / VIDEO, horizon=cfg.horizon, seed=cfg.seed, env=cfg.env_spec
+            )
             summary["video"] = None if video_return is None else VIDEO
             summary["video_return"] = video_return
     atomic_write_json(out / SUMMARY, summary)

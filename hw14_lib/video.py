@@ -23,6 +23,7 @@ import subprocess
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +31,8 @@ from torch import Tensor
 
 from hw14_lib.io_utils import atomic_write
 from hw14_lib.rl.envs import HalfCheetahTaskEnv
+from hw14_lib.rl.make_env import EnvName, EnvSpec
+from hw14_lib.rl.paper_env import PaperHalfCheetahEnv
 from hw14_lib.rl.policy import GaussianMLPPolicy, distribution
 from hw14_lib.rl.tasks import Task
 
@@ -92,14 +95,26 @@ def widen_floor(model: object, half_size: float = FLOOR_HALF_SIZE) -> None:
         model.mat_texrepeat[material] *= scale  # type: ignore[attr-defined]
 
 
-def make_render_env(task: Task, *, width: int = 480, height: int = 320) -> HalfCheetahTaskEnv:
-    """A :class:`HalfCheetahTaskEnv` rendering RGB frames of ``height x width`` pixels from the
-    tracking camera, over the widened floor."""
-    env = HalfCheetahTaskEnv(
-        task=task, render_mode="rgb_array", width=width, height=height, camera_name=TRACKING_CAMERA
-    )
-    widen_floor(env.unwrapped.model)  # type: ignore[attr-defined]
-    return env
+def make_render_env(
+    task: Task, *, width: int = 480, height: int = 320, env: EnvName | EnvSpec = "gymnasium"
+) -> HalfCheetahTaskEnv | PaperHalfCheetahEnv:
+    """A :class:`HalfCheetahTaskEnv` (or, for ``env`` ``"paper"``, a :class:`PaperHalfCheetahEnv`) rendering RGB
+    frames of ``height x width`` pixels from the tracking camera, over the widened floor."""
+    spec = env if isinstance(env, EnvSpec) else EnvSpec(env)
+    options: dict[str, Any] = {
+        "render_mode": "rgb_array",
+        "width": width,
+        "height": height,
+        "camera_name": TRACKING_CAMERA,
+    }
+    if spec.name == "paper":
+        rendered: HalfCheetahTaskEnv | PaperHalfCheetahEnv = PaperHalfCheetahEnv(
+            task, task_in_observation=spec.task_in_observation, **options
+        )
+    else:
+        rendered = HalfCheetahTaskEnv(task=task, task_in_observation=spec.task_in_observation, **options)
+    widen_floor(rendered.unwrapped.model)  # type: ignore[attr-defined]
+    return rendered
 
 
 def render_episode(
@@ -111,17 +126,19 @@ def render_episode(
     seed: int = 0,
     width: int = 480,
     height: int = 320,
+    env: EnvName | EnvSpec = "gymnasium",
 ) -> tuple[list[np.ndarray], float, float]:
-    """One episode of the mean action ``mu_theta(s)``, rendered.
+    """One episode of the mean action ``mu_theta(s)`` on ``env`` (:func:`make_render_env`), rendered.
 
     Returns:
         ``horizon + 1`` frames of shape ``(height, width, 3)`` (uint8; the state after 0..horizon
-        steps), the episode's return, and the frame rate ``1 / dt`` (20 fps for HalfCheetah-v5).
+        steps), the episode's return, and the frame rate ``1 / dt`` (20 fps for HalfCheetah-v5, 100 for the
+        paper's environment).
 
     Raises:
         Whatever the OpenGL back end raises when a frame cannot be rendered.
     """
-    env = make_render_env(task, width=width, height=height)
+    env = make_render_env(task, width=width, height=height, env=env)
     total, frames = 0.0, []
     try:
         obs, _ = env.reset(seed=seed)
@@ -150,8 +167,9 @@ def record_video(
     seed: int = 0,
     width: int = 480,
     height: int = 320,
+    env: EnvName | EnvSpec = "gymnasium",
 ) -> float | None:
-    """Render one deterministic episode (:func:`render_episode`) to an mp4 at ``path`` (atomically)
+    """Render one deterministic episode (:func:`render_episode`) on ``env`` to an mp4 at ``path`` (atomically)
     and return its return.
 
     When OpenGL is unavailable (checked by :func:`rendering_problem` before any frame), or rendering
@@ -166,7 +184,7 @@ def record_video(
         return None
     try:
         frames, total, fps = render_episode(
-            policy, params, task, horizon=horizon, seed=seed, width=width, height=height
+            policy, params, task, horizon=horizon, seed=seed, width=width, height=height, env=env
         )
     except Exception as exc:  # OpenGL back ends fail in many ways (RuntimeError, FatalError, ...)
         warnings.warn(f"video skipped: rendering failed ({type(exc).__name__}: {exc})", stacklevel=2)

@@ -9,7 +9,8 @@ import mujoco
 import numpy as np
 import pytest
 
-from hw14_lib.rl.paper_env import PAPER_CTRL_WEIGHT, PAPER_OBS_DIM, PaperHalfCheetahVectorEnv
+from hw14_lib.rl.make_env import make_task_vector_env
+from hw14_lib.rl.paper_env import PAPER_CTRL_WEIGHT, PAPER_OBS_DIM, PaperHalfCheetahEnv, PaperHalfCheetahVectorEnv
 from hw14_lib.rl.tasks import Task
 from hw14_lib.rl.vector_env import half_cheetah_xml_path
 
@@ -66,6 +67,47 @@ def test_paper_env_is_rllabs_formulas_step_by_step(task: Task) -> None:
     env.close()
 
 
+@pytest.mark.parametrize(
+    "task",
+    [Task("direction", direction=-1.0, ctrl_weight=PAPER_CTRL_WEIGHT),
+     Task("velocity", goal_velocity=0.4, ctrl_weight=PAPER_CTRL_WEIGHT)],
+)  # fmt: skip
+def test_gymnasium_paper_env_is_rllabs_formulas_step_by_step(task: Task) -> None:
+    actions = np.random.default_rng(4).uniform(-1.5, 1.5, (25, 6))
+    first, rewards, observations = reference_episode(task, 5, actions)
+    env = PaperHalfCheetahEnv(task)
+    assert env.dt == pytest.approx(0.01) and env.observation_space.shape == (PAPER_OBS_DIM,)
+    obs, _ = env.reset(seed=5)
+    np.testing.assert_allclose(obs, first, rtol=0, atol=1e-12)
+    for t, action in enumerate(actions):
+        obs, reward, terminated, truncated, info = env.step(action)
+        # the same engine and warm start as the reference: equal to rounding
+        np.testing.assert_allclose(reward, rewards[t], rtol=0, atol=1e-10, err_msg=f"step {t}")
+        np.testing.assert_allclose(obs, observations[t], rtol=0, atol=1e-10, err_msg=f"step {t}")
+        assert info["x_velocity"] == info["reward_forward"] and not terminated and not truncated
+    env.close()
+
+
+def test_batched_paper_env_matches_the_gymnasium_one_through_an_autoreset() -> None:
+    tasks = [Task("direction", direction=1.0, ctrl_weight=PAPER_CTRL_WEIGHT),
+             Task("velocity", goal_velocity=1.7, ctrl_weight=PAPER_CTRL_WEIGHT)] * 2  # fmt: skip
+    fast = PaperHalfCheetahVectorEnv(tasks, max_episode_steps=8)
+    reference = gym.vector.SyncVectorEnv(
+        [lambda t=t: gym.wrappers.TimeLimit(PaperHalfCheetahEnv(t), 8) for t in tasks],
+        autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
+    )
+    np.testing.assert_allclose(fast.reset(seed=2)[0], reference.reset(seed=2)[0], rtol=0, atol=1e-12)
+    for t, action in enumerate(np.random.default_rng(3).uniform(-1, 1, (12, 4, 6))):  # an episode ends at 8
+        got, want = fast.step(action), reference.step(action)
+        for name, a, b in zip(("obs", "reward", "terminated", "truncated"), got[:4], want[:4], strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-7, err_msg=f"{name} at step {t}")
+    fast.close(), reference.close()
+    built = make_task_vector_env(tasks, env="paper", backend="gymnasium")  # the reference backend of a config
+    assert isinstance(built.envs[0].unwrapped, PaperHalfCheetahEnv) and built.envs[0]._max_episode_steps == 1000
+    np.testing.assert_allclose(built.reset(seed=2)[0], fast.reset(seed=2)[0], rtol=0, atol=1e-12)
+    built.close()
+
+
 def test_paper_env_blocks_in_threads_equal_one_step() -> None:
     tasks = [Task("direction", direction=(-1.0) ** i, ctrl_weight=PAPER_CTRL_WEIGHT) for i in range(4)]
     copies = [t for t in tasks for _ in range(5)]
@@ -106,9 +148,5 @@ def test_a_config_trains_and_evaluates_on_the_paper_environment(tmp_path) -> Non
     from hw14_lib.rl.policy import load_policy
 
     assert load_policy(tmp_path / "run" / "policy.pt").obs_dim == PAPER_OBS_DIM
-    with pytest.raises(ValueError, match="config field 'video' has value True; allowed: false with env 'paper'"):
-        TrainConfig(env="paper", video=True)
-    with pytest.raises(ValueError, match="config field 'backend' has value 'gymnasium'"):
-        TrainConfig(env="paper", video=False, backend="gymnasium")
     with pytest.raises(ValueError, match="config field 'env' has value 'rllab'"):
         TrainConfig(env="rllab")

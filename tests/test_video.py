@@ -204,3 +204,28 @@ def test_train_names_the_video_it_wrote(tmp_path: Path, capsys: pytest.CaptureFi
     )
     frames, _ = read_video(out / "video.mp4")
     assert len(frames) == 21  # the smoke horizon of 20 steps, and the first state
+
+
+@needs_gl
+def test_paper_environment_video_follows_the_cheetah_with_the_physics_of_the_unrendered_env() -> None:
+    from hw14_lib.rl.make_env import EnvSpec
+    from hw14_lib.rl.paper_env import PAPER_CTRL_WEIGHT, PaperHalfCheetahEnv
+    from hw14_lib.rl.policy import GaussianMLPPolicy
+
+    policy = load_policy(REPO / "results" / "paper_dir_maml_s0" / "policy.pt")
+    theta = {k: v.detach() for k, v in policy_params(policy).items()}
+    task = Task("direction", direction=1.0, ctrl_weight=PAPER_CTRL_WEIGHT)
+    frames, total, fps = render_episode(policy, theta, task, horizon=200, width=160, height=112, env="paper")
+    assert len(frames) == 201 and fps == 100.0 and shown_fraction(frames) == 1.0
+    plain, expected = PaperHalfCheetahEnv(task), 0.0
+    obs, _ = plain.reset(seed=0)
+    for _ in range(200):
+        with torch.no_grad():
+            action = policy.deterministic_action(distribution(policy, theta, torch.as_tensor(obs, dtype=torch.float32)))
+        obs, reward, *_ = plain.step(action.numpy())
+        expected += reward
+    assert total == pytest.approx(expected, rel=1e-12)
+    oracle = GaussianMLPPolicy(EnvSpec("gymnasium", task_in_observation=True).observation_dim, 6)
+    oracle_theta = {k: v.detach() for k, v in policy_params(oracle).items()}
+    spec = EnvSpec("gymnasium", task_in_observation=True)
+    assert len(render_episode(oracle, oracle_theta, task, horizon=3, width=64, height=48, env=spec)[0]) == 4

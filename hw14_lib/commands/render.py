@@ -53,7 +53,7 @@ def render_command(args: argparse.Namespace) -> int:
         policy = load_policy(folder / POLICY)
         _, tasks, history = evaluate_meta_policy(cfg, policy, steps=1)
         out = folder / f".{VIDEO}.rerender.mp4"
-        ret = record_video(policy, history[1][0], tasks[0], out, horizon=cfg.horizon, seed=cfg.seed)
+        ret = record_video(policy, history[1][0], tasks[0], out, horizon=cfg.horizon, seed=cfg.seed, env=cfg.env_spec)
         if ret is None:
             return 1  # record_video warned why
         if recorded is not None and not math.isclose(ret, recorded, rel_tol=1e-9, abs_tol=1e-6):

@@ -136,6 +136,7 @@ def adaptation_demo(
         seed=seed,
         physics_threads=1,
         step_sizes=step_sizes,
+        env=trained.config.env_spec,
     )
     name = f"adapted_{task.label().replace('=', '').replace('.', 'p')}_k{steps}.mp4"
     path = settings.videos_dir / name
@@ -148,6 +149,7 @@ def adaptation_demo(
         seed=seed,
         width=settings.video_width,
         height=settings.video_height,
+        env=trained.config.env_spec,
     )
     return AdaptationDemo(
         task=task,

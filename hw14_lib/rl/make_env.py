@@ -9,8 +9,8 @@ from typing import Literal, get_args
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-from hw14_lib.rl.envs import BASE_ENV_ID, OBS_DIM, HalfCheetahTaskEnv
-from hw14_lib.rl.paper_env import PAPER_OBS_DIM, PaperHalfCheetahVectorEnv
+from hw14_lib.rl.envs import BASE_ENV_ID, MAX_EPISODE_STEPS, OBS_DIM, HalfCheetahTaskEnv
+from hw14_lib.rl.paper_env import PAPER_OBS_DIM, PaperHalfCheetahEnv, PaperHalfCheetahVectorEnv
 from hw14_lib.rl.tasks import Task
 from hw14_lib.rl.vector_env import BACKENDS, Backend, HalfCheetahVectorEnv
 
@@ -54,23 +54,24 @@ def make_task_vector_env(
 
     Args:
         tasks: the task of each copy, length M.
-        backend: ``"mujoco"`` (:class:`HalfCheetahVectorEnv`, fast) or ``"gymnasium"``
-            (``SyncVectorEnv`` of :class:`HalfCheetahTaskEnv`, the reference implementation).
+        backend: ``"mujoco"`` (:class:`HalfCheetahVectorEnv` or :class:`PaperHalfCheetahVectorEnv`, fast) or
+            ``"gymnasium"`` (``SyncVectorEnv`` of :class:`HalfCheetahTaskEnv` or :class:`PaperHalfCheetahEnv`, the
+            reference implementations).
         num_threads: physics threads of the ``"mujoco"`` backend.
-        env: ``"gymnasium"`` (HalfCheetah-v5), ``"paper"`` (:mod:`hw14_lib.rl.paper_env`, ``"mujoco"`` backend only),
-            or an :class:`EnvSpec` (which may add the task parameter to the observation).
+        env: ``"gymnasium"`` (HalfCheetah-v5), ``"paper"`` (:mod:`hw14_lib.rl.paper_env`), or an :class:`EnvSpec`
+            (which may add the task parameter to the observation).
     """
     spec = env if isinstance(env, EnvSpec) else EnvSpec(env)
     oracle = spec.task_in_observation
-    if spec.name == "paper":
-        if backend != "mujoco":
-            raise ValueError(f"env='paper' has only the 'mujoco' backend, not {backend!r}")
-        return PaperHalfCheetahVectorEnv(tasks, num_threads=num_threads, task_in_observation=oracle)
     if backend == "mujoco":
-        return HalfCheetahVectorEnv(tasks, num_threads=num_threads, task_in_observation=oracle)
+        vector_env = PaperHalfCheetahVectorEnv if spec.name == "paper" else HalfCheetahVectorEnv
+        return vector_env(tasks, num_threads=num_threads, task_in_observation=oracle)
     if backend == "gymnasium":
-        return SyncVectorEnv(
-            [lambda t=t: HalfCheetahTaskEnv(gym.make(BASE_ENV_ID), t, task_in_observation=oracle) for t in tasks],
-            autoreset_mode=AutoresetMode.NEXT_STEP,
-        )
+
+        def make(task: Task) -> gym.Env:
+            if spec.name == "paper":
+                return gym.wrappers.TimeLimit(PaperHalfCheetahEnv(task, task_in_observation=oracle), MAX_EPISODE_STEPS)
+            return HalfCheetahTaskEnv(gym.make(BASE_ENV_ID), task, task_in_observation=oracle)
+
+        return SyncVectorEnv([lambda t=t: make(t) for t in tasks], autoreset_mode=AutoresetMode.NEXT_STEP)
     raise ValueError(f"backend={backend!r} is unknown; use one of {', '.join(BACKENDS)}")

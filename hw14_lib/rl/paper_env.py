@@ -13,23 +13,86 @@ Finn et al. (2017) trained on rllab's HalfCheetah; Gymnasium's HalfCheetah-v5 lo
 * **reset**: ``qpos + 0.01 N(0, 1)``, ``qvel + 0.1 N(0, 1)``.
 
 The engine differs from rllab's MuJoCo 1.31, so numbers will not match the paper's to the digit; an oracle
-trained here is the calibration.
+trained here is the calibration. :class:`PaperHalfCheetahEnv` is one copy as a Gymnasium environment (the reference
+the batched env is tested against, and the renderer of its videos).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import gymnasium as gym
 import mujoco
 import numpy as np
+from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
-from hw14_lib.rl.tasks import Task
-from hw14_lib.rl.vector_env import MAX_EPISODE_STEPS, STATE_SPEC, HalfCheetahVectorEnv
+from hw14_lib.rl.tasks import Task, task_rewards
+from hw14_lib.rl.vector_env import MAX_EPISODE_STEPS, STATE_SPEC, HalfCheetahVectorEnv, half_cheetah_xml_path
 
 PAPER_CTRL_WEIGHT = 0.5
 """Task control weight that turns ``-0.1 ||clip(a)||^2`` into rllab's ``-0.05 ||clip(a)||^2``."""
 PAPER_OBS_DIM = 20
 PAPER_QPOS_NOISE, PAPER_QVEL_NOISE = 0.01, 0.1
+
+
+def torso_com_and_velocity(model: mujoco.MjModel, data: mujoco.MjData, torso: int) -> tuple[np.ndarray, float]:
+    """The torso subtree's centre of mass ``(3,)`` and its x-velocity for the state in ``data`` (whose qpos and
+    qvel are set): kinematics, the subtree centres of mass and their velocities, no dynamics."""
+    mujoco.mj_kinematics(model, data)
+    mujoco.mj_comPos(model, data)
+    mujoco.mj_comVel(model, data)
+    mujoco.mj_subtreeVel(model, data)
+    return data.subtree_com[torso].copy(), float(data.subtree_linvel[torso, 0])
+
+
+class PaperHalfCheetahEnv(HalfCheetahEnv):
+    """One copy of the paper's half-cheetah (see the module docstring) as a Gymnasium environment, scored by
+    :attr:`task` (settable between episodes, also through ``SyncVectorEnv.set_attr``).
+
+    Args:
+        task: the task whose reward :meth:`step` returns (default: backward).
+        task_in_observation: append :attr:`Task.parameter` to the observation (an oracle's input, 21-d).
+        **kwargs: rendering options of Gymnasium's MuJoCo environments (``render_mode``, ``width``, ``height``,
+            ``camera_name``).
+
+    ``info`` holds ``x_velocity`` (= ``reward_forward``, the centre of mass's) and ``reward_ctrl``
+    (``-0.1 ||clip(a)||^2``); wrap it in ``TimeLimit`` for episodes of ``MAX_EPISODE_STEPS``.
+    """
+
+    def __init__(self, task: Task | None = None, *, task_in_observation: bool = False, **kwargs: Any):
+        super().__init__(xml_file=half_cheetah_xml_path(), frame_skip=1, **kwargs)
+        self.task = task if task is not None else Task.backward(ctrl_weight=PAPER_CTRL_WEIGHT)
+        self.task_in_observation = task_in_observation
+        size = PAPER_OBS_DIM + int(task_in_observation)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float64)
+        self._torso = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "torso")
+
+    def reset_model(self) -> np.ndarray:
+        """rllab's start state (``qpos + 0.01 N(0, 1)``, then ``qvel + 0.1 N(0, 1)``) and its observation."""
+        qpos = self.init_qpos + PAPER_QPOS_NOISE * self.np_random.standard_normal(self.model.nq)
+        qvel = self.init_qvel + PAPER_QVEL_NOISE * self.np_random.standard_normal(self.model.nv)
+        self.set_state(qpos, qvel)
+        return self._get_obs()
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """One physics step under ``action``; the task's reward of the new state's centre-of-mass velocity."""
+        self.do_simulation(action, self.frame_skip)
+        _, velocity = torso_com_and_velocity(self.model, self.data, self._torso)
+        low, high = self.model.actuator_ctrlrange.T
+        reward_ctrl = -0.1 * float(np.sum(np.clip(action, low, high) ** 2))
+        reward = task_rewards([self.task], np.array([velocity]), np.array([velocity]), np.array([reward_ctrl]))[0]
+        if self.render_mode == "human":
+            self.render()
+        info = {"x_velocity": velocity, "reward_forward": velocity, "reward_ctrl": reward_ctrl}
+        return self._get_obs(), float(reward), False, False, info
+
+    def _get_obs(self) -> np.ndarray:
+        com, _ = torso_com_and_velocity(self.model, self.data, self._torso)
+        parts = [self.data.qpos[1:], self.data.qvel, com]
+        return np.concatenate(parts + ([np.array([self.task.parameter])] if self.task_in_observation else []))
+
+    def _get_reset_info(self) -> dict[str, Any]:
+        return {}
 
 
 class PaperHalfCheetahVectorEnv(HalfCheetahVectorEnv):
@@ -81,12 +144,7 @@ class PaperHalfCheetahVectorEnv(HalfCheetahVectorEnv):
         com, velocity = np.empty((len(states), 3)), np.empty(len(states))
         for i, state in enumerate(states):
             mujoco.mj_setState(self.model, data, state, STATE_SPEC)
-            mujoco.mj_kinematics(self.model, data)
-            mujoco.mj_comPos(self.model, data)
-            mujoco.mj_comVel(self.model, data)
-            mujoco.mj_subtreeVel(self.model, data)
-            com[i] = data.subtree_com[self._torso]
-            velocity[i] = data.subtree_linvel[self._torso, 0]
+            com[i], velocity[i] = torso_com_and_velocity(self.model, data, self._torso)
         return com, velocity
 
     def _reset_rows(self, rows: np.ndarray, data: mujoco.MjData) -> None:
