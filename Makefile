@@ -63,10 +63,11 @@ bench-trpo: $(STAMP)
 	$(PY) benchmarks/bench_trpo_curvature.py
 
 # The report's experiments into results/ (resumable: run again to continue; two at a time, one per core), then
-# the finished direction/velocity runs under the paper's protocol (40 test tasks) into results/table.json.
+# the finished direction/velocity runs under the paper's protocol (40 test tasks) into results/table.json and the
+# README's table.
 results: $(STAMP)
 	$(PY) -m hw14_lib results --jobs 2
-	$(PY) -m hw14_lib protocol
+	$(PY) -m hw14_lib protocol --readme README.md
 
 # The later-steps study (results/later_steps/): every finished MAML run re-evaluated with the steps
 # after the first at c * alpha, on its held-out tasks; the three-seed runs also on validation tasks.

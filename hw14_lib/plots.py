@@ -77,6 +77,7 @@ def plot_adaptation_curves(
     *,
     reference: Mapping[str, Sequence[float]] | None = None,
     oracle: float | None = None,
+    own_oracle: float | None = None,
     title: str = "",
     ylabel: str = "mean return (N trajectories, 200 steps)",
 ) -> Path:
@@ -88,6 +89,7 @@ def plot_adaptation_curves(
         reference: ``label -> value[k]``, e.g. the MAML paper's numbers, drawn as hollow markers
             on dotted lines in the colour of the same label.
         oracle: a horizontal reference line (the paper's oracle), or ``None``.
+        own_oracle: our oracle's return, a solid horizontal line, or ``None``.
     """
     fig, ax = plt.subplots(figsize=(5.6, 3.9))
     for i, (label, (mean, std)) in enumerate(curves.items()):
@@ -100,6 +102,8 @@ def plot_adaptation_curves(
         ax.plot(k, values, color=color, marker="s", mfc="none", ls=":", lw=1.2, label=f"{label} (paper)")
     if oracle is not None:
         ax.axhline(oracle, color=METHOD_COLORS["oracle"], ls="--", lw=1, label="oracle (paper)")
+    if own_oracle is not None:
+        ax.axhline(own_oracle, color=METHOD_COLORS["oracle"], ls="-", lw=2, label="oracle (ours)")
     ax.set_xlabel("inner policy-gradient steps on the held-out task")
     ax.set_ylabel(ylabel)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))

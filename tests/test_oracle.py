@@ -81,7 +81,17 @@ def test_an_oracle_run_trains_and_its_protocol_row_has_one_return(tmp_path) -> N
     summary = train(cfg, tmp_path / "paper_vel_oracle", progress=False)
     assert summary is not None and np.isfinite(summary["pre_adaptation_return"])
     shutil.copytree(tmp_path / "paper_vel_oracle", tmp_path / "results" / "paper_vel_oracle")
-    check_ok(run_cli("protocol", "--results", str(tmp_path / "results"), "--physics-threads", "1"))
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n")
+    bad = run_cli("protocol", "--results", str(tmp_path / "results"), "--readme", str(readme))
+    assert bad.returncode == 2 and bad.stderr.strip().endswith("block to rewrite"), bad.stderr
+    readme.write_text("before\n<!-- table.json -->\nold\n<!-- /table.json -->\nafter\n")
+    root = str(tmp_path / "results")
+    check_ok(run_cli("protocol", "--results", root, "--physics-threads", "1", "--readme", str(readme)))
+    text = readme.read_text()
+    assert text.startswith("before\n<!-- table.json -->\n| env | T |") and "old" not in text
+    assert f"| paper | {cfg.horizon} | velocity | **oracle** | 1 |" in text
+    assert text.endswith("<!-- /table.json -->\nafter\n")
     record = json.loads((tmp_path / "results" / "protocol" / "paper_vel_oracle.json").read_text())
     assert record["method"] == "oracle" and record["step_sizes"] == [] and len(record["returns"]) == 1
     assert len(record["returns"][0]) == 40

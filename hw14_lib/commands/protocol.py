@@ -10,9 +10,11 @@ from typing import Any
 
 from hw14_lib.commands.common import UsageError
 
-METHOD_OF = re.compile(r"(?P<prefix>paper_)?(?P<family>dir|vel)_(?P<method>maml|pretrained|random|oracle)(_s\d+)?")
-"""The experiments the table takes: ``[paper_]<dir|vel>_<method>[_s<seed>]`` (not the ablations or variants);
-``paper_`` marks a run on the paper's environment."""
+METHOD_OF = re.compile(
+    r"(?P<prefix>paper_)?(?P<family>dir|vel)_(?P<method>maml|pretrained|random|oracle)(?P<variant>_h\d+)?(_s\d+)?"
+)
+"""The experiments the table takes: ``[paper_]<dir|vel>_<method>[_h<horizon>][_s<seed>]`` (not the ablations or other
+variants); ``paper_`` marks a run on the paper's environment, ``_h<T>`` one at another horizon (its own row)."""
 
 
 def add_protocol_parser(subparsers: Any) -> None:
@@ -29,6 +31,12 @@ def add_protocol_parser(subparsers: Any) -> None:
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help="evaluate only these runs")
     parser.add_argument("--overwrite", action="store_true", help="evaluate runs that already have a protocol file")
     parser.add_argument("--physics-threads", type=int, default=2, help="physics threads (default: 2)")
+    parser.add_argument(
+        "--readme",
+        default=None,
+        metavar="FILE",
+        help="also rewrite the table between FILE's '<!-- table.json -->' markers (e.g. README.md)",
+    )
     parser.set_defaults(handler=protocol_command)
 
 
@@ -39,7 +47,7 @@ def protocol_command(args: argparse.Namespace) -> int:
     import torch
 
     from hw14_lib.config import TrainConfig
-    from hw14_lib.io_utils import atomic_write_json
+    from hw14_lib.io_utils import atomic_write_json, atomic_write_text
     from hw14_lib.protocol import PROTOCOL_STEPS, evaluate_protocol
     from hw14_lib.report.data import FAMILIES
     from hw14_lib.rl.policy import load_policy
@@ -48,6 +56,9 @@ def protocol_command(args: argparse.Namespace) -> int:
     root = Path(args.results)
     if args.physics_threads < 1:
         raise UsageError(f"--physics-threads {args.physics_threads} must be >= 1")
+    readme = Path(args.readme) if args.readme else None
+    if readme is not None and README_MARKERS[0] not in _read(readme):
+        raise UsageError(f"{readme} has no '{README_MARKERS[0]}' ... '{README_MARKERS[1]}' block to rewrite")
     folders = sorted(f for f in root.iterdir() if f.is_dir() and METHOD_OF.fullmatch(f.name)) if root.is_dir() else []
     if args.only:
         unknown = [n for n in args.only if not METHOD_OF.fullmatch(n) or not (root / n).is_dir()]
@@ -66,7 +77,9 @@ def protocol_command(args: argparse.Namespace) -> int:
         assert match is not None  # filtered above
         family, method, prefix = match["family"], match["method"], match["prefix"] or ""
         cfg = TrainConfig.from_yaml(folder / CONFIG, physics_threads=args.physics_threads)
-        alpha, later_scale, why = step_schedule(root, family, method, cfg.inner_lr, prefix=prefix)
+        alpha, later_scale, why = step_schedule(
+            root, family, method, cfg.inner_lr, prefix=prefix, variant=match["variant"] or ""
+        )
         torch.set_num_threads(cfg.torch_threads)
         steps = 0 if method == "oracle" else PROTOCOL_STEPS
         evaluation = evaluate_protocol(
@@ -89,11 +102,30 @@ def protocol_command(args: argparse.Namespace) -> int:
     records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((root / "protocol").glob("*.json"))]
     path = write_table(root, records)
     print(f"wrote {path} ({len(records)} runs)")
+    if readme is not None:
+        from hw14_lib.report.comparison import load_table, protocol_markdown
+
+        text = _read(readme)
+        start, end = text.index(README_MARKERS[0]), text.index(README_MARKERS[1])
+        table = protocol_markdown(load_table(path))
+        atomic_write_text(readme, text[: start + len(README_MARKERS[0])] + "\n" + table + text[end:])
+        print(f"rewrote the table of {readme}")
     return 0
 
 
+README_MARKERS = ("<!-- table.json -->", "<!-- /table.json -->")
+"""The block of the README that ``protocol --readme`` rewrites from ``results/table.json``."""
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+
+
 def step_schedule(
-    root: Path, family: str, method: str, inner_lr: float, *, prefix: str = ""
+    root: Path, family: str, method: str, inner_lr: float, *, prefix: str = "", variant: str = ""
 ) -> tuple[float, float, str]:
     """``(alpha, later_scale, why)`` of a run's protocol evaluation, chosen on validation tasks only.
 
@@ -101,7 +133,8 @@ def step_schedule(
     family's seeds, is highest (``results/later_steps/*_validation.json``; ``c = 1`` without a study).
     Pretrained: the ``alpha`` of its step-size studies (``later-steps --alpha A --scales 1 --validation``) with the
     best one-step validation return, ``c = 1``. Random: the MAML ``alpha``, ``c = 1``. Oracle: no step (k = 0 only).
-    ``prefix`` (``"paper_"``) keeps each environment's studies to its own runs.
+    ``prefix`` (``"paper_"``) and ``variant`` (``"_h100"``) keep each environment's and setting's studies to its
+    own runs.
     """
     import numpy as np
 
@@ -116,7 +149,7 @@ def step_schedule(
         candidates = {
             s.alpha: s.rows[0]["mean_stochastic"][1]
             for s in later_steps
-            if s.validation and s.alpha is not None and s.run == f"{prefix}{family}_pretrained"
+            if s.validation and s.alpha is not None and s.run == f"{prefix}{family}_pretrained{variant}"
         }
         if not candidates:
             return inner_lr, 1.0, "the MAML alpha, c = 1 (no step-size study on validation tasks)"
@@ -126,7 +159,7 @@ def step_schedule(
     studies = [
         s
         for s in later_steps
-        if s.validation and s.alpha is None and re.fullmatch(rf"{prefix}{family}_maml_s\d+", s.run)
+        if s.validation and s.alpha is None and re.fullmatch(rf"{prefix}{family}_maml{variant}(_s\d+)?", s.run)
     ]
     if not studies:
         return inner_lr, 1.0, "alpha of the run, c = 1 (no validation study)"
@@ -140,16 +173,20 @@ def step_schedule(
 
 
 def write_table(root: Path, records: list[dict[str, Any]]) -> Path:
-    """``results/table.json``: one :func:`~hw14_lib.protocol.table_row` per (env, family, method)."""
+    """``results/table.json``: one :func:`~hw14_lib.protocol.table_row` per (env, family, method, horizon), the
+    paper's horizon (200) first."""
     from hw14_lib.io_utils import atomic_write_json
     from hw14_lib.protocol import TABLE_METHODS, table_row
 
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
     for record in records:
-        groups.setdefault((record["env"], record["family"], record["method"]), []).append(record)
+        key = (record["env"], record["family"], record["method"], int(record["horizon"]))
+        groups.setdefault(key, []).append(record)
     order = {m: i for i, m in enumerate(TABLE_METHODS)}
     rows = [
         table_row(env=env, family=family, method=method, evaluations=group, env_steps=[r["env_steps"] for r in group])
-        for (env, family, method), group in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1], order[g[0][2]]))
+        for (env, family, method, _), group in sorted(
+            groups.items(), key=lambda g: (g[0][0], g[0][3] != 200, g[0][3], g[0][1], order[g[0][2]])
+        )
     ]
     return atomic_write_json(root / "table.json", rows)

@@ -15,8 +15,6 @@ from hw14_lib.report.data import (
     LATE_ITERATIONS,
     METHOD_LABELS,
     METHODS,
-    PAPER_CURVES,
-    PAPER_ORACLE,
     InnerStepDiagnostic,
     LaterStepStudy,
     ablation_name,
@@ -94,7 +92,8 @@ def column_configs(runs: Mapping[str, Run], configs: Path) -> dict[str, dict[str
 
 
 def performance_table(runs: Mapping[str, Run]) -> str:
-    """Ours against the paper after 0..3 steps, per task family and method (``tab_performance.tex``)."""
+    """Our Gymnasium runs after 0..3 steps, per task family and method (``tab_performance.tex``); the paper's
+    numbers stand only beside the paper's environment (:func:`hw14_lib.report.comparison.protocol_table`)."""
     lines = [
         r"\begin{tabular}{@{}ll rrrr rr@{}}",
         r"\toprule",
@@ -107,8 +106,7 @@ def performance_table(runs: Mapping[str, Run]) -> str:
         for method in METHODS:
             seeds = seeds_of(runs, f"{fam}_{method}")
             stats = curve_stats(seeds)
-            paper = PAPER_CURVES[fam].get(method)
-            if not seeds and paper is None:
+            if not seeds:
                 continue
             n = stats.seeds if stats else 0
             done = evaluated(seeds)
@@ -118,9 +116,6 @@ def performance_table(runs: Mapping[str, Run]) -> str:
             steps, hours = mean_budget(seeds)
             row = [METHOD_LABELS[method], source, *cells, tex_number(steps), tex_number(hours, 2)]
             lines.append(" & ".join(row) + r" \\")
-            if paper is not None:
-                lines.append(" & ".join(["", "paper", *(tex_number(v) for v in paper), "", ""]) + r" \\")
-        lines.append(rf"oracle & paper & \multicolumn{{4}}{{c}}{{{tex_number(PAPER_ORACLE[fam])}}} & & \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 

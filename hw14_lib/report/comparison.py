@@ -1,0 +1,199 @@
+"""The comparable results: ``results/table.json`` (the paper's protocol, :mod:`hw14_lib.protocol`) as the report's
+tables, numbers and figure, and as the README's Markdown table.
+
+Only rows of the paper's environment are set beside the paper's numbers (:data:`PAPER_CURVES`, :data:`PAPER_ORACLE`);
+the Gymnasium rows are this project's own benchmark, and the horizon-100 row is compared with the reimplementations'
+reported one-step returns (:data:`REIMPLEMENTATIONS`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hw14_lib import plots
+from hw14_lib.report.data import FAMILIES, METHOD_LABELS, PAPER_CURVES, PAPER_ORACLE
+from hw14_lib.report.tex import NA, NumberSheet, tex_number, tex_pm
+
+Row = Mapping[str, Any]
+TABLE_ORDER: tuple[str, ...] = ("maml", "pretrained", "random", "oracle")
+PAPER_BUDGET_M: dict[str, float] = {"dir": 32.0, "vel": 76.0}
+"""Env steps (millions) per seed behind the paper's evaluated checkpoints (issue 21's reading of cbfinn/maml_rl)."""
+REIMPLEMENTATIONS: dict[str, float] = {"learn2learn": 260.0, "RLlib": 268.0}
+"""One-step direction returns the reimplementations report at horizon 100 with cost 0.05 ||a||^2 on Gymnasium's
+half-cheetah after 300 iterations, read off their plots (approximate)."""
+
+
+def load_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The rows of ``results/table.json``, or ``[]`` when it is missing or not a JSON list."""
+    path = Path(path)
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def rows_of(rows: Sequence[Row], *, env: str, horizon: int = 200) -> dict[tuple[str, str], Row]:
+    """``(fam, method) -> row`` of one environment and horizon (``fam``: ``"dir"`` or ``"vel"``)."""
+    short = {family: fam for fam, family in FAMILIES.items()}
+    return {
+        (short[r["family"]], r["method"]): r
+        for r in rows
+        if r.get("env") == env and r.get("horizon") == horizon and r.get("family") in short
+    }
+
+
+def _cell(row: Row, k: int) -> tuple[float | None, float | None, float | None]:
+    returns, std, sem = row["returns"], row["std_over_seeds"], row["sem_over_tasks"]
+    if k >= len(returns):
+        return None, None, None
+    return returns[k], (std[k] if row["seeds"] > 1 else None), sem[k]
+
+
+def _tex_cell(row: Row, k: int) -> str:
+    mean, std, sem = _cell(row, k)
+    if mean is None:
+        return ""
+    return tex_pm(mean, std, 2 if std is not None else 1) + rf" {{\scriptsize({tex_number(sem)})}}"
+
+
+def protocol_table(rows: Sequence[Row], *, env: str) -> str:
+    """``tab_protocol_<env>.tex``: every method of ``env`` after k = 0..3 steps (mean over seeds, ``±`` std over
+    seeds, the mean s.e.m. over the 40 test tasks in brackets), with the paper's rows beside them for the paper's
+    environment; an oracle's one return spans the four columns."""
+    by_key = rows_of(rows, env=env)
+    paper = env == "paper"
+    lines = [
+        r"\begin{tabular}{@{}ll r rrrr r@{}}",
+        r"\toprule",
+        r" & & & \multicolumn{4}{c}{return after $k$ inner steps (40 test tasks)} & env steps \\",
+        r"\cmidrule(lr){4-7}",
+        r"method & source & seeds & $k=0$ & $k=1$ & $k=2$ & $k=3$ & per seed (M) \\",
+    ]
+    for fam, family in FAMILIES.items():
+        lines += [r"\midrule", rf"\multicolumn{{8}}{{@{{}}l}}{{\emph{{{family.capitalize()} tasks}}}} \\"]
+        for method in TABLE_ORDER:
+            row = by_key.get((fam, method))
+            label = METHOD_LABELS.get(method, method)
+            if row is not None:
+                steps = tex_number(row["env_steps_per_seed"] / 1e6)
+                if method == "oracle":
+                    cells = [rf"\multicolumn{{4}}{{c}}{{{_tex_cell(row, 0)}}}"]
+                else:
+                    cells = [_tex_cell(row, k) for k in range(4)]
+                lines.append(" & ".join([label, "ours", str(row["seeds"]), *cells, steps]) + r" \\")
+            elif paper:
+                empty = [rf"\multicolumn{{4}}{{c}}{{{NA}}}"] if method == "oracle" else [NA] * 4
+                lines.append(" & ".join([label, "ours", "0", *empty, ""]) + r" \\")
+            if not paper:
+                continue
+            budget = tex_number(PAPER_BUDGET_M[fam]) if method == "maml" else ""
+            if method == "oracle":
+                lines.append(rf" & paper & & \multicolumn{{4}}{{c}}{{{tex_number(PAPER_ORACLE[fam])}}} & \\")
+            elif method in PAPER_CURVES[fam]:
+                values = [tex_number(v) for v in PAPER_CURVES[fam][method]]
+                lines.append(" & ".join(["", "paper", "", *values, budget]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
+    """``table.<env>.<fam>.<method>.k<k>`` (mean over seeds), ``.k<k>.pm`` (with ``±`` std over seeds),
+    ``.seeds`` and ``.steps`` (M env steps per seed) for both environments and every method; ``table.h100.k1`` and
+    ``table.h100.seeds`` for the horizon-100 direction run; ``table.paper.<fam>.maml.oracle_ratio`` (percent of our
+    oracle after one step); ``paper.budget.<fam>`` (:data:`PAPER_BUDGET_M`) and ``reimpl.<name>.k1``."""
+    for env in ("paper", "gymnasium"):
+        by_key = rows_of(rows, env=env)
+        for fam in FAMILIES:
+            for method in TABLE_ORDER:
+                row = by_key.get((fam, method))
+                key = f"table.{env}.{fam}.{method}"
+                sheet.put(f"{key}.seeds", row["seeds"] if row else None, 0)
+                sheet.put(f"{key}.steps", row["env_steps_per_seed"] / 1e6 if row else None)
+                for k in range(1 if method == "oracle" else 4):
+                    mean, std, _ = _cell(row, k) if row else (None, None, None)
+                    sheet.put(f"{key}.k{k}", mean)
+                    sheet.text(f"{key}.k{k}.pm", tex_pm(mean, std, row["seeds"] if row else 0))
+            maml, oracle = by_key.get((fam, "maml")), by_key.get((fam, "oracle"))
+            ratio = None
+            if env == "paper" and maml and oracle and oracle["returns"][0] != 0:
+                ratio = 100.0 * maml["returns"][1] / oracle["returns"][0]
+            if env == "paper":
+                sheet.put(f"table.paper.{fam}.maml.oracle_ratio", ratio)
+    h100 = rows_of(rows, env="gymnasium", horizon=100).get(("dir", "maml"))
+    sheet.put("table.h100.k1", h100["returns"][1] if h100 else None)
+    sheet.put("table.h100.seeds", h100["seeds"] if h100 else None, 0)
+    for fam, budget in PAPER_BUDGET_M.items():
+        sheet.put(f"paper.budget.{fam}", budget, 0)
+    for name, value in REIMPLEMENTATIONS.items():
+        sheet.put(f"reimpl.{name.lower()}.k1", value, 0)
+
+
+def protocol_figure(rows: Sequence[Row], out: str | os.PathLike[str]) -> list[Path]:
+    """``fig_protocol_{dir,vel}.png``: the paper's environment, our methods (mean ± std over seeds) against the
+    paper's curves, with both oracles as horizontal lines (a placeholder where there is no row yet)."""
+    out = Path(out)
+    written = []
+    for fam, family in FAMILIES.items():
+        path = out / f"fig_protocol_{fam}.png"
+        by_key = rows_of(rows, env="paper")
+        curves = {
+            METHOD_LABELS[method]: (list(row["returns"]), list(row["std_over_seeds"]))
+            for method in TABLE_ORDER[:3]
+            if (row := by_key.get((fam, method))) is not None
+        }
+        if not curves:
+            written.append(plots.plot_placeholder("not yet available:\nresults/table.json (env 'paper')", path))
+            continue
+        oracle = by_key.get((fam, "oracle"))
+        written.append(
+            plots.plot_adaptation_curves(
+                curves,
+                path,
+                reference={METHOD_LABELS[m]: v for m, v in PAPER_CURVES[fam].items()},
+                oracle=PAPER_ORACLE[fam],
+                own_oracle=oracle["returns"][0] if oracle else None,
+                title=f"{family.capitalize()} tasks, the paper's environment and protocol",
+                ylabel="mean return (40 test tasks, 20 trajectories of 200 steps)",
+            )
+        )
+    return written
+
+
+def protocol_markdown(rows: Sequence[Row]) -> str:
+    """The README's table: every row of ``results/table.json`` (mean ± std over seeds, mean s.e.m. over tasks in
+    brackets), with the paper's rows after those of its environment."""
+    header = [
+        "| env | T | family | method | seeds | k = 0 | k = 1 | k = 2 | k = 3 | env steps/seed | step sizes |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    lines = list(header)
+
+    def cell(row: Row, k: int) -> str:
+        mean, std, sem = _cell(row, k)
+        if mean is None:
+            return ""
+        return f"{mean:.1f}" + ("" if std is None else f" ± {std:.1f}") + f" ({sem:.1f})"
+
+    for row in rows:
+        fam = {f: s for s, f in FAMILIES.items()}.get(row["family"], "")
+        sizes = ", ".join(f"{a:g}" for a in row["step_sizes"]) or "none"
+        steps = f"{row['env_steps_per_seed'] / 1e6:g} M"
+        cells = [cell(row, k) for k in range(4)]
+        lines.append(
+            f"| {row['env']} | {row['horizon']} | {row['family']} | **{row['method']}** | {row['seeds']} | "
+            + " | ".join(cells)
+            + f" | {steps} | {sizes} |"
+        )
+        if row["env"] == "paper" and row["horizon"] == 200 and fam:
+            if row["method"] == "oracle":
+                lines.append(f"| | | | *paper* | | {PAPER_ORACLE[fam]:.1f} | | | | | |")
+            elif row["method"] in PAPER_CURVES[fam]:
+                paper = " | ".join(f"{v:.1f}" for v in PAPER_CURVES[fam][row["method"]])
+                budget = f"{PAPER_BUDGET_M[fam]:g} M" if row["method"] == "maml" else ""
+                lines.append(f"| | | | *paper* | | {paper} | {budget} | |")
+    return "\n".join(lines) + "\n"
