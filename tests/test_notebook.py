@@ -554,3 +554,17 @@ def test_make_lab_opens_the_notebook_with_the_pinned_jupyterlab() -> None:
     assert re.search(r"^\.venv/bin/jupyter lab (--allow-root )?Notebooks/HW14_MAML\.ipynb$", dry.stdout, re.M), (
         dry.stdout
     )
+
+
+def test_comparable_results_show_the_committed_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hw14_lib.report.comparison import load_table, protocol_markdown
+
+    results = tmp_path / "results"
+    s = settings_with(tmp_path, results)
+    assert "table.json does not exist yet" in notes(nb.comparable_results(s))
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "table.json").write_text((REPO / "results" / "table.json").read_text())
+    table, *figures = nb.comparable_results(s)
+    assert table.data == protocol_markdown(load_table(REPO / "results" / "table.json"))
+    assert [Path(f.filename).name for f in figures] == ["fig_protocol_dir.png", "fig_protocol_vel.png"]
+    assert capsys.readouterr().out == ""

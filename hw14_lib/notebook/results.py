@@ -211,3 +211,19 @@ def later_step_results(settings: NotebookSettings) -> list[Any]:
         Note("\n".join(lines)),
         image(later_step_figure(studies, settings.figures_dir / "later_steps.png"), width=900),
     ]
+
+
+def comparable_results(settings: NotebookSettings) -> list[Any]:
+    """``results/table.json`` (``python -m hw14_lib protocol``): every method under the paper's protocol as a
+    Markdown table (the paper's rows under those of its environment) and the paper's-environment curves of both
+    families beside the paper's (:mod:`hw14_lib.report.comparison`)."""
+    from IPython.display import Markdown
+
+    from hw14_lib.report.comparison import load_table, protocol_figure, protocol_markdown
+
+    rows = load_table(settings.results_root / "table.json")
+    if not rows:
+        where = settings.relative(settings.results_root)
+        return [Note(f"Note: {where}/table.json does not exist yet; produce it with `python -m hw14_lib protocol`")]
+    figures = protocol_figure(rows, settings.figures_dir)
+    return [Markdown(protocol_markdown(rows)), *(image(path) for path in figures)]
