@@ -97,13 +97,19 @@ def evaluate_protocol(
 
 
 def table_row(
-    *, env: str, family: str, method: str, evaluations: Sequence[Mapping[str, Any]], env_steps: Sequence[int]
+    *,
+    env: str,
+    family: str,
+    method: str,
+    evaluations: Sequence[Mapping[str, Any]],
+    env_steps: Sequence[int],
+    wall_seconds: Sequence[float] = (),
 ) -> dict[str, Any]:
     """One row of ``results/table.json``: a method on a family, its seeds' protocol results combined.
 
     ``returns[k]`` is the mean over seeds of each seed's mean over tasks, ``std_over_seeds[k]`` their sample std
     (0 for one seed), ``sem_over_tasks[k]`` the mean over seeds of each seed's standard error over tasks; an
-    oracle row keeps only ``k = 0``.
+    oracle row keeps only ``k = 0``. ``wall_seconds_per_seed`` is the mean training time (``None`` when unknown).
     """
     if method not in TABLE_METHODS:
         raise ValueError(f"method={method!r}; allowed: one of {', '.join(TABLE_METHODS)}")
@@ -123,6 +129,7 @@ def table_row(
         "trajectories": int(first["trajectories"]),
         "horizon": int(first["horizon"]),
         "env_steps_per_seed": int(np.mean(env_steps)) if len(env_steps) else 0,
+        "wall_seconds_per_seed": float(np.mean(wall_seconds)) if len(wall_seconds) else None,
         "step_sizes": list(first["step_sizes"]),
         "returns": means.mean(axis=0)[:steps].tolist(),
         "std_over_seeds": std[:steps].tolist(),

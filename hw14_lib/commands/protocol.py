@@ -92,6 +92,7 @@ def protocol_command(args: argparse.Namespace) -> int:
             "family": FAMILIES[family],
             "method": method,
             "env_steps": int(summary.get("env_steps", 0)),
+            "wall_seconds": float(summary.get("wall_seconds", 0.0)),
             "schedule": why,
             "config": cfg.to_dict(),
             **evaluation,
@@ -177,14 +178,24 @@ def write_table(root: Path, records: list[dict[str, Any]]) -> Path:
     paper's horizon (200) first."""
     from hw14_lib.io_utils import atomic_write_json
     from hw14_lib.protocol import TABLE_METHODS, table_row
+    from hw14_lib.run_folder import read_summary
 
     groups: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
     for record in records:
+        if "wall_seconds" not in record and "run" in record:  # evaluated before the field existed
+            record = {**record, "wall_seconds": (read_summary(root / record["run"]) or {}).get("wall_seconds")}
         key = (record["env"], record["family"], record["method"], int(record["horizon"]))
         groups.setdefault(key, []).append(record)
     order = {m: i for i, m in enumerate(TABLE_METHODS)}
     rows = [
-        table_row(env=env, family=family, method=method, evaluations=group, env_steps=[r["env_steps"] for r in group])
+        table_row(
+            env=env,
+            family=family,
+            method=method,
+            evaluations=group,
+            env_steps=[r["env_steps"] for r in group],
+            wall_seconds=[r["wall_seconds"] for r in group if r.get("wall_seconds") is not None],
+        )
         for (env, family, method, _), group in sorted(
             groups.items(), key=lambda g: (g[0][0], g[0][3] != 200, g[0][3], g[0][1], order[g[0][2]])
         )

@@ -68,14 +68,14 @@ def protocol_table(rows: Sequence[Row], *, env: str) -> str:
     by_key = rows_of(rows, env=env)
     paper = env == "paper"
     lines = [
-        r"\begin{tabular}{@{}ll r rrrr r@{}}",
+        r"\begin{tabular}{@{}ll r rrrr rr@{}}",
         r"\toprule",
-        r" & & & \multicolumn{4}{c}{return after $k$ inner steps (40 test tasks)} & env steps \\",
-        r"\cmidrule(lr){4-7}",
-        r"method & source & seeds & $k=0$ & $k=1$ & $k=2$ & $k=3$ & per seed (M) \\",
+        r" & & & \multicolumn{4}{c}{return after $k$ inner steps (40 test tasks)} & \multicolumn{2}{c}{per seed} \\",
+        r"\cmidrule(lr){4-7}\cmidrule(lr){8-9}",
+        r"method & source & seeds & $k=0$ & $k=1$ & $k=2$ & $k=3$ & steps (M) & time \\",
     ]
     for fam, family in FAMILIES.items():
-        lines += [r"\midrule", rf"\multicolumn{{8}}{{@{{}}l}}{{\emph{{{family.capitalize()} tasks}}}} \\"]
+        lines += [r"\midrule", rf"\multicolumn{{9}}{{@{{}}l}}{{\emph{{{family.capitalize()} tasks}}}} \\"]
         for method in TABLE_ORDER:
             row = by_key.get((fam, method))
             label = METHOD_LABELS.get(method, method)
@@ -85,18 +85,19 @@ def protocol_table(rows: Sequence[Row], *, env: str) -> str:
                     cells = [rf"\multicolumn{{4}}{{c}}{{{_tex_cell(row, 0)}}}"]
                 else:
                     cells = [_tex_cell(row, k) for k in range(4)]
-                lines.append(" & ".join([label, "ours", str(row["seeds"]), *cells, steps]) + r" \\")
+                time = wall_time(row.get("wall_seconds_per_seed"))
+                lines.append(" & ".join([label, "ours", str(row["seeds"]), *cells, steps, time]) + r" \\")
             elif paper:
                 empty = [rf"\multicolumn{{4}}{{c}}{{{NA}}}"] if method == "oracle" else [NA] * 4
-                lines.append(" & ".join([label, "ours", "0", *empty, ""]) + r" \\")
+                lines.append(" & ".join([label, "ours", "0", *empty, "", ""]) + r" \\")
             if not paper:
                 continue
             budget = tex_number(PAPER_BUDGET_M[fam]) if method == "maml" else ""
             if method == "oracle":
-                lines.append(rf" & paper & & \multicolumn{{4}}{{c}}{{{tex_number(PAPER_ORACLE[fam])}}} & \\")
+                lines.append(rf" & paper & & \multicolumn{{4}}{{c}}{{{tex_number(PAPER_ORACLE[fam])}}} & & \\")
             elif method in PAPER_CURVES[fam]:
                 values = [tex_number(v) for v in PAPER_CURVES[fam][method]]
-                lines.append(" & ".join(["", "paper", "", *values, budget]) + r" \\")
+                lines.append(" & ".join(["", "paper", "", *values, budget, ""]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
@@ -164,12 +165,21 @@ def protocol_figure(rows: Sequence[Row], out: str | os.PathLike[str]) -> list[Pa
     return written
 
 
+def wall_time(seconds: float | None) -> str:
+    """Training time per seed as the tables print it: ``"6.7 min"`` under two hours, ``"2.4 h"`` above, ``""`` for
+    none (a random policy) or unknown."""
+    if not seconds:
+        return ""
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 def protocol_markdown(rows: Sequence[Row]) -> str:
     """The README's table: every row of ``results/table.json`` (mean ± std over seeds, mean s.e.m. over tasks in
     brackets), with the paper's rows after those of its environment."""
     header = [
-        "| env | T | family | method | seeds | k = 0 | k = 1 | k = 2 | k = 3 | env steps/seed | step sizes |",
-        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| env | T | family | method | seeds | k = 0 | k = 1 | k = 2 | k = 3 "
+        "| env steps/seed | time/seed | step sizes |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     lines = list(header)
 
@@ -187,13 +197,13 @@ def protocol_markdown(rows: Sequence[Row]) -> str:
         lines.append(
             f"| {row['env']} | {row['horizon']} | {row['family']} | **{row['method']}** | {row['seeds']} | "
             + " | ".join(cells)
-            + f" | {steps} | {sizes} |"
+            + f" | {steps} | {wall_time(row.get('wall_seconds_per_seed'))} | {sizes} |"
         )
         if row["env"] == "paper" and row["horizon"] == 200 and fam:
             if row["method"] == "oracle":
-                lines.append(f"| | | | *paper* | | {PAPER_ORACLE[fam]:.1f} | | | | | |")
+                lines.append(f"| | | | *paper* | | {PAPER_ORACLE[fam]:.1f} | | | | | | |")
             elif row["method"] in PAPER_CURVES[fam]:
                 paper = " | ".join(f"{v:.1f}" for v in PAPER_CURVES[fam][row["method"]])
                 budget = f"{PAPER_BUDGET_M[fam]:g} M" if row["method"] == "maml" else ""
-                lines.append(f"| | | | *paper* | | {paper} | {budget} | |")
+                lines.append(f"| | | | *paper* | | {paper} | {budget} | | |")
     return "\n".join(lines) + "\n"
