@@ -14,7 +14,7 @@ SHELL := /bin/bash
 # "is ignored" warning per package. They say nothing about this project, so they are filtered.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: venv run lab test lint format bench bench-scaling bench-trpo results later-steps clean tex report submission
+.PHONY: venv cluster-venv run lab test lint format bench bench-scaling bench-trpo results later-steps clean tex report submission
 
 venv: $(STAMP)
 
@@ -23,6 +23,14 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 | { grep -v "$(PIP_NOISE)" || true; }
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | { grep -v "$(PIP_NOISE)" || true; }
 	touch $(STAMP)
+
+# Ray for the cluster path (requirements-cluster.txt) on top of the venv; `make test` installs it too.
+CLUSTER_STAMP := $(VENV)/.cluster-installed
+cluster-venv: $(CLUSTER_STAMP)
+
+$(CLUSTER_STAMP): $(STAMP) requirements-cluster.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-cluster.txt 2>&1 | { grep -v "$(PIP_NOISE)" || true; }
+	touch $(CLUSTER_STAMP)
 
 # Trains into $(RUN_DIR); continues it from its checkpoint when one is there (resumable).
 run: $(STAMP)
@@ -43,7 +51,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: lint
+test: lint $(CLUSTER_STAMP)
 	$(PY) -m pytest
 
 # Env steps/s of whole meta-iterations (backward Adam, direction TRPO; 1 and 2 threads), the seed-style loop and
@@ -65,8 +73,10 @@ bench-trpo: $(STAMP)
 # The report's experiments into results/ (resumable: run again to continue; two at a time, one per core), then
 # the finished direction/velocity runs under the paper's protocol (40 test tasks) into results/table.json and the
 # README's table.
-results: $(STAMP)
-	$(PY) -m hw14_lib results --jobs 2
+# With RAY_ADDRESS=HOST:PORT (or auto) the experiments run as tasks on that Ray cluster instead (README, "On a
+# Ray cluster"); RAY_STORAGE names a folder every node reaches.
+results: $(STAMP) $(if $(RAY_ADDRESS),$(CLUSTER_STAMP))
+	$(PY) -m hw14_lib results $(if $(RAY_ADDRESS),--ray $(RAY_ADDRESS) $(if $(RAY_STORAGE),--storage $(RAY_STORAGE)),--jobs 2)
 	$(PY) -m hw14_lib protocol --readme README.md
 
 # The later-steps study (results/later_steps/): every finished MAML run re-evaluated with the steps

@@ -23,7 +23,8 @@ from hw14_lib.folder_lock import check_not_in_use, exclusive_folder
 from hw14_lib.io_utils import atomic_write_json, atomic_write_text
 from hw14_lib.run_folder import CHECKPOINT, INTERIM_SUMMARY, prepare_run_folder, read_checkpoint, read_metrics
 from hw14_lib.run_folder import is_finished as run_is_finished
-from hw14_lib.training import finish_run, make_policy, train
+from hw14_lib.training import finish_run, make_policy
+from hw14_lib.training import train as train_run
 
 RESULTS_ROOT = Path("results")
 
@@ -98,12 +99,29 @@ EXPERIMENTS: tuple[Experiment, ...] = (
 )
 
 
-def experiment_by_name(name: str) -> Experiment:
-    """Look an experiment up by name; ``ValueError`` lists the known names."""
-    for exp in EXPERIMENTS:
+SMOKE_SUITE: tuple[Experiment, ...] = tuple(
+    Experiment(f"smoke_s{seed}", "configs/smoke.yaml", {"seed": seed, "iterations": 20}, group="smoke")
+    for seed in (0, 1)
+)
+"""Seconds-long experiments for tests of the grid (local, and on a Ray cluster)."""
+SUITES: dict[str, tuple[Experiment, ...]] = {"report": EXPERIMENTS, "smoke": SMOKE_SUITE}
+"""Named sets of experiments (``results --suite``): the report's, and the smoke suite."""
+
+
+def suite_experiments(suite: str) -> tuple[Experiment, ...]:
+    """The experiments of ``suite``; ``ValueError`` lists the suites."""
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
+    return SUITES[suite]
+
+
+def experiment_by_name(name: str, suite: str = "report") -> Experiment:
+    """Look an experiment of ``suite`` up by name; ``ValueError`` lists the known names."""
+    experiments = suite_experiments(suite)
+    for exp in experiments:
         if exp.name == name:
             return exp
-    raise ValueError(f"unknown experiment {name!r}; known: {', '.join(e.name for e in EXPERIMENTS)}")
+    raise ValueError(f"unknown experiment {name!r}; known: {', '.join(e.name for e in experiments)}")
 
 
 def is_finished(exp: Experiment, root: Path = RESULTS_ROOT) -> bool:
@@ -127,14 +145,27 @@ def run_experiment(
     if is_finished(exp, root):
         return True
     cfg = exp.load_config(physics_threads=physics_threads)
-    out = root / exp.name
-    if not exp.train:
+    return run_configured(cfg, root / exp.name, train=exp.train, progress=progress, deadline=deadline)
+
+
+def run_configured(
+    cfg: TrainConfig, out: Path, *, train: bool = True, progress: bool = True, deadline: float | None = None
+) -> bool:
+    """Train ``cfg`` into ``out`` (resuming when a checkpoint exists) and evaluate it; with ``train=False`` only
+    evaluate its initialization (the random baseline). Shared by the local and the Ray paths.
+
+    Returns:
+        ``True`` when it is finished, ``False`` when ``deadline`` stopped it first.
+    """
+    if run_is_finished(out):
+        return True
+    if not train:
         with exclusive_folder(out):
             prepare_run_folder(cfg, out, resume=False, overwrite=True)
             finish_run(cfg, out, make_policy(cfg))
         return True
     resume = (out / CHECKPOINT).exists()
-    summary = train(cfg, out, resume=resume, overwrite=not resume, progress=progress, deadline=deadline)
+    summary = train_run(cfg, out, resume=resume, overwrite=not resume, progress=progress, deadline=deadline)
     if summary is not None:
         (out / INTERIM_SUMMARY).unlink(missing_ok=True)  # superseded by summary.json
     return summary is not None
@@ -179,6 +210,7 @@ def run_experiments(
     physics_threads: int | None = None,
     max_minutes: float | None = None,
     progress: bool = True,
+    suite: str = "report",
 ) -> list[str]:
     """Run the named experiments (default: all), ``jobs`` at a time, each in its own process
     with ``physics_threads`` physics threads (default ``2 // jobs``: this machine has two cores).
@@ -191,7 +223,7 @@ def run_experiments(
     Raises:
         FolderInUseError: another process writes one of the experiments' folders; nothing started.
     """
-    selected = [experiment_by_name(n) for n in names] if names else list(EXPERIMENTS)
+    selected = [experiment_by_name(n, suite) for n in names] if names else list(suite_experiments(suite))
     pending = [e for e in selected if not is_finished(e, root)]
     check_not_in_use([root / e.name for e in pending])  # another `results` or training: refuse before starting
     threads = physics_threads_per_job(jobs, physics_threads)
@@ -200,12 +232,12 @@ def run_experiments(
         for exp in pending:
             run_experiment(exp, root, progress=progress, deadline=deadline, physics_threads=threads)
     else:
-        _run_in_subprocesses(pending, root, jobs=jobs, physics_threads=threads, max_minutes=max_minutes)
+        _run_in_subprocesses(pending, root, jobs=jobs, physics_threads=threads, max_minutes=max_minutes, suite=suite)
     return [e.name for e in selected if not is_finished(e, root)]
 
 
 def _run_in_subprocesses(
-    pending: list[Experiment], root: Path, *, jobs: int, physics_threads: int, max_minutes: float | None
+    pending: list[Experiment], root: Path, *, jobs: int, physics_threads: int, max_minutes: float | None, suite: str
 ) -> None:
     queue = list(pending)
     running: list[tuple[Experiment, subprocess.Popen[bytes]]] = []
@@ -214,6 +246,7 @@ def _run_in_subprocesses(
             while queue and len(running) < jobs:
                 exp = queue.pop(0)
                 cmd = [sys.executable, "-m", "hw14_lib", "results", "--only", exp.name, "--root", str(root)]
+                cmd += ["--suite", suite]
                 cmd += ["--no-progress", "--physics-threads", str(physics_threads)]
                 if max_minutes is not None:
                     cmd += ["--max-minutes", str(max_minutes)]
@@ -237,10 +270,10 @@ def _run_in_subprocesses(
         raise
 
 
-def write_status(root: Path = RESULTS_ROOT) -> Path:
-    """Write ``results/STATUS.md``: which experiments are finished and how far the others got."""
+def write_status(root: Path = RESULTS_ROOT, experiments: Sequence[Experiment] = EXPERIMENTS) -> Path:
+    """Write ``results/STATUS.md``: which ``experiments`` are finished and how far the others got."""
     lines = ["# Experiment status", "", "| experiment | state | iterations | env steps |", "|---|---|---|---|"]
-    for exp in EXPERIMENTS:
+    for exp in experiments:
         folder = root / exp.name
         metrics = read_metrics(folder)
         target = exp.load_config().iterations if exp.train else 0

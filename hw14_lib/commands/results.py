@@ -28,6 +28,23 @@ def add_results_parser(subparsers: Any) -> None:
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this many minutes")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument(
+        "--suite",
+        default="report",
+        help="which experiments: 'report' (the report's, default) or 'smoke' (seconds-long, for tests)",
+    )
+    parser.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help="run on the Ray cluster at ADDRESS (HOST:PORT of its head, or 'auto'), one task per experiment; "
+        "needs requirements-cluster.txt",
+    )
+    parser.add_argument(
+        "--storage",
+        default=None,
+        help="with --ray: a folder every node reaches, for the run folders and checkpoints (default: --root)",
+    )
+    parser.add_argument(
         "--interim",
         action="store_true",
         help="evaluate the last checkpoint of each unfinished experiment (interim_summary.json), train nothing",
@@ -38,48 +55,87 @@ def add_results_parser(subparsers: Any) -> None:
 def results_command(args: argparse.Namespace) -> int:
     """``results``: train and evaluate the report's experiments, list them, or evaluate checkpoints."""
     from hw14_lib.experiments import (
-        EXPERIMENTS,
         evaluate_interim,
         experiment_by_name,
         is_finished,
         physics_threads_per_job,
         run_experiment,
         run_experiments,
+        suite_experiments,
         write_status,
     )
 
     root = Path(args.root)
     if args.jobs < 1 or (args.physics_threads is not None and args.physics_threads < 1):
         raise UsageError("--jobs and --physics-threads must be >= 1")
+    try:
+        experiments = suite_experiments(args.suite)
+        selected = [experiment_by_name(n, args.suite) for n in args.only] if args.only else list(experiments)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.storage is not None and args.ray is None:
+        raise UsageError("--storage is for --ray only (the local path writes into --root)")
+    if args.ray is not None:
+        return _run_on_ray(args, root, selected)
     threads = physics_threads_per_job(args.jobs, args.physics_threads)
     if args.list:
-        print(write_status(root).read_text(encoding="utf-8"))
+        print(write_status(root, experiments).read_text(encoding="utf-8"))
         return 0
     if args.interim:
-        for name in args.only or [e.name for e in EXPERIMENTS]:
-            written = evaluate_interim(experiment_by_name(name), root, physics_threads=threads)
+        for exp in selected:
+            written = evaluate_interim(exp, root, physics_threads=threads)
             if written is not None:
                 print(f"wrote {written}")
         return 0
     if args.only and len(args.only) == 1 and args.jobs == 1:
         deadline = None if args.max_minutes is None else time.monotonic() + 60.0 * args.max_minutes
-        exp = experiment_by_name(args.only[0])
+        exp = selected[0]
         run_experiment(exp, root, progress=not args.no_progress, deadline=deadline, physics_threads=threads)
         unfinished = [] if is_finished(exp, root) else [exp.name]
     else:
-        names = args.only or [e.name for e in EXPERIMENTS]
         unfinished = run_experiments(
-            names,
+            [e.name for e in selected],
             root,
             jobs=args.jobs,
             physics_threads=threads,
             max_minutes=args.max_minutes,
             progress=not args.no_progress,
+            suite=args.suite,
         )
-    write_status(root)
-    comparison_figures_of(root)
+    write_status(root, experiments)
+    if args.suite == "report":
+        comparison_figures_of(root)
     if unfinished:
         print(f"unfinished (run again to resume): {', '.join(unfinished)}")
     else:
         print(f"all requested experiments are finished; see {root}/")
+    return 0
+
+
+def _run_on_ray(args: argparse.Namespace, root: Path, selected: list[Any]) -> int:
+    """``results --ray``: the selected experiments as Ray tasks (:mod:`hw14_lib.cluster`)."""
+    from hw14_lib.cluster import ClusterError, run_grid
+    from hw14_lib.experiments import suite_experiments, write_status
+
+    if args.list or args.interim or args.jobs != 1 or args.max_minutes is not None:
+        raise UsageError(
+            "--ray schedules every experiment itself: it takes no --list, --interim, --jobs or --max-minutes"
+        )
+    threads = args.physics_threads or 1
+    storage = Path(args.storage) if args.storage else root
+    resume = f"python -m hw14_lib results --ray {args.ray} --suite {args.suite} --root {root}"
+    if args.storage:
+        resume += f" --storage {storage}"
+    try:
+        unfinished = run_grid(selected, address=args.ray, root=root, storage=storage, physics_threads=threads)
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        print(f"stopped; every experiment keeps its last checkpoint. Resume with: {resume}", flush=True)
+        return 130
+    write_status(root, suite_experiments(args.suite))
+    if args.suite == "report":
+        comparison_figures_of(root)
+    if unfinished:
+        print(f"unfinished (run again to resume): {', '.join(unfinished)}")
     return 0

@@ -1,0 +1,257 @@
+"""The experiment grid on a real Ray cluster (``results --ray``), started here on the loopback interface only.
+
+The head is ``ray start --head --block`` in its own session, with ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` so that
+every Ray process binds to 127.0.0.1 (checked: the node's address, and every listening socket of the cluster's
+processes); the session is killed at the end. Against the local path on the smoke suite: the same metrics, also
+after the worker running a trial is killed mid-run, and after the driver is killed and started again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, check_ok, run_cli
+
+pytestmark = pytest.mark.slow
+ray = pytest.importorskip("ray", reason="requirements-cluster.txt is not installed")
+
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+SMOKE = ("smoke_s0", "smoke_s1")
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+DRIVER_TIMEOUT_S = 240.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def session_pids(sid: int) -> list[int]:
+    """The live processes of session ``sid`` (the head and everything it started)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == sid:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def listening_addresses(pids: list[int]) -> set[str]:
+    """The local addresses of every listening TCP socket that ``pids`` hold (from ``/proc``)."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in (Path("/proc") / str(pid) / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    found = set()
+    for table, width in (("tcp", 8), ("tcp6", 32)):
+        path = Path("/proc/net") / table
+        for line in path.read_text().splitlines()[1:] if path.exists() else []:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                hex_ip = fields[1].split(":")[0]
+                if width == 8:
+                    found.add(socket.inet_ntop(socket.AF_INET, bytes.fromhex(hex_ip)[::-1]))
+                else:
+                    words = [bytes.fromhex(hex_ip[i : i + 8])[::-1] for i in range(0, 32, 8)]
+                    found.add(socket.inet_ntop(socket.AF_INET6, b"".join(words)))
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A one-node Ray cluster on 127.0.0.1 with two CPUs; yields its address."""
+    port = free_port()
+    temp = Path(f"/tmp/hw14-ray-{os.getpid()}")  # Ray's socket paths must stay short
+    env = {**os.environ, **LOOPBACK_ENV}
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    command = [ray_cli, "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--node-ip-address=127.0.0.1",
+               "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"]  # fmt: skip
+    log = (tmp_path_factory.mktemp("ray") / "head.log").open("w")
+    head = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if head.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"ray start failed: {Path(log.name).read_text()[-2000:]}")
+                time.sleep(0.5)
+        yield address
+    finally:
+        head.terminate()  # `ray start --block` stops the processes it started
+        try:
+            head.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        for pid in session_pids(head.pid):  # whatever is left of the session
+            os.kill(pid, signal.SIGKILL)
+        head.wait()
+        log.close()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def driver_env() -> dict[str, str]:
+    return {**os.environ, **LOOPBACK_ENV, "PYTHONUNBUFFERED": "1"}
+
+
+def grid(address: str, root: Path, *extra: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "hw14_lib", "results", "--ray", address, "--suite", "smoke", "--root", str(root)]
+    return subprocess.Popen(
+        [*command, *extra], cwd=REPO, env=driver_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    out, err = proc.communicate(timeout=DRIVER_TIMEOUT_S)
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{out}\nstderr:\n{err}"
+    assert "Traceback" not in err and "Warning" not in err, err
+    return out, err
+
+
+def metrics(folder: Path) -> list[dict]:
+    """``metrics.jsonl`` without the wall times (the only field allowed to differ between paths)."""
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k != "wall_seconds"} for row in rows]
+
+
+def summary(folder: Path) -> dict:
+    data = json.loads((folder / "summary.json").read_text())
+    data["config"].pop("physics_threads")  # a runtime setting: results do not depend on it
+    return {k: v for k, v in data.items() if k != "wall_seconds"}
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke suite on the local path, the reference."""
+    root = tmp_path_factory.mktemp("local")
+    check_ok(run_cli("results", "--suite", "smoke", "--root", str(root), "--no-progress"))
+    return root
+
+
+def assert_same_as_local(root: Path, local: Path) -> None:
+    for name in SMOKE:
+        assert metrics(root / name) == metrics(local / name), name
+        assert len(metrics(root / name)) == 20
+        assert summary(root / name) == summary(local / name), name
+
+
+def wait_for_lines(path: Path, lines: int, proc: subprocess.Popen[str]) -> int:
+    deadline = time.monotonic() + DRIVER_TIMEOUT_S
+    while time.monotonic() < deadline and proc.poll() is None:
+        count = path.read_bytes().count(b"\n") if path.exists() else 0
+        if count >= lines:
+            return count
+        time.sleep(0.05)
+    pytest.fail(f"{path} did not reach {lines} lines (driver exit {proc.poll()})")
+
+
+def test_the_cluster_listens_on_loopback_only(cluster: str) -> None:
+    connect = f"import ray; ray.init(address={cluster!r}, logging_level='ERROR')"
+    code = f"{connect}; print(ray.nodes()[0]['NodeManagerAddress'])"
+    result = subprocess.run([sys.executable, "-c", code], env=driver_env(), capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == "127.0.0.1", result.stderr
+    head = next(p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_head(p, cluster))
+    addresses = listening_addresses(session_pids(os.getsid(int(head.name))))
+    assert addresses and addresses <= LOOPBACK, addresses
+
+
+def _is_head(proc: Path, address: str) -> bool:
+    """Whether ``proc`` is the ``ray start --head`` of the cluster at ``address``."""
+    try:
+        command = (proc / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"--head" in command and f"--port={address.rsplit(':', 1)[1]}".encode() in command
+
+
+def test_smoke_suite_on_ray_equals_the_local_path(cluster: str, local: Path, tmp_path: Path) -> None:
+    out, _ = finish(grid(cluster, tmp_path))
+    assert_same_as_local(tmp_path, local)
+    lines = out.splitlines()
+    assert lines[0] == f"submitted 2 experiments to {cluster} (0 already finished)"
+    for name in SMOKE:
+        assert f"{name}: started" in lines and f"{name}: finished" in lines
+        assert any(line.startswith(f"{name}: checkpoint at iteration ") for line in lines)
+    assert any(line.startswith("grid done: 2 ran, 0 were already finished") for line in lines)
+    again, _ = finish(grid(cluster, tmp_path))  # everything finished: nothing is submitted
+    assert again.splitlines()[0] == f"submitted 0 experiments to {cluster} (2 already finished)"
+
+
+def test_a_killed_worker_resumes_its_trial_to_the_same_metrics(cluster: str, local: Path, tmp_path: Path) -> None:
+    proc = grid(cluster, tmp_path)
+    done = wait_for_lines(tmp_path / "smoke_s0" / "metrics.jsonl", 3, proc)
+    pids = subprocess.run(["pgrep", "-f", "ray::hw14:smoke_s0"], capture_output=True, text=True).stdout.split()
+    assert len(pids) == 1, pids
+    os.kill(int(pids[0]), signal.SIGKILL)
+    assert done < 20  # killed mid-run
+    finish(proc)
+    assert_same_as_local(tmp_path, local)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
+def test_a_new_driver_after_a_stopped_one_resumes_the_grid(
+    cluster: str, local: Path, tmp_path: Path, stop: signal.Signals
+) -> None:
+    first = grid(cluster, tmp_path)
+    done = wait_for_lines(tmp_path / "smoke_s1" / "metrics.jsonl", 3, first)
+    first.send_signal(stop)
+    out, err = first.communicate(timeout=DRIVER_TIMEOUT_S)
+    assert done < 20
+    if stop == signal.SIGINT:  # Ctrl-C: an orderly stop that says how to resume
+        assert first.returncode == 130, err
+        resume = f"Resume with: python -m hw14_lib results --ray {cluster} --suite smoke --root {tmp_path}"
+        assert out.splitlines()[-1].endswith(resume), out
+        assert "Traceback" not in err, err
+    out, _ = finish(grid(cluster, tmp_path))
+    assert_same_as_local(tmp_path, local)
+    assert "smoke_s1: finished" in out.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--ray", "127.0.0.1:{free}"), "cannot reach a Ray cluster there"),
+        (("--ray", "{cluster}", "--only", "nope"), "unknown experiment 'nope'"),
+        (("--ray", "{cluster}", "--storage", "{file}/sub"), "not writable"),
+        (("--storage", "{tmp}"), "--storage is for --ray only"),
+    ],
+)
+def test_bad_cluster_input_is_one_error_line_and_starts_nothing(
+    cluster: str, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    (tmp_path / "file").write_text("")
+    values = {"free": free_port(), "cluster": cluster, "file": tmp_path / "file", "tmp": tmp_path / "storage"}
+    root = tmp_path / "root"
+    argv = [a.format(**values) for a in args]
+    result = run_cli("results", "--suite", "smoke", "--root", str(root), *argv, env=driver_env())
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+    assert not (root / "smoke_s0").exists()
+
+
+def test_importing_the_package_and_its_cli_does_not_import_ray() -> None:
+    code = "import sys, hw14_lib, hw14_lib.cli, hw14_lib.cluster; assert 'ray' not in sys.modules, 'ray imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=120)
