@@ -18,11 +18,15 @@ Ray is imported inside these functions only: ``import hw14_lib`` never imports i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +40,9 @@ TASK_RETRIES = 3
 """Times Ray re-runs a task whose worker process died (each run resumes from the last checkpoint)."""
 LOCK_WAIT_S = 120.0
 """How long a task waits for a folder that a dying worker (of a killed driver) still holds."""
+LOOPBACK_ENV: dict[str, str] = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+"""With these, every process of a Ray cluster started on Linux with ``--node-ip-address=127.0.0.1`` binds to the
+loopback interface (without the first, Ray replaces the address by the machine's outward one)."""
 
 
 class ClusterError(RuntimeError):
@@ -215,3 +222,72 @@ def _publish(source: Path, target: Path) -> None:
     if source.resolve() == target.resolve():
         return
     shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(LOCK_NAME))
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """A running one-node cluster of :func:`local_cluster`: its address and the session of its processes."""
+
+    address: str
+    session: int
+    log: Path
+
+
+@contextlib.contextmanager
+def local_cluster(num_cpus: int, temp_dir: Path, *, start_timeout: float = 90.0) -> Iterator[LocalCluster]:
+    """A one-node Ray cluster on 127.0.0.1 for tests and benchmarks: ``ray start --head --block`` on a free port,
+    no dashboard, in a session of its own that is killed on exit (everything it started with it).
+
+    Drivers that connect to it need :data:`LOOPBACK_ENV` in their environment as well. ``temp_dir`` must be short:
+    Ray puts its sockets there.
+
+    Raises:
+        ClusterError: the head did not accept connections within ``start_timeout`` seconds (its log is named).
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    command = [ray_cli, "start", "--head", "--block", f"--port={port}", f"--num-cpus={num_cpus}",
+               "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--disable-usage-stats",
+               f"--temp-dir={temp_dir}"]  # fmt: skip
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    log_path = temp_dir / "head.log"
+    with log_path.open("w") as log:
+        head = subprocess.Popen(
+            command,
+            env={**os.environ, **LOOPBACK_ENV},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+                break
+            except OSError:
+                if head.poll() is not None or time.monotonic() > deadline:
+                    raise ClusterError(f"ray start --head did not come up; see {log_path}") from None
+                time.sleep(0.5)
+        yield LocalCluster(f"127.0.0.1:{port}", head.pid, log_path)
+    finally:
+        head.terminate()  # `ray start --block` stops the processes it started
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            head.wait(timeout=5)
+        for pid in session_pids(head.pid):  # whatever is left of the session
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        head.wait()
+
+
+def session_pids(session: int) -> list[int]:
+    """The live processes of ``session`` (Linux ``/proc``)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.getsid(int(entry.name)) == session:
+                    pids.append(int(entry.name))
+    return pids

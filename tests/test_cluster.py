@@ -1,9 +1,10 @@
 """The experiment grid on a real Ray cluster (``results --ray``), started here on the loopback interface only.
 
-The head is ``ray start --head --block`` in its own session, with ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` so that
-every Ray process binds to 127.0.0.1 (checked: the node's address, and every listening socket of the cluster's
-processes); the session is killed at the end. Against the local path on the smoke suite: the same metrics, also
-after the worker running a trial is killed mid-run, and after the driver is killed and started again.
+The head is ``ray start --head --block`` in its own session (:func:`hw14_lib.cluster.local_cluster`), with
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` so that every Ray process binds to 127.0.0.1 (checked: the node's address,
+and every listening socket of the cluster's processes); the session is killed at the end. Against the local path
+on the smoke suite: the same metrics, also after the worker running a trial is killed mid-run, and after the
+driver is killed (or stopped with Ctrl-C) and started again.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from pathlib import Path
 
 import pytest
 
+from hw14_lib.cluster import LOOPBACK_ENV, LocalCluster, local_cluster, session_pids
+
 from conftest import REPO, check_ok, run_cli
 
 pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray", reason="requirements-cluster.txt is not installed")
 
-LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 SMOKE = ("smoke_s0", "smoke_s1")
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 DRIVER_TIMEOUT_S = 240.0
@@ -36,19 +38,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def session_pids(sid: int) -> list[int]:
-    """The live processes of session ``sid`` (the head and everything it started)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if os.getsid(int(entry.name)) == sid:
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
 
 
 def listening_addresses(pids: list[int]) -> set[str]:
@@ -78,39 +67,19 @@ def listening_addresses(pids: list[int]) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A one-node Ray cluster on 127.0.0.1 with two CPUs; yields its address."""
-    port = free_port()
+def cluster_info() -> Iterator[LocalCluster]:
+    """A one-node Ray cluster on 127.0.0.1 with two CPUs (:func:`hw14_lib.cluster.local_cluster`)."""
     temp = Path(f"/tmp/hw14-ray-{os.getpid()}")  # Ray's socket paths must stay short
-    env = {**os.environ, **LOOPBACK_ENV}
-    ray_cli = str(Path(sys.executable).parent / "ray")
-    command = [ray_cli, "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--node-ip-address=127.0.0.1",
-               "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"]  # fmt: skip
-    log = (tmp_path_factory.mktemp("ray") / "head.log").open("w")
-    head = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    address = f"127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if head.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"ray start failed: {Path(log.name).read_text()[-2000:]}")
-                time.sleep(0.5)
-        yield address
+        with local_cluster(2, temp) as running:
+            yield running
     finally:
-        head.terminate()  # `ray start --block` stops the processes it started
-        try:
-            head.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        for pid in session_pids(head.pid):  # whatever is left of the session
-            os.kill(pid, signal.SIGKILL)
-        head.wait()
-        log.close()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(cluster_info: LocalCluster) -> str:
+    return cluster_info.address
 
 
 def driver_env() -> dict[str, str]:
@@ -168,23 +137,15 @@ def wait_for_lines(path: Path, lines: int, proc: subprocess.Popen[str]) -> int:
     pytest.fail(f"{path} did not reach {lines} lines (driver exit {proc.poll()})")
 
 
-def test_the_cluster_listens_on_loopback_only(cluster: str) -> None:
+def test_the_cluster_listens_on_loopback_only(cluster: str, cluster_info: LocalCluster) -> None:
     connect = f"import ray; ray.init(address={cluster!r}, logging_level='ERROR')"
     code = f"{connect}; print(ray.nodes()[0]['NodeManagerAddress'])"
     result = subprocess.run([sys.executable, "-c", code], env=driver_env(), capture_output=True, text=True, timeout=120)
     assert result.stdout.strip().splitlines()[-1] == "127.0.0.1", result.stderr
-    head = next(p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_head(p, cluster))
-    addresses = listening_addresses(session_pids(os.getsid(int(head.name))))
+    pids = session_pids(cluster_info.session)
+    assert len(pids) > 3  # the head, GCS, raylet, agents, workers
+    addresses = listening_addresses(pids)
     assert addresses and addresses <= LOOPBACK, addresses
-
-
-def _is_head(proc: Path, address: str) -> bool:
-    """Whether ``proc`` is the ``ray start --head`` of the cluster at ``address``."""
-    try:
-        command = (proc / "cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"--head" in command and f"--port={address.rsplit(':', 1)[1]}".encode() in command
 
 
 def test_smoke_suite_on_ray_equals_the_local_path(cluster: str, local: Path, tmp_path: Path) -> None:
