@@ -14,7 +14,7 @@ SHELL := /bin/bash
 # "is ignored" warning per package. They say nothing about this project, so they are filtered.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: venv cluster-venv run lab test lint format bench bench-scaling bench-trpo results later-steps clean tex report submission
+.PHONY: venv cluster-venv run lab test lint format bench-cluster bench bench-scaling bench-trpo results later-steps clean tex report submission
 
 venv: $(STAMP)
 
@@ -59,6 +59,11 @@ test: lint $(CLUSTER_STAMP)
 # Prints a table and writes benchmarks/results.json.
 bench: $(STAMP)
 	$(PY) benchmarks/bench_meta_iteration.py
+
+# The Ray path's overhead against the local one (smoke suite; the paper's direction run for 3 iterations), side by
+# side on a loopback one-node cluster (about 3 min); writes benchmarks/cluster.json.
+bench-cluster: $(CLUSTER_STAMP)
+	$(PY) benchmarks/bench_cluster.py
 
 # Sampling throughput against M = B*N parallel trajectories (1 to 800) and threads (1, 2) (about 5 min);
 # writes benchmarks/scaling.json.
