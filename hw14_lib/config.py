@@ -21,7 +21,7 @@ from hw14_lib.rl.losses import Estimator
 from hw14_lib.rl.make_env import EnvName, EnvSpec
 from hw14_lib.rl.maml import InnerLoop
 from hw14_lib.rl.policy import LOG_STD_BOUNDS
-from hw14_lib.rl.tasks import DistributionName
+from hw14_lib.rl.tasks import PARAMETER_COUNTS, DistributionName
 from hw14_lib.rl.vector_env import Backend
 
 OuterOptimizerName = Literal["adam", "trpo"]
@@ -39,11 +39,16 @@ class TrainConfig:
     """'gymnasium' (HalfCheetah-v5: dt 0.05 s, 17-d observation) or 'paper' (the MAML paper's rllab half-cheetah:
     dt 0.01 s, centre-of-mass reward, 0.05 ||clip(a)||^2 with ctrl_weight 0.5, 20-d observation)."""
     task: DistributionName = "backward"
-    """Task distribution p(T): 'backward' (the seed's single task), 'direction' or 'velocity'."""
+    """Task distribution p(T): 'backward' (the seed's single task), 'direction', 'velocity' or 'dynamics' (masses,
+    damping and friction scaled, running forward)."""
     velocity_low: float = 0.0
     """Lower end of the goal-velocity range U[low, high] (velocity tasks)."""
     velocity_high: float = 2.0
     """Upper end of the goal-velocity range."""
+    dynamics_low: float = 0.5
+    """Lower end of the dynamics tasks' factor range (each factor log-uniform in [low, high])."""
+    dynamics_high: float = 2.0
+    """Upper end of the dynamics tasks' factor range."""
     ctrl_weight: float = 0.05
     """Weight of reward_ctrl (-0.1 ||a||^2) in the task reward: 0.05 is the seed's; 0.5 gives the paper env's cost."""
 
@@ -90,8 +95,8 @@ class TrainConfig:
     """Entropy bonus beta in the support loss."""
 
     oracle: bool = False
-    """The paper's oracle: the task parameter (d or v) is appended to the observation; needs objective 'pretrain'
-    (no adaptation). Its table result is the return at theta (k = 0)."""
+    """The paper's oracle: the task's parameters (d, v, or a dynamics task's log-factors) are appended to the
+    observation; needs objective 'pretrain' (no adaptation). Its table result is the return at theta (k = 0)."""
 
     # --- outer loop ---
     outer_optimizer: OuterOptimizerName = "adam"
@@ -164,6 +169,8 @@ class TrainConfig:
             _fail("velocity_low/velocity_high", (self.velocity_low, self.velocity_high), "finite numbers")
         if self.velocity_low > self.velocity_high:
             _fail("velocity_low", self.velocity_low, f"a number <= velocity_high ({self.velocity_high})")
+        if not (math.isfinite(self.dynamics_low) and 0 < self.dynamics_low <= self.dynamics_high < math.inf):
+            _fail("dynamics_low/dynamics_high", (self.dynamics_low, self.dynamics_high), "0 < low <= high, finite")
         if self.trpo_curvature_trajectories is not None and self.trpo_curvature_trajectories < 1:
             _fail("trpo_curvature_trajectories", self.trpo_curvature_trajectories, "an integer >= 1 or null")
         if not 0.0 < self.trpo_backtrack_ratio < 1.0:
@@ -172,12 +179,8 @@ class TrainConfig:
             _fail("grad_clip", self.grad_clip, "a positive number or null")
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
             _fail("hidden_sizes", list(self.hidden_sizes), "a non-empty list of positive integers")
-        if self.env == "paper" and self.video:
-            _fail("video", self.video, "false with env 'paper' (no renderer for the paper's environment yet)")
         if self.oracle and self.objective != "pretrain":
             _fail("objective", self.objective, "'pretrain' with oracle: true (an oracle is trained without adaptation)")
-        if self.env == "paper" and self.backend != "mujoco":
-            _fail("backend", self.backend, "'mujoco' with env 'paper'")
         if not LOG_STD_BOUNDS[0] <= self.init_log_std <= LOG_STD_BOUNDS[1]:
             _fail("init_log_std", self.init_log_std, f"a number in [{LOG_STD_BOUNDS[0]:g}, {LOG_STD_BOUNDS[1]:g}]")
 
@@ -188,6 +191,11 @@ class TrainConfig:
         return (self.velocity_low, self.velocity_high)
 
     @property
+    def dynamics_range(self) -> tuple[float, float]:
+        """``(dynamics_low, dynamics_high)``."""
+        return (self.dynamics_low, self.dynamics_high)
+
+    @property
     def training_inner_steps(self) -> int:
         """Inner steps taken during training: ``inner_steps`` for MAML, 0 for pretraining."""
         return self.inner_steps if self.objective == "maml" else 0
@@ -195,11 +203,12 @@ class TrainConfig:
     @property
     def env_spec(self) -> EnvSpec:
         """The environment and its observation: ``env``, with the task parameter for an oracle."""
-        return EnvSpec(self.env, task_in_observation=self.oracle)
+        return EnvSpec(self.env, task_in_observation=self.oracle, task_parameters=PARAMETER_COUNTS[self.task])
 
     @property
     def observation_dim(self) -> int:
-        """The policy's input size: 17 (HalfCheetah-v5) or 20 (the paper's environment), plus 1 for an oracle."""
+        """The policy's input size: 17 (HalfCheetah-v5) or 20 (the paper's environment), plus an oracle's task
+        parameters (1, or 3 for dynamics)."""
         return self.env_spec.observation_dim
 
     @property

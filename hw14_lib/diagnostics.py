@@ -27,7 +27,7 @@ from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.maml import adapt_all, meta_objective
 from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, policy_params
 from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
-from hw14_lib.rl.tasks import Task
+from hw14_lib.rl.tasks import Task, placeholder_task
 from hw14_lib.rl.trust_region import mean_kl
 from hw14_lib.training import draw_meta_batch
 
@@ -97,7 +97,7 @@ def meta_gradient_snr(policy: GaussianMLPPolicy, cfg: TrainConfig, *, batches: i
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
     envs = make_task_vector_env(
-        [Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task),
+        [placeholder_task(cfg.task)] * (cfg.meta_batch_size * cfg.trajectories_per_task),
         num_threads=cfg.physics_threads,
         env=cfg.env_spec,
     )

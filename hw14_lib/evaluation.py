@@ -204,6 +204,7 @@ def evaluate_meta_policy(
         cfg.eval_tasks,
         seed=cfg.seed + 10_000,
         velocity_range=cfg.velocity_range,
+        dynamics_range=cfg.dynamics_range,
         ctrl_weight=cfg.ctrl_weight,
     )
     curve, history = adaptation_curve(

@@ -65,6 +65,7 @@ def evaluate_protocol(
         np.random.default_rng(seed),
         distribution=cfg.task,
         velocity_range=cfg.velocity_range,
+        dynamics_range=cfg.dynamics_range,
         ctrl_weight=cfg.ctrl_weight,
     )
     step_sizes = later_step_sizes(alpha, steps, later_scale)

@@ -35,7 +35,7 @@ from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.maml import MetaBatch, sample_meta_batch
 from hw14_lib.rl.outer import AdamMetaOptimizer, NonFiniteError, OuterOptimizer, TRPOMetaOptimizer
 from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, save_policy
-from hw14_lib.rl.tasks import Task, sample_tasks
+from hw14_lib.rl.tasks import placeholder_task, sample_tasks
 from hw14_lib.run_folder import (
     CHECKPOINT,
     CONFIG,
@@ -76,7 +76,12 @@ def draw_meta_batch(
     """One meta-iteration's data as ``cfg`` says: B tasks drawn from ``p(T)``, then their support and query
     sets (:func:`~hw14_lib.rl.maml.sample_meta_batch`)."""
     tasks = sample_tasks(
-        cfg.meta_batch_size, rng, distribution=cfg.task, velocity_range=cfg.velocity_range, ctrl_weight=cfg.ctrl_weight
+        cfg.meta_batch_size,
+        rng,
+        distribution=cfg.task,
+        velocity_range=cfg.velocity_range,
+        dynamics_range=cfg.dynamics_range,
+        ctrl_weight=cfg.ctrl_weight,
     )
     return sample_meta_batch(
         policy,
@@ -169,7 +174,7 @@ def _train_locked(
 
     inner = cfg.inner_loop
     envs = make_task_vector_env(
-        [Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task),
+        [placeholder_task(cfg.task)] * (cfg.meta_batch_size * cfg.trajectories_per_task),
         backend=cfg.backend,
         num_threads=cfg.physics_threads,
         env=cfg.env_spec,

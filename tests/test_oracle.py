@@ -14,7 +14,7 @@ TASKS = [Task("direction", direction=-1.0), Task("velocity", goal_velocity=1.25)
 
 
 def test_task_parameter_is_the_direction_or_the_goal_velocity() -> None:
-    assert [t.parameter for t in TASKS] == [-1.0, 1.25, 1.0]
+    assert [t.parameters for t in TASKS] == [(-1.0,), (1.25,), (1.0,)]
 
 
 @pytest.mark.parametrize("name", ["gymnasium", "paper"])

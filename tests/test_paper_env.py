@@ -138,13 +138,17 @@ def test_paper_reset_noise_has_rllabs_scales() -> None:
 def test_a_config_trains_and_evaluates_on_the_paper_environment(tmp_path) -> None:
     from hw14_lib.config import TrainConfig
     from hw14_lib.training import train
+    from hw14_lib.video import read_video, rendering_problem
 
     from conftest import SMOKE
 
-    cfg = TrainConfig.from_yaml(SMOKE, env="paper", task="direction", ctrl_weight=PAPER_CTRL_WEIGHT, video=False)
+    cfg = TrainConfig.from_yaml(SMOKE, env="paper", task="direction", ctrl_weight=PAPER_CTRL_WEIGHT, video=True)
     assert cfg.observation_dim == PAPER_OBS_DIM
     summary = train(cfg, tmp_path / "run", progress=False)
     assert summary is not None and np.isfinite(summary["post_adaptation_return"])
+    if rendering_problem() is None:  # the video of the paper's environment: T + 1 frames at 1 / dt = 100 fps
+        frames, fps = read_video(tmp_path / "run" / "video.mp4")
+        assert len(frames) == cfg.horizon + 1 and fps == 100.0 and summary["video"] == "video.mp4"
     from hw14_lib.rl.policy import load_policy
 
     assert load_policy(tmp_path / "run" / "policy.pt").obs_dim == PAPER_OBS_DIM

@@ -45,7 +45,11 @@ def diagnose_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--alphas {args.alphas!r} must be comma-separated numbers") from exc
     policy = load_policy(args.policy) if args.policy else make_policy(cfg)
     tasks = sample_tasks(
-        args.tasks, np.random.default_rng(cfg.seed), distribution=cfg.task, velocity_range=cfg.velocity_range
+        args.tasks,
+        np.random.default_rng(cfg.seed),
+        distribution=cfg.task,
+        velocity_range=cfg.velocity_range,
+        dynamics_range=cfg.dynamics_range,
     )  # type: ignore[arg-type]
     rows = inner_step_report(policy, tasks, cfg, alphas=alphas, seed=cfg.seed)
     print(f"{'alpha':>7} {'KL':>10} {'|step|':>8} {'before':>9} {'after':>9} {'gain':>8} {'std':>6}")

@@ -18,6 +18,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
+from hw14_lib.rl.dynamics import TaskDynamics
 from hw14_lib.rl.tasks import DEFAULT_CTRL_WEIGHT, DEFAULT_FORWARD_WEIGHT, Task
 
 BASE_ENV_ID = "HalfCheetah-v5"
@@ -30,8 +31,10 @@ class HalfCheetahTaskEnv(gym.Wrapper):
     """``HalfCheetah-v5`` whose reward is the reward of :attr:`task`.
 
     The original reward is kept in ``info["original_reward"]`` and the task reward in
-    ``info["task_reward"]``; dynamics and the 5-tuple API are unchanged, and so are observations unless
-    ``task_in_observation`` appends the task's :attr:`~hw14_lib.rl.tasks.Task.parameter` (an oracle's input, 18-d).
+    ``info["task_reward"]``; the 5-tuple API is unchanged, the dynamics too unless the task scales them (a dynamics
+    task rescales the model in place, :mod:`hw14_lib.rl.dynamics`), and so are observations unless
+    ``task_in_observation`` appends the task's :attr:`~hw14_lib.rl.tasks.Task.parameters` (``task_parameters`` of
+    them: an oracle's input).
     """
 
     def __init__(
@@ -40,6 +43,7 @@ class HalfCheetahTaskEnv(gym.Wrapper):
         task: Task | None = None,
         *,
         task_in_observation: bool = False,
+        task_parameters: int = 1,
         **make_kwargs: Any,
     ):
         if env is None:
@@ -47,11 +51,12 @@ class HalfCheetahTaskEnv(gym.Wrapper):
         elif make_kwargs:
             raise TypeError(f"keyword arguments {sorted(make_kwargs)} need env=None")
         super().__init__(env)
+        self._dynamics = TaskDynamics(env.unwrapped.model, env.unwrapped.data)  # type: ignore[attr-defined]
         self.task = task if task is not None else Task.backward()
         self.task_in_observation = task_in_observation
         if task_in_observation:
             (size,) = env.observation_space.shape
-            self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size + 1,), np.float64)
+            self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size + task_parameters,), np.float64)
 
     @property
     def task(self) -> Task:
@@ -62,6 +67,7 @@ class HalfCheetahTaskEnv(gym.Wrapper):
     def task(self, task: Task) -> None:
         if not isinstance(task, Task):
             raise TypeError(f"task must be a hw14_lib.Task, got {type(task).__name__}")
+        self._dynamics.set(task.dynamics)
         self._task = task
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
@@ -76,7 +82,7 @@ class HalfCheetahTaskEnv(gym.Wrapper):
         return self._observation(obs), reward, terminated, truncated, info
 
     def _observation(self, obs: np.ndarray) -> np.ndarray:
-        return np.append(obs, self._task.parameter) if self.task_in_observation else obs
+        return np.append(obs, self._task.parameters) if self.task_in_observation else obs
 
 
 class HalfCheetahBackward(HalfCheetahTaskEnv):

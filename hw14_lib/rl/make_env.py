@@ -26,12 +26,14 @@ class EnvSpec:
 
     Attributes:
         name: ``"gymnasium"`` (HalfCheetah-v5) or ``"paper"`` (:mod:`hw14_lib.rl.paper_env`).
-        task_in_observation: the task's parameter (direction ``d`` or goal velocity ``v``) is appended to every
-            observation: the input of the paper's oracle.
+        task_in_observation: the task's parameters (direction ``d``, goal velocity ``v``, or a dynamics task's
+            log-factors) are appended to every observation: the input of the paper's oracle.
+        task_parameters: how many (:data:`~hw14_lib.rl.tasks.PARAMETER_COUNTS`).
     """
 
     name: EnvName = "gymnasium"
     task_in_observation: bool = False
+    task_parameters: int = 1
 
     def __post_init__(self) -> None:
         if self.name not in ENVS:
@@ -39,8 +41,8 @@ class EnvSpec:
 
     @property
     def observation_dim(self) -> int:
-        """The policy's input size: 17 or 20, plus 1 with the task parameter."""
-        return OBS_DIMS[self.name] + int(self.task_in_observation)
+        """The policy's input size: 17 or 20, plus the task parameters of an oracle."""
+        return OBS_DIMS[self.name] + (self.task_parameters if self.task_in_observation else 0)
 
 
 def make_task_vector_env(
@@ -62,16 +64,16 @@ def make_task_vector_env(
             (which may add the task parameter to the observation).
     """
     spec = env if isinstance(env, EnvSpec) else EnvSpec(env)
-    oracle = spec.task_in_observation
+    oracle = {"task_in_observation": spec.task_in_observation, "task_parameters": spec.task_parameters}
     if backend == "mujoco":
         vector_env = PaperHalfCheetahVectorEnv if spec.name == "paper" else HalfCheetahVectorEnv
-        return vector_env(tasks, num_threads=num_threads, task_in_observation=oracle)
+        return vector_env(tasks, num_threads=num_threads, **oracle)
     if backend == "gymnasium":
 
         def make(task: Task) -> gym.Env:
             if spec.name == "paper":
-                return gym.wrappers.TimeLimit(PaperHalfCheetahEnv(task, task_in_observation=oracle), MAX_EPISODE_STEPS)
-            return HalfCheetahTaskEnv(gym.make(BASE_ENV_ID), task, task_in_observation=oracle)
+                return gym.wrappers.TimeLimit(PaperHalfCheetahEnv(task, **oracle), MAX_EPISODE_STEPS)
+            return HalfCheetahTaskEnv(gym.make(BASE_ENV_ID), task, **oracle)
 
         return SyncVectorEnv([lambda t=t: make(t) for t in tasks], autoreset_mode=AutoresetMode.NEXT_STEP)
     raise ValueError(f"backend={backend!r} is unknown; use one of {', '.join(BACKENDS)}")

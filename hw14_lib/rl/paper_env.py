@@ -26,6 +26,7 @@ import mujoco
 import numpy as np
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
+from hw14_lib.rl.dynamics import TaskDynamics
 from hw14_lib.rl.tasks import Task, task_rewards
 from hw14_lib.rl.vector_env import MAX_EPISODE_STEPS, STATE_SPEC, HalfCheetahVectorEnv, half_cheetah_xml_path
 
@@ -51,7 +52,8 @@ class PaperHalfCheetahEnv(HalfCheetahEnv):
 
     Args:
         task: the task whose reward :meth:`step` returns (default: backward).
-        task_in_observation: append :attr:`Task.parameter` to the observation (an oracle's input, 21-d).
+        task_in_observation: append :attr:`Task.parameters` to the observation (an oracle's input).
+        task_parameters: how many values that is (1; 3 for dynamics tasks, whose factors rescale the model).
         **kwargs: rendering options of Gymnasium's MuJoCo environments (``render_mode``, ``width``, ``height``,
             ``camera_name``).
 
@@ -59,13 +61,26 @@ class PaperHalfCheetahEnv(HalfCheetahEnv):
     (``-0.1 ||clip(a)||^2``); wrap it in ``TimeLimit`` for episodes of ``MAX_EPISODE_STEPS``.
     """
 
-    def __init__(self, task: Task | None = None, *, task_in_observation: bool = False, **kwargs: Any):
+    def __init__(
+        self, task: Task | None = None, *, task_in_observation: bool = False, task_parameters: int = 1, **kwargs: Any
+    ):
         super().__init__(xml_file=half_cheetah_xml_path(), frame_skip=1, **kwargs)
+        self._dynamics = TaskDynamics(self.model, self.data)
         self.task = task if task is not None else Task.backward(ctrl_weight=PAPER_CTRL_WEIGHT)
         self.task_in_observation = task_in_observation
-        size = PAPER_OBS_DIM + int(task_in_observation)
+        size = PAPER_OBS_DIM + (task_parameters if task_in_observation else 0)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float64)
         self._torso = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "torso")
+
+    @property
+    def task(self) -> Task:
+        """The task whose reward :meth:`step` returns (and whose dynamics the model has)."""
+        return self._task
+
+    @task.setter
+    def task(self, task: Task) -> None:
+        self._dynamics.set(task.dynamics)
+        self._task = task
 
     def reset_model(self) -> np.ndarray:
         """rllab's start state (``qpos + 0.01 N(0, 1)``, then ``qvel + 0.1 N(0, 1)``) and its observation."""
@@ -89,7 +104,7 @@ class PaperHalfCheetahEnv(HalfCheetahEnv):
     def _get_obs(self) -> np.ndarray:
         com, _ = torso_com_and_velocity(self.model, self.data, self._torso)
         parts = [self.data.qpos[1:], self.data.qvel, com]
-        return np.concatenate(parts + ([np.array([self.task.parameter])] if self.task_in_observation else []))
+        return np.concatenate(parts + ([np.array(self.task.parameters)] if self.task_in_observation else []))
 
     def _get_reset_info(self) -> dict[str, Any]:
         return {}
@@ -107,12 +122,14 @@ class PaperHalfCheetahVectorEnv(HalfCheetahVectorEnv):
         num_threads: int = 1,
         max_episode_steps: int = MAX_EPISODE_STEPS,
         task_in_observation: bool = False,
+        task_parameters: int = 1,
     ):
         super().__init__(
             tasks,
             num_threads=num_threads,
             max_episode_steps=max_episode_steps,
             task_in_observation=task_in_observation,
+            task_parameters=task_parameters,
         )
         self._torso = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "torso")
         self._com = np.zeros((self.num_envs, 3))
@@ -134,24 +151,26 @@ class PaperHalfCheetahVectorEnv(HalfCheetahVectorEnv):
     def forward_velocity(self, rows: slice, x_before: np.ndarray, data: mujoco.MjData) -> np.ndarray:
         """The x-velocity of the torso subtree's centre of mass in the copies' new states ``(rows,)``; the
         centres of mass are kept for the observations."""
-        self._com[rows], velocity = self.centre_of_mass(self._state[rows], data)
+        self._com[rows], velocity = self.centre_of_mass(self._state[rows], data, self._models[rows])
         return velocity
 
-    def centre_of_mass(self, states: np.ndarray, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
+    def centre_of_mass(
+        self, states: np.ndarray, data: mujoco.MjData, models: list[mujoco.MjModel]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The torso subtree's centre of mass ``(n, 3)`` and its x-velocity ``(n,)`` for full-physics ``states``
-        ``(n, nstate)``, computed in ``data`` (a scratch the calling thread owns): kinematics, then the subtree
-        centres of mass and their velocities, no dynamics."""
+        ``(n, nstate)`` of ``models`` (one per state), computed in ``data`` (a scratch the calling thread owns):
+        kinematics, then the subtree centres of mass and their velocities, no dynamics."""
         com, velocity = np.empty((len(states), 3)), np.empty(len(states))
         for i, state in enumerate(states):
-            mujoco.mj_setState(self.model, data, state, STATE_SPEC)
-            com[i], velocity[i] = torso_com_and_velocity(self.model, data, self._torso)
+            mujoco.mj_setState(models[i], data, state, STATE_SPEC)
+            com[i], velocity[i] = torso_com_and_velocity(models[i], data, self._torso)
         return com, velocity
 
     def _reset_rows(self, rows: np.ndarray, data: mujoco.MjData) -> None:
         super()._reset_rows(rows, data)
         rows = np.asarray(rows)
         if rows.size:
-            self._com[rows] = self.centre_of_mass(self._state[rows], data)[0]
+            self._com[rows] = self.centre_of_mass(self._state[rows], data, [self._models[i] for i in rows])[0]
 
     def state_observations(self, rows: slice = slice(None)) -> np.ndarray:
         """``qpos[1:]``, ``qvel`` and the torso subtree's centre of mass, ``(rows, 20)``."""

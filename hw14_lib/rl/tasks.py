@@ -1,11 +1,13 @@
 """Task distributions for HalfCheetah meta-RL and the reward each task assigns.
 
-A task changes only the reward, never the dynamics, so one MuJoCo model serves every task.
-Rewards are recomputed from the quantities Gymnasium's ``HalfCheetah-v5`` reports in its step
+A direction or velocity task changes only the reward, never the dynamics, so one MuJoCo model serves them all; a
+dynamics task scales the model's masses, damping and friction (:mod:`hw14_lib.rl.dynamics`) and rewards running
+forward. Rewards are recomputed from the quantities Gymnasium's ``HalfCheetah-v5`` reports in its step
 ``info`` (``reward_forward = x_velocity`` and ``reward_ctrl = -0.1 * ||a||^2``):
 
 * direction ``d``:      ``r = d * forward_weight * reward_forward + ctrl_weight * reward_ctrl``
 * goal velocity ``v``:  ``r = -|x_velocity - v| + ctrl_weight * reward_ctrl``
+* dynamics ``(m, b, f)``: ``r = forward_weight * reward_forward + ctrl_weight * reward_ctrl``
 
 The course's ``HalfCheetahBackward`` task is the direction task with ``d = -1``.
 """
@@ -17,24 +19,30 @@ from typing import Literal, get_args
 
 import numpy as np
 
-TaskKind = Literal["direction", "velocity"]
-DistributionName = Literal["backward", "direction", "velocity"]
+TaskKind = Literal["direction", "velocity", "dynamics"]
+DistributionName = Literal["backward", "direction", "velocity", "dynamics"]
+TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
 TASK_DISTRIBUTIONS: tuple[str, ...] = get_args(DistributionName)
 
 DEFAULT_FORWARD_WEIGHT = 1.0
 DEFAULT_CTRL_WEIGHT = 0.05
+DEFAULT_DYNAMICS_RANGE = (0.5, 2.0)
+PARAMETER_COUNTS: dict[str, int] = {"backward": 1, "direction": 1, "velocity": 1, "dynamics": 3}
+"""Length of :attr:`Task.parameters` for each distribution (the oracle's extra inputs)."""
 
 
 @dataclass(frozen=True)
 class Task:
-    """One MDP of the family: a running direction or a goal velocity.
+    """One MDP of the family: a running direction, a goal velocity, or scaled dynamics.
 
     Attributes:
-        kind: ``"direction"`` or ``"velocity"``.
+        kind: ``"direction"``, ``"velocity"`` or ``"dynamics"``.
         direction: ``d`` in {-1, +1}; used when ``kind == "direction"``.
         goal_velocity: ``v`` in m/s; used when ``kind == "velocity"``.
-        forward_weight: weight of ``reward_forward`` for direction tasks.
+        forward_weight: weight of ``reward_forward`` for direction and dynamics tasks.
         ctrl_weight: weight of ``reward_ctrl`` (which is <= 0) for every task.
+        mass, damping, friction: factors of the model's masses and inertias, joint damping and friction
+            (``kind == "dynamics"``; 1 for the others).
     """
 
     kind: TaskKind = "direction"
@@ -42,15 +50,24 @@ class Task:
     goal_velocity: float = 0.0
     forward_weight: float = DEFAULT_FORWARD_WEIGHT
     ctrl_weight: float = DEFAULT_CTRL_WEIGHT
+    mass: float = 1.0
+    damping: float = 1.0
+    friction: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("direction", "velocity"):
-            raise ValueError(f"Task.kind={self.kind!r} is not allowed; use 'direction' or 'velocity'")
+        if self.kind not in TASK_KINDS:
+            raise ValueError(f"Task.kind={self.kind!r} is not allowed; use one of {', '.join(TASK_KINDS)}")
         if self.kind == "direction" and self.direction not in (-1.0, 1.0):
             raise ValueError(f"Task.direction={self.direction!r} is not allowed; use -1 or +1")
         for name in ("goal_velocity", "forward_weight", "ctrl_weight"):
             if not np.isfinite(getattr(self, name)):
                 raise ValueError(f"Task.{name}={getattr(self, name)!r} must be a finite number")
+        for name in ("mass", "damping", "friction"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"Task.{name}={value!r} must be a positive finite factor")
+        if self.kind != "dynamics" and self.dynamics != (1.0, 1.0, 1.0):
+            raise ValueError(f"Task.kind={self.kind!r} keeps the model's dynamics; factors need kind 'dynamics'")
 
     @classmethod
     def backward(cls, *, ctrl_weight: float = DEFAULT_CTRL_WEIGHT) -> Task:
@@ -58,15 +75,25 @@ class Task:
         return cls(kind="direction", direction=-1.0, ctrl_weight=ctrl_weight)
 
     def label(self) -> str:
-        """Short name: ``'backward'`` or ``'forward'`` for a direction, ``'v=1.25'`` for a goal velocity."""
+        """Short name: ``'backward'`` or ``'forward'`` for a direction, ``'v=1.25'`` for a goal velocity,
+        ``'m=1.20,b=0.80,f=1.50'`` for dynamics."""
         if self.kind == "direction":
             return "backward" if self.direction < 0 else "forward"
+        if self.kind == "dynamics":
+            return f"m={self.mass:.2f},b={self.damping:.2f},f={self.friction:.2f}"
         return f"v={self.goal_velocity:.2f}"
 
     @property
-    def parameter(self) -> float:
-        """The task's parameter: ``d`` for a direction, ``v`` for a goal velocity (an oracle's extra input)."""
-        return self.direction if self.kind == "direction" else self.goal_velocity
+    def dynamics(self) -> tuple[float, float, float]:
+        """The factors ``(mass, damping, friction)`` of the model (all 1 unless ``kind == "dynamics"``)."""
+        return (self.mass, self.damping, self.friction)
+
+    @property
+    def parameters(self) -> tuple[float, ...]:
+        """What an oracle is told: ``(d,)``, ``(v,)``, or the log-factors ``(log m, log b, log f)``."""
+        if self.kind == "dynamics":
+            return tuple(float(np.log(x)) for x in self.dynamics)
+        return (self.direction if self.kind == "direction" else self.goal_velocity,)
 
     def reward(self, x_velocity: float, reward_forward: float, reward_ctrl: float) -> float:
         """Scalar task reward from one step's ``info`` values (see the module docstring)."""
@@ -96,7 +123,7 @@ def task_rewards(
         Rewards of shape (M,).
     """
     is_velocity = np.array([t.kind == "velocity" for t in tasks])
-    direction = np.array([t.direction for t in tasks])
+    direction = np.array([1.0 if t.kind == "dynamics" else t.direction for t in tasks])
     goal = np.array([t.goal_velocity for t in tasks])
     forward_weight = np.array([t.forward_weight for t in tasks])
     ctrl_weight = np.array([t.ctrl_weight for t in tasks])
@@ -108,6 +135,12 @@ def task_rewards(
     return tracking + ctrl_weight * reward_ctrl
 
 
+def placeholder_task(distribution: DistributionName) -> Task:
+    """A task of ``distribution``'s kind to build an environment with before the real tasks are set (the
+    backward task, or the default dynamics): an oracle environment needs the right number of parameters."""
+    return Task("dynamics") if distribution == "dynamics" else Task.backward()
+
+
 def sample_tasks(
     n: int,
     rng: np.random.Generator,
@@ -115,12 +148,14 @@ def sample_tasks(
     distribution: DistributionName = "direction",
     velocity_range: tuple[float, float] = (0.0, 2.0),
     ctrl_weight: float = DEFAULT_CTRL_WEIGHT,
+    dynamics_range: tuple[float, float] = DEFAULT_DYNAMICS_RANGE,
 ) -> list[Task]:
     """Draw ``n`` i.i.d. tasks from ``p(T)``.
 
     * ``"backward"``: always ``d = -1`` (a single-task "distribution", the seed's setting);
     * ``"direction"``: ``d ~ Uniform{-1, +1}``;
-    * ``"velocity"``: ``v ~ U[low, high]``.
+    * ``"velocity"``: ``v ~ U[low, high]``;
+    * ``"dynamics"``: each of ``(m, b, f)`` log-uniform in ``dynamics_range``.
 
     Raises:
         ValueError: for an unknown distribution, ``n < 1`` or ``low > high``.
@@ -138,6 +173,15 @@ def sample_tasks(
             raise ValueError(f"velocity_range={velocity_range!r} has low > high")
         goals = rng.uniform(low, high, size=n)
         return [Task("velocity", goal_velocity=float(v), ctrl_weight=ctrl_weight) for v in goals]
+    if distribution == "dynamics":
+        low, high = dynamics_range
+        if not 0 < low <= high:
+            raise ValueError(f"dynamics_range={dynamics_range!r}; allowed: 0 < low <= high")
+        factors = np.exp(rng.uniform(np.log(low), np.log(high), size=(n, 3)))
+        return [
+            Task("dynamics", mass=float(m), damping=float(b), friction=float(f), ctrl_weight=ctrl_weight)
+            for m, b, f in factors
+        ]
     raise ValueError(f"task distribution {distribution!r} is unknown; use one of {', '.join(TASK_DISTRIBUTIONS)}")
 
 
@@ -148,9 +192,10 @@ def evaluation_tasks(
     seed: int,
     velocity_range: tuple[float, float] = (0.0, 2.0),
     ctrl_weight: float = DEFAULT_CTRL_WEIGHT,
+    dynamics_range: tuple[float, float] = DEFAULT_DYNAMICS_RANGE,
 ) -> list[Task]:
-    """Held-out tasks for meta-testing: both directions for ``"direction"``, ``n`` fresh goals
-    (from their own seed) for ``"velocity"``, the single task for ``"backward"``."""
+    """Held-out tasks for meta-testing: both directions for ``"direction"``, ``n`` fresh goals or dynamics
+    (from their own seed) for ``"velocity"`` and ``"dynamics"``, the single task for ``"backward"``."""
     if distribution == "backward":
         return [Task.backward(ctrl_weight=ctrl_weight)]
     if distribution == "direction":
@@ -161,4 +206,5 @@ def evaluation_tasks(
         distribution=distribution,
         velocity_range=velocity_range,
         ctrl_weight=ctrl_weight,
+        dynamics_range=dynamics_range,
     )

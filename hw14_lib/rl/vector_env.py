@@ -24,6 +24,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from mujoco import rollout
 
+from hw14_lib.rl.dynamics import ModelCache
 from hw14_lib.rl.envs import MAX_EPISODE_STEPS
 from hw14_lib.rl.tasks import Task, task_rewards
 
@@ -51,7 +52,10 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
             ``set_attr("task", tasks)`` between episodes.
         num_threads: C++ threads for the physics (1 runs inline).
         max_episode_steps: truncation length, as HalfCheetah-v5's ``TimeLimit`` (1000).
-        task_in_observation: append each copy's :attr:`Task.parameter` to its observation (an oracle's input).
+        task_in_observation: append each copy's :attr:`Task.parameters` to its observation (an oracle's input).
+        task_parameters: how many values that is (1 for direction and velocity, 3 for dynamics).
+
+    A dynamics task's copy steps a model of its own (:class:`~hw14_lib.rl.dynamics.ModelCache`).
 
     Observations have shape (M, 17) (18 with the task parameter) and actions (M, 6) in [-1, 1] (MuJoCo clamps
     values outside; the control cost, as in HalfCheetah-v5, uses the action as given). Autoreset follows
@@ -73,6 +77,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         num_threads: int = 1,
         max_episode_steps: int = MAX_EPISODE_STEPS,
         task_in_observation: bool = False,
+        task_parameters: int = 1,
     ):
         if len(tasks) < 1:
             raise ValueError("HalfCheetahVectorEnv needs at least one task")
@@ -83,13 +88,14 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         self.num_threads = num_threads
         self.max_episode_steps = max_episode_steps
         self.task_in_observation = task_in_observation
+        self.task_parameters = task_parameters
         self._datas = [mujoco.MjData(self.model) for _ in range(num_threads)]
         # One persistent pool (nthread=0 runs inline); rollout.rollout() would build a new one per call.
         self._rollout: rollout.Rollout | None = rollout.Rollout(nthread=num_threads if num_threads > 1 else 0)
         # For step_rows: one inline rollout per calling thread, so blocks of copies advance in parallel
         # Python threads (the physics releases the GIL) without the pool's hand-off at every call.
         self._inline = [rollout.Rollout(nthread=0) for _ in range(num_threads)]
-        self._models = [self.model] * len(tasks)
+        self._model_cache = ModelCache(self.model)
         self.dt = self.model.opt.timestep * self.frame_skip
         nq, nv, nu = self.model.nq, self.model.nv, self.model.nu
         self._nstate = mujoco.mj_stateSize(self.model, STATE_SPEC)
@@ -102,15 +108,14 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         self._init_qpos = scratch.qpos.copy()
         self._init_qvel = scratch.qvel.copy()
 
-        obs_dim = self.observation_size() + int(task_in_observation)
+        obs_dim = self.observation_size() + (task_parameters if task_in_observation else 0)
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_dim,), np.float64)
         low, high = self.model.actuator_ctrlrange.T.astype(np.float32)
         self.single_action_space = gym.spaces.Box(low, high, (nu,), np.float32)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
 
-        self._tasks = list(tasks)
-        self._parameters = np.array([t.parameter for t in tasks])
+        self._set_tasks(list(tasks))
         self._state = np.tile(self._init_state, (self.num_envs, 1))
         self._out = np.empty((self.num_envs, self.frame_skip, self._nstate))
         self._control = np.empty((self.num_envs, self.frame_skip, nu))
@@ -136,8 +141,17 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         for task in values:
             if not isinstance(task, Task):
                 raise TypeError(f"task must be a hw14_lib.Task, got {type(task).__name__}")
-        self._tasks = list(values)
-        self._parameters = np.array([t.parameter for t in values])
+        self._set_tasks(list(values))
+
+    def _set_tasks(self, tasks: list[Task]) -> None:
+        if self.task_in_observation and any(len(t.parameters) != self.task_parameters for t in tasks):
+            raise ValueError(
+                f"an oracle environment built for {self.task_parameters} task parameters got tasks with "
+                f"{sorted({len(t.parameters) for t in tasks})}"
+            )
+        self._tasks = tasks
+        self._parameters = np.array([t.parameters for t in tasks]) if self.task_in_observation else None
+        self._models = self._model_cache.models([t.dynamics for t in tasks])
 
     def get_attr(self, name: str) -> tuple[Any, ...]:
         """``get_attr('task')`` returns the M tasks, as ``SyncVectorEnv`` does."""
@@ -256,7 +270,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         observations = self.state_observations(rows)
         if not self.task_in_observation:
             return observations
-        return np.concatenate([observations, self._parameters[rows, None]], axis=1)
+        return np.concatenate([observations, self._parameters[rows]], axis=1)
 
     def state_observations(self, rows: slice = slice(None)) -> np.ndarray:
         """The copies' observations of their states, ``(rows, observation_size())``: ``qpos[1:]`` and ``qvel``."""

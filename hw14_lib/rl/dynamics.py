@@ -1,0 +1,88 @@
+"""The dynamics task family: each task scales the cheetah's physics, and the reward is running forward.
+
+A task's factors ``(m, b, f)`` multiply every body's mass and inertia (``m``: a uniform change of density, so the
+shapes stay those of the model), every joint's damping (``b``) and every geom's friction coefficients (``f``; a
+contact takes the larger friction of its two geoms, so contacts scale by ``f`` too). The derived constants
+(subtree masses, inverse weights) are recomputed with ``mj_setConst``. The batched environments hold one model per
+copy (``mujoco.rollout`` takes a list of models of equal sizes); the Gymnasium environment rescales its own model
+in place when its task changes.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+DYNAMICS_FIELDS: tuple[str, ...] = ("mass", "damping", "friction")
+"""The factors of a dynamics task, in order."""
+
+
+@dataclass(frozen=True)
+class BaseDynamics:
+    """The unscaled values a task's factors multiply (copied from a model before any change)."""
+
+    body_mass: np.ndarray
+    body_inertia: np.ndarray
+    dof_damping: np.ndarray
+    geom_friction: np.ndarray
+
+    @classmethod
+    def of(cls, model: mujoco.MjModel) -> BaseDynamics:
+        """The current values of ``model``."""
+        return cls(
+            model.body_mass.copy(), model.body_inertia.copy(), model.dof_damping.copy(), model.geom_friction.copy()
+        )
+
+
+def apply_dynamics(
+    model: mujoco.MjModel, data: mujoco.MjData, base: BaseDynamics, factors: tuple[float, float, float]
+) -> None:
+    """Set ``model``'s masses, inertias, damping and friction to ``base`` times ``factors = (m, b, f)`` in place,
+    then recompute its derived constants (``mj_setConst``, with ``data`` as scratch)."""
+    mass, damping, friction = factors
+    model.body_mass[:] = base.body_mass * mass
+    model.body_inertia[:] = base.body_inertia * mass
+    model.dof_damping[:] = base.dof_damping * damping
+    model.geom_friction[:] = base.geom_friction * friction
+    mujoco.mj_setConst(model, data)
+
+
+class TaskDynamics:
+    """The factors a single environment's model has now; :meth:`set` rescales it in place when they change (the
+    Gymnasium environments, one copy each)."""
+
+    def __init__(self, model: mujoco.MjModel, data: mujoco.MjData):
+        self.model, self.data, self.base = model, data, BaseDynamics.of(model)
+        self.factors: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def set(self, factors: tuple[float, float, float]) -> None:
+        """Give the model ``factors`` (nothing is recomputed when they are the current ones)."""
+        if tuple(factors) != self.factors:
+            apply_dynamics(self.model, self.data, self.base, factors)
+            self.factors = (float(factors[0]), float(factors[1]), float(factors[2]))
+
+
+class ModelCache:
+    """One model per distinct factor triple, made from ``base_model`` (the default factors ``(1, 1, 1)`` give
+    ``base_model`` itself); ``models(factors)`` maps the copies' factors to their models."""
+
+    def __init__(self, base_model: mujoco.MjModel):
+        self.base_model = base_model
+        self.base = BaseDynamics.of(base_model)
+        self._models: dict[tuple[float, float, float], mujoco.MjModel] = {(1.0, 1.0, 1.0): base_model}
+
+    def model(self, factors: tuple[float, float, float]) -> mujoco.MjModel:
+        """The model of ``factors`` (made once)."""
+        key = tuple(float(x) for x in factors)
+        if key not in self._models:
+            model = copy.deepcopy(self.base_model)
+            apply_dynamics(model, mujoco.MjData(model), self.base, key)  # type: ignore[arg-type]
+            self._models[key] = model  # type: ignore[index]
+        return self._models[key]  # type: ignore[index]
+
+    def models(self, factors: list[tuple[float, float, float]]) -> list[mujoco.MjModel]:
+        """The model of each copy."""
+        return [self.model(f) for f in factors]
