@@ -38,6 +38,14 @@ def test_a_tasks_model_differs_from_the_default_exactly_by_its_factors() -> None
         np.testing.assert_array_equal(getattr(default, name), getattr(pristine, name), err_msg=name)
 
 
+def test_the_cache_keeps_only_the_models_in_use() -> None:
+    cache = ModelCache(mujoco.MjModel.from_xml_path(half_cheetah_xml_path()))
+    first = cache.models([FACTORS, FACTORS, (1.0, 1.0, 1.0)])
+    assert first[0] is first[1] and first[2] is cache.base_model  # one model per distinct factors
+    cache.models([(2.0, 2.0, 2.0)])
+    assert set(cache._models) == {(2.0, 2.0, 2.0), (1.0, 1.0, 1.0)}  # the old tasks' models are dropped
+
+
 def test_dynamics_tasks_are_log_uniform_and_tell_an_oracle_their_log_factors() -> None:
     tasks = sample_tasks(4000, np.random.default_rng(0), distribution="dynamics", dynamics_range=(0.5, 2.0))
     logs = np.log([t.dynamics for t in tasks])

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-DYNAMICS_FIELDS: tuple[str, ...] = ("mass", "damping", "friction")
-"""The factors of a dynamics task, in order."""
+DEFAULT_FACTORS = (1.0, 1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ class TaskDynamics:
 
     def __init__(self, model: mujoco.MjModel, data: mujoco.MjData):
         self.model, self.data, self.base = model, data, BaseDynamics.of(model)
-        self.factors: tuple[float, float, float] = (1.0, 1.0, 1.0)
+        self.factors: tuple[float, float, float] = DEFAULT_FACTORS
 
     def set(self, factors: tuple[float, float, float]) -> None:
         """Give the model ``factors`` (nothing is recomputed when they are the current ones)."""
@@ -67,22 +66,26 @@ class TaskDynamics:
 
 class ModelCache:
     """One model per distinct factor triple, made from ``base_model`` (the default factors ``(1, 1, 1)`` give
-    ``base_model`` itself); ``models(factors)`` maps the copies' factors to their models."""
+    ``base_model`` itself); :meth:`models` maps the copies' factors to their models and keeps only those (a
+    meta-batch draws new tasks every iteration)."""
 
     def __init__(self, base_model: mujoco.MjModel):
         self.base_model = base_model
         self.base = BaseDynamics.of(base_model)
-        self._models: dict[tuple[float, float, float], mujoco.MjModel] = {(1.0, 1.0, 1.0): base_model}
+        self._models: dict[tuple[float, ...], mujoco.MjModel] = {DEFAULT_FACTORS: base_model}
 
     def model(self, factors: tuple[float, float, float]) -> mujoco.MjModel:
-        """The model of ``factors`` (made once)."""
+        """The model of ``factors`` (made once while it is in use)."""
         key = tuple(float(x) for x in factors)
         if key not in self._models:
             model = copy.deepcopy(self.base_model)
-            apply_dynamics(model, mujoco.MjData(model), self.base, key)  # type: ignore[arg-type]
-            self._models[key] = model  # type: ignore[index]
-        return self._models[key]  # type: ignore[index]
+            apply_dynamics(model, mujoco.MjData(model), self.base, factors)
+            self._models[key] = model
+        return self._models[key]
 
     def models(self, factors: list[tuple[float, float, float]]) -> list[mujoco.MjModel]:
-        """The model of each copy."""
-        return [self.model(f) for f in factors]
+        """The model of each copy; the models of factors no longer in use are dropped."""
+        models = [self.model(f) for f in factors]
+        keep = {tuple(float(x) for x in f) for f in factors} | {DEFAULT_FACTORS}
+        self._models = {k: m for k, m in self._models.items() if k in keep}
+        return models

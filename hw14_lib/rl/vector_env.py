@@ -57,7 +57,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
 
     A dynamics task's copy steps a model of its own (:class:`~hw14_lib.rl.dynamics.ModelCache`).
 
-    Observations have shape (M, 17) (18 with the task parameter) and actions (M, 6) in [-1, 1] (MuJoCo clamps
+    Observations have shape (M, 17) (plus an oracle's task parameters) and actions (M, 6) in [-1, 1] (MuJoCo clamps
     values outside; the control cost, as in HalfCheetah-v5, uses the action as given). Autoreset follows
     Gymnasium's ``NEXT_STEP`` mode.
 
