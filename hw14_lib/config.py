@@ -25,6 +25,7 @@ from hw14_lib.rl.tasks import PARAMETER_COUNTS, DistributionName
 from hw14_lib.rl.vector_env import Backend
 
 OuterOptimizerName = Literal["adam", "trpo"]
+StepSizeMode = Literal["none", "per_tensor", "per_parameter"]
 Objective = Literal["maml", "pretrain"]
 OUTER_OPTIMIZERS: tuple[str, ...] = get_args(OuterOptimizerName)
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
@@ -82,7 +83,12 @@ class TrainConfig:
     """'maml' (adapt, then the query loss) or 'pretrain' (the query loss at theta on all tasks jointly,
     no adaptation during training: the paper's "pretrained" baseline)."""
     inner_lr: float = 0.1
-    """alpha, the inner (adaptation) step size."""
+    """alpha, the inner (adaptation) step size (the initial one when learned)."""
+    learned_step_sizes: StepSizeMode = "none"
+    """'none' (a fixed alpha), 'per_tensor' (MAML++'s LSLR: alpha learned per inner step and parameter tensor; the
+    table's method 'maml_lslr') or 'per_parameter' (Meta-SGD: per inner step and parameter)."""
+    step_size_lr: float = 1e-3
+    """Adam learning rate of the learned log step sizes (after each outer step)."""
     inner_steps: int = 1
     """Number of inner gradient steps, each on fresh support data."""
     inner_l2: float = 1e-3
@@ -157,7 +163,7 @@ class TrainConfig:
         _at_least(self, "eval_adaptation_steps", 0)
         if self.horizon > MAX_EPISODE_STEPS:
             _fail("horizon", self.horizon, f"an integer in [1, {MAX_EPISODE_STEPS}] (HalfCheetah's time limit)")
-        for name in ("inner_lr", "outer_lr", "trpo_max_kl"):
+        for name in ("inner_lr", "outer_lr", "trpo_max_kl", "step_size_lr"):
             _positive(self, name)
         for name in ("inner_l2", "weight_decay", "entropy_coef", "trpo_cg_damping", "ctrl_weight"):
             _non_negative(self, name)
@@ -179,6 +185,8 @@ class TrainConfig:
             _fail("grad_clip", self.grad_clip, "a positive number or null")
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
             _fail("hidden_sizes", list(self.hidden_sizes), "a non-empty list of positive integers")
+        if self.learned_step_sizes != "none" and self.objective != "maml":
+            _fail("learned_step_sizes", self.learned_step_sizes, "'none' with objective 'pretrain' (no inner step)")
         if self.oracle and self.objective != "pretrain":
             _fail("objective", self.objective, "'pretrain' with oracle: true (an oracle is trained without adaptation)")
         if not LOG_STD_BOUNDS[0] <= self.init_log_std <= LOG_STD_BOUNDS[1]:
@@ -210,6 +218,13 @@ class TrainConfig:
         """The policy's input size: 17 (HalfCheetah-v5) or 20 (the paper's environment), plus an oracle's task
         parameters (1, or 3 for dynamics)."""
         return self.env_spec.observation_dim
+
+    @property
+    def step_size_settings(self) -> dict[str, Any] | None:
+        """Learned step sizes (one set per training inner step, from ``inner_lr``), or ``None``: a fixed alpha."""
+        if self.learned_step_sizes == "none":
+            return None
+        return {"steps": self.inner_steps, "init": self.inner_lr, "granularity": self.learned_step_sizes}
 
     @property
     def inner_loop(self) -> InnerLoop:
@@ -272,8 +287,7 @@ class TrainConfig:
         except yaml.YAMLError as exc:
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ValueError(f"config file {str(path)!r} is not valid YAML ({detail})") from exc
-        if data is None:
-            data = {}
+        data = {} if data is None else data
         if not isinstance(data, dict):
             raise ValueError(f"config file {str(path)!r} must hold a mapping of field: value")
         return cls.from_dict({**data, **overrides})
@@ -284,20 +298,17 @@ def _fail(name: str, value: Any, allowed: str) -> None:
 
 
 def _at_least(cfg: TrainConfig, name: str, low: int) -> None:
-    value = getattr(cfg, name)
-    if value < low:
+    if (value := getattr(cfg, name)) < low:
         _fail(name, value, f"an integer >= {low}")
 
 
 def _positive(cfg: TrainConfig, name: str) -> None:
-    value = getattr(cfg, name)
-    if not (math.isfinite(value) and value > 0):
+    if not (math.isfinite(value := getattr(cfg, name)) and value > 0):
         _fail(name, value, "a finite number > 0")
 
 
 def _non_negative(cfg: TrainConfig, name: str) -> None:
-    value = getattr(cfg, name)
-    if not (math.isfinite(value) and value >= 0):
+    if not (math.isfinite(value := getattr(cfg, name)) and value >= 0):
         _fail(name, value, "a finite number >= 0")
 
 

@@ -34,7 +34,7 @@ from hw14_lib.rl.envs import ACT_DIM
 from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.maml import MetaBatch, sample_meta_batch
 from hw14_lib.rl.outer import AdamMetaOptimizer, NonFiniteError, OuterOptimizer, TRPOMetaOptimizer
-from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, save_policy
+from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, learned_step_sizes, save_policy
 from hw14_lib.rl.tasks import placeholder_task, sample_tasks
 from hw14_lib.run_folder import (
     CHECKPOINT,
@@ -63,6 +63,7 @@ def make_policy(cfg: TrainConfig) -> GaussianMLPPolicy:
             hidden_sizes=cfg.hidden_sizes,
             init_log_std=cfg.init_log_std,
             squash=cfg.squash,
+            step_sizes=cfg.step_size_settings,
         )
 
 
@@ -109,8 +110,12 @@ def make_outer_optimizer(cfg: TrainConfig, policy: GaussianMLPPolicy) -> OuterOp
             backtrack_ratio=cfg.trpo_backtrack_ratio,
             curvature_trajectories=cfg.trpo_curvature_trajectories,
             workers=cfg.physics_threads,
+            step_sizes=learned_step_sizes(policy),
+            step_size_lr=cfg.step_size_lr,
         )
-    return AdamMetaOptimizer(policy, lr=cfg.outer_lr, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
+    return AdamMetaOptimizer(
+        policy, lr=cfg.outer_lr, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, step_size_lr=cfg.step_size_lr
+    )
 
 
 def train(

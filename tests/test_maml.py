@@ -32,7 +32,7 @@ def tiny_policy(*, squash: bool = False, seed: int = 0) -> GaussianMLPPolicy:
 
 def leaf_params(policy: GaussianMLPPolicy) -> dict[str, torch.Tensor]:
     """A detached copy of theta whose tensors are leaves that require grad."""
-    return {k: v.detach().clone().requires_grad_() for k, v in policy.named_parameters()}
+    return {k: v.detach().clone().requires_grad_() for k, v in policy_params(policy).items()}
 
 
 def random_batch(generator: torch.Generator) -> TrajectoryBatch:

@@ -21,7 +21,7 @@ support sets (one per inner step) and the query set, each sampled with the param
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -30,7 +30,7 @@ from torch import Tensor
 
 from hw14_lib.rl.losses import Estimator, log_probs, policy_loss, surrogate
 from hw14_lib.rl.parallel import map_in_threads
-from hw14_lib.rl.policy import GaussianMLPPolicy, Params, has_plain_forward, policy_params
+from hw14_lib.rl.policy import GaussianMLPPolicy, Params, has_plain_forward, learned_step_sizes, policy_params
 from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
 from hw14_lib.rl.tasks import Task
 
@@ -97,25 +97,36 @@ def support_loss(
     )
 
 
+StepSize = float | Mapping[str, Tensor]
+"""An inner step's size: one ``alpha`` for every tensor, or ``alpha_p`` per parameter tensor (learned ones)."""
+
+
 def adapt(
     policy: GaussianMLPPolicy,
     params: Mapping[str, Tensor],
     support: TrajectoryBatch,
     advantages: Tensor,
     inner: InnerLoop,
+    *,
+    step_size: StepSize | None = None,
 ) -> Params:
-    """One inner step ``theta' = theta - alpha * grad L_support(theta)``; returns a new dict.
+    """One inner step ``theta'_p = theta_p - alpha_p * grad_p L_support(theta)``; returns a new dict.
 
     Args:
         params: ``theta`` (tensors that require grad); the module's own parameters are not touched.
         support: the support trajectories of one task (leading task axis of size 1) or of the
             tasks that share ``params``.
         advantages: ``(B, N, T)`` weights of the support loss.
+        step_size: ``alpha`` (default ``inner.alpha``), or ``{name: alpha_p}`` (scalars or tensors of the
+            parameter's shape; the meta-gradient flows into them).
     """
+    alpha = inner.alpha if step_size is None else step_size
     loss = support_loss(policy, params, support, advantages, inner)
     names = list(params)
     grads = torch.autograd.grad(loss, [params[k] for k in names], create_graph=not inner.first_order)
-    return {k: params[k] - inner.alpha * g for k, g in zip(names, grads, strict=True)}
+    if isinstance(alpha, Mapping):
+        return {k: params[k] - alpha[k] * g for k, g in zip(names, grads, strict=True)}
+    return {k: params[k] - alpha * g for k, g in zip(names, grads, strict=True)}
 
 
 def adapt_all(
@@ -127,7 +138,7 @@ def adapt_all(
     *,
     create_graph: bool = True,
     num_tasks: int | None = None,
-    step_sizes: Sequence[float] | None = None,
+    step_sizes: Sequence[StepSize] | None = None,
     workers: int = 1,
 ) -> list[Params]:
     """``theta'_b`` for every task ``b``: ``len(supports)`` inner steps from ``theta``.
@@ -136,21 +147,28 @@ def adapt_all(
     ``create_graph=False`` the result is detached (for sampling or evaluation only).
     ``step_sizes[j]``, when given, replaces ``inner.alpha`` in step ``j``:
     ``theta^(j+1) = theta^(j) - alpha_j * grad L_j(theta^(j))`` (a test-time schedule; it needs at
-    least ``len(supports)`` entries). With ``create_graph=False`` the tasks are independent and ``workers``
-    threads adapt them (:func:`~hw14_lib.rl.parallel.map_in_threads`; the same numbers).
+    least ``len(supports)`` entries). Without it a policy with learned step sizes uses them
+    (:class:`~hw14_lib.rl.step_sizes.LearnedStepSizes`). With ``create_graph=False`` the tasks are independent and
+    ``workers`` threads adapt them (:func:`~hw14_lib.rl.parallel.map_in_threads`; the same numbers).
     """
     if num_tasks is None:
         num_tasks = len(supports[0].tasks)
     if step_sizes is not None and len(step_sizes) < len(supports):
         raise ValueError(f"step_sizes has {len(step_sizes)} entries for {len(supports)} inner steps")
-    inners = [inner] * len(supports) if step_sizes is None else [replace(inner, alpha=float(a)) for a in step_sizes]
+    learned = learned_step_sizes(policy)
+    if step_sizes is None and learned is not None:
+        step_sizes = learned.schedule(len(supports))
+        if not create_graph:
+            step_sizes = [{k: a.detach() for k, a in sizes.items()} for sizes in step_sizes]
+    sizes: list[StepSize | None] = [None] * len(supports) if step_sizes is None else list(step_sizes)
+    sizes = [float(a) if isinstance(a, (int, float)) else a for a in sizes]
 
     def task(b: int) -> Params:
         params: Mapping[str, Tensor] = theta
         if not create_graph:
             params = {k: v.detach().requires_grad_() for k, v in theta.items()}
         for j, (support, advantages) in enumerate(zip(supports, support_advantages, strict=True)):
-            params = adapt(policy, params, support.task(b), advantages[b : b + 1], inners[j])
+            params = adapt(policy, params, support.task(b), advantages[b : b + 1], inner, step_size=sizes[j])
             if not create_graph:
                 params = {k: v.detach().requires_grad_() for k, v in params.items()}
         return dict(params) if create_graph else {k: v.detach() for k, v in params.items()}

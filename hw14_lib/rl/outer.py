@@ -22,7 +22,8 @@ import torch
 from torch import Tensor, nn
 
 from hw14_lib.rl.maml import InnerLoop, MetaBatch, meta_objective
-from hw14_lib.rl.policy import GaussianMLPPolicy, policy_params
+from hw14_lib.rl.policy import GaussianMLPPolicy, learned_step_sizes, policy_params
+from hw14_lib.rl.step_sizes import LearnedStepSizes
 from hw14_lib.rl.trust_region import (
     conjugate_gradient,
     detach_distribution,
@@ -73,10 +74,15 @@ class AdamMetaOptimizer:
         lr: float = 3e-4,
         weight_decay: float = 1e-4,
         grad_clip: float | None = None,
+        step_size_lr: float = 1e-3,
     ):
         self.policy = policy
         self.grad_clip = grad_clip
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=lr, weight_decay=weight_decay)
+        groups: list[dict[str, Any]] = [{"params": list(policy_params(policy).values())}]
+        learned = learned_step_sizes(policy)
+        if learned is not None:  # log alpha: its own learning rate, no weight decay
+            groups.append({"params": list(learned.parameters()), "lr": step_size_lr, "weight_decay": 0.0})
+        self.optimizer = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
 
     def step(self, policy: GaussianMLPPolicy, batch: MetaBatch, inner: InnerLoop) -> dict[str, float]:
         """One outer step; returns ``{"meta_loss", "grad_norm"}`` (loss before the step)."""
@@ -90,7 +96,9 @@ class AdamMetaOptimizer:
         max_norm = self.grad_clip if self.grad_clip is not None else math.inf
         grad_norm = nn.utils.clip_grad_norm_(policy.parameters(), max_norm)
         self.optimizer.step()
-        return {"meta_loss": loss.item(), "grad_norm": grad_norm.item()}
+        if (learned := learned_step_sizes(self.policy)) is not None:
+            learned.project()
+        return {"meta_loss": loss.item(), "grad_norm": grad_norm.item(), **step_size_summary(self.policy)}
 
     def state_dict(self) -> dict[str, Any]:
         """Adam's moments, for checkpoints."""
@@ -116,9 +124,16 @@ class TRPOMetaOptimizer:
         backtrack_ratio: float = 0.8,
         curvature_trajectories: int | None = None,
         workers: int = 1,
+        step_sizes: LearnedStepSizes | None = None,
+        step_size_lr: float = 1e-3,
     ):
         if workers < 1:
             raise ValueError(f"workers={workers!r}; allowed: an integer >= 1")
+        # Learned inner step sizes take an Adam step on the same meta-gradient after the trust-region step of theta.
+        self.step_sizes = step_sizes
+        self.step_size_optimizer = (
+            None if step_sizes is None else torch.optim.Adam(step_sizes.parameters(), lr=step_size_lr)
+        )
         self.workers = workers
         self.max_kl = max_kl
         self.cg_iterations = cg_iterations
@@ -131,11 +146,12 @@ class TRPOMetaOptimizer:
         """One TRPO meta-step; returns ``{"meta_loss", "grad_norm", "kl", "accepted_step"}``."""
         theta = policy_params(policy)
         params = list(theta.values())
+        alphas = [] if self.step_sizes is None else list(self.step_sizes.parameters())
         loss, adapted = meta_objective(policy, theta, batch, inner, estimator="ratio")
         _check_finite("meta-loss", loss)
-        grads = torch.autograd.grad(loss, params, retain_graph=True)
-        g = nn.utils.parameters_to_vector(grads)
-        _check_finite("meta-gradient", g)
+        grads = torch.autograd.grad(loss, params + alphas, retain_graph=True)
+        g = nn.utils.parameters_to_vector(grads[: len(params)])
+        _check_finite("meta-gradient", g, *grads[len(params) :])
 
         old_dists = [detach_distribution(d) for d in query_distributions(policy, adapted, batch, workers=self.workers)]
         kl_hessian_product = meta_fisher_vector_product(
@@ -171,17 +187,31 @@ class TRPOMetaOptimizer:
         if not accepted:
             with torch.no_grad():
                 nn.utils.vector_to_parameters(old_vector, params)
+        if self.step_size_optimizer is not None:
+            for alpha, grad in zip(alphas, grads[len(params) :], strict=True):
+                alpha.grad = grad.detach().clone()
+            self.step_size_optimizer.step()
+            self.step_sizes.project()
         return {
             "meta_loss": old_loss,
             "grad_norm": float(g.norm()),
             "kl": new_kl,
             "accepted_step": fraction if accepted else 0.0,
             "surrogate_improvement": old_loss - new_loss,
+            **step_size_summary(policy),
         }
 
     def state_dict(self) -> dict[str, Any]:
-        """TRPO keeps no state between steps."""
-        return {}
+        """TRPO keeps no state between steps; the learned step sizes' Adam does."""
+        return {} if self.step_size_optimizer is None else {"step_sizes": self.step_size_optimizer.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Nothing to restore."""
+        """Restore :meth:`state_dict`."""
+        if self.step_size_optimizer is not None and "step_sizes" in state:
+            self.step_size_optimizer.load_state_dict(state["step_sizes"])
+
+
+def step_size_summary(policy: nn.Module) -> dict[str, float]:
+    """``{"alpha_j": mean alpha of inner step j}`` for a policy with learned step sizes (logged each iteration)."""
+    learned = learned_step_sizes(policy)
+    return {} if learned is None else {f"alpha_{j}": a for j, a in enumerate(learned.summary())}

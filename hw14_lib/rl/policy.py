@@ -28,6 +28,8 @@ from torch.distributions import (
     TransformedDistribution,
 )
 
+from hw14_lib.rl.step_sizes import LearnedStepSizes
+
 POLICY_FORMAT = "hw14-policy-v1"
 LOG_STD_BOUNDS = (-5.0, 2.0)
 
@@ -44,6 +46,9 @@ class GaussianMLPPolicy(nn.Module):
         init_log_std: initial value of every ``log_std`` entry.
         squash: use ``a = action_scale * tanh(u)`` instead of clipping ``u`` to the bounds.
         action_scale: ``c``, half the width of the symmetric action box (1 for HalfCheetah).
+        step_sizes: settings of learned inner step sizes (:class:`~hw14_lib.rl.step_sizes.LearnedStepSizes`:
+            ``steps``, ``init``, ``granularity``), held as ``inner_step_sizes`` and saved with the policy; they
+            are not part of ``theta`` (:func:`policy_params`), the inner step never changes them.
     """
 
     def __init__(
@@ -55,6 +60,7 @@ class GaussianMLPPolicy(nn.Module):
         init_log_std: float = 0.0,
         squash: bool = False,
         action_scale: float = 1.0,
+        step_sizes: Mapping[str, Any] | None = None,
     ):
         super().__init__()
         if obs_dim < 1 or act_dim < 1:
@@ -76,6 +82,10 @@ class GaussianMLPPolicy(nn.Module):
         self.body = nn.Sequential(*layers)
         self.mean_head = nn.Linear(width, self.act_dim)
         self.log_std = nn.Parameter(torch.full((self.act_dim,), self.init_log_std))
+        self.inner_step_sizes: LearnedStepSizes | None = None
+        if step_sizes is not None:
+            shapes = {name: tuple(p.shape) for name, p in self.named_parameters()}
+            self.inner_step_sizes = LearnedStepSizes(shapes, **step_sizes)
 
     def architecture(self) -> dict[str, Any]:
         """Constructor arguments, enough to rebuild this policy."""
@@ -86,6 +96,7 @@ class GaussianMLPPolicy(nn.Module):
             "init_log_std": self.init_log_std,
             "squash": self.squash,
             "action_scale": self.action_scale,
+            "step_sizes": None if self.inner_step_sizes is None else self.inner_step_sizes.settings(),
         }
 
     def forward(self, obs: Tensor) -> Distribution:
@@ -155,9 +166,18 @@ def gaussian_part(dist: Distribution) -> Independent:
     return dist
 
 
+STEP_SIZES_PREFIX = "inner_step_sizes."
+
+
 def policy_params(policy: nn.Module) -> Params:
-    """``theta`` as a name -> tensor dict that shares storage (and gradients) with the module."""
-    return dict(policy.named_parameters())
+    """``theta`` as a name -> tensor dict that shares storage (and gradients) with the module (learned inner step
+    sizes are not part of it)."""
+    return {k: v for k, v in policy.named_parameters() if not k.startswith(STEP_SIZES_PREFIX)}
+
+
+def learned_step_sizes(policy: nn.Module) -> LearnedStepSizes | None:
+    """The policy's learned inner step sizes, or ``None`` (a fixed ``alpha``)."""
+    return getattr(policy, "inner_step_sizes", None)
 
 
 def has_plain_forward(policy: nn.Module) -> bool:

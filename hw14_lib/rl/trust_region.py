@@ -33,9 +33,9 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution, kl_divergence
 
-from hw14_lib.rl.maml import InnerLoop, MetaBatch, adapt, support_loss, task_workers
+from hw14_lib.rl.maml import InnerLoop, MetaBatch, StepSize, adapt, support_loss, task_workers
 from hw14_lib.rl.parallel import map_in_threads
-from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, gaussian_part
+from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, gaussian_part, learned_step_sizes
 
 
 def query_distributions(
@@ -114,6 +114,11 @@ def meta_fisher_vector_product(
     params = [theta[k] for k in names]
     steps = 0 if inner.first_order else len(batch.supports)
     without_graph = replace(inner, first_order=True)
+    learned = learned_step_sizes(policy)
+    # alpha_j of each inner step: the fixed float, or the learned {name: alpha_{j,p}} (constants here).
+    sizes: list[StepSize] = [inner.alpha] * steps
+    if learned is not None:
+        sizes = [{k: a.detach() for k, a in learned.alphas(j).items()} for j in range(steps)]
     n = trajectories if trajectories is not None else batch.query.rewards.shape[1]
     # inner_grads[b][j]: grad L_j at the leaves inner_leaves[b][j] = theta^(j), with its graph.
 
@@ -128,7 +133,7 @@ def meta_fisher_vector_product(
             grads.append(torch.autograd.grad(loss, list(leaf.values()), create_graph=True))
             grad_leaves.append(list(leaf.values()))
             if j + 1 < steps:  # theta^(j+1) from the full support set, as the meta-objective has it
-                point = adapt(policy, leaf, support, advantages, without_graph)
+                point = adapt(policy, leaf, support, advantages, without_graph, step_size=sizes[j])
         leaf = {k: adapted[b][k].detach().requires_grad_() for k in names}
         new = distribution(policy, leaf, batch.query.task(b).first_trajectories(n).observations)
         kl = kl_divergence(gaussian_part(detach_distribution(new)), gaussian_part(new)).mean()
@@ -148,12 +153,23 @@ def meta_fisher_vector_product(
             start += p.numel()
         return out
 
+    def hessian_product(b: int, j: int, v: list[Tensor]) -> tuple[Tensor, ...]:
+        dot = sum((g * x).sum() for g, x in zip(inner_grads[b][j], v, strict=True))
+        return torch.autograd.grad(dot, inner_leaves[b][j], retain_graph=True)
+
     def jacobian_product(b: int, v: list[Tensor], *, transpose: bool) -> list[Tensor]:
-        # J_b v applies the factors I - alpha H_{b,j} for j = 0 .. K-1; J_b^T v in reverse order.
+        # J_b v applies the factors I - A_j H_{b,j} for j = 0 .. K-1 (A_j = alpha_j, or diag(alpha_{j,p}) when
+        # learned); J_b^T v the transposes I - H_{b,j} A_j in reverse order.
         for j in reversed(range(steps)) if transpose else range(steps):
-            dot = sum((g * x).sum() for g, x in zip(inner_grads[b][j], v, strict=True))
-            hv = torch.autograd.grad(dot, inner_leaves[b][j], retain_graph=True)
-            v = [x - inner.alpha * h for x, h in zip(v, hv, strict=True)]
+            alpha = sizes[j]
+            if not isinstance(alpha, Mapping):
+                v = [x - alpha * h for x, h in zip(v, hessian_product(b, j, v), strict=True)]
+            elif transpose:
+                scaled = [alpha[k] * x for k, x in zip(names, v, strict=True)]
+                v = [x - h for x, h in zip(v, hessian_product(b, j, scaled), strict=True)]
+            else:
+                hv = hessian_product(b, j, v)
+                v = [x - alpha[k] * h for k, x, h in zip(names, v, hv, strict=True)]
         return v
 
     def fisher_vector_product(flat: Tensor) -> Tensor:
