@@ -96,6 +96,18 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     ),
     Experiment("paper_dir_random", "configs/paper_dir.yaml", train=False, group="paper"),
     Experiment("paper_vel_random", "configs/paper_vel.yaml", train=False, group="paper"),
+    # Learned step sizes (issue 23): K = 2 inner steps in training, alpha per step and tensor (MAML++'s LSLR), on
+    # the MAML runs' env-step budget (three sampled sets per iteration: 33 and 66 iterations).
+    *(
+        Experiment(
+            f"paper_{family}_maml_lslr_s{seed}",
+            f"configs/paper_{family}.yaml",
+            {"seed": seed, "inner_steps": 2, "learned_step_sizes": "per_tensor", "iterations": iterations},
+            group="extension",
+        )
+        for family, iterations in (("dir", 33), ("vel", 66))
+        for seed in (0, 1, 2)
+    ),
 )
 
 

@@ -8,7 +8,8 @@ The tasks and seeds are drawn from ``seed + PROTOCOL_SEED_OFFSET``, apart from t
 evaluation's (``seed + 10_000``, ``+ 20_000``) and the validation tasks (``seed + 1000``).
 
 The first inner step has size ``alpha``, every later one ``later_scale * alpha`` (the schedule is chosen on
-validation tasks by the caller and recorded in the result).
+validation tasks by the caller and recorded in the result); a policy with learned step sizes uses its own
+(``step_sizes`` then records their mean per step), with no evaluation-time choice.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ import numpy as np
 
 from hw14_lib.config import TrainConfig
 from hw14_lib.evaluation import adaptation_curve, later_step_sizes
-from hw14_lib.rl.policy import GaussianMLPPolicy
+from hw14_lib.rl.policy import GaussianMLPPolicy, learned_step_sizes
 from hw14_lib.rl.tasks import sample_tasks
 
 PROTOCOL_TASKS = 40
 PROTOCOL_TRAJECTORIES = 20
 PROTOCOL_STEPS = 3
 PROTOCOL_SEED_OFFSET = 30_000
-TABLE_METHODS: tuple[str, ...] = ("maml", "pretrained", "random", "oracle")
+TABLE_METHODS: tuple[str, ...] = ("maml", "maml_lslr", "pretrained", "random", "oracle")
 
 
 def evaluate_protocol(
@@ -68,7 +69,12 @@ def evaluate_protocol(
         dynamics_range=cfg.dynamics_range,
         ctrl_weight=cfg.ctrl_weight,
     )
-    step_sizes = later_step_sizes(alpha, steps, later_scale)
+    learned = learned_step_sizes(policy)
+    if learned is not None:  # its own sizes, recorded as their mean per step
+        means = learned.summary()
+        step_sizes = [means[min(j, learned.steps - 1)] for j in range(steps)]
+    else:
+        step_sizes = later_step_sizes(alpha, steps, later_scale)
     curve, _ = adaptation_curve(
         policy,
         test_tasks,
@@ -79,7 +85,7 @@ def evaluate_protocol(
         advantages=cfg.advantage_settings,
         seed=seed + 1,
         physics_threads=cfg.physics_threads,
-        step_sizes=step_sizes,
+        step_sizes=None if learned is not None else step_sizes,
         env=cfg.env_spec,
     )
     returns = np.asarray(curve.stochastic)  # (k + 1, tasks)
@@ -87,7 +93,10 @@ def evaluate_protocol(
         "tasks": curve.tasks,
         "alpha": alpha,
         "later_scale": later_scale,
-        "step_sizes": step_sizes,
+        "step_sizes": step_sizes
+        if learned is None
+        else [learned.summary()[min(j, learned.steps - 1)] for j in range(steps)],
+        "learned_step_sizes": learned is not None,
         "returns": returns.tolist(),
         "mean": returns.mean(axis=1).tolist(),
         "sem": (returns.std(axis=1, ddof=1) / math.sqrt(tasks)).tolist(),

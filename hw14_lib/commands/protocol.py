@@ -11,7 +11,7 @@ from typing import Any
 from hw14_lib.commands.common import UsageError
 
 METHOD_OF = re.compile(
-    r"(?P<prefix>paper_)?(?P<family>dir|vel)_(?P<method>maml|pretrained|random|oracle)(?P<variant>_h\d+)?(_s\d+)?"
+    r"(?P<prefix>paper_)?(?P<family>dir|vel)_(?P<method>maml_lslr|maml|pretrained|random|oracle)(?P<variant>_h\d+)?(_s\d+)?"
 )
 """The experiments the table takes: ``[paper_]<dir|vel>_<method>[_h<horizon>][_s<seed>]`` (not the ablations or other
 variants); ``paper_`` marks a run on the paper's environment, ``_h<T>`` one at another horizon (its own row)."""
@@ -143,6 +143,8 @@ def step_schedule(
 
     if method == "oracle":
         return inner_lr, 1.0, "no adaptation: the oracle's return at theta (k = 0)"
+    if method == "maml_lslr":
+        return inner_lr, 1.0, "the step sizes it learned (no evaluation-time choice)"
     if method == "random":
         return inner_lr, 1.0, "the MAML alpha, c = 1 (nothing was trained to choose from)"
     later_steps = load_later_steps(root / "later_steps")

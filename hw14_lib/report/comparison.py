@@ -19,7 +19,10 @@ from hw14_lib.report.data import FAMILIES, METHOD_LABELS, PAPER_CURVES, PAPER_OR
 from hw14_lib.report.tex import NA, NumberSheet, tex_number, tex_pm
 
 Row = Mapping[str, Any]
-TABLE_ORDER: tuple[str, ...] = ("maml", "pretrained", "random", "oracle")
+TABLE_ORDER: tuple[str, ...] = ("maml", "maml_lslr", "pretrained", "random", "oracle")
+PAPER_METHODS: tuple[str, ...] = ("maml", "pretrained", "random", "oracle")
+"""The paper's rows: shown (n/a until run) in the paper-environment table; the extensions only once they exist."""
+LABELS: dict[str, str] = {**METHOD_LABELS, "maml_lslr": "MAML, learned $\\alpha$", "oracle": "oracle"}
 PAPER_BUDGET_M: dict[str, float] = {"dir": 32.0, "vel": 76.0}
 """Env steps (millions) per seed behind the paper's evaluated checkpoints (issue 21's reading of cbfinn/maml_rl)."""
 REIMPLEMENTATIONS: dict[str, float] = {"learn2learn": 260.0, "RLlib": 268.0}
@@ -78,7 +81,7 @@ def protocol_table(rows: Sequence[Row], *, env: str) -> str:
         lines += [r"\midrule", rf"\multicolumn{{9}}{{@{{}}l}}{{\emph{{{family.capitalize()} tasks}}}} \\"]
         for method in TABLE_ORDER:
             row = by_key.get((fam, method))
-            label = METHOD_LABELS.get(method, method)
+            label = LABELS[method]
             if row is not None:
                 steps = tex_number(row["env_steps_per_seed"] / 1e6)
                 if method == "oracle":
@@ -87,7 +90,7 @@ def protocol_table(rows: Sequence[Row], *, env: str) -> str:
                     cells = [_tex_cell(row, k) for k in range(4)]
                 time = wall_time(row.get("wall_seconds_per_seed"))
                 lines.append(" & ".join([label, "ours", str(row["seeds"]), *cells, steps, time]) + r" \\")
-            elif paper:
+            elif paper and method in PAPER_METHODS:
                 empty = [rf"\multicolumn{{4}}{{c}}{{{NA}}}"] if method == "oracle" else [NA] * 4
                 lines.append(" & ".join([label, "ours", "0", *empty, "", ""]) + r" \\")
             if not paper:
@@ -143,8 +146,8 @@ def protocol_figure(rows: Sequence[Row], out: str | os.PathLike[str]) -> list[Pa
         path = out / f"fig_protocol_{fam}.png"
         by_key = rows_of(rows, env="paper")
         curves = {
-            METHOD_LABELS[method]: (list(row["returns"]), list(row["std_over_seeds"]))
-            for method in TABLE_ORDER[:3]
+            METHOD_LABELS.get(method, "MAML, learned α"): (list(row["returns"]), list(row["std_over_seeds"]))
+            for method in TABLE_ORDER[:4]
             if (row := by_key.get((fam, method))) is not None
         }
         if not curves:
