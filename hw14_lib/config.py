@@ -11,10 +11,11 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Any, Literal, get_args
 
 import yaml
 
+from hw14_lib.config_checks import at_least, check_types, fail, non_negative, positive
 from hw14_lib.rl.advantages import AdvantageSettings, Baseline
 from hw14_lib.rl.envs import MAX_EPISODE_STEPS
 from hw14_lib.rl.losses import Estimator
@@ -152,45 +153,45 @@ class TrainConfig:
     """Free text, e.g. what this configuration is for."""
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        check_types(self)
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         for name in (
             "iterations", "meta_batch_size", "trajectories_per_task", "horizon", "physics_threads",
             "inner_steps", "trpo_cg_iterations", "trpo_line_search_steps", "eval_tasks",
             "eval_trajectories", "torch_threads",
         ):  # fmt: skip
-            _at_least(self, name, 1)
-        _at_least(self, "eval_adaptation_steps", 0)
+            at_least(self, name, 1)
+        at_least(self, "eval_adaptation_steps", 0)
         if self.horizon > MAX_EPISODE_STEPS:
-            _fail("horizon", self.horizon, f"an integer in [1, {MAX_EPISODE_STEPS}] (HalfCheetah's time limit)")
+            fail("horizon", self.horizon, f"an integer in [1, {MAX_EPISODE_STEPS}] (HalfCheetah's time limit)")
         for name in ("inner_lr", "outer_lr", "trpo_max_kl", "step_size_lr"):
-            _positive(self, name)
+            positive(self, name)
         for name in ("inner_l2", "weight_decay", "entropy_coef", "trpo_cg_damping", "ctrl_weight"):
-            _non_negative(self, name)
+            non_negative(self, name)
         for name in ("gamma", "gae_lambda"):
             value = getattr(self, name)
             if not (0.0 < value <= 1.0):
-                _fail(name, value, "a number in (0, 1]")
+                fail(name, value, "a number in (0, 1]")
         if not math.isfinite(self.velocity_low) or not math.isfinite(self.velocity_high):
-            _fail("velocity_low/velocity_high", (self.velocity_low, self.velocity_high), "finite numbers")
+            fail("velocity_low/velocity_high", (self.velocity_low, self.velocity_high), "finite numbers")
         if self.velocity_low > self.velocity_high:
-            _fail("velocity_low", self.velocity_low, f"a number <= velocity_high ({self.velocity_high})")
+            fail("velocity_low", self.velocity_low, f"a number <= velocity_high ({self.velocity_high})")
         if not (math.isfinite(self.dynamics_low) and 0 < self.dynamics_low <= self.dynamics_high < math.inf):
-            _fail("dynamics_low/dynamics_high", (self.dynamics_low, self.dynamics_high), "0 < low <= high, finite")
+            fail("dynamics_low/dynamics_high", (self.dynamics_low, self.dynamics_high), "0 < low <= high, finite")
         if self.trpo_curvature_trajectories is not None and self.trpo_curvature_trajectories < 1:
-            _fail("trpo_curvature_trajectories", self.trpo_curvature_trajectories, "an integer >= 1 or null")
+            fail("trpo_curvature_trajectories", self.trpo_curvature_trajectories, "an integer >= 1 or null")
         if not 0.0 < self.trpo_backtrack_ratio < 1.0:
-            _fail("trpo_backtrack_ratio", self.trpo_backtrack_ratio, "a number in (0, 1)")
+            fail("trpo_backtrack_ratio", self.trpo_backtrack_ratio, "a number in (0, 1)")
         if self.grad_clip is not None and not self.grad_clip > 0:
-            _fail("grad_clip", self.grad_clip, "a positive number or null")
+            fail("grad_clip", self.grad_clip, "a positive number or null")
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
-            _fail("hidden_sizes", list(self.hidden_sizes), "a non-empty list of positive integers")
+            fail("hidden_sizes", list(self.hidden_sizes), "a non-empty list of positive integers")
         if self.learned_step_sizes != "none" and self.objective != "maml":
-            _fail("learned_step_sizes", self.learned_step_sizes, "'none' with objective 'pretrain' (no inner step)")
+            fail("learned_step_sizes", self.learned_step_sizes, "'none' with objective 'pretrain' (no inner step)")
         if self.oracle and self.objective != "pretrain":
-            _fail("objective", self.objective, "'pretrain' with oracle: true (an oracle is trained without adaptation)")
+            fail("objective", self.objective, "'pretrain' with oracle: true (an oracle is trained without adaptation)")
         if not LOG_STD_BOUNDS[0] <= self.init_log_std <= LOG_STD_BOUNDS[1]:
-            _fail("init_log_std", self.init_log_std, f"a number in [{LOG_STD_BOUNDS[0]:g}, {LOG_STD_BOUNDS[1]:g}]")
+            fail("init_log_std", self.init_log_std, f"a number in [{LOG_STD_BOUNDS[0]:g}, {LOG_STD_BOUNDS[1]:g}]")
 
     # --- derived values ---
     @property
@@ -291,59 +292,3 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise ValueError(f"config file {str(path)!r} must hold a mapping of field: value")
         return cls.from_dict({**data, **overrides})
-
-
-def _fail(name: str, value: Any, allowed: str) -> None:
-    raise ValueError(f"config field {name!r} has value {value!r}; allowed: {allowed}")
-
-
-def _at_least(cfg: TrainConfig, name: str, low: int) -> None:
-    if (value := getattr(cfg, name)) < low:
-        _fail(name, value, f"an integer >= {low}")
-
-
-def _positive(cfg: TrainConfig, name: str) -> None:
-    if not (math.isfinite(value := getattr(cfg, name)) and value > 0):
-        _fail(name, value, "a finite number > 0")
-
-
-def _non_negative(cfg: TrainConfig, name: str) -> None:
-    if not (math.isfinite(value := getattr(cfg, name)) and value >= 0):
-        _fail(name, value, "a finite number >= 0")
-
-
-def _check_types(cfg: TrainConfig) -> None:
-    """Reject wrong types (YAML gives ``"0.1"`` for a quoted number, ``True`` for ``yes``)."""
-    hints = get_type_hints(type(cfg))
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        hint = hints[f.name]
-        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if hint is bool:
-            ok, expected = isinstance(value, bool), "true or false"
-        elif hint is int:
-            ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
-        elif hint is float:
-            ok, expected = is_number, "a number"
-            if ok:
-                object.__setattr__(cfg, f.name, float(value))
-        elif hint is str:
-            ok, expected = isinstance(value, str), "a string"
-        elif get_origin(hint) is Literal:  # a choice: the allowed values are the Literal's
-            ok, expected = isinstance(value, str), "a string"
-            if ok and value not in get_args(hint):
-                _fail(f.name, value, "one of " + ", ".join(repr(a) for a in get_args(hint)))
-        elif f.name == "grad_clip":
-            ok, expected = value is None or is_number, "a number or null"
-        elif f.name == "trpo_curvature_trajectories":
-            ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
-            expected = "an integer or null"
-        elif f.name == "hidden_sizes":
-            ok = isinstance(value, (list, tuple)) and all(isinstance(h, int) and not isinstance(h, bool) for h in value)
-            expected = "a list of integers"
-        else:  # pragma: no cover - every field is listed above
-            raise AssertionError(f"no type check for {f.name}")
-        if not ok:
-            raise TypeError(
-                f"config field {f.name!r} has value {value!r} of type {type(value).__name__}; expected {expected}"
-            )
