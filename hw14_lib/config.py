@@ -25,7 +25,7 @@ from hw14_lib.rl.policy import LOG_STD_BOUNDS
 from hw14_lib.rl.tasks import PARAMETER_COUNTS, DistributionName
 from hw14_lib.rl.vector_env import Backend
 
-OuterOptimizerName = Literal["adam", "trpo"]
+OuterOptimizerName = Literal["adam", "trpo", "promp"]
 StepSizeMode = Literal["none", "per_tensor", "per_parameter"]
 Objective = Literal["maml", "pretrain"]
 OUTER_OPTIMIZERS: tuple[str, ...] = get_args(OuterOptimizerName)
@@ -107,9 +107,17 @@ class TrainConfig:
 
     # --- outer loop ---
     outer_optimizer: OuterOptimizerName = "adam"
-    """'adam' (the seed's) or 'trpo' (the MAML paper's)."""
+    """'adam' (the seed's), 'trpo' (the MAML paper's) or 'promp' (ProMP: LVC inner step, PPO-clipped outer steps)."""
     outer_lr: float = 3e-4
-    """Adam learning rate."""
+    """Adam learning rate (also ProMP's)."""
+    promp_steps: int = 5
+    """ProMP: Adam steps per meta-batch."""
+    promp_clip: float = 0.3
+    """ProMP: PPO clipping range eps, in (0, 1)."""
+    promp_target_kl: float = 0.01
+    """ProMP: the inner step's KL that the penalty coefficient adapts towards."""
+    promp_kl_coef: float = 5e-4
+    """ProMP: the initial coefficient of the inner-step KL penalty."""
     weight_decay: float = 1e-4
     """Adam L2 weight decay."""
     grad_clip: float | None = None
@@ -157,14 +165,14 @@ class TrainConfig:
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         for name in (
             "iterations", "meta_batch_size", "trajectories_per_task", "horizon", "physics_threads",
-            "inner_steps", "trpo_cg_iterations", "trpo_line_search_steps", "eval_tasks",
+            "inner_steps", "promp_steps", "trpo_cg_iterations", "trpo_line_search_steps", "eval_tasks",
             "eval_trajectories", "torch_threads",
         ):  # fmt: skip
             at_least(self, name, 1)
         at_least(self, "eval_adaptation_steps", 0)
         if self.horizon > MAX_EPISODE_STEPS:
             fail("horizon", self.horizon, f"an integer in [1, {MAX_EPISODE_STEPS}] (HalfCheetah's time limit)")
-        for name in ("inner_lr", "outer_lr", "trpo_max_kl", "step_size_lr"):
+        for name in ("inner_lr", "outer_lr", "trpo_max_kl", "step_size_lr", "promp_target_kl", "promp_kl_coef"):
             positive(self, name)
         for name in ("inner_l2", "weight_decay", "entropy_coef", "trpo_cg_damping", "ctrl_weight"):
             non_negative(self, name)
@@ -188,6 +196,8 @@ class TrainConfig:
             fail("hidden_sizes", list(self.hidden_sizes), "a non-empty list of positive integers")
         if self.learned_step_sizes != "none" and self.objective != "maml":
             fail("learned_step_sizes", self.learned_step_sizes, "'none' with objective 'pretrain' (no inner step)")
+        if not 0.0 < self.promp_clip < 1.0:
+            fail("promp_clip", self.promp_clip, "a number in (0, 1)")
         if self.oracle and self.objective != "pretrain":
             fail("objective", self.objective, "'pretrain' with oracle: true (an oracle is trained without adaptation)")
         if not LOG_STD_BOUNDS[0] <= self.init_log_std <= LOG_STD_BOUNDS[1]:

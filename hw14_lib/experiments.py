@@ -108,6 +108,17 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         for family, iterations in (("dir", 33), ("vel", 66))
         for seed in (0, 1, 2)
     ),
+    # ProMP (issue 23): the LVC inner step and five PPO-clipped Adam steps per meta-batch, on the MAML budget.
+    *(
+        Experiment(
+            f"paper_{family}_promp_s{seed}",
+            f"configs/paper_{family}.yaml",
+            {"seed": seed, "outer_optimizer": "promp", "outer_lr": 1e-3},
+            group="extension",
+        )
+        for family in ("dir", "vel")
+        for seed in (0, 1, 2)
+    ),
 )
 
 

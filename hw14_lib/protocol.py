@@ -30,7 +30,7 @@ PROTOCOL_TASKS = 40
 PROTOCOL_TRAJECTORIES = 20
 PROTOCOL_STEPS = 3
 PROTOCOL_SEED_OFFSET = 30_000
-TABLE_METHODS: tuple[str, ...] = ("maml", "maml_lslr", "pretrained", "random", "oracle")
+TABLE_METHODS: tuple[str, ...] = ("maml", "maml_lslr", "promp", "pretrained", "random", "oracle")
 
 
 def evaluate_protocol(

@@ -35,6 +35,7 @@ from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.maml import MetaBatch, sample_meta_batch
 from hw14_lib.rl.outer import AdamMetaOptimizer, NonFiniteError, OuterOptimizer, TRPOMetaOptimizer
 from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, learned_step_sizes, save_policy
+from hw14_lib.rl.promp import ProMPMetaOptimizer
 from hw14_lib.rl.tasks import placeholder_task, sample_tasks
 from hw14_lib.run_folder import (
     CHECKPOINT,
@@ -100,7 +101,16 @@ def draw_meta_batch(
 
 
 def make_outer_optimizer(cfg: TrainConfig, policy: GaussianMLPPolicy) -> OuterOptimizer:
-    """Adam or TRPO, as ``cfg.outer_optimizer`` says."""
+    """Adam, TRPO or ProMP, as ``cfg.outer_optimizer`` says."""
+    if cfg.outer_optimizer == "promp":
+        return ProMPMetaOptimizer(
+            policy,
+            lr=cfg.outer_lr,
+            steps=cfg.promp_steps,
+            clip=cfg.promp_clip,
+            target_inner_kl=cfg.promp_target_kl,
+            init_kl_coef=cfg.promp_kl_coef,
+        )
     if cfg.outer_optimizer == "trpo":
         return TRPOMetaOptimizer(
             max_kl=cfg.trpo_max_kl,

@@ -11,7 +11,7 @@ from typing import Any
 from hw14_lib.commands.common import UsageError
 
 METHOD_OF = re.compile(
-    r"(?P<prefix>paper_)?(?P<family>dir|vel)_(?P<method>maml_lslr|maml|pretrained|random|oracle)(?P<variant>_h\d+)?(_s\d+)?"
+    r"(?P<prefix>paper_)?(?P<family>dir|vel)_(?P<method>maml_lslr|maml|promp|pretrained|random|oracle)(?P<variant>_h\d+)?(_s\d+)?"
 )
 """The experiments the table takes: ``[paper_]<dir|vel>_<method>[_h<horizon>][_s<seed>]`` (not the ablations or other
 variants); ``paper_`` marks a run on the paper's environment, ``_h<T>`` one at another horizon (its own row)."""
@@ -162,7 +162,7 @@ def step_schedule(
     studies = [
         s
         for s in later_steps
-        if s.validation and s.alpha is None and re.fullmatch(rf"{prefix}{family}_maml{variant}(_s\d+)?", s.run)
+        if s.validation and s.alpha is None and re.fullmatch(rf"{prefix}{family}_{method}{variant}(_s\d+)?", s.run)
     ]
     if not studies:
         return inner_lr, 1.0, "alpha of the run, c = 1 (no validation study)"

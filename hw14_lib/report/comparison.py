@@ -19,10 +19,10 @@ from hw14_lib.report.data import FAMILIES, METHOD_LABELS, PAPER_CURVES, PAPER_OR
 from hw14_lib.report.tex import NA, NumberSheet, tex_number, tex_pm
 
 Row = Mapping[str, Any]
-TABLE_ORDER: tuple[str, ...] = ("maml", "maml_lslr", "pretrained", "random", "oracle")
+TABLE_ORDER: tuple[str, ...] = ("maml", "maml_lslr", "promp", "pretrained", "random", "oracle")
 PAPER_METHODS: tuple[str, ...] = ("maml", "pretrained", "random", "oracle")
 """The paper's rows: shown (n/a until run) in the paper-environment table; the extensions only once they exist."""
-LABELS: dict[str, str] = {**METHOD_LABELS, "maml_lslr": "MAML, learned $\\alpha$", "oracle": "oracle"}
+LABELS: dict[str, str] = {**METHOD_LABELS, "maml_lslr": "MAML, learned $\\alpha$", "promp": "ProMP", "oracle": "oracle"}
 PAPER_BUDGET_M: dict[str, float] = {"dir": 32.0, "vel": 76.0}
 """Env steps (millions) per seed behind the paper's evaluated checkpoints (issue 21's reading of cbfinn/maml_rl)."""
 REIMPLEMENTATIONS: dict[str, float] = {"learn2learn": 260.0, "RLlib": 268.0}
@@ -146,8 +146,8 @@ def protocol_figure(rows: Sequence[Row], out: str | os.PathLike[str]) -> list[Pa
         path = out / f"fig_protocol_{fam}.png"
         by_key = rows_of(rows, env="paper")
         curves = {
-            METHOD_LABELS.get(method, "MAML, learned α"): (list(row["returns"]), list(row["std_over_seeds"]))
-            for method in TABLE_ORDER[:4]
+            LABELS[method].replace("$\\alpha$", "α"): (list(row["returns"]), list(row["std_over_seeds"]))
+            for method in TABLE_ORDER[:5]
             if (row := by_key.get((fam, method))) is not None
         }
         if not curves:

@@ -1,0 +1,103 @@
+"""ProMP (``hw14_lib.rl.promp``): the LVC inner objective's value and gradient against a naive per-trajectory,
+per-step computation, PPO's clipped surrogate against an elementwise reference, the KL penalty of a zero inner
+step, an outer step that lowers its objective and adapts the penalty, and a training run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from test_maml import B, N, T, leaf_params, make_meta_batch, tiny_policy
+
+from hw14_lib import InnerLoop
+from hw14_lib.config import TrainConfig
+from hw14_lib.rl.losses import surrogate
+from hw14_lib.rl.maml import support_loss
+from hw14_lib.rl.policy import distribution, policy_params
+from hw14_lib.rl.promp import ProMPMetaOptimizer, clipped_surrogate, promp_objective
+
+INNER = InnerLoop(alpha=0.2, l2=0.0, estimator="ratio")
+
+
+def test_lvc_objective_value_and_gradient_match_a_per_trajectory_loop() -> None:
+    policy = tiny_policy()
+    batch = make_meta_batch(policy, INNER, inner_steps=1)
+    support, advantages = batch.supports[0], batch.support_advantages[0]
+    theta = leaf_params(policy)
+    with torch.no_grad():  # move theta off the sampling parameters, so that the ratios are not all 1
+        for v in theta.values():
+            v.add_(0.05)
+    value = support_loss(policy, theta, support, advantages, INNER)
+    grads = torch.autograd.grad(value, list(theta.values()))
+    naive = torch.zeros((), dtype=torch.float64)
+    for b in range(B):
+        for n in range(N):
+            for t in range(T):  # J = -mean_t A_t pi_theta(u_t | s_t) / pi_old(u_t | s_t), one step at a time
+                dist = distribution(policy, theta, support.observations[b, n, t])
+                log_prob = policy.log_prob(dist, support.raw_actions[b, n, t])
+                naive = naive - advantages[b, n, t] * torch.exp(log_prob - support.log_probs[b, n, t])
+    naive = naive / (B * N * T)
+    torch.testing.assert_close(value, naive, rtol=1e-12, atol=1e-14)
+    for got, want in zip(grads, torch.autograd.grad(naive, list(theta.values())), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_clipped_surrogate_matches_an_elementwise_reference() -> None:
+    generator = torch.Generator().manual_seed(0)
+    log_prob = (0.6 * torch.randn(50, dtype=torch.float64, generator=generator)).requires_grad_()
+    old = torch.zeros(50, dtype=torch.float64)
+    advantages = torch.randn(50, dtype=torch.float64, generator=generator)
+    value = clipped_surrogate(log_prob, old, advantages, 0.2)
+    (grad,) = torch.autograd.grad(value, log_prob)
+    reference, expected_grad = 0.0, np.zeros(50)
+    for i in range(50):
+        r, a = float(np.exp(log_prob[i].item())), float(advantages[i])
+        clipped = min(max(r, 0.8), 1.2)
+        reference -= min(r * a, clipped * a) / 50
+        if r * a <= clipped * a:  # the unclipped term is the minimum: it carries the gradient
+            expected_grad[i] = -r * a / 50
+    assert value.item() == pytest.approx(reference, rel=1e-12)
+    np.testing.assert_allclose(grad.numpy(), expected_grad, rtol=1e-10, atol=1e-15)
+    assert (grad == 0).any() and (grad != 0).any()  # some ratios were clipped, some not
+
+
+def test_a_zero_inner_step_has_no_kl_and_the_surrogate_of_theta() -> None:
+    policy = tiny_policy()
+    still = dataclasses.replace(INNER, alpha=0.0)
+    batch = make_meta_batch(policy, still, inner_steps=1)
+    loss, kl = promp_objective(policy, policy_params(policy), batch, still, clip=0.3)
+    assert kl.item() == pytest.approx(0.0, abs=1e-14)
+    expected = surrogate(
+        torch.stack([policy.log_prob(distribution(policy, policy_params(policy), batch.query.observations[b]),
+                                     batch.query.raw_actions[b]) for b in range(B)]),
+        batch.query.log_probs, batch.query_advantages, "ratio")  # fmt: skip
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-10)  # ratios of 1 are never clipped
+
+
+def test_outer_step_lowers_its_objective_and_adapts_the_kl_penalty() -> None:
+    policy = tiny_policy()
+    batch = make_meta_batch(policy, INNER, inner_steps=1)
+    before, _ = promp_objective(policy, policy_params(policy), batch, INNER, clip=0.3)
+    optimizer = ProMPMetaOptimizer(policy, lr=1e-2, steps=5, target_inner_kl=10.0, init_kl_coef=1e-3)
+    info = optimizer.step(policy, batch, INNER)
+    after, _ = promp_objective(policy, policy_params(policy), batch, INNER, clip=0.3)
+    assert after.item() < before.item() and info["meta_loss"] == pytest.approx(before.item(), rel=1e-10)
+    assert info["kl_coef"] == pytest.approx(5e-4)  # the inner KL stayed far below the target: halved
+    restored = ProMPMetaOptimizer(policy)
+    restored.load_state_dict(optimizer.state_dict())
+    assert restored.kl_coef == optimizer.kl_coef
+
+
+@pytest.mark.slow
+def test_a_promp_run_trains_and_evaluates(tmp_path) -> None:
+    from hw14_lib.training import train
+
+    from conftest import SMOKE
+
+    cfg = TrainConfig.from_yaml(SMOKE, task="direction", outer_optimizer="promp", outer_lr=1e-3)
+    summary = train(cfg, tmp_path / "run", progress=False)
+    assert summary is not None and np.isfinite(summary["post_adaptation_return"])
+    with pytest.raises(ValueError, match=r"config field 'promp_clip' has value 1\.5"):
+        TrainConfig(outer_optimizer="promp", promp_clip=1.5)
