@@ -101,3 +101,18 @@ def test_a_promp_run_trains_and_evaluates(tmp_path) -> None:
     assert summary is not None and np.isfinite(summary["post_adaptation_return"])
     with pytest.raises(ValueError, match=r"config field 'promp_clip' has value 1\.5"):
         TrainConfig(outer_optimizer="promp", promp_clip=1.5)
+
+
+def test_gradient_variance_pairs_the_estimators_on_the_same_batches() -> None:
+    from hw14_lib.diagnostics import meta_gradient_variance
+    from hw14_lib.training import make_policy
+
+    from conftest import SMOKE
+
+    cfg = TrainConfig.from_yaml(SMOKE, task="direction")
+    same = meta_gradient_variance(make_policy(cfg), cfg, estimators=("reinforce",), batches=3)
+    both = meta_gradient_variance(make_policy(cfg), cfg, batches=3)
+    assert same["reinforce"] == both["reinforce"]  # the estimators see the same meta-batches
+    assert both["ratio"]["trace_cov"] != both["reinforce"]["trace_cov"] and both["ratio"]["trace_cov"] > 0
+    r = both["ratio"]
+    assert r["snr"] == pytest.approx(r["mean_norm"] / np.sqrt(r["trace_cov"]))

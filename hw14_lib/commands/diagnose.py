@@ -25,6 +25,14 @@ def add_diagnose_parser(subparsers: Any) -> None:
     parser.add_argument("--tasks", type=int, default=8, help="tasks to average over (default: 8)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--gradient-variance",
+        type=int,
+        default=0,
+        metavar="BATCHES",
+        help="instead: the meta-gradient's variance under the REINFORCE and the LVC inner estimator, on the same "
+        "BATCHES meta-batches of the config at the policy's theta (ProMP's claim: LVC's is lower)",
+    )
     parser.set_defaults(handler=diagnose_command)
 
 
@@ -44,6 +52,8 @@ def diagnose_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--alphas {args.alphas!r} must be comma-separated numbers") from exc
     policy = load_policy(args.policy) if args.policy else make_policy(cfg)
+    if args.gradient_variance:
+        return _gradient_variance(args, cfg, policy)
     tasks = sample_tasks(
         args.tasks,
         np.random.default_rng(cfg.seed),
@@ -62,6 +72,25 @@ def diagnose_command(args: argparse.Namespace) -> int:
         from hw14_lib.io_utils import atomic_write_json
 
         atomic_write_json(args.json, {"config": cfg.to_dict(), "policy": args.policy, "rows": rows})
+    return 0
+
+
+def _gradient_variance(args: argparse.Namespace, cfg: Any, policy: Any) -> int:
+    from hw14_lib.diagnostics import meta_gradient_variance
+
+    if args.gradient_variance < 2:
+        raise UsageError(f"--gradient-variance {args.gradient_variance} must be >= 2 (a variance needs two batches)")
+    result = meta_gradient_variance(policy, cfg, batches=args.gradient_variance, seed=cfg.seed)
+    print(f"{'inner estimator':>16} {'trace Cov g':>12} {'||mean g||':>11} {'SNR':>7}")
+    for estimator, r in result.items():
+        print(f"{estimator:>16} {r['trace_cov']:12.4g} {r['mean_norm']:11.4g} {r['snr']:7.3f}")
+    ratio = result["ratio"]["trace_cov"] / result["reinforce"]["trace_cov"]
+    print(f"LVC / REINFORCE variance: {ratio:.3f} ({args.gradient_variance} meta-batches)")
+    if args.json:
+        from hw14_lib.io_utils import atomic_write_json
+
+        record = {"config": cfg.to_dict(), "policy": args.policy, "batches": args.gradient_variance, **result}
+        atomic_write_json(args.json, {**record, "variance_ratio_lvc_over_reinforce": ratio})
     return 0
 
 
