@@ -108,6 +108,21 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         for family, iterations in (("dir", 33), ("vel", 66))
         for seed in (0, 1, 2)
     ),
+    # The dynamics family (issue 23): MAML seeds, and the baselines and oracle as on direction and velocity.
+    *_seeds("paper_dyn_maml", "configs/paper_dyn.yaml", (0, 1, 2)),
+    Experiment(
+        "paper_dyn_pretrained",
+        "configs/paper_dyn.yaml",
+        {"objective": "pretrain", "iterations": 100},
+        group="extension",
+    ),
+    Experiment(
+        "paper_dyn_oracle",
+        "configs/paper_dyn.yaml",
+        {"objective": "pretrain", "iterations": 100, "oracle": True},
+        group="extension",
+    ),
+    Experiment("paper_dyn_random", "configs/paper_dyn.yaml", train=False, group="extension"),
     # ProMP (issue 23): the LVC inner step and five PPO-clipped Adam steps per meta-batch, on the MAML budget.
     *(
         Experiment(

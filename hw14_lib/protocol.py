@@ -30,6 +30,8 @@ PROTOCOL_TASKS = 40
 PROTOCOL_TRAJECTORIES = 20
 PROTOCOL_STEPS = 3
 PROTOCOL_SEED_OFFSET = 30_000
+PROTOCOL_FAMILIES: dict[str, str] = {"dir": "direction", "vel": "velocity", "dyn": "dynamics"}
+"""Short name (in the run folders' names) -> task distribution, for every family the table takes."""
 TABLE_METHODS: tuple[str, ...] = ("maml", "maml_lslr", "promp", "pretrained", "random", "oracle")
 
 

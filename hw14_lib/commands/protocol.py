@@ -11,10 +11,10 @@ from typing import Any
 from hw14_lib.commands.common import UsageError
 
 METHOD_OF = re.compile(
-    r"(?P<prefix>paper_)?(?P<family>dir|vel)_(?P<method>maml_lslr|maml|promp|pretrained|random|oracle)(?P<variant>_h\d+)?(_s\d+)?"
+    r"(?P<prefix>paper_)?(?P<family>dir|vel|dyn)_(?P<method>maml_lslr|maml|promp|pretrained|random|oracle)(?P<variant>_h\d+)?(_s\d+)?"
 )
-"""The experiments the table takes: ``[paper_]<dir|vel>_<method>[_h<horizon>][_s<seed>]`` (not the ablations or other
-variants); ``paper_`` marks a run on the paper's environment, ``_h<T>`` one at another horizon (its own row)."""
+"""The experiments the table takes: ``[paper_]<dir|vel|dyn>_<method>[_h<horizon>][_s<seed>]`` (not the ablations or
+other variants); ``paper_`` marks a run on the paper's environment, ``_h<T>`` one at another horizon (its own row)."""
 
 
 def add_protocol_parser(subparsers: Any) -> None:
@@ -22,9 +22,10 @@ def add_protocol_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "protocol",
         help="evaluate the finished runs with the MAML paper's protocol and write results/table.json",
-        description="Evaluate every finished direction and velocity run (MAML seeds, pretrained, random) on 40 test "
-        "tasks drawn from its task distribution, each adapted from its own 20 trajectories, k = 0..3 inner steps "
-        "(first step alpha, later ones c * alpha with c chosen on validation tasks), into "
+        description="Evaluate every finished direction, velocity and dynamics run (MAML seeds, pretrained, random, "
+        "oracle, the extensions) on 40 test tasks drawn from its task distribution, each adapted from its own 20 "
+        "trajectories, k = 0..3 inner steps (first step alpha, later ones c * alpha with c chosen on validation "
+        "tasks; learned step sizes as learned), into "
         "RESULTS/protocol/<run>.json (runs already evaluated are kept), then write RESULTS/table.json.",
     )
     parser.add_argument("--results", default="results", help="results folder (default: results)")
@@ -48,8 +49,7 @@ def protocol_command(args: argparse.Namespace) -> int:
 
     from hw14_lib.config import TrainConfig
     from hw14_lib.io_utils import atomic_write_json, atomic_write_text
-    from hw14_lib.protocol import PROTOCOL_STEPS, evaluate_protocol
-    from hw14_lib.report.data import FAMILIES
+    from hw14_lib.protocol import PROTOCOL_FAMILIES, PROTOCOL_STEPS, evaluate_protocol
     from hw14_lib.rl.policy import load_policy
     from hw14_lib.run_folder import CONFIG, POLICY, is_finished, read_summary
 
@@ -89,7 +89,7 @@ def protocol_command(args: argparse.Namespace) -> int:
         record = {
             "run": folder.name,
             "env": cfg.env,
-            "family": FAMILIES[family],
+            "family": PROTOCOL_FAMILIES[family],
             "method": method,
             "env_steps": int(summary.get("env_steps", 0)),
             "wall_seconds": float(summary.get("wall_seconds", 0.0)),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hw14_lib import plots
+from hw14_lib.protocol import PROTOCOL_FAMILIES
 from hw14_lib.report.data import FAMILIES, METHOD_LABELS, PAPER_CURVES, PAPER_ORACLE
 from hw14_lib.report.tex import NA, NumberSheet, tex_number, tex_pm
 
@@ -42,7 +43,7 @@ def load_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 def rows_of(rows: Sequence[Row], *, env: str, horizon: int = 200) -> dict[tuple[str, str], Row]:
     """``(fam, method) -> row`` of one environment and horizon (``fam``: ``"dir"`` or ``"vel"``)."""
-    short = {family: fam for fam, family in FAMILIES.items()}
+    short = {family: fam for fam, family in PROTOCOL_FAMILIES.items()}
     return {
         (short[r["family"]], r["method"]): r
         for r in rows
@@ -67,7 +68,7 @@ def _tex_cell(row: Row, k: int) -> str:
 def protocol_table(rows: Sequence[Row], *, env: str) -> str:
     """``tab_protocol_<env>.tex``: every method of ``env`` after k = 0..3 steps (mean over seeds, ``±`` std over
     seeds, the mean s.e.m. over the 40 test tasks in brackets), with the paper's rows beside them for the paper's
-    environment; an oracle's one return spans the four columns."""
+    environment and families; an oracle's one return spans the four columns; the dynamics family once it has rows."""
     by_key = rows_of(rows, env=env)
     paper = env == "paper"
     lines = [
@@ -77,7 +78,9 @@ def protocol_table(rows: Sequence[Row], *, env: str) -> str:
         r"\cmidrule(lr){4-7}\cmidrule(lr){8-9}",
         r"method & source & seeds & $k=0$ & $k=1$ & $k=2$ & $k=3$ & steps (M) & time \\",
     ]
-    for fam, family in FAMILIES.items():
+    families = [fam for fam in PROTOCOL_FAMILIES if fam in FAMILIES or any(key[0] == fam for key in by_key)]
+    for fam in families:
+        family = PROTOCOL_FAMILIES[fam]
         lines += [r"\midrule", rf"\multicolumn{{9}}{{@{{}}l}}{{\emph{{{family.capitalize()} tasks}}}} \\"]
         for method in TABLE_ORDER:
             row = by_key.get((fam, method))
@@ -93,7 +96,7 @@ def protocol_table(rows: Sequence[Row], *, env: str) -> str:
             elif paper and method in PAPER_METHODS:
                 empty = [rf"\multicolumn{{4}}{{c}}{{{NA}}}"] if method == "oracle" else [NA] * 4
                 lines.append(" & ".join([label, "ours", "0", *empty, "", ""]) + r" \\")
-            if not paper:
+            if not paper or fam not in PAPER_CURVES:  # the paper has no dynamics family
                 continue
             budget = tex_number(PAPER_BUDGET_M[fam]) if method == "maml" else ""
             if method == "oracle":
@@ -112,7 +115,7 @@ def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
     oracle after one step); ``paper.budget.<fam>`` (:data:`PAPER_BUDGET_M`) and ``reimpl.<name>.k1``."""
     for env in ("paper", "gymnasium"):
         by_key = rows_of(rows, env=env)
-        for fam in FAMILIES:
+        for fam in PROTOCOL_FAMILIES:
             for method in TABLE_ORDER:
                 row = by_key.get((fam, method))
                 key = f"table.{env}.{fam}.{method}"
@@ -193,7 +196,7 @@ def protocol_markdown(rows: Sequence[Row]) -> str:
         return f"{mean:.1f}" + ("" if std is None else f" ± {std:.1f}") + f" ({sem:.1f})"
 
     for row in rows:
-        fam = {f: s for s, f in FAMILIES.items()}.get(row["family"], "")
+        fam = {f: s for s, f in FAMILIES.items()}.get(row["family"], "")  # the paper's families only
         sizes = ", ".join(f"{a:g}" for a in row["step_sizes"]) or "none"
         steps = f"{row['env_steps_per_seed'] / 1e6:g} M"
         cells = [cell(row, k) for k in range(4)]
