@@ -25,7 +25,13 @@ from pathlib import Path
 
 from hw14_lib import plots
 from hw14_lib.io_utils import atomic_write_text
-from hw14_lib.report.comparison import load_table, protocol_figure, protocol_numbers, protocol_table
+from hw14_lib.report.comparison import (
+    gradient_variance_numbers,
+    load_table,
+    protocol_figure,
+    protocol_numbers,
+    protocol_table,
+)
 from hw14_lib.report.data import (
     FAMILIES,
     METHOD_LABELS,
@@ -116,6 +122,7 @@ def generate_report_assets(
     ablation_numbers(sheet, runs)
     later_step_numbers(sheet, later_steps)
     protocol_numbers(sheet, protocol_rows)
+    gradient_variance_numbers(sheet, Path(results) / "diagnostics")
     configs_by_column = column_configs(runs, Path(configs))
     hyperparameter_numbers(sheet, configs_by_column)
     benchmark_numbers(sheet, bench)
