@@ -128,7 +128,7 @@ def run_grid_task(task: GridTask) -> str:
             run_configured(cfg, Path(task.out), train=task.train, progress=False)
             return task.name
         except FolderInUseError:
-            if time.monotonic() > deadline:
+            if Path(task.out).is_file() or time.monotonic() > deadline:  # a file where the folder goes: no wait
                 raise
             time.sleep(1.0)
 
@@ -143,8 +143,8 @@ def run_grid(
     report: Callable[[str], None] = print,
     poll_s: float = 1.0,
 ) -> list[str]:
-    """Run ``experiments`` on the Ray cluster at ``address``; returns the names still unfinished (none unless
-    interrupted).
+    """Run ``experiments`` on the Ray cluster at ``address``; returns the names still unfinished (those whose task
+    failed: each failure is reported in one line, and the other tasks go on).
 
     Raises:
         ClusterError: unreachable address, Ray missing or storage not writable (nothing started).
@@ -154,6 +154,9 @@ def run_grid(
     check_address(address)
     check_storage(storage)
     check_storage(root)
+    for exp in experiments:  # finished in storage by an earlier driver that died before publishing them
+        if is_finished(storage / exp.name) and not is_finished(root / exp.name):
+            _publish(storage / exp.name, root / exp.name)
     tasks = grid_tasks(experiments, storage, physics_threads=physics_threads)
     done_before = len(experiments) - len(tasks)
     try:
@@ -168,7 +171,7 @@ def run_grid(
         refs = {remote.options(name=f"hw14:{t.name}").remote(t): t for t in tasks}
         report(f"submitted {len(tasks)} experiments to {address} ({done_before} already finished)")
         watch = {t.name: _Progress(t) for t in tasks}
-        pending = list(refs)
+        pending, failed = list(refs), 0
         start = time.monotonic()
         try:
             while pending:
@@ -177,7 +180,13 @@ def run_grid(
                     watch[name].report(report)
                 for ref in ready:
                     task = refs[ref]
-                    ray.get(ref)  # re-raises the task's error on the driver
+                    try:
+                        ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:  # the others go on; the folder keeps its checkpoint
+                        cause = exc.cause if exc.cause is not None else exc
+                        report(f"{task.name}: failed ({type(cause).__name__}: {str(cause).splitlines()[0]})")
+                        failed += 1
+                        continue
                     watch[task.name].report(report)
                     _publish(Path(task.out), root / task.name)
                     report(f"{task.name}: finished")
@@ -185,7 +194,8 @@ def run_grid(
             for ref in pending:
                 ray.cancel(ref, recursive=True)
             raise
-        report(f"grid done: {len(tasks)} ran, {done_before} were already finished, {time.monotonic() - start:.0f} s")
+        ran = f"{len(tasks)} ran" + (f" ({failed} failed)" if failed else "")
+        report(f"grid done: {ran}, {done_before} were already finished, {time.monotonic() - start:.0f} s")
     finally:
         ray.shutdown()
     return [e.name for e in experiments if not is_finished(root / e.name)]

@@ -191,6 +191,18 @@ def test_a_new_driver_after_a_stopped_one_resumes_the_grid(
     assert "smoke_s1: finished" in out.splitlines()
 
 
+def test_a_failing_experiment_is_one_line_and_the_others_finish(cluster: str, local: Path, tmp_path: Path) -> None:
+    (tmp_path / "smoke_s1").write_text("not a folder")
+    proc = grid(cluster, tmp_path)
+    out, err = proc.communicate(timeout=DRIVER_TIMEOUT_S)
+    assert proc.returncode == 1, err
+    lines = out.splitlines()
+    assert "smoke_s1: failed (RunFolderError: --out '" in out and "is a file, not a folder)" in out, out
+    assert any(line.startswith("grid done: 2 ran (1 failed), 0 were already finished") for line in lines), out
+    assert "smoke_s0: finished" in lines and lines[-1] == "unfinished (run again to resume): smoke_s1"
+    assert metrics(tmp_path / "smoke_s0") == metrics(local / "smoke_s0")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -138,4 +138,5 @@ def _run_on_ray(args: argparse.Namespace, root: Path, selected: list[Any]) -> in
         comparison_figures_of(root)
     if unfinished:
         print(f"unfinished (run again to resume): {', '.join(unfinished)}")
+        return 1
     return 0
