@@ -112,7 +112,8 @@ def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
     """``table.<env>.<fam>.<method>.k<k>`` (mean over seeds), ``.k<k>.pm`` (with ``±`` std over seeds),
     ``.seeds`` and ``.steps`` (M env steps per seed) for both environments and every method; ``table.h100.k1`` and
     ``table.h100.seeds`` for the horizon-100 direction run; ``table.paper.<fam>.maml.oracle_ratio`` (percent of our
-    oracle after one step); ``paper.budget.<fam>`` (:data:`PAPER_BUDGET_M`) and ``reimpl.<name>.k1``."""
+    oracle after one step) and ``.maml.gap.k<k>`` (ours minus the paper's); ``paper.budget.<fam>``
+    (:data:`PAPER_BUDGET_M`) and ``reimpl.<name>.k1``."""
     for env in ("paper", "gymnasium"):
         by_key = rows_of(rows, env=env)
         for fam in PROTOCOL_FAMILIES:
@@ -126,6 +127,10 @@ def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
                     sheet.put(f"{key}.k{k}", mean)
                     sheet.text(f"{key}.k{k}.pm", tex_pm(mean, std, row["seeds"] if row else 0))
             maml, oracle = by_key.get((fam, "maml")), by_key.get((fam, "oracle"))
+            if env == "paper" and fam in PAPER_CURVES:  # ours minus the paper's, after k steps
+                for k, paper_value in enumerate(PAPER_CURVES[fam]["maml"]):
+                    gap = maml["returns"][k] - paper_value if maml and k < len(maml["returns"]) else None
+                    sheet.put(f"table.paper.{fam}.maml.gap.k{k}", gap)
             ratio = None
             if env == "paper" and maml and oracle and oracle["returns"][0] != 0:
                 ratio = 100.0 * maml["returns"][1] / oracle["returns"][0]
