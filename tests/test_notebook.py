@@ -568,3 +568,27 @@ def test_comparable_results_show_the_committed_table(tmp_path: Path, capsys: pyt
     assert table.data == protocol_markdown(load_table(REPO / "results" / "table.json"))
     assert [Path(f.filename).name for f in figures] == ["fig_protocol_dir.png", "fig_protocol_vel.png"]
     assert capsys.readouterr().out == ""
+
+
+def test_images_are_embedded_as_palette_pngs_of_the_same_picture(tmp_path: Path) -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1, 2], [0, 1, 0], color="C0", lw=2)
+    path = tmp_path / "plot.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    shown = nb.image(path, width=300)
+    assert shown.filename == str(path) and shown.width == 300
+    embedded = Image.open(io.BytesIO(shown.data))
+    with Image.open(path) as picture:
+        original = np.asarray(picture.convert("RGB"), dtype=int)
+    assert embedded.mode == "P" and embedded.size == (original.shape[1], original.shape[0])
+    assert len(shown.data) < path.stat().st_size
+    assert np.abs(np.asarray(embedded.convert("RGB"), dtype=int) - original).mean() < 2.0  # the same picture

@@ -16,6 +16,7 @@ replace the folder results are read from and the folder the notebook writes to.
 from __future__ import annotations
 
 import atexit
+import io
 import os
 import shutil
 import sys
@@ -293,7 +294,15 @@ def animation(path: str | os.PathLike[str], *, width: int | None = None) -> list
 
 
 def image(path: str | os.PathLike[str], *, width: int = 520) -> Any:
-    """An ``IPython.display.Image`` of the PNG at ``path``, embedded."""
+    """An ``IPython.display.Image`` of the PNG at ``path``, embedded as a 256-colour palette PNG (about a third of
+    the bytes; the plots' lines and text lose nothing visible), its ``filename`` naming the file."""
     from IPython.display import Image
+    from PIL import Image as PILImage
 
-    return Image(filename=str(path), width=width)
+    with PILImage.open(path) as picture:
+        palette = picture.convert("RGB").quantize(colors=256, method=PILImage.Quantize.MEDIANCUT)
+    buffer = io.BytesIO()
+    palette.save(buffer, format="PNG", optimize=True)
+    shown = Image(data=buffer.getvalue(), format="png", width=width)
+    shown.filename = str(path)
+    return shown
