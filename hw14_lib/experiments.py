@@ -82,6 +82,10 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     Experiment(
         "dir_maml_h100", "configs/dir.yaml", {"horizon": 100, "ctrl_weight": 0.5, "iterations": 300}, group="variant"
     ),
+    # Oracles on Gymnasium (issue 21): the task parameter in the observation, 100 pretraining iterations (8 M and
+    # 16 M env steps, a tenth of the MAML runs' budget): a lower bound on what a policy told the task reaches.
+    Experiment("dir_oracle", "configs/dir.yaml", {"objective": "pretrain", "oracle": True, "iterations": 100}),
+    Experiment("vel_oracle", "configs/vel.yaml", {"objective": "pretrain", "oracle": True, "iterations": 100}),
     # The MAML paper's environment (issue 21): MAML seeds, then the baselines with the same env-step budget (no
     # support sets: twice the iterations) and the oracles (task parameter in the observation, trained likewise).
     *_seeds("paper_dir_maml", "configs/paper_dir.yaml", (0, 1, 2)),

@@ -109,10 +109,12 @@ def make_render_env(
     }
     if spec.name == "paper":
         rendered: HalfCheetahTaskEnv | PaperHalfCheetahEnv = PaperHalfCheetahEnv(
-            task, task_in_observation=spec.task_in_observation, **options
+            task, task_in_observation=spec.task_in_observation, task_parameters=spec.task_parameters, **options
         )
     else:
-        rendered = HalfCheetahTaskEnv(task=task, task_in_observation=spec.task_in_observation, **options)
+        rendered = HalfCheetahTaskEnv(
+            task=task, task_in_observation=spec.task_in_observation, task_parameters=spec.task_parameters, **options
+        )
     widen_floor(rendered.unwrapped.model)  # type: ignore[attr-defined]
     return rendered
 
