@@ -42,7 +42,7 @@ def load_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def rows_of(rows: Sequence[Row], *, env: str, horizon: int = 200) -> dict[tuple[str, str], Row]:
-    """``(fam, method) -> row`` of one environment and horizon (``fam``: ``"dir"`` or ``"vel"``)."""
+    """``(fam, method) -> row`` of one environment and horizon (``fam``: ``"dir"``, ``"vel"`` or ``"dyn"``)."""
     short = {family: fam for fam, family in PROTOCOL_FAMILIES.items()}
     return {
         (short[r["family"]], r["method"]): r
