@@ -254,9 +254,7 @@ def local_cluster(num_cpus: int, temp_dir: Path, *, start_timeout: float = 90.0)
     Raises:
         ClusterError: the head did not accept connections within ``start_timeout`` seconds (its log is named).
     """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     ray_cli = str(Path(sys.executable).parent / "ray")
     command = [ray_cli, "start", "--head", "--block", f"--port={port}", f"--num-cpus={num_cpus}",
                "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--disable-usage-stats",
@@ -290,6 +288,13 @@ def local_cluster(num_cpus: int, temp_dir: Path, *, start_timeout: float = 90.0)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         head.wait()
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def session_pids(session: int) -> list[int]:

@@ -93,26 +93,10 @@ def inner_step_report(
 
 def meta_gradient_snr(policy: GaussianMLPPolicy, cfg: TrainConfig, *, batches: int = 4, seed: int = 0) -> float:
     """``||mean g|| / sqrt(trace Cov g)`` of the meta-gradient over ``batches`` independent
-    meta-batches sampled with ``cfg`` at the current ``theta``."""
-    rng = np.random.default_rng(seed)
-    generator = torch.Generator().manual_seed(seed)
-    envs = make_task_vector_env(
-        [placeholder_task(cfg.task)] * (cfg.meta_batch_size * cfg.trajectories_per_task),
-        num_threads=cfg.physics_threads,
-        env=cfg.env_spec,
-    )
-    grads = []
-    try:
-        for _ in range(batches):
-            batch = draw_meta_batch(cfg, policy, envs, rng, generator)
-            theta = policy_params(policy)
-            loss, _ = meta_objective(policy, theta, batch, cfg.inner_loop)
-            g = torch.autograd.grad(loss, list(theta.values()))
-            grads.append(nn.utils.parameters_to_vector(g).detach())
-    finally:
-        envs.close()
-    stacked = torch.stack(grads)
-    return float(stacked.mean(0).norm() / stacked.var(0).sum().sqrt())
+    meta-batches sampled with ``cfg`` at the current ``theta``, under its own inner estimator
+    (:func:`meta_gradient_variance`)."""
+    spread = meta_gradient_variance(policy, cfg, estimators=(cfg.inner_estimator,), batches=batches, seed=seed)
+    return spread[cfg.inner_estimator]["snr"]
 
 
 def meta_gradient_variance(
@@ -154,8 +138,8 @@ def meta_gradient_variance(
     result = {}
     for estimator, values in grads.items():
         stacked = torch.stack(values)
-        trace, norm = float(stacked.var(0).sum()), float(stacked.mean(0).norm())
-        result[estimator] = {"trace_cov": trace, "mean_norm": norm, "snr": norm / trace**0.5}
+        trace, norm = stacked.var(0).sum(), stacked.mean(0).norm()
+        result[estimator] = {"trace_cov": float(trace), "mean_norm": float(norm), "snr": float(norm / trace.sqrt())}
     return result
 
 

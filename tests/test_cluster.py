@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from hw14_lib.cluster import LOOPBACK_ENV, LocalCluster, local_cluster, session_pids
+from hw14_lib.cluster import LOOPBACK_ENV, LocalCluster, free_port, local_cluster, session_pids
 
 from conftest import REPO, check_ok, run_cli
 
@@ -32,12 +32,6 @@ ray = pytest.importorskip("ray", reason="requirements-cluster.txt is not install
 SMOKE = ("smoke_s0", "smoke_s1")
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 DRIVER_TIMEOUT_S = 240.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def listening_addresses(pids: list[int]) -> set[str]:

@@ -150,9 +150,9 @@ def protocol_figure(rows: Sequence[Row], out: str | os.PathLike[str]) -> list[Pa
     paper's curves, with both oracles as horizontal lines (a placeholder where there is no row yet)."""
     out = Path(out)
     written = []
+    by_key = rows_of(rows, env="paper")
     for fam, family in FAMILIES.items():
         path = out / f"fig_protocol_{fam}.png"
-        by_key = rows_of(rows, env="paper")
         curves = {
             LABELS[method].replace("$\\alpha$", "α"): (list(row["returns"]), list(row["std_over_seeds"]))
             for method in TABLE_ORDER[:5]
@@ -200,8 +200,9 @@ def protocol_markdown(rows: Sequence[Row]) -> str:
             return ""
         return f"{mean:.1f}" + ("" if std is None else f" ± {std:.1f}") + f" ({sem:.1f})"
 
+    short = {family: fam for fam, family in FAMILIES.items()}  # the paper's families only
     for row in rows:
-        fam = {f: s for s, f in FAMILIES.items()}.get(row["family"], "")  # the paper's families only
+        fam = short.get(row["family"], "")
         sizes = ", ".join(f"{a:g}" for a in row["step_sizes"]) or "none"
         steps = f"{row['env_steps_per_seed'] / 1e6:g} M"
         cells = [cell(row, k) for k in range(4)]

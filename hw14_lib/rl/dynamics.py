@@ -76,7 +76,7 @@ class ModelCache:
 
     def model(self, factors: tuple[float, float, float]) -> mujoco.MjModel:
         """The model of ``factors`` (made once while it is in use)."""
-        key = tuple(float(x) for x in factors)
+        key = _key(factors)
         if key not in self._models:
             model = copy.deepcopy(self.base_model)
             apply_dynamics(model, mujoco.MjData(model), self.base, factors)
@@ -86,6 +86,10 @@ class ModelCache:
     def models(self, factors: list[tuple[float, float, float]]) -> list[mujoco.MjModel]:
         """The model of each copy; the models of factors no longer in use are dropped."""
         models = [self.model(f) for f in factors]
-        keep = {tuple(float(x) for x in f) for f in factors} | {DEFAULT_FACTORS}
+        keep = {_key(f) for f in factors} | {DEFAULT_FACTORS}
         self._models = {k: m for k, m in self._models.items() if k in keep}
         return models
+
+
+def _key(factors: tuple[float, float, float]) -> tuple[float, ...]:
+    return tuple(float(x) for x in factors)

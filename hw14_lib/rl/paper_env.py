@@ -28,7 +28,7 @@ from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
 from hw14_lib.rl.dynamics import TaskDynamics
 from hw14_lib.rl.tasks import Task, task_rewards
-from hw14_lib.rl.vector_env import MAX_EPISODE_STEPS, STATE_SPEC, HalfCheetahVectorEnv, half_cheetah_xml_path
+from hw14_lib.rl.vector_env import STATE_SPEC, HalfCheetahVectorEnv, half_cheetah_xml_path
 
 PAPER_CTRL_WEIGHT = 0.5
 """Task control weight that turns ``-0.1 ||clip(a)||^2`` into rllab's ``-0.05 ||clip(a)||^2``."""
@@ -115,22 +115,9 @@ class PaperHalfCheetahVectorEnv(HalfCheetahVectorEnv):
 
     frame_skip: ClassVar[int] = 1
 
-    def __init__(
-        self,
-        tasks: list[Task],
-        *,
-        num_threads: int = 1,
-        max_episode_steps: int = MAX_EPISODE_STEPS,
-        task_in_observation: bool = False,
-        task_parameters: int = 1,
-    ):
-        super().__init__(
-            tasks,
-            num_threads=num_threads,
-            max_episode_steps=max_episode_steps,
-            task_in_observation=task_in_observation,
-            task_parameters=task_parameters,
-        )
+    def __init__(self, tasks: list[Task], **options: Any):
+        """``options``: those of :class:`HalfCheetahVectorEnv` (threads, time limit, an oracle's observation)."""
+        super().__init__(tasks, **options)
         self._torso = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "torso")
         self._com = np.zeros((self.num_envs, 3))
 
