@@ -9,6 +9,7 @@ driver is killed (or stopped with Ctrl-C) and started again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -155,12 +156,17 @@ def test_smoke_suite_on_ray_equals_the_local_path(cluster: str, local: Path, tmp
     assert again.splitlines()[0] == f"submitted 0 experiments to {cluster} (2 already finished)"
 
 
+def worker_pid(name: str) -> int:
+    """The Ray worker process running the task of experiment ``name`` (Ray titles it ``ray::hw14:<name>``)."""
+    pids = subprocess.run(["pgrep", "-f", f"ray::hw14:{name}"], capture_output=True, text=True).stdout.split()
+    assert len(pids) == 1, pids
+    return int(pids[0])
+
+
 def test_a_killed_worker_resumes_its_trial_to_the_same_metrics(cluster: str, local: Path, tmp_path: Path) -> None:
     proc = grid(cluster, tmp_path)
     done = wait_for_lines(tmp_path / "smoke_s0" / "metrics.jsonl", 3, proc)
-    pids = subprocess.run(["pgrep", "-f", "ray::hw14:smoke_s0"], capture_output=True, text=True).stdout.split()
-    assert len(pids) == 1, pids
-    os.kill(int(pids[0]), signal.SIGKILL)
+    os.kill(worker_pid("smoke_s0"), signal.SIGKILL)
     assert done < 20  # killed mid-run
     finish(proc)
     assert_same_as_local(tmp_path, local)
@@ -171,10 +177,16 @@ def test_a_new_driver_after_a_stopped_one_resumes_the_grid(
     cluster: str, local: Path, tmp_path: Path, stop: signal.Signals
 ) -> None:
     first = grid(cluster, tmp_path)
-    done = wait_for_lines(tmp_path / "smoke_s1" / "metrics.jsonl", 3, first)
+    wait_for_lines(tmp_path / "smoke_s1" / "metrics.jsonl", 3, first)
+    # The trial is seconds long: paused before the driver stops, it cannot finish in the moments Ray takes to end
+    # the stopped driver's workers (a race that let it finish before the resume this test is about).
+    worker = worker_pid("smoke_s1")
+    os.kill(worker, signal.SIGSTOP)
     first.send_signal(stop)
     out, err = first.communicate(timeout=DRIVER_TIMEOUT_S)
-    assert done < 20
+    with contextlib.suppress(ProcessLookupError):  # the worker of a stopped driver dies with it, if Ray has not yet
+        os.kill(worker, signal.SIGKILL)
+    assert (tmp_path / "smoke_s1" / "metrics.jsonl").read_bytes().count(b"\n") < 20
     if stop == signal.SIGINT:  # Ctrl-C: an orderly stop that says how to resume
         assert first.returncode == 130, err
         resume = f"Resume with: python -m hw14_lib results --ray {cluster} --suite smoke --root {tmp_path}"
