@@ -97,7 +97,8 @@ class TrainConfig:
     first_order: bool = False
     """First-order MAML: no second derivatives through the inner step."""
     inner_estimator: Estimator = "reinforce"
-    """Support-loss estimator: 'reinforce' (seed) or 'ratio' (ProMP's low-variance curvature)."""
+    """Support-loss estimator: 'reinforce' (seed), 'ratio' (ProMP's low-variance curvature) or 'dice' (the full
+    curvature, DiCE); see hw14_lib/rl/losses.py."""
     entropy_coef: float = 0.0
     """Entropy bonus beta in the support loss."""
 

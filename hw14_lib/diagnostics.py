@@ -103,14 +103,14 @@ def meta_gradient_variance(
     policy: GaussianMLPPolicy,
     cfg: TrainConfig,
     *,
-    estimators: Sequence[str] = ("reinforce", "ratio"),
+    estimators: Sequence[str] = ("reinforce", "ratio", "dice"),
     batches: int = 16,
     seed: int = 0,
 ) -> dict[str, dict[str, float]]:
     """The meta-gradient's spread under each inner-step estimator at the same ``theta`` and on the same
-    ``batches`` meta-batches (paired: the sampled data do not depend on the estimator, since both inner gradients
-    are equal at the sampling parameters): ProMP's claim is that its LVC estimator (``"ratio"``) has the lower
-    variance.
+    ``batches`` meta-batches (paired: the sampled data do not depend on the estimator, since the inner gradients
+    are equal at the sampling parameters): ProMP's claim is that its LVC estimator (``"ratio"``) has a lower
+    variance than DiCE's (``"dice"``); the MAML paper's (``"reinforce"``) drops the curvature term altogether.
 
     Returns:
         ``{estimator: {"trace_cov": sum of the per-coordinate variances over batches, "mean_norm": ||mean g||,

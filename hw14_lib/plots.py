@@ -170,6 +170,44 @@ def plot_seed_learning_curves(
     return save_figure(fig, out)
 
 
+def plot_method_panels(
+    panels: Mapping[str, Mapping[str, Sequence[Sequence[Mapping[str, Any]]]]],
+    out: str | os.PathLike[str],
+    *,
+    key: str = "query_return",
+    marks: Mapping[str, tuple[float, str]] | None = None,
+    budgets: Mapping[str, tuple[float, str]] | None = None,
+    ylabel: str = "query return (after adaptation, training tasks)",
+) -> Path:
+    """One panel per task family, one band per method: the mean over seeds of ``key`` against env steps, +-1 std
+    shaded (:func:`seed_band`, no smoothing).
+
+    Args:
+        panels: ``panel title -> {method label -> one metrics list per seed}``; an empty method is skipped.
+        marks: ``panel title -> (value, label)`` of a dashed horizontal line (a target return).
+        budgets: ``panel title -> (env steps, label)`` of a dotted vertical line (a target budget).
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False)
+    for ax, (title, methods) in zip(axes.flat, panels.items(), strict=True):
+        for i, (label, seeds) in enumerate(methods.items()):
+            if not seeds:
+                continue
+            steps, mean, std = seed_band(seeds, key)
+            count = f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}"
+            ax.plot(steps / 1e6, mean, color=f"C{i}", lw=1.8, label=f"{label} ({count})")
+            ax.fill_between(steps / 1e6, mean - std, mean + std, color=f"C{i}", alpha=0.2, lw=0)
+        if marks and title in marks:
+            ax.axhline(marks[title][0], color="k", ls="--", lw=1, label=marks[title][1])
+        if budgets and title in budgets:
+            ax.axvline(budgets[title][0] / 1e6, color="0.4", ls=":", lw=1.2, label=budgets[title][1])
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("environment steps (millions)")
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False, fontsize=7, loc="lower right")
+    axes.flat[0].set_ylabel(ylabel)
+    return save_figure(fig, out)
+
+
 def plot_run_comparison(
     runs: Mapping[str, Sequence[Mapping[str, Any]]],
     out: str | os.PathLike[str],

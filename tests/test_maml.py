@@ -107,7 +107,7 @@ def directional_derivatives(objective: FlatObjective, *, count: int = 4, eps: fl
 
 
 @pytest.mark.parametrize("inner_steps", [1, 2])
-@pytest.mark.parametrize("inner_estimator", ["reinforce", "ratio"])
+@pytest.mark.parametrize("inner_estimator", ["reinforce", "ratio", "dice"])
 @pytest.mark.parametrize("estimator", ["reinforce", "ratio"])
 def test_meta_gradient_matches_finite_differences(inner_steps: int, inner_estimator: str, estimator: str) -> None:
     policy = tiny_policy()

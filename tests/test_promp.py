@@ -5,6 +5,7 @@ step, an outer step that lowers its objective and adapts the penalty, and a trai
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from test_maml import B, N, T, leaf_params, make_meta_batch, tiny_policy
 
 from hw14_lib import InnerLoop
 from hw14_lib.config import TrainConfig
-from hw14_lib.rl.losses import surrogate
+from hw14_lib.rl.losses import log_probs, surrogate
 from hw14_lib.rl.maml import support_loss
 from hw14_lib.rl.policy import distribution, policy_params
 from hw14_lib.rl.promp import ProMPMetaOptimizer, clipped_surrogate, promp_objective
@@ -42,6 +43,70 @@ def test_lvc_objective_value_and_gradient_match_a_per_trajectory_loop() -> None:
     torch.testing.assert_close(value, naive, rtol=1e-12, atol=1e-14)
     for got, want in zip(grads, torch.autograd.grad(naive, list(theta.values())), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_dice_objective_value_and_gradient_match_a_per_trajectory_loop() -> None:
+    policy = tiny_policy()
+    dice = dataclasses.replace(INNER, estimator="dice")
+    batch = make_meta_batch(policy, dice, inner_steps=1)
+    support, advantages = batch.supports[0], batch.support_advantages[0]
+    theta = leaf_params(policy)
+    with torch.no_grad():  # off the sampling parameters: the trajectory-level weights are not all 1
+        for v in theta.values():
+            v.add_(0.05)
+    value = support_loss(policy, theta, support, advantages, dice)
+    naive = torch.zeros((), dtype=torch.float64)
+    for b in range(B):
+        for n in range(N):
+            running = torch.zeros((), dtype=torch.float64)
+            for t in range(T):  # J = -mean_t (A_t - A_{t+1}) prod_{t' <= t} pi_theta / pi_old
+                dist = distribution(policy, theta, support.observations[b, n, t])
+                log_prob = policy.log_prob(dist, support.raw_actions[b, n, t])
+                running = running + log_prob - support.log_probs[b, n, t]
+                following = advantages[b, n, t + 1] if t + 1 < T else 0.0
+                naive = naive - (advantages[b, n, t] - following) * torch.exp(running)
+    naive = naive / (B * N * T)
+    torch.testing.assert_close(value, naive, rtol=1e-12, atol=1e-14)
+    grads = torch.autograd.grad(value, list(theta.values()))
+    for got, want in zip(grads, torch.autograd.grad(naive, list(theta.values())), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def hessian_vector(loss_of: Callable[[dict], torch.Tensor], theta: dict, vector: list) -> list:
+    grads = torch.autograd.grad(loss_of(theta), list(theta.values()), create_graph=True)
+    dot = sum((g * v).sum() for g, v in zip(grads, vector, strict=True))
+    return list(torch.autograd.grad(dot, list(theta.values())))
+
+
+def test_at_the_sampling_parameters_the_estimators_share_the_gradient_and_dice_has_the_magic_box_curvature() -> None:
+    """The three inner estimators give the same gradient where the data was sampled; DiCE's Hessian is that of
+    Foerster et al.'s magic box ``exp(S_t - stop(S_t))`` and differs from LVC's by the cross-step terms."""
+    policy = tiny_policy(seed=3)
+    batch = make_meta_batch(policy, INNER, inner_steps=1, seed=3)
+    support, advantages = batch.supports[0], batch.support_advantages[0]
+    theta = leaf_params(policy)  # the sampling parameters of the support set
+
+    def loss(estimator: str) -> Callable[[dict], torch.Tensor]:
+        inner = dataclasses.replace(INNER, estimator=estimator)
+        return lambda params: support_loss(policy, params, support, advantages, inner)
+
+    def magic_box(params: dict) -> torch.Tensor:
+        running = log_probs(policy, params, support).cumsum(-1)
+        increments = advantages - torch.nn.functional.pad(advantages[..., 1:], (0, 1))
+        return -(torch.exp(running - running.detach()) * increments).mean()
+
+    reference = torch.autograd.grad(loss("reinforce")(theta), list(theta.values()))
+    for estimator in ("ratio", "dice"):
+        for got, want in zip(torch.autograd.grad(loss(estimator)(theta), list(theta.values())), reference, strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    generator = torch.Generator().manual_seed(0)
+    vector = [torch.randn(v.shape, dtype=torch.float64, generator=generator) for v in theta.values()]
+    dice, box = hessian_vector(loss("dice"), theta, vector), hessian_vector(magic_box, theta, vector)
+    for got, want in zip(dice, box, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    lvc = hessian_vector(loss("ratio"), theta, vector)
+    difference = sum(float((d - c).norm()) for d, c in zip(dice, lvc, strict=True))
+    assert difference > 1e-3 * sum(float(d.norm()) for d in dice)
 
 
 def test_clipped_surrogate_matches_an_elementwise_reference() -> None:

@@ -52,6 +52,7 @@ FIXED_FILES = {
     "tab_protocol_gymnasium.tex",
     "fig_protocol_dir.png",
     "fig_protocol_vel.png",
+    "fig_extensions.png",
     "fig_learning_dir.png",
     "fig_learning_vel.png",
     "fig_adaptation_dir.png",

@@ -30,8 +30,8 @@ def add_diagnose_parser(subparsers: Any) -> None:
         type=int,
         default=0,
         metavar="BATCHES",
-        help="instead: the meta-gradient's variance under the REINFORCE and the LVC inner estimator, on the same "
-        "BATCHES meta-batches of the config at the policy's theta (ProMP's claim: LVC's is lower)",
+        help="instead: the meta-gradient's variance under the REINFORCE, LVC and DiCE inner estimators, on the "
+        "same BATCHES meta-batches of the config at the policy's theta (ProMP's claim: LVC's is below DiCE's)",
     )
     parser.set_defaults(handler=diagnose_command)
 
@@ -84,13 +84,16 @@ def _gradient_variance(args: argparse.Namespace, cfg: Any, policy: Any) -> int:
     print(f"{'inner estimator':>16} {'trace Cov g':>12} {'||mean g||':>11} {'SNR':>7}")
     for estimator, r in result.items():
         print(f"{estimator:>16} {r['trace_cov']:12.4g} {r['mean_norm']:11.4g} {r['snr']:7.3f}")
-    ratio = result["ratio"]["trace_cov"] / result["reinforce"]["trace_cov"]
-    print(f"LVC / REINFORCE variance: {ratio:.3f} ({args.gradient_variance} meta-batches)")
+    ratios = {other: result["ratio"]["trace_cov"] / result[other]["trace_cov"] for other in ("reinforce", "dice")}
+    print(
+        f"LVC / REINFORCE variance: {ratios['reinforce']:.3f}, LVC / DiCE variance: {ratios['dice']:.3f} "
+        f"({args.gradient_variance} meta-batches)"
+    )
     if args.json:
         from hw14_lib.io_utils import atomic_write_json
 
         record = {"config": cfg.to_dict(), "policy": args.policy, "batches": args.gradient_variance, **result}
-        atomic_write_json(args.json, {**record, "variance_ratio_lvc_over_reinforce": ratio})
+        atomic_write_json(args.json, {**record, **{f"variance_ratio_lvc_over_{k}": v for k, v in ratios.items()}})
     return 0
 
 

@@ -27,6 +27,7 @@ from hw14_lib.run_folder import (
     Run,
     is_finished,
     load_run,
+    load_runs,
     read_config_dict,
     read_metrics,
     read_summary,
@@ -227,3 +228,18 @@ def comparable_results(settings: NotebookSettings) -> list[Any]:
         return [Note(f"Note: {where}/table.json does not exist yet; produce it with `python -m hw14_lib protocol`")]
     figures = protocol_figure(rows, settings.figures_dir)
     return [Markdown(protocol_markdown(rows)), *(image(path) for path in figures)]
+
+
+def extension_results(settings: NotebookSettings) -> list[Any]:
+    """Issue 23's additions on the paper's environment (:mod:`hw14_lib.report.extensions`): when MAML, MAML with
+    learned step sizes and ProMP reach the paper's one-step return, whether learned step sizes rise at every step,
+    the dynamics family's gap, and the learning curves."""
+    from hw14_lib.report.comparison import load_table
+    from hw14_lib.report.extensions import CURVE_METHODS, extension_facts, extension_figure, extension_text
+
+    runs = load_runs(settings.results_root)
+    if not any(name.startswith(f"paper_{fam}_{m}_s") for name in runs for fam in ("dir", "vel") for m in CURVE_METHODS):
+        where = settings.relative(settings.results_root)
+        return [Note(f"Note: {where} holds no paper_dir_* or paper_vel_* run yet; produce them with `make results`")]
+    facts = extension_facts(runs, load_table(settings.results_root / "table.json"), settings.results_root / "protocol")
+    return [Note(extension_text(facts)), image(extension_figure(runs, settings.figures_dir), width=900)]

@@ -222,19 +222,23 @@ def protocol_markdown(rows: Sequence[Row]) -> str:
 
 
 def gradient_variance_numbers(sheet: NumberSheet, folder: str | os.PathLike[str]) -> None:
-    """``variance.<name>.ratio`` (LVC / REINFORCE trace of the meta-gradient's covariance), ``.batches`` and
-    ``.snr_lvc`` / ``.snr_reinforce`` from ``results/diagnostics/gradient_variance_<name>.json``
-    (``diagnose --gradient-variance``), for ``name`` in ``paper_dir_init`` and ``paper_dir_s0``."""
+    """``variance.<name>.ratio`` and ``.ratio-dice`` (LVC / REINFORCE and LVC / DiCE traces of the meta-gradient's
+    covariance), ``.batches`` and ``.snr-lvc`` / ``.snr-reinforce`` / ``.snr-dice`` from
+    ``results/diagnostics/gradient_variance_<name>.json`` (``diagnose --gradient-variance``), for ``name`` in
+    ``paper_dir_init`` and ``paper_dir_s0``."""
     for name in ("paper_dir_init", "paper_dir_s0"):
         path = Path(folder) / f"gradient_variance_{name}.json"
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            values = (data["variance_ratio_lvc_over_reinforce"], data["batches"], data["ratio"]["snr"],
-                      data["reinforce"]["snr"])  # fmt: skip
+            values = (data["variance_ratio_lvc_over_reinforce"], data["variance_ratio_lvc_over_dice"],
+                      data["batches"], data["ratio"]["snr"], data["reinforce"]["snr"], data["dice"]["snr"])  # fmt: skip
         except (OSError, json.JSONDecodeError, KeyError, TypeError):
-            values = (None, None, None, None)
+            values = (None,) * 6
         key = f"variance.{name.replace('_', '-')}"
-        sheet.put(f"{key}.ratio", values[0], 2)
-        sheet.put(f"{key}.batches", values[1], 0)
-        sheet.put(f"{key}.snr-lvc", values[2], 2)
-        sheet.put(f"{key}.snr-reinforce", values[3], 2)
+        for field, value, digits in zip(
+            ("ratio", "ratio-dice", "batches", "snr-lvc", "snr-reinforce", "snr-dice"),
+            values,
+            (2, 2, 0, 2, 2, 2),
+            strict=True,
+        ):
+            sheet.put(f"{key}.{field}", value, digits)

@@ -44,7 +44,8 @@ class InnerLoop:
         first_order: drop second-order terms (FOMAML).
         l2: coefficient of ``sum ||theta||^2`` in the support loss (the seed's inner L2).
         entropy_coef: entropy bonus in the support loss.
-        estimator: ``"reinforce"`` (seed) or ``"ratio"`` (ProMP's low-variance curvature).
+        estimator: ``"reinforce"`` (seed), ``"ratio"`` (ProMP's low-variance curvature) or ``"dice"`` (the full
+            curvature), see :mod:`hw14_lib.rl.losses`.
     """
 
     alpha: float = 0.1
