@@ -110,6 +110,7 @@ def make_outer_optimizer(cfg: TrainConfig, policy: GaussianMLPPolicy) -> OuterOp
             clip=cfg.promp_clip,
             target_inner_kl=cfg.promp_target_kl,
             init_kl_coef=cfg.promp_kl_coef,
+            adaptive_kl=cfg.promp_adaptive_kl,
         )
     if cfg.outer_optimizer == "trpo":
         return TRPOMetaOptimizer(

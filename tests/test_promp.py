@@ -4,6 +4,7 @@ step, an outer step that lowers its objective and adapts the penalty, and a trai
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable
 
@@ -145,11 +146,16 @@ def test_outer_step_lowers_its_objective_and_adapts_the_kl_penalty() -> None:
     policy = tiny_policy()
     batch = make_meta_batch(policy, INNER, inner_steps=1)
     before, _ = promp_objective(policy, policy_params(policy), batch, INNER, clip=0.3)
-    optimizer = ProMPMetaOptimizer(policy, lr=1e-2, steps=5, target_inner_kl=10.0, init_kl_coef=1e-3)
+    fixed = copy.deepcopy(policy)
+    optimizer = ProMPMetaOptimizer(policy, lr=1e-2, steps=5, target_inner_kl=10.0, init_kl_coef=1e-3, adaptive_kl=True)
     info = optimizer.step(policy, batch, INNER)
     after, _ = promp_objective(policy, policy_params(policy), batch, INNER, clip=0.3)
     assert after.item() < before.item() and info["meta_loss"] == pytest.approx(before.item(), rel=1e-10)
     assert info["kl_coef"] == pytest.approx(5e-4)  # the inner KL stayed far below the target: halved
+    info = ProMPMetaOptimizer(fixed, lr=1e-2, steps=5, target_inner_kl=10.0, init_kl_coef=1e-3).step(
+        fixed, batch, INNER
+    )
+    assert info["kl_coef"] == 1e-3  # ProMP's default: a fixed coefficient
     restored = ProMPMetaOptimizer(policy)
     restored.load_state_dict(optimizer.state_dict())
     assert restored.kl_coef == optimizer.kl_coef

@@ -9,8 +9,9 @@ On one sampled meta-batch ProMP takes several Adam steps of
   term of the policy's own score-function variance);
 * ``L^CLIP_i`` is PPO's clipped surrogate on the query set, with the ratio of ``pi_theta'_i`` to the adapted policy
   that sampled it: ``-mean_t min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)``;
-* the KL term (on the support states) penalizes inner steps that move the policy too far; ``eta`` adapts after
-  each meta-batch towards ``target_inner_kl`` (halved below ``target / 1.5``, doubled above ``1.5 target``).
+* the KL term (on the support states) penalizes inner steps that move the policy too far; ``eta`` is fixed (ProMP's
+  MuJoCo runs: 5e-4) or, with ``adaptive_kl``, adapts after each meta-batch towards ``target_inner_kl`` (halved
+  below ``target / 1.5``, doubled above ``1.5 target``).
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ class ProMPMetaOptimizer:
         lr: Adam's learning rate (ProMP's 1e-3).
         steps: Adam steps per meta-batch (ProMP's 5).
         clip: PPO's clipping range ``eps`` (ProMP's 0.3).
-        target_inner_kl: the inner step's KL that ``eta`` adapts towards (ProMP's 0.01).
-        init_kl_coef: ``eta`` at the start (ProMP's 5e-4).
+        target_inner_kl: the inner step's KL that an adaptive ``eta`` adapts towards (ProMP's 0.01).
+        init_kl_coef: ``eta`` (at the start, if adaptive; ProMP's 5e-4).
+        adaptive_kl: adapt ``eta`` after each meta-batch (ProMP's MuJoCo runs keep it fixed).
     """
 
     def __init__(
@@ -77,11 +79,12 @@ class ProMPMetaOptimizer:
         clip: float = 0.3,
         target_inner_kl: float = 0.01,
         init_kl_coef: float = 5e-4,
+        adaptive_kl: bool = False,
     ):
         if steps < 1 or not 0 < clip < 1:
             raise ValueError(f"steps={steps!r}, clip={clip!r}; allowed: steps >= 1, 0 < clip < 1")
         self.policy, self.steps, self.clip, self.target_inner_kl = policy, steps, clip, target_inner_kl
-        self.kl_coef = init_kl_coef
+        self.kl_coef, self.adaptive_kl = init_kl_coef, adaptive_kl
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
 
     def step(self, policy: GaussianMLPPolicy, batch: MetaBatch, inner: InnerLoop) -> dict[str, float]:
@@ -103,9 +106,9 @@ class ProMPMetaOptimizer:
             if s == 0:
                 first_loss, first_norm = loss.item(), norm
             kl_value = kl.item()
-        if kl_value < self.target_inner_kl / 1.5:
+        if self.adaptive_kl and kl_value < self.target_inner_kl / 1.5:
             self.kl_coef /= 2.0
-        elif kl_value > 1.5 * self.target_inner_kl:
+        elif self.adaptive_kl and kl_value > 1.5 * self.target_inner_kl:
             self.kl_coef *= 2.0
         return {
             "meta_loss": first_loss,
