@@ -185,5 +185,6 @@ def test_gradient_variance_pairs_the_estimators_on_the_same_batches() -> None:
     both = meta_gradient_variance(make_policy(cfg), cfg, batches=3)
     assert same["reinforce"] == both["reinforce"]  # the estimators see the same meta-batches
     assert both["ratio"]["trace_cov"] != both["reinforce"]["trace_cov"] and both["ratio"]["trace_cov"] > 0
+    assert both["dice"]["trace_cov"] not in (both["ratio"]["trace_cov"], both["reinforce"]["trace_cov"])
     r = both["ratio"]
     assert r["snr"] == pytest.approx(r["mean_norm"] / np.sqrt(r["trace_cov"]))

@@ -105,3 +105,24 @@ def test_extension_facts_and_numbers_from_runs_protocol_files_and_table_rows(tmp
     assert figure.name == "fig_extensions.png" and figure.stat().st_size > 20_000  # two panels, not a placeholder
     placeholder = extension_figure({}, tmp_path / "empty")
     assert placeholder.stat().st_size < figure.stat().st_size / 2
+
+
+def test_gradient_variance_numbers_from_a_diagnostics_file(tmp_path: Path) -> None:
+    from hw14_lib.report.comparison import gradient_variance_numbers
+
+    record = {
+        "batches": 16,
+        "reinforce": {"trace_cov": 0.04, "snr": 1.5},
+        "ratio": {"trace_cov": 0.06, "snr": 1.25},
+        "dice": {"trace_cov": 2.4, "snr": 0.5},
+        "variance_ratio_lvc_over_reinforce": 1.5,
+        "variance_ratio_lvc_over_dice": 0.025,
+    }
+    (tmp_path / "gradient_variance_paper_dir_init.json").write_text(json.dumps(record))
+    sheet = NumberSheet()
+    gradient_variance_numbers(sheet, tmp_path)
+    key = "variance.paper-dir-init"
+    assert sheet.values[f"{key}.ratio"] == "1.50" and sheet.values[f"{key}.ratio-dice"] == "0.025"
+    assert sheet.values[f"{key}.factor-dice"] == "40" and sheet.values[f"{key}.batches"] == "16"
+    assert sheet.values[f"{key}.snr-dice"] == "0.50" and sheet.values[f"{key}.snr-lvc"] == "1.25"
+    assert sheet.values["variance.paper-dir-s0.ratio"] == NA  # no file: not available

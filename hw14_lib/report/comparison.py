@@ -223,7 +223,7 @@ def protocol_markdown(rows: Sequence[Row]) -> str:
 
 def gradient_variance_numbers(sheet: NumberSheet, folder: str | os.PathLike[str]) -> None:
     """``variance.<name>.ratio`` and ``.ratio-dice`` (LVC / REINFORCE and LVC / DiCE traces of the meta-gradient's
-    covariance), ``.batches`` and ``.snr-lvc`` / ``.snr-reinforce`` / ``.snr-dice`` from
+    covariance; ``.factor-dice`` is DiCE / LVC), ``.batches`` and ``.snr-lvc`` / ``.snr-reinforce`` / ``.snr-dice`` from
     ``results/diagnostics/gradient_variance_<name>.json`` (``diagnose --gradient-variance``), for ``name`` in
     ``paper_dir_init`` and ``paper_dir_s0``."""
     for name in ("paper_dir_init", "paper_dir_s0"):
@@ -238,7 +238,8 @@ def gradient_variance_numbers(sheet: NumberSheet, folder: str | os.PathLike[str]
         for field, value, digits in zip(
             ("ratio", "ratio-dice", "batches", "snr-lvc", "snr-reinforce", "snr-dice"),
             values,
-            (2, 2, 0, 2, 2, 2),
+            (2, 3, 0, 2, 2, 2),
             strict=True,
         ):
             sheet.put(f"{key}.{field}", value, digits)
+        sheet.put(f"{key}.factor-dice", 1.0 / values[1] if values[1] else None, 0)
