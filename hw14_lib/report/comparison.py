@@ -112,7 +112,8 @@ def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
     """``table.<env>.<fam>.<method>.k<k>`` (mean over seeds), ``.k<k>.pm`` (with ``±`` std over seeds),
     ``.seeds`` and ``.steps`` (M env steps per seed) for both environments and every method; ``table.h100.k1`` and
     ``table.h100.seeds`` for the horizon-100 direction run; ``table.paper.<fam>.maml.oracle_ratio`` (percent of our
-    oracle after one step) and ``.maml.gap.k<k>`` (ours minus the paper's); ``paper.budget.<fam>``
+    oracle after one step) and ``.<method>.gap.k<k>`` (ours minus the paper's MAML, for MAML, MAML with learned step
+    sizes and ProMP); ``paper.budget.<fam>``
     (:data:`PAPER_BUDGET_M`) and ``reimpl.<name>.k1``."""
     for env in ("paper", "gymnasium"):
         by_key = rows_of(rows, env=env)
@@ -127,10 +128,12 @@ def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
                     sheet.put(f"{key}.k{k}", mean)
                     sheet.text(f"{key}.k{k}.pm", tex_pm(mean, std, row["seeds"] if row else 0))
             maml, oracle = by_key.get((fam, "maml")), by_key.get((fam, "oracle"))
-            if env == "paper" and fam in PAPER_CURVES:  # ours minus the paper's, after k steps
-                for k, paper_value in enumerate(PAPER_CURVES[fam]["maml"]):
-                    gap = maml["returns"][k] - paper_value if maml and k < len(maml["returns"]) else None
-                    sheet.put(f"table.paper.{fam}.maml.gap.k{k}", gap)
+            if env == "paper" and fam in PAPER_CURVES:  # ours minus the paper's MAML, after k steps
+                for method in ("maml", "maml_lslr", "promp"):
+                    row = by_key.get((fam, method))
+                    for k, paper_value in enumerate(PAPER_CURVES[fam]["maml"]):
+                        gap = row["returns"][k] - paper_value if row and k < len(row["returns"]) else None
+                        sheet.put(f"table.paper.{fam}.{method}.gap.k{k}", gap)
             ratio = None
             if env == "paper" and maml and oracle and oracle["returns"][0] != 0:
                 ratio = 100.0 * maml["returns"][1] / oracle["returns"][0]
