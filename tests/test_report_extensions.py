@@ -63,7 +63,7 @@ def test_extension_facts_and_numbers_from_runs_protocol_files_and_table_rows(tmp
         "paper_dir_maml_s1": run("paper_dir_maml_s1", ramp + 10.0),
         "paper_dir_maml_lslr_s0": run("paper_dir_maml_lslr_s0", ramp / 4, alpha_0=0.1, alpha_1=0.3, alpha_2=0.2),
         "paper_dir_maml_lslr_s1": run("paper_dir_maml_lslr_s1", ramp / 4, alpha_0=0.2, alpha_1=0.1, alpha_2=0.4),
-        "paper_dir_maml_lslr_s2": run("paper_dir_maml_lslr_s2", ramp / 4, finished=False, alpha_0=9.0),
+        "paper_dir_maml_lslr_s2": run("paper_dir_maml_lslr_s2", ramp[:9], finished=False, alpha_0=9.0),  # training
         "paper_vel_promp_s0": run("paper_vel_promp_s0", np.full(10, -90.0)),
     }
     protocol = tmp_path / "protocol"
@@ -82,7 +82,7 @@ def test_extension_facts_and_numbers_from_runs_protocol_files_and_table_rows(tmp
     budget = BUDGET_FRACTION * 32e6  # the last iteration within 8 M steps: 25
     assert maml.at_budget == pytest.approx(mean[22:25].mean()) and budget // STEPS == 25
     assert maml.best == pytest.approx(mean[-3:].mean())
-    assert facts.curves["dir", "maml_lslr"].reach is None and facts.curves["dir", "maml_lslr"].seeds == 3
+    assert facts.curves["dir", "maml_lslr"].reach is None and facts.curves["dir", "maml_lslr"].seeds == 2
     assert ("vel", "maml") not in facts.curves and facts.curves["vel", "promp"].at_budget == pytest.approx(-90.0)
     assert facts.rising == {"dir": (1, 2)}
     assert facts.step_sizes["dir"] == pytest.approx([0.15, 0.2, 0.3])  # finished seeds only
@@ -97,7 +97,7 @@ def test_extension_facts_and_numbers_from_runs_protocol_files_and_table_rows(tmp
     assert sheet.values["ext.dir.lslr.alpha"] == "0.150, 0.200, 0.300"
     assert sheet.values["ext.dyn.gap"] == "39.5" and sheet.values["ext.dir.quarter"] == "8"
     text = extension_text(facts)
-    assert "direction, MAML, learned α (3 seeds): the paper's one-step 293.2 not reached" in text
+    assert "direction, MAML, learned α (2 seeds): the paper's one-step 293.2 not reached" in text
     assert "direction, learned step sizes: rising at every step on 1 of 2 seeds; alpha per step 0.150" in text
     assert text.splitlines()[-1] == "dynamics: MAML minus pretrained after one step: +39.5"
 

@@ -40,8 +40,9 @@ def plain_label(method: str) -> str:
 
 
 def curve_seeds(runs: Mapping[str, Run], fam: str, method: str) -> list[list[dict]]:
-    """The ``metrics.jsonl`` records of every seed of ``paper_<fam>_<method>`` with at least two iterations."""
-    return [list(run.metrics) for run in seeds_of(runs, f"paper_{fam}_{method}") if len(run.metrics) >= 2]
+    """The ``metrics.jsonl`` records of every finished seed of ``paper_<fam>_<method>`` (a seed still training would
+    cut the mean curve short, :func:`mean_curve`)."""
+    return [list(run.metrics) for run in seeds_of(runs, f"paper_{fam}_{method}") if run.finished and run.metrics]
 
 
 def mean_curve(seeds: Sequence[Sequence[Mapping]], window: int = REACH_WINDOW) -> tuple[np.ndarray, np.ndarray]:
