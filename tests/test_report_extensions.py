@@ -92,6 +92,8 @@ def test_extension_facts_and_numbers_from_runs_protocol_files_and_table_rows(tmp
     extension_numbers(sheet, facts)
     assert sheet.values["ext.dir.maml.reach"] == f"{(first + 1) * STEPS / 1e6:.1f}"
     assert sheet.values["ext.dir.maml-lslr.reach"] == "not reached"
+    assert sheet.values["ext.dir.maml.reach-phrase"] == rf"at {(first + 1) * STEPS / 1e6:.1f}\,M env steps"
+    assert sheet.values["ext.dir.maml-lslr.reach-phrase"] == r"not within its 16\,M env steps"  # 50 x 320 000
     assert sheet.values["ext.vel.maml.reach"] == NA  # no run: not available, not "not reached"
     assert sheet.values["ext.dir.lslr.rising"] == "1 of 2" and sheet.values["ext.vel.lslr.rising"] == NA
     assert sheet.values["ext.dir.lslr.alpha"] == "0.150, 0.200, 0.300"

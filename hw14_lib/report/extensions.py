@@ -94,10 +94,12 @@ def protocol_records(folder: str | os.PathLike[str], experiment: str) -> list[di
 
 @dataclass(frozen=True)
 class CurveFacts:
-    """One method's learning curve on one family (:func:`mean_curve`): its seeds, its highest value, its value at
-    the target budget, and the env steps at which it first reaches the paper's one-step return (``None``: never)."""
+    """One method's learning curve on one family (:func:`mean_curve`): its seeds, its env steps, its highest value,
+    its value at the target budget, and the env steps at which it first reaches the paper's one-step return
+    (``None``: never)."""
 
     seeds: int
+    steps: float
     best: float | None
     at_budget: float | None
     reach: float | None
@@ -137,6 +139,7 @@ def extension_facts(runs: Mapping[str, Run], rows: Sequence[Row], protocol: str 
             within = np.flatnonzero(steps <= budget[fam])
             curves[fam, method] = CurveFacts(
                 seeds=len(seeds),
+                steps=float(min(s[-1]["env_steps"] for s in seeds)),
                 best=float(values.max()) if values.size else None,
                 at_budget=float(values[within[-1]]) if within.size else None,
                 reach=steps_to_reach(seeds, PAPER_CURVES[fam]["maml"][1]),
@@ -159,7 +162,8 @@ def extension_numbers(sheet: NumberSheet, facts: ExtensionFacts) -> None:
 
     * ``ext.<fam>.quarter``: the target budget (M env steps);
     * ``ext.<fam>.<method>.reach``: M env steps at which the learning curve first reaches the paper's one-step
-      return, or "not reached"; ``.best``; ``.quarter`` (its value at the target budget); ``.seeds``;
+      return, or "not reached"; ``.reach-phrase`` says it in words ("at 10.6 M env steps", "not within its 32 M env
+      steps"); ``.best``; ``.quarter`` (its value at the target budget); ``.seeds``;
     * ``ext.<fam>.lslr.rising``: "n of m" seeds of ``maml_lslr`` whose protocol returns rise at every step;
       ``ext.<fam>.lslr.alpha``: its final step sizes per inner step;
     * ``ext.dyn.gap``: the dynamics family's MAML minus pretrained return after one step.
@@ -173,8 +177,11 @@ def extension_numbers(sheet: NumberSheet, facts: ExtensionFacts) -> None:
             sheet.put(f"{key}.quarter", curve.at_budget if curve else None)
             if curve is not None and curve.reach is not None:
                 sheet.put(f"{key}.reach", curve.reach / 1e6)
+                sheet.text(f"{key}.reach-phrase", rf"at {tex_number(curve.reach / 1e6)}\,M env steps")
             else:
                 sheet.text(f"{key}.reach", "not reached" if curve and curve.best is not None else None)
+                within = rf"not within its {tex_number(curve.steps / 1e6, 0)}\,M env steps" if curve else None
+                sheet.text(f"{key}.reach-phrase", within)
         rising = facts.rising.get(fam)
         sheet.text(f"ext.{fam}.lslr.rising", f"{rising[0]} of {rising[1]}" if rising else None)
         sizes = facts.step_sizes.get(fam)
