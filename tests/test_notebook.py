@@ -570,6 +570,24 @@ def test_comparable_results_show_the_committed_table(tmp_path: Path, capsys: pyt
     assert capsys.readouterr().out == ""
 
 
+def test_extension_results_follow_the_committed_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hw14_lib.report.comparison import load_table
+    from hw14_lib.report.extensions import extension_facts, extension_text
+    from hw14_lib.run_folder import load_runs
+
+    results = tmp_path / "results"
+    s = settings_with(tmp_path, results)
+    assert "holds no paper_dir_* or paper_vel_* run yet" in notes(nb.extension_results(s))
+    s = settings_with(tmp_path, REPO / "results")
+    note, figure = nb.extension_results(s)
+    facts = extension_facts(
+        load_runs(REPO / "results"), load_table(REPO / "results" / "table.json"), REPO / "results" / "protocol"
+    )
+    assert note.text == extension_text(facts) and "direction, ProMP (3 seeds)" in note.text
+    assert Path(figure.filename).name == "fig_extensions.png"
+    assert capsys.readouterr().out == ""
+
+
 def test_images_are_embedded_as_palette_pngs_of_the_same_picture(tmp_path: Path) -> None:
     import io
 

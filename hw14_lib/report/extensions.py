@@ -83,7 +83,7 @@ def extension_figure(runs: Mapping[str, Run], out: str | os.PathLike[str]) -> Pa
 
 def protocol_records(folder: str | os.PathLike[str], experiment: str) -> list[dict]:
     """The protocol evaluations ``<folder>/<experiment>_s<seed>.json`` (``python -m hw14_lib protocol``) that can
-    be read, in seed order."""
+    be read, sorted by name."""
     records = []
     for path in sorted(Path(folder).glob(f"{experiment}_s*.json")):
         if re.fullmatch(rf"{re.escape(experiment)}_s\d+\.json", path.name):
