@@ -106,15 +106,13 @@ def make_render_env(
         "width": width,
         "height": height,
         "camera_name": TRACKING_CAMERA,
+        "task_in_observation": spec.task_in_observation,
+        "task_parameters": spec.task_parameters,
     }
     if spec.name == "paper":
-        rendered: HalfCheetahTaskEnv | PaperHalfCheetahEnv = PaperHalfCheetahEnv(
-            task, task_in_observation=spec.task_in_observation, task_parameters=spec.task_parameters, **options
-        )
+        rendered: HalfCheetahTaskEnv | PaperHalfCheetahEnv = PaperHalfCheetahEnv(task, **options)
     else:
-        rendered = HalfCheetahTaskEnv(
-            task=task, task_in_observation=spec.task_in_observation, task_parameters=spec.task_parameters, **options
-        )
+        rendered = HalfCheetahTaskEnv(task=task, **options)
     widen_floor(rendered.unwrapped.model)  # type: ignore[attr-defined]
     return rendered
 

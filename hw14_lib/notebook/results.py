@@ -238,7 +238,7 @@ def extension_results(settings: NotebookSettings) -> list[Any]:
     from hw14_lib.report.extensions import CURVE_METHODS, extension_facts, extension_figure, extension_text
 
     runs = load_runs(settings.results_root)
-    if not any(name.startswith(f"paper_{fam}_{m}_s") for name in runs for fam in ("dir", "vel") for m in CURVE_METHODS):
+    if not any(name.startswith(f"paper_{fam}_{m}_s") for name in runs for fam in FAMILIES for m in CURVE_METHODS):
         where = settings.relative(settings.results_root)
         return [Note(f"Note: {where} holds no paper_dir_* or paper_vel_* run yet; produce them with `make results`")]
     facts = extension_facts(runs, load_table(settings.results_root / "table.json"), settings.results_root / "protocol")

@@ -31,6 +31,11 @@ REIMPLEMENTATIONS: dict[str, float] = {"learn2learn": 260.0, "RLlib": 268.0}
 half-cheetah after 300 iterations, read off their plots (approximate)."""
 
 
+def plain_label(method: str) -> str:
+    """A method's label outside LaTeX (``MAML, learned α``)."""
+    return LABELS[method].replace("$\\alpha$", "α")
+
+
 def load_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The rows of ``results/table.json``, or ``[]`` when it is missing or not a JSON list."""
     path = Path(path)
@@ -157,7 +162,7 @@ def protocol_figure(rows: Sequence[Row], out: str | os.PathLike[str]) -> list[Pa
     for fam, family in FAMILIES.items():
         path = out / f"fig_protocol_{fam}.png"
         curves = {
-            LABELS[method].replace("$\\alpha$", "α"): (list(row["returns"]), list(row["std_over_seeds"]))
+            plain_label(method): (list(row["returns"]), list(row["std_over_seeds"]))
             for method in TABLE_ORDER[:5]
             if (row := by_key.get((fam, method))) is not None
         }

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from hw14_lib import plots
-from hw14_lib.report.comparison import LABELS, PAPER_BUDGET_M, Row, rows_of
+from hw14_lib.report.comparison import PAPER_BUDGET_M, Row, plain_label, rows_of
 from hw14_lib.report.data import FAMILIES, PAPER_CURVES, seeds_of
 from hw14_lib.report.tex import NumberSheet, tex_number
 from hw14_lib.run_folder import Run
@@ -32,11 +32,6 @@ BUDGET_FRACTION = 0.25
 """The target budget: this fraction of the paper's env steps (:data:`PAPER_BUDGET_M`)."""
 REACH_WINDOW = 3
 """Meta-iterations in the trailing mean of the seeds' mean query return that :func:`steps_to_reach` uses."""
-
-
-def plain_label(method: str) -> str:
-    """A method's label outside LaTeX (``MAML, learned α``)."""
-    return LABELS[method].replace("$\\alpha$", "α")
 
 
 def curve_seeds(runs: Mapping[str, Run], fam: str, method: str) -> list[list[dict]]:
@@ -59,9 +54,17 @@ def mean_curve(seeds: Sequence[Sequence[Mapping]], window: int = REACH_WINDOW) -
 
 def steps_to_reach(seeds: Sequence[Sequence[Mapping]], threshold: float) -> float | None:
     """The env steps at the first iteration where :func:`mean_curve` is at least ``threshold`` (``None``: never)."""
-    steps, values = mean_curve(seeds)
+    return _first_reach(*mean_curve(seeds), threshold)
+
+
+def _first_reach(steps: np.ndarray, values: np.ndarray, threshold: float) -> float | None:
     hits = np.flatnonzero(values >= threshold)
     return float(steps[hits[0]]) if hits.size else None
+
+
+def target_budget(fam: str) -> float:
+    """The target budget of family ``fam`` in env steps: :data:`BUDGET_FRACTION` of the paper's."""
+    return BUDGET_FRACTION * PAPER_BUDGET_M[fam] * 1e6
 
 
 def extension_figure(runs: Mapping[str, Run], out: str | os.PathLike[str]) -> Path:
@@ -75,7 +78,7 @@ def extension_figure(runs: Mapping[str, Run], out: str | os.PathLike[str]) -> Pa
             plain_label(m) + (", K steps" if m == "maml_lslr" else ""): curve_seeds(runs, fam, m) for m in CURVE_METHODS
         }
         marks[title] = (PAPER_CURVES[fam]["maml"][1], "paper, one step (held-out)")
-        budgets[title] = (BUDGET_FRACTION * PAPER_BUDGET_M[fam] * 1e6, "a quarter of the paper's steps")
+        budgets[title] = (target_budget(fam), "a quarter of the paper's steps")
     if not any(seeds for methods in panels.values() for seeds in methods.values()):
         return plots.plot_placeholder("not yet available:\nresults/paper_*_{maml,maml_lslr,promp}_s*", path)
     return plots.plot_method_panels(panels, path, marks=marks, budgets=budgets)
@@ -130,7 +133,7 @@ def extension_facts(runs: Mapping[str, Run], rows: Sequence[Row], protocol: str 
     evaluations in ``protocol`` (``results/protocol``)."""
     budget, curves, rising, step_sizes = {}, {}, {}, {}
     for fam in FAMILIES:
-        budget[fam] = BUDGET_FRACTION * PAPER_BUDGET_M[fam] * 1e6
+        budget[fam] = target_budget(fam)
         for method in CURVE_METHODS:
             seeds = curve_seeds(runs, fam, method)
             if not seeds:
@@ -142,7 +145,7 @@ def extension_facts(runs: Mapping[str, Run], rows: Sequence[Row], protocol: str 
                 steps=float(min(s[-1]["env_steps"] for s in seeds)),
                 best=float(values.max()) if values.size else None,
                 at_budget=float(values[within[-1]]) if within.size else None,
-                reach=steps_to_reach(seeds, PAPER_CURVES[fam]["maml"][1]),
+                reach=_first_reach(steps, values, PAPER_CURVES[fam]["maml"][1]),
             )
         means = [record["mean"] for record in protocol_records(protocol, f"paper_{fam}_maml_lslr")]
         if means:
