@@ -154,7 +154,7 @@ class RunState:
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """The dict :meth:`RunState.save` wrote; :class:`RunFolderError` names a foreign or corrupt file."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for foreign or corrupt files
         raise RunFolderError(f"{str(path)!r} is not a readable checkpoint (torch.load: {type(exc).__name__})") from exc
 

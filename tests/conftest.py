@@ -102,7 +102,7 @@ def checkpoint_iteration(folder: Path) -> int:
     """The iteration ``folder``'s ``checkpoint.pt`` holds."""
     import torch
 
-    return int(torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=False)["iteration"])
+    return int(torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=True)["iteration"])
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:

@@ -61,7 +61,7 @@ def test_interim_evaluation_is_the_final_protocol_on_the_last_checkpoint(tmp_pat
     assert evaluate_interim(exp, tmp_path, physics_threads=1) is not None
     interim = json.loads((out / "interim_summary.json").read_text())
 
-    checkpoint = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
     reference, _, _ = evaluate_meta_policy(cfg, load_policy(out / POLICY))  # the trained policy, saved apart
     assert interim["interim"] is True and interim["iterations"] == cfg.iterations
     assert interim["env_steps"] == checkpoint["env_steps"]
