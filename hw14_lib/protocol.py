@@ -121,7 +121,9 @@ def table_row(
 
     ``returns[k]`` is the mean over seeds of each seed's mean over tasks, ``std_over_seeds[k]`` their sample std
     (0 for one seed), ``sem_over_tasks[k]`` the mean over seeds of each seed's standard error over tasks; an
-    oracle row keeps only ``k = 0``. ``wall_seconds_per_seed`` is the mean training time (``None`` when unknown).
+    oracle row keeps only ``k = 0``. When every seed also has the paper's schedule (every step of size ``alpha``,
+    ``paper_schedule``), the row carries the same four fields for it. ``wall_seconds_per_seed`` is the mean
+    training time (``None`` when unknown).
     """
     if method not in TABLE_METHODS:
         raise ValueError(f"method={method!r}; allowed: one of {', '.join(TABLE_METHODS)}")
@@ -132,7 +134,7 @@ def table_row(
     steps = 1 if method == "oracle" else means.shape[1]
     std = means.std(axis=0, ddof=1) if len(evaluations) > 1 else np.zeros(means.shape[1])
     first = evaluations[0]
-    return {
+    row = {
         "env": env,
         "family": family,
         "method": method,
@@ -147,3 +149,15 @@ def table_row(
         "std_over_seeds": std[:steps].tolist(),
         "sem_over_tasks": sems.mean(axis=0)[:steps].tolist(),
     }
+    if all("paper_schedule" in e for e in evaluations):  # every step of size alpha (c = 1), the paper's practice
+        paper = [e["paper_schedule"] for e in evaluations]
+        paper_means = np.asarray([p["mean"] for p in paper])
+        row["paper_schedule"] = {
+            "step_sizes": list(paper[0]["step_sizes"]),
+            "returns": paper_means.mean(axis=0).tolist(),
+            "std_over_seeds": (
+                paper_means.std(axis=0, ddof=1) if len(paper) > 1 else np.zeros(paper_means.shape[1])
+            ).tolist(),
+            "sem_over_tasks": np.asarray([p["sem"] for p in paper]).mean(axis=0).tolist(),
+        }
+    return row

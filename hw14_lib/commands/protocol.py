@@ -71,20 +71,24 @@ def protocol_command(args: argparse.Namespace) -> int:
         print(f"skipped (unfinished): {', '.join(unfinished)}")
     for folder in folders:
         out = root / "protocol" / f"{folder.name}.json"
-        if out.is_file() and not args.overwrite:
-            continue
         match = METHOD_OF.fullmatch(folder.name)
         assert match is not None  # filtered above
         family, method, prefix = match["family"], match["method"], match["prefix"] or ""
         cfg = TrainConfig.from_yaml(folder / CONFIG, physics_threads=args.physics_threads)
+        torch.set_num_threads(cfg.torch_threads)
+        if out.is_file() and not args.overwrite:
+            record = json.loads(out.read_text(encoding="utf-8"))
+            if needs_paper_schedule(record) and "paper_schedule" not in record:
+                record["paper_schedule"] = paper_schedule(cfg, load_policy(folder / POLICY), record["alpha"])
+                atomic_write_json(out, record)
+                print(f"{folder.name}: added the c = 1 schedule: {_means(record['paper_schedule'])}")
+            continue
         alpha, later_scale, why = step_schedule(
             root, family, method, cfg.inner_lr, prefix=prefix, variant=match["variant"] or ""
         )
-        torch.set_num_threads(cfg.torch_threads)
         steps = 0 if method == "oracle" else PROTOCOL_STEPS
-        evaluation = evaluate_protocol(
-            cfg, load_policy(folder / POLICY), alpha=alpha, later_scale=later_scale, steps=steps
-        )
+        policy = load_policy(folder / POLICY)
+        evaluation = evaluate_protocol(cfg, policy, alpha=alpha, later_scale=later_scale, steps=steps)
         summary = read_summary(folder) or {}
         record = {
             "run": folder.name,
@@ -97,9 +101,12 @@ def protocol_command(args: argparse.Namespace) -> int:
             "config": cfg.to_dict(),
             **evaluation,
         }
+        if needs_paper_schedule(record):
+            record["paper_schedule"] = paper_schedule(cfg, policy, alpha)
         atomic_write_json(out, record)
-        means = ", ".join(f"{m:.1f} ± {s:.1f}" for m, s in zip(evaluation["mean"], evaluation["sem"], strict=True))
-        print(f"{folder.name}: k = 0..{steps}: {means} (mean ± s.e.m. over {evaluation['test_tasks']} tasks)")
+        print(
+            f"{folder.name}: k = 0..{steps}: {_means(evaluation)} (mean ± s.e.m. over {evaluation['test_tasks']} tasks)"
+        )
     records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((root / "protocol").glob("*.json"))]
     path = write_table(root, records)
     print(f"wrote {path} ({len(records)} runs)")
@@ -112,6 +119,25 @@ def protocol_command(args: argparse.Namespace) -> int:
         atomic_write_text(readme, text[: start + len(README_MARKERS[0])] + "\n" + table + text[end:])
         print(f"rewrote the table of {readme}")
     return 0
+
+
+def needs_paper_schedule(record: dict[str, Any]) -> bool:
+    """Whether a protocol record took its later steps at a validated ``c != 1``: then it also carries the paper's
+    practice, every step of size ``alpha`` (``paper_schedule``), so the table can show both."""
+    return not record.get("learned_step_sizes") and len(record["mean"]) > 2 and record["later_scale"] != 1.0
+
+
+def paper_schedule(cfg: Any, policy: Any, alpha: float) -> dict[str, Any]:
+    """The protocol again with every step of size ``alpha`` (``c = 1``, the paper's practice): the same tasks and
+    sampling seeds, so ``k = 0, 1`` repeat the validated schedule's values and ``k = 2, 3`` differ."""
+    from hw14_lib.protocol import evaluate_protocol
+
+    evaluation = evaluate_protocol(cfg, policy, alpha=alpha, later_scale=1.0)
+    return {key: evaluation[key] for key in ("later_scale", "step_sizes", "returns", "mean", "sem")}
+
+
+def _means(evaluation: dict[str, Any]) -> str:
+    return ", ".join(f"{m:.1f} ± {s:.1f}" for m, s in zip(evaluation["mean"], evaluation["sem"], strict=True))
 
 
 README_MARKERS = ("<!-- table.json -->", "<!-- /table.json -->")
