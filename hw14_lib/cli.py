@@ -87,5 +87,5 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
-        print(f"\n{exc or 'interrupted'}", file=sys.stderr)
+        print(f"\n{str(exc) or 'interrupted'}", file=sys.stderr)
         return 130

@@ -70,7 +70,8 @@ def check_run_folder(cfg: TrainConfig, out: Path, *, resume: bool, overwrite: bo
         raise RunFolderError("--resume and --overwrite exclude each other")
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"--out {str(out)!r} is a file, not a folder")
-    has_run = (out / CONFIG).exists() or (out / METRICS).exists() or (out / CHECKPOINT).exists()
+    # config.yaml alone is a run stopped before its first checkpoint: nothing to lose, so it may start again.
+    has_run = any((out / name).exists() for name in (METRICS, CHECKPOINT, SUMMARY))
     if resume:
         if not (out / CHECKPOINT).exists():
             restart = "again with --overwrite" if has_run else "without --resume"

@@ -29,7 +29,7 @@ from hw14_lib.evaluation import evaluate_meta_policy
 from hw14_lib.folder_lock import exclusive_folder
 from hw14_lib.io_utils import append_jsonl, atomic_write_json
 from hw14_lib.plots import plot_training_curves
-from hw14_lib.progress import progress_bar
+from hw14_lib.progress import in_jupyter_kernel, progress_bar
 from hw14_lib.rl.envs import ACT_DIM
 from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.maml import MetaBatch, sample_meta_batch
@@ -47,6 +47,7 @@ from hw14_lib.run_folder import (
     RunState,
     check_run_folder,
     prepare_run_folder,
+    read_checkpoint,
     read_metrics,
     restore_metrics,
 )
@@ -157,9 +158,16 @@ def train(
     out = Path(out)
     check_run_folder(cfg, out, resume=resume, overwrite=overwrite)  # bad input: refused before any write
     with exclusive_folder(out):
-        return _train_locked(
-            cfg, out, resume=resume, overwrite=overwrite, progress=progress, evaluate=evaluate, deadline=deadline
-        )
+        try:
+            return _train_locked(
+                cfg, out, resume=resume, overwrite=overwrite, progress=progress, evaluate=evaluate, deadline=deadline
+            )
+        except TrainingInterrupted:
+            raise
+        except KeyboardInterrupt:  # before the loop: while preparing the folder or resuming
+            if (out / CHECKPOINT).is_file():
+                raise TrainingInterrupted(out, int(read_checkpoint(out / CHECKPOINT)["iteration"])) from None
+            raise TrainingInterrupted(out, None) from None
 
 
 def _train_locked(
@@ -236,7 +244,7 @@ def _train_locked(
         bar.close()
         envs.close()
     try:
-        return finish_run(cfg, out, policy, evaluate=evaluate)
+        return finish_run(cfg, out, policy, evaluate=evaluate, announce=progress and not in_jupyter_kernel())
     except KeyboardInterrupt:
         raise TrainingInterrupted(out, saved_iteration) from None
 
@@ -256,16 +264,33 @@ def project_log_std(policy: GaussianMLPPolicy) -> None:
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during training; the last finished iteration is checkpointed."""
 
-    def __init__(self, out: Path, iteration: int):
-        super().__init__(
-            f"interrupted; the checkpoint of iteration {iteration} is saved in {out}. Resume with: "
-            f"{sys.executable} -m hw14_lib train --config {out / CONFIG} --out {out} --resume"
-        )
+    def __init__(self, out: Path, iteration: int | None):
+        if iteration is None and not (out / CONFIG).is_file():
+            message = f"interrupted before training started; nothing was written to {out}"
+        elif iteration is None:  # stopped before the first checkpoint: the folder starts again as it is
+            message = (
+                f"interrupted before the first checkpoint; nothing to resume in {out}. Start it again with: "
+                f"{sys.executable} -m hw14_lib train --config {out / CONFIG} --out {out}"
+            )
+        else:
+            message = (
+                f"interrupted; the checkpoint of iteration {iteration} is saved in {out}. Resume with: "
+                f"{sys.executable} -m hw14_lib train --config {out / CONFIG} --out {out} --resume"
+            )
+        super().__init__(message)
         self.out, self.iteration = out, iteration
 
 
-def finish_run(cfg: TrainConfig, out: Path, policy: GaussianMLPPolicy, *, evaluate: bool = True) -> dict[str, Any]:
-    """Save ``policy.pt``, evaluate on held-out tasks, write ``summary.json``, plots and video."""
+def finish_run(
+    cfg: TrainConfig, out: Path, policy: GaussianMLPPolicy, *, evaluate: bool = True, announce: bool = False
+) -> dict[str, Any]:
+    """Save ``policy.pt``, evaluate on held-out tasks, write ``summary.json``, plots and video; with ``announce``,
+    print a line as each phase after training starts (they take seconds to a minute, after the bar is full)."""
+
+    def phase(message: str) -> None:
+        if announce:
+            print(message, flush=True)
+
     save_policy(policy, out / POLICY)
     metrics = read_metrics(out)
     summary: dict[str, Any] = {
@@ -275,9 +300,14 @@ def finish_run(cfg: TrainConfig, out: Path, policy: GaussianMLPPolicy, *, evalua
         "wall_seconds": metrics[-1]["wall_seconds"] if metrics else 0.0,
     }
     if evaluate:
+        phase(
+            f"evaluating: {cfg.eval_trajectories} trajectories per held-out task, "
+            f"k = 0..{cfg.eval_adaptation_steps} inner steps"
+        )
         evaluation, tasks, history = evaluate_meta_policy(cfg, policy)
         summary.update(evaluation)
         if cfg.video:
+            phase(f"rendering {out / VIDEO}: one episode after one inner step")
             first_step = history[1][0]
             video_return = record_video(
                 policy, first_step, tasks[0], out / VIDEO, horizon=cfg.horizon, seed=cfg.seed, env=cfg.env_spec
