@@ -37,11 +37,13 @@ run: $(STAMP)
 	@if [ -f $(RUN_DIR)/checkpoint.pt ]; then flag=--resume; else flag=; fi; \
 	$(PY) -m hw14_lib train --config $(CONFIG) --out $(RUN_DIR) $$flag
 
-# The notebook in JupyterLab (Ctrl-C twice to stop the server). Jupyter refuses to run as root
-# without --allow-root, so it is added for root (containers, CI machines) only.
+# The notebook in JupyterLab (Ctrl-C twice to stop the server). It serves the repository, so the file browser
+# shows results/ (the videos the notebook names) beside Notebooks/. Its settings live in .jupyterlab/user-settings,
+# which keeps JupyterLab's news pop-up off (fetchNews: false). Jupyter refuses to run as root without
+# --allow-root, so it is added for root (containers, CI machines) only.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab $(ROOT_FLAG) Notebooks/HW14_MAML.ipynb
+	JUPYTERLAB_SETTINGS_DIR=$(CURDIR)/.jupyterlab/user-settings $(VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=. Notebooks/HW14_MAML.ipynb
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

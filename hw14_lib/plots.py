@@ -2,12 +2,18 @@
 
 Every function takes plain data (metrics records, summaries) and writes PNG files atomically, so
 ``python -m hw14_lib plot`` can regenerate every figure from committed JSON files alone.
+
+:data:`METHOD_STYLES` is the one palette: each method's label and colour in every figure of the report and the
+notebook (and the swatches of the notebook's tables). A figure finds a series' colour with
+:func:`method_color`; a series that is no method (an ablation, a scale) takes one of :data:`OTHER_COLORS`, which
+no method uses.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,35 +46,90 @@ def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
         plt.close(fig)
 
 
-def plot_training_curves(metrics: Sequence[Mapping[str, Any]], out: str | os.PathLike[str]) -> list[Path]:
-    """The seed's two plots, ``meta_loss.png`` and ``query_return.png``, against env steps."""
+@dataclass(frozen=True)
+class MethodStyle:
+    """How figures draw a method: its label (plain text) and its matplotlib colour."""
+
+    label: str
+    color: str
+
+
+METHOD_STYLES: dict[str, MethodStyle] = {
+    "maml": MethodStyle("MAML", "tab:blue"),
+    "maml_lslr": MethodStyle("MAML, learned α", "tab:purple"),
+    "promp": MethodStyle("ProMP", "tab:brown"),
+    "pretrained": MethodStyle("pretrained", "tab:orange"),
+    "random": MethodStyle("random", "tab:green"),
+    "oracle": MethodStyle("oracle", "0.35"),
+}
+"""Method (as ``results/table.json`` and the run folders name it) -> its label and colour, in every figure."""
+OTHER_COLORS: tuple[str, ...] = ("tab:red", "tab:cyan", "tab:olive", "tab:pink", "black")
+"""Colours of series that are no method (ablations, the untrained policy), in order; none is a method's."""
+
+
+def method_of(label: str) -> str | None:
+    """The method a series label names: a key of :data:`METHOD_STYLES` or its label (``"MAML, learned α"``), also
+    followed by a qualifier after a comma or a space and bracket (``"pretrained, α = 4"``, ``"MAML (ours)"``); the
+    longest matching label wins. ``None`` for any other label."""
+    for key, style in sorted(METHOD_STYLES.items(), key=lambda item: -len(item[1].label)):
+        for name in (style.label, key):
+            if label == name or label.startswith((f"{name},", f"{name} (")):
+                return key
+    return None
+
+
+def method_color(label: str, *, other: int = 0) -> str:
+    """The palette colour of the method ``label`` names (:func:`method_of`); for any other label, the ``other``-th
+    of :data:`OTHER_COLORS` (cycling)."""
+    method = method_of(label)
+    return METHOD_STYLES[method].color if method else OTHER_COLORS[other % len(OTHER_COLORS)]
+
+
+def window_label(window: int) -> str:
+    """How a legend or title names a trailing moving average over ``window`` iterations."""
+    return f"moving average over {window} iteration{'s' if window > 1 else ''}"
+
+
+def plot_training_curves(
+    metrics: Sequence[Mapping[str, Any]], out: str | os.PathLike[str], *, title: str = ""
+) -> list[Path]:
+    """The seed's two plots, ``meta_loss.png`` and ``query_return.png``, against env steps, in MAML's colour: each
+    iteration's value, its moving average, and (query return) the support return before adaptation, dashed.
+
+    Args:
+        title: what the run is, put before each plot's own title (``"results/backward"``).
+    """
     out = Path(out)
     steps = np.array([m["env_steps"] for m in metrics]) / 1e6
     window = max(1, len(metrics) // 20)
+    color = METHOD_STYLES["maml"].color
     paths = []
-    for key, name, ylabel in (
-        ("meta_loss", META_LOSS_PLOT, "meta-loss (mean query loss)"),
-        ("query_return", QUERY_RETURN_PLOT, "average query return"),
+    for key, name, ylabel, what in (
+        ("meta_loss", META_LOSS_PLOT, "meta-loss (mean query loss)", "meta-loss"),
+        ("query_return", QUERY_RETURN_PLOT, "average query return", "return after adaptation"),
     ):
         values = [m[key] for m in metrics]
         fig, ax = plt.subplots(figsize=(6, 3.6))
-        ax.plot(steps, values, color="tab:blue", alpha=0.35, lw=1, label="per iteration")
-        ax.plot(steps, moving_average(values, window), color="tab:blue", lw=2, label=f"mean of {window}")
+        ax.plot(steps, values, color=color, alpha=0.35, lw=1, label="per iteration")
+        ax.plot(steps, moving_average(values, window), color=color, lw=2, label=window_label(window))
         if key == "query_return":
             support = [m["support_return"] for m in metrics]
             ax.plot(
-                steps, moving_average(support, window), color="tab:orange", lw=2, label="support (before adaptation)"
+                steps,
+                moving_average(support, window),
+                color=color,
+                ls="--",
+                lw=1.5,
+                label=f"support, before adaptation ({window_label(window)})",
             )
+        ax.set_title(f"{title}: {what} during meta-training" if title else f"{what.capitalize()} during meta-training")
+        ax.title.set_fontsize(10)
         ax.set_xlabel("environment steps (millions)")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(frameon=False, fontsize=8)
         paths.append(save_figure(fig, out / name))
     return paths
-
-
-# Colours shared by every comparison figure, so a method keeps its colour across figures.
-METHOD_COLORS = {"MAML": "tab:blue", "pretrained": "tab:orange", "random": "tab:green", "oracle": "0.35"}
 
 
 def plot_adaptation_curves(
@@ -84,26 +145,41 @@ def plot_adaptation_curves(
     """Return after k = 0, 1, 2, ... inner steps, one line per method, with error bars.
 
     Args:
-        curves: ``label -> (mean[k], std[k])``; the std is drawn as error bars (zeros for one seed).
+        curves: ``label -> (mean[k], std[k])``; the std is drawn as error bars (zeros for one seed); a label
+            names its method's colour (:func:`method_color`), and a method's second curve is dashed.
         out: the PNG file to write.
         reference: ``label -> value[k]``, e.g. the MAML paper's numbers, drawn as hollow markers
-            on dotted lines in the colour of the same label.
+            on dotted lines in the colour of the same method.
         oracle: a horizontal reference line (the paper's oracle), or ``None``.
         own_oracle: our oracle's return, a solid horizontal line, or ``None``.
     """
     fig, ax = plt.subplots(figsize=(5.6, 3.9))
+    drawn: set[str | None] = set()
     for i, (label, (mean, std)) in enumerate(curves.items()):
-        color = METHOD_COLORS.get(label, f"C{i + 3}")
+        method = method_of(label)
+        variant = method is not None and method in drawn  # a method's second curve (its own step size): dashed
+        drawn.add(method)
         k = np.arange(len(mean))
-        ax.errorbar(k, mean, yerr=std, color=color, marker="o", lw=2, capsize=3, label=f"{label} (ours)")
+        ax.errorbar(
+            k,
+            mean,
+            yerr=std,
+            color=method_color(label, other=i),
+            marker="D" if variant else "o",
+            ls="--" if variant else "-",
+            lw=2,
+            capsize=3,
+            label=f"{label} (ours)",
+        )
     for i, (label, values) in enumerate((reference or {}).items()):
-        color = METHOD_COLORS.get(label, f"C{i + 3}")
         k = np.arange(len(values))
+        color = method_color(label, other=len(curves) + i)
         ax.plot(k, values, color=color, marker="s", mfc="none", ls=":", lw=1.2, label=f"{label} (paper)")
+    oracle_color = METHOD_STYLES["oracle"].color
     if oracle is not None:
-        ax.axhline(oracle, color=METHOD_COLORS["oracle"], ls="--", lw=1, label="oracle (paper)")
+        ax.axhline(oracle, color=oracle_color, ls="--", lw=1, label="oracle (paper)")
     if own_oracle is not None:
-        ax.axhline(own_oracle, color=METHOD_COLORS["oracle"], ls="-", lw=2, label="oracle (ours)")
+        ax.axhline(own_oracle, color=oracle_color, ls="-", lw=2, label="oracle (ours)")
     ax.set_xlabel("inner policy-gradient steps on the held-out task")
     ax.set_ylabel(ylabel)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
@@ -147,22 +223,26 @@ def plot_seed_learning_curves(
         ("query_return", "after adaptation (query)"),
     ),
     title: str = "",
+    method: str = "maml",
 ) -> Path:
-    """Learning curves of several seeds: the mean over seeds as a line, +- one std shaded.
+    """Learning curves of several seeds: the mean over seeds as a line, +- one std shaded, in ``method``'s colour;
+    the series are told apart by line style (the first dashed, the second solid).
 
     Args:
         runs: one list of ``metrics.jsonl`` records per seed.
         series: ``(metrics key, legend label)`` pairs to draw.
+        method: a key of :data:`METHOD_STYLES`, the method the runs trained.
     """
     window = max(1, min(len(r) for r in runs) // 25)
+    color = METHOD_STYLES[method].color
     fig, ax = plt.subplots(figsize=(5.6, 3.6))
     for i, (key, label) in enumerate(series):
         steps, mean, std = seed_band(runs, key, window=window)
-        color = f"C{i}"
-        ax.plot(steps / 1e6, mean, color=color, lw=2, label=label)
-        ax.fill_between(steps / 1e6, mean - std, mean + std, color=color, alpha=0.25, lw=0)
+        ax.plot(steps / 1e6, mean, color=color, lw=2 if i else 1.6, ls=("--", "-", ":", "-.")[i % 4], label=label)
+        ax.fill_between(steps / 1e6, mean - std, mean + std, color=color, alpha=0.12 if i % 2 == 0 else 0.25, lw=0)
     seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
-    ax.set_title(f"{title} ({seeds}; mean of {window} iterations, band: ±1 std)" if title else seeds, fontsize=9)
+    details = f"{seeds}; {window_label(window)}, band: ±1 std"
+    ax.set_title(f"{title}\n({details})" if title else details, fontsize=9)
     ax.set_xlabel("environment steps (millions)")
     ax.set_ylabel("average return per trajectory")
     ax.grid(alpha=0.3)
@@ -180,22 +260,25 @@ def plot_method_panels(
     ylabel: str = "query return (after adaptation, training tasks)",
 ) -> Path:
     """One panel per task family, one band per method: the mean over seeds of ``key`` against env steps, +-1 std
-    shaded (:func:`seed_band`, no smoothing).
+    shaded (:func:`seed_band`, no smoothing), in the method's colour (:func:`method_color`). One legend for all
+    panels, below them, so that no reference line crosses it.
 
     Args:
         panels: ``panel title -> {method label -> one metrics list per seed}``; an empty method is skipped.
-        marks: ``panel title -> (value, label)`` of a dashed horizontal line (a target return).
-        budgets: ``panel title -> (env steps, label)`` of a dotted vertical line (a target budget).
+        marks: ``panel title -> (value, label)`` of a dashed horizontal line (a reference return).
+        budgets: ``panel title -> (env steps, label)`` of a dotted vertical line (a budget).
     """
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.9), squeeze=False, layout="constrained")
+    legend: dict[str, Any] = {}
     for ax, (title, methods) in zip(axes.flat, panels.items(), strict=True):
         for i, (label, seeds) in enumerate(methods.items()):
             if not seeds:
                 continue
             steps, mean, std = seed_band(seeds, key)
             count = f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}"
-            ax.plot(steps / 1e6, mean, color=f"C{i}", lw=1.8, label=f"{label} ({count})")
-            ax.fill_between(steps / 1e6, mean - std, mean + std, color=f"C{i}", alpha=0.2, lw=0)
+            color = method_color(label, other=i)
+            ax.plot(steps / 1e6, mean, color=color, lw=1.8, label=f"{label} ({count})")
+            ax.fill_between(steps / 1e6, mean - std, mean + std, color=color, alpha=0.2, lw=0)
         if marks and title in marks:
             ax.axhline(marks[title][0], color="k", ls="--", lw=1, label=marks[title][1])
         if budgets and title in budgets:
@@ -203,8 +286,10 @@ def plot_method_panels(
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("environment steps (millions)")
         ax.grid(alpha=0.3)
-        ax.legend(frameon=False, fontsize=7, loc="lower right")
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
     axes.flat[0].set_ylabel(ylabel)
+    fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncol=3, frameon=False, fontsize=8)
     return save_figure(fig, out)
 
 
@@ -217,13 +302,15 @@ def plot_run_comparison(
     reference: tuple[str, Sequence[Sequence[Mapping[str, Any]]]] | None = None,
     mark: tuple[float, str] | None = None,
     title: str = "",
+    reference_method: str = "maml",
 ) -> Path:
-    """One smoothed curve of ``key`` against env steps per named run (ablations).
+    """One smoothed curve of ``key`` against env steps per named run (ablations, in :data:`OTHER_COLORS`), the
+    legend below the axes, so that no line crosses it.
 
     Args:
         runs: ``label -> metrics records``.
         reference: ``(label, records of each seed)`` drawn as the mean over seeds with +-1 std shaded
-            (:func:`seed_band`), behind the runs.
+            (:func:`seed_band`), behind the runs, in the colour of ``reference_method``.
         mark: ``(value, label)`` of a dashed horizontal line.
     """
     lengths = [len(r) for r in runs.values()] + [len(r) for r in (reference[1] if reference else [])]
@@ -231,20 +318,21 @@ def plot_run_comparison(
     fig, ax = plt.subplots(figsize=(4.8, 3.6))
     if reference is not None:
         label, seeds = reference
+        color = METHOD_STYLES[reference_method].color
         steps, mean, std = seed_band(seeds, key, window=window)
-        ax.plot(steps / 1e6, mean, color="0.3", lw=1.8, label=f"{label} ({len(seeds)} seeds, ±1 std)")
-        ax.fill_between(steps / 1e6, mean - std, mean + std, color="0.3", alpha=0.2, lw=0)
+        ax.plot(steps / 1e6, mean, color=color, lw=1.8, label=f"{label} ({len(seeds)} seeds, ±1 std)")
+        ax.fill_between(steps / 1e6, mean - std, mean + std, color=color, alpha=0.2, lw=0)
     for i, (label, records) in enumerate(runs.items()):
         steps = np.array([m["env_steps"] for m in records]) / 1e6
-        ax.plot(steps, moving_average([m[key] for m in records], window), color=f"C{i}", lw=1.6, label=label)
+        color = OTHER_COLORS[i % len(OTHER_COLORS)]
+        ax.plot(steps, moving_average([m[key] for m in records], window), color=color, lw=1.6, label=label)
     if mark is not None:
         ax.axhline(mark[0], color="k", ls="--", lw=1, label=mark[1])
-    if title:
-        ax.set_title(f"{title} (mean of {window} iterations)", fontsize=10)
+    ax.set_title(f"{title}\n({window_label(window)})" if title else window_label(window), fontsize=10)
     ax.set_xlabel("environment steps (millions)")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=7)
+    ax.legend(frameon=False, fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     return save_figure(fig, out)
 
 
@@ -325,8 +413,9 @@ def plot_returns_per_step(
         mean, std = values.mean(0), values.std(0)
         for row in values[:3]:
             ax.plot(steps, row, color="0.6", lw=0.6)
-        ax.plot(steps, mean, color="tab:blue", lw=2, label=f"mean of {len(values)} trajectories")
-        ax.fill_between(steps, mean - std, mean + std, color="tab:blue", alpha=0.2, lw=0, label="±1 std")
+        color = OTHER_COLORS[0]  # the untrained policy: no method's colour
+        ax.plot(steps, mean, color=color, lw=2, label=f"mean over {len(values)} trajectories")
+        ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.2, lw=0, label="±1 std")
         ax.set_xlabel("time step $t$")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)

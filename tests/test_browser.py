@@ -2,7 +2,9 @@
 Playwright), on 127.0.0.1 only, started and stopped here.
 
 1. The committed notebook opened untrusted, as every notebook from another machine is: every plot and
-   animation renders and shows what it should, no cell shows an error, no progress bar reads 0%.
+   animation renders and shows what it should, no cell shows an error, no progress bar reads 0%; the tables
+   render with one line per row and each method's swatch in its figure colour; the explorer's saved note tells
+   the reader what running the cell gives.
 2. Run All in quick mode: no error, the training bar is a live widget that reaches 100%, the
    adaptation explorer draws its controls, and changing one and pressing the button gives a new result.
 
@@ -83,11 +85,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
         "JUPYTER_PLATFORM_DIRS": "1",
     }
+    # the project's settings (`make lab`: no news pop-up over the cells), and for the test every cell drawn (not
+    # only those near the viewport) and the kernel started without asking
+    shutil.copytree(REPO / ".jupyterlab" / "user-settings", home / "settings", ignore=shutil.ignore_patterns(".*"))
     settings = home / "settings" / "@jupyterlab"
     for extension, name, values in (
-        # every cell drawn (not only those near the viewport), the kernel started without asking
         ("notebook-extension", "tracker", {"windowingMode": "none", "autoStartDefaultKernel": True}),
-        ("apputils-extension", "notification", {"fetchNews": "false"}),  # no news pop-up over the cells
     ):
         (settings / extension).mkdir(parents=True, exist_ok=True)
         (settings / extension / f"{name}.jupyterlab-settings").write_text(json.dumps(values), encoding="utf-8")
@@ -218,6 +221,30 @@ def test_committed_notebook_renders_untrusted(lab: tuple[str, Path], page, tmp_p
         assert "Traceback" not in text and "Error displaying widget" not in text
         assert not re.search(r"(?<![\d.])0%\|", text), "a progress bar reads 0%"
         assert "meta-training: 100%" in text
+        assert "Run this cell in JupyterLab" in text and "Open the notebook in" not in text  # the explorer's note
+        check_tables(page)
+
+
+def check_tables(page: object) -> None:
+    """The notebook's HTML tables survive the untrusted notebook's sanitizer: the protocol table has a row per
+    result, each one line high (no value wraps), and every method's swatch has the method's colour in the
+    figures (:data:`hw14_lib.plots.METHOD_STYLES`)."""
+    from matplotlib.colors import to_rgb
+
+    from hw14_lib.plots import METHOD_STYLES
+
+    tables = page.locator(".jp-OutputArea-output table")  # type: ignore[attr-defined]
+    assert tables.count() >= 4, f"{tables.count()} tables (protocol, later steps x 2, extensions)"
+    protocol = tables.filter(has_text="steps / seed").first
+    protocol.scroll_into_view_if_needed()
+    heights = protocol.locator("tbody tr").evaluate_all("rows => rows.map(r => r.getBoundingClientRect().height)")
+    assert len(heights) >= 30 and max(heights) < 1.5 * min(heights), heights  # one line per row
+    swatches = page.locator(".jp-OutputArea-output table span[title]")  # type: ignore[attr-defined]
+    colors = swatches.evaluate_all("spans => spans.map(s => [s.title, getComputedStyle(s).color])")
+    assert {method for method, _ in colors} == set(METHOD_STYLES), colors
+    for method, color in colors:
+        rgb = tuple(round(255 * v) for v in to_rgb(METHOD_STYLES[method].color))
+        assert color == f"rgb({rgb[0]}, {rgb[1]}, {rgb[2]})", (method, color, rgb)
 
 
 def test_run_all_in_quick_mode(lab: tuple[str, Path], page, tmp_path: Path) -> None:

@@ -93,8 +93,35 @@ def test_committed_notebook_is_executed_clean_and_small() -> None:
             assert not (output.output_type == "stream" and output.name == "stderr"), (
                 f"code cell {i} wrote to stderr: {output.text[:300]}"
             )
-    checked = [c for c in cells if c.source.startswith("# NBVAL_CHECK_OUTPUT")]
+    checked = [c for c in cells if "nbval-check-output" in c.metadata.get("tags", [])]
     assert len(checked) >= 5 and all(c.outputs for c in checked)
+
+
+TRACKER_WORDS = re.compile(
+    r"\bissue\b|\btarget|\bstretch\b|(?<!progress )\bbar\b|\bso far\b|first version", re.IGNORECASE
+)
+"""Words of the project's tracker, not of the subject: no cell and no saved output says them."""
+
+
+def test_notebook_reads_as_a_course_notebook() -> None:
+    """nbval's markers are cell tags, not comments in the code; the first code cell is papermill's ``parameters``
+    cell; no cell or output speaks the tracker's language; a path shown to the reader is relative to the project
+    folder (no ``../``); an mp4 a caption names under ``results/`` exists."""
+    cells = nbformat.read(NOTEBOOK, as_version=4).cells
+    code = [c for c in cells if c.cell_type == "code"]
+    assert not [c.source[:40] for c in code if "NBVAL" in c.source]
+    assert code[0].metadata.get("tags") == ["parameters"] and re.fullmatch(r"(#.*\n)*quick = None", code[0].source)
+    texts = [c.source for c in cells if c.cell_type == "markdown"]
+    for cell in code:
+        for output in cell.outputs:
+            data = output.get("data", {})
+            texts.append(output.get("text", "") + data.get("text/plain", "") + data.get("text/markdown", ""))
+            texts.append(data.get("text/html", ""))
+    spoken = [m.group(0) for text in texts for m in [TRACKER_WORDS.search(text)] if m]
+    assert not spoken, spoken
+    named = [m for text in texts for m in re.findall(r"every frame in `([^`]+)`", text)]
+    assert named and not [n for n in named if n.startswith(("..", "/"))], named
+    assert all((REPO / n).is_file() for n in named if n.startswith("results/")), named
 
 
 @pytest.mark.slow
@@ -233,7 +260,8 @@ def test_adaptation_explorer_degrades_to_a_note(
     monkeypatch.setenv("HW14_WIDGETS", "0")
     s = nb.notebook_settings({"HW14_QUICK": "1", "HW14_WORK_DIR": str(tmp_path)})
     note = nb.adaptation_explorer(s)
-    assert isinstance(note, nb.Note) and "no widget frontend" in repr(note)
+    assert isinstance(note, nb.Note) and repr(note).startswith("Run this cell in JupyterLab")
+    assert "open the notebook" not in repr(note).lower()
     assert capsys.readouterr().out == ""  # returned, not printed
     monkeypatch.setenv("HW14_WIDGETS", "1")
     assert type(nb.adaptation_explorer(s)).__name__ == "VBox"
@@ -279,17 +307,26 @@ def test_full_run_folder_prefers_results(tmp_path: Path, smoke_run: Path, capsys
     assert "3 iterations" in nb.full_run_note(results / "backward", s).text
 
 
+def images_of(items: list[object]) -> list[str]:
+    """The file names of the images among a helper's returned items."""
+    return [Path(i.filename).name for i in items if type(i).__name__ == "Image" and getattr(i, "filename", None)]
+
+
+def captions_of(items: list[object]) -> list[str]:
+    """The Markdown captions among a helper's returned items (``*...*``)."""
+    return [i.data for i in items if type(i).__name__ == "Markdown" and i.data.startswith("*")]
+
+
 @pytest.mark.slow
-def test_training_figures_use_or_regenerate_the_plots(tmp_path: Path, smoke_run: Path) -> None:
+def test_training_figures_are_drawn_with_titles_and_captions(tmp_path: Path, smoke_run: Path) -> None:
     s = settings_with(tmp_path)
-    images = nb.training_figures(smoke_run, s)
-    assert [Path(i.filename).parent for i in images] == [smoke_run, smoke_run]
     bare = tmp_path / "bare"
     bare.mkdir()
     shutil.copy(smoke_run / "metrics.jsonl", bare)
-    images = nb.training_figures(bare, s)
-    assert [Path(i.filename).name for i in images] == ["meta_loss.png", "query_return.png"]
-    assert all(Path(i.filename).parent == s.figures_dir / "bare" for i in images)
+    items = nb.training_figures(bare, s)
+    assert images_of(items) == ["meta_loss.png", "query_return.png"] and len(captions_of(items)) == 2
+    assert all(Path(i.filename).parent == s.figures_dir / "bare" for i in items if hasattr(i, "filename"))
+    assert [type(i).__name__ for i in items] == ["Image", "Markdown", "Image", "Markdown"]  # a caption under each
 
 
 @pytest.mark.slow
@@ -307,7 +344,8 @@ def test_adaptation_table_and_results(tmp_path: Path, smoke_run: Path, capsys: p
     assert table[5] == "| sampled actions, task forward | 3.0 | 30.0 |"
 
     s = settings_with(tmp_path)
-    markdown, image = nb.adaptation_results(smoke_run, s)
+    markdown, image, what = nb.adaptation_results(smoke_run, s)
+    assert what.data.startswith("*k = 0 is the return before adaptation")
     summary = json.loads((smoke_run / "summary.json").read_text())
     assert f"{summary['adaptation_curve']['mean_stochastic'][0]:.1f}" in markdown.data
     assert Path(image.filename).is_file()
@@ -325,8 +363,9 @@ def test_family_results_with_seeds_and_baselines(tmp_path: Path, smoke_run: Path
     assert [r.name for r in nb.family_runs(s, "direction")] == ["dir_maml_s0", "dir_maml_s1"]
     assert [r.name for r in nb.family_runs(s, "direction", "random")] == ["dir_random"]
     items = nb.family_results(s, "direction")
-    names = [Path(i.filename).name for i in items if not isinstance(i, nb.Note)]
+    names = images_of(items)
     assert names == ["meta_loss.png", "query_return.png", "direction_learning_curves.png", "direction_adaptation.png"]
+    assert len(captions_of(items)) == len(names)  # one sentence per figure
     assert notes(items).count(": 3 of 3 iterations, finished") == 3  # two MAML seeds and the baseline
 
 
@@ -348,8 +387,7 @@ def test_run_status(tmp_path: Path, smoke_run: Path) -> None:
     shutil.copytree(partial, results / "vel_maml_s0")
     (run,) = nb.family_runs(s, "velocity")
     assert nb.run_status(run, s).text.endswith(": 1 of 3 iterations, in progress")
-    names = [Path(i.filename).name for i in nb.family_results(s, "velocity") if not isinstance(i, nb.Note)]
-    assert names == ["meta_loss.png", "query_return.png"]
+    assert images_of(nb.family_results(s, "velocity")) == ["meta_loss.png", "query_return.png"]
 
 
 @pytest.mark.slow
@@ -462,8 +500,11 @@ def test_later_step_results_show_the_studies(tmp_path: Path, capsys: pytest.Capt
     study = {"run": "vel_maml_s0", "config": {"task": "velocity"}, "rows": rows}
     (results / "later_steps" / "vel_maml_s0.json").write_text(json.dumps(study))
     items = nb.later_step_results(s)
-    assert len(items) == 2 and (s.figures_dir / "later_steps.png").read_bytes()[:4] == b"\x89PNG"
-    assert notes(items) == "vel_maml_s0: after 2 steps, c = 1: -60.0, c = 0.25: -45.0"
+    assert (s.figures_dir / "later_steps.png").read_bytes()[:4] == b"\x89PNG" and len(captions_of(items)) == 1
+    assert notes(items).startswith("1 studies in") and len(notes(items).splitlines()) == 1
+    (table,) = [i for i in items if isinstance(i, nb.HtmlTable)]
+    html = table._repr_html_()
+    assert len(table) == 1 and "c = 0.25" in html and "-45.0" in html and "-60.0" in html
 
 
 def test_plot_returns_per_step(tmp_path: Path) -> None:
@@ -551,13 +592,19 @@ def test_make_lab_opens_the_notebook_with_the_pinned_jupyterlab() -> None:
     assert version.returncode == 0 and version.stdout.strip() == pinned[1], version.stdout + version.stderr
     dry = subprocess.run(["make", "-n", "lab"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert dry.returncode == 0, dry.stderr
-    assert re.search(r"^\.venv/bin/jupyter lab (--allow-root )?Notebooks/HW14_MAML\.ipynb$", dry.stdout, re.M), (
-        dry.stdout
-    )
+    command = re.search(r"^(JUPYTERLAB_SETTINGS_DIR=(\S+) )?\.venv/bin/jupyter lab (.*)$", dry.stdout, re.M)
+    assert command, dry.stdout
+    args = command[3].split()
+    assert args[-1] == "Notebooks/HW14_MAML.ipynb" and "--ServerApp.root_dir=." in args, args  # results/ in view
+    assert ("--allow-root" in args) == (os.geteuid() == 0), args
+    # no news pop-up over the notebook: the project's settings say fetchNews "false"
+    assert command[2], "make lab does not point JUPYTERLAB_SETTINGS_DIR at the project's settings"
+    notification = REPO / command[2] / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    assert json.loads(notification.read_text(encoding="utf-8")) == {"fetchNews": "false"}
 
 
 def test_comparable_results_show_the_committed_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from hw14_lib.report.comparison import load_table, protocol_markdown
+    from hw14_lib.report.comparison import load_table
 
     results = tmp_path / "results"
     s = settings_with(tmp_path, results)
@@ -565,26 +612,33 @@ def test_comparable_results_show_the_committed_table(tmp_path: Path, capsys: pyt
     results.mkdir(parents=True, exist_ok=True)
     (results / "table.json").write_text((REPO / "results" / "table.json").read_text())
     table, *figures = nb.comparable_results(s)
-    assert table.data == protocol_markdown(load_table(REPO / "results" / "table.json"))
-    assert [Path(f.filename).name for f in figures] == ["fig_protocol_dir.png", "fig_protocol_vel.png"]
+    rows = load_table(REPO / "results" / "table.json")
+    assert isinstance(table, nb.HtmlTable) and len(table) >= len(rows)
+    html = table._repr_html_()
+    assert html.count("<tr>") == len(table) + 1 + html.count("colspan")  # header, rows, a title per environment
+    assert all(f"{r['returns'][0]:.1f}" in html for r in rows) and "white-space: nowrap" in html
+    assert "\n" not in html  # one line per row, whatever the front end
+    assert images_of(figures) == ["fig_protocol_dir.png", "fig_protocol_vel.png"] and len(captions_of(figures)) == 2
     assert capsys.readouterr().out == ""
 
 
 def test_extension_results_follow_the_committed_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from hw14_lib.report.comparison import load_table
-    from hw14_lib.report.extensions import extension_facts, extension_text
+    from hw14_lib.report.extensions import extension_facts
     from hw14_lib.run_folder import load_runs
 
     results = tmp_path / "results"
     s = settings_with(tmp_path, results)
     assert "holds no paper_dir_* or paper_vel_* run yet" in notes(nb.extension_results(s))
     s = settings_with(tmp_path, REPO / "results")
-    note, figure = nb.extension_results(s)
+    items = nb.extension_results(s)
     facts = extension_facts(
         load_runs(REPO / "results"), load_table(REPO / "results" / "table.json"), REPO / "results" / "protocol"
     )
-    assert note.text == extension_text(facts) and "direction, ProMP (3 seeds)" in note.text
-    assert Path(figure.filename).name == "fig_extensions.png"
+    table = items[0]
+    assert isinstance(table, nb.HtmlTable) and len(table) == sum(c.best is not None for c in facts.curves.values())
+    assert 'title="promp"' in table._repr_html_() and "direction" in table._repr_html_()
+    assert images_of(items) == ["fig_extensions.png"] and len(captions_of(items)) == 1
     assert capsys.readouterr().out == ""
 
 
@@ -610,3 +664,137 @@ def test_images_are_embedded_as_palette_pngs_of_the_same_picture(tmp_path: Path)
     assert embedded.mode == "P" and embedded.size == (original.shape[1], original.shape[0])
     assert len(shown.data) < path.stat().st_size
     assert np.abs(np.asarray(embedded.convert("RGB"), dtype=int) - original).mean() < 2.0  # the same picture
+
+
+# ---------------------------------------------------------------------------------------------------
+# Figures: one colour per method, legends clear of the reference lines
+# ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def drawn_figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Every figure of the report and of the notebook's section 6 drawn from the committed results, kept open
+    (``plots.save_figure`` still writes each file): its path under a temporary folder -> matplotlib figure (the
+    notebook's under ``work/figures/``)."""
+    import matplotlib.pyplot as plt
+
+    from hw14_lib import plots
+    from hw14_lib.report.assets import comparison_figures
+    from hw14_lib.report.comparison import load_table, protocol_figure
+    from hw14_lib.report.data import load_later_steps
+    from hw14_lib.report.extensions import extension_figure
+    from hw14_lib.run_folder import load_runs
+
+    out = tmp_path_factory.mktemp("figures")
+    figures: dict[str, object] = {}
+    save = plots.save_figure
+
+    def keep(fig, path):
+        figures[str(Path(path).relative_to(out))] = fig
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format="png", dpi=60)
+        return Path(path)
+
+    runs = load_runs(REPO / "results")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(plots, "save_figure", keep)
+    try:
+        comparison_figures(runs, out, later_steps=load_later_steps(REPO / "results" / "later_steps"))
+        protocol_figure(load_table(REPO / "results" / "table.json"), out)
+        extension_figure(runs, out)
+        plots.plot_training_curves(runs["backward"].metrics, out / "backward", title="results/backward")
+        s = settings_with(out, REPO / "results")
+        for family in ("direction", "velocity"):
+            nb.family_results(s, family)  # the notebook's figures: under work/figures/
+    finally:
+        mp.undo()
+    assert save is plots.save_figure
+    yield figures
+    plt.close("all")
+
+
+def labelled_colors(fig: object) -> list[tuple[str, str]]:
+    """``(legend label, #rrggbb)`` of every labelled line, error bar and band of ``fig``'s axes and figure legends."""
+    from matplotlib.collections import Collection
+    from matplotlib.colors import to_hex
+    from matplotlib.container import ErrorbarContainer
+    from matplotlib.lines import Line2D
+
+    def color(handle: object) -> str:
+        if isinstance(handle, ErrorbarContainer):
+            handle = handle.lines[0]
+        if isinstance(handle, Line2D):
+            return to_hex(handle.get_color())
+        assert isinstance(handle, Collection), handle
+        return to_hex(handle.get_facecolor()[0])
+
+    found = []
+    for ax in fig.axes:  # type: ignore[attr-defined]
+        handles, labels = ax.get_legend_handles_labels()
+        found += [(label, color(h)) for h, label in zip(handles, labels, strict=True)]
+    return found
+
+
+def test_every_figure_draws_a_method_in_its_palette_colour(drawn_figures: dict[str, object]) -> None:
+    """A series that names a method (``MAML (ours)``, ``pretrained, α = 4 (ours)``, ``ProMP (3 seeds)``) has the
+    method's colour in :data:`hw14_lib.plots.METHOD_STYLES`, in the report's figures and the notebook's alike; a
+    series that is no method (an ablation) takes none of the methods' colours."""
+    from matplotlib.colors import to_hex
+
+    from hw14_lib.plots import METHOD_STYLES, method_of
+
+    palette = {method: to_hex(style.color) for method, style in METHOD_STYLES.items()}
+    assert len(set(palette.values())) == len(palette), "two methods share a colour"
+    seen: set[str] = set()
+    for name, fig in drawn_figures.items():
+        for label, color in labelled_colors(fig):
+            method = method_of(label)
+            if method is not None:
+                seen.add(method)
+                assert color == palette[method], f"{name}: {label!r} is {color}, {method} is {palette[method]}"
+            elif name == "fig_ablations.png" and not label.startswith(("dir_maml", "paper")):
+                assert color not in palette.values(), f"{name}: the ablation {label!r} has a method's colour"
+    assert seen == set(palette), f"methods never drawn: {set(palette) - seen}"
+    # MAML's own runs: every series (before and after adaptation) in MAML's colour, told apart by line style
+    for name in ("backward/query_return.png", "fig_learning_dir.png", "work/figures/direction_learning_curves.png"):
+        colors = {c for _, c in labelled_colors(drawn_figures[name])}
+        assert colors == {palette["maml"]}, (name, colors)
+
+
+def test_method_of_reads_labels_with_qualifiers() -> None:
+    from hw14_lib.plots import METHOD_STYLES, OTHER_COLORS, method_color, method_of
+
+    assert method_of("MAML, learned α, K steps (3 seeds)") == "maml_lslr"
+    assert method_of("MAML (ours)") == method_of("MAML, every step α") == "maml"
+    assert method_of("pretrained, α = 4 (ours)") == "pretrained" and method_of("oracle (paper)") == "oracle"
+    assert method_of("first_order") is None and method_of("MAMLx") is None
+    assert method_color("no_baseline", other=1) == OTHER_COLORS[1]
+    assert not set(OTHER_COLORS) & {s.color for s in METHOD_STYLES.values()}
+
+
+@pytest.mark.parametrize("name", ["fig_protocol_dir.png", "fig_protocol_vel.png", "fig_extensions.png",
+                                  "fig_ablations.png", "fig_adaptation_dir.png"])  # fmt: skip
+def test_no_reference_line_crosses_a_legend(drawn_figures: dict[str, object], name: str) -> None:
+    """The figures with horizontal reference lines (the paper's numbers, the oracles) keep their legends outside
+    every axes, so no line can cross one."""
+    fig = drawn_figures[name]
+    fig.canvas.draw()  # type: ignore[attr-defined]
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]  # type: ignore[attr-defined]
+    assert legends, f"{name} has no legend"
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        for ax in fig.axes:  # type: ignore[attr-defined]
+            assert not box.overlaps(ax.get_window_extent(renderer)), f"{name}: a legend lies inside an axes"
+
+
+def test_moving_averages_say_their_window(drawn_figures: dict[str, object]) -> None:
+    texts = []
+    for fig in drawn_figures.values():
+        for ax in fig.axes:  # type: ignore[attr-defined]
+            texts.append(ax.get_title())
+            texts += ax.get_legend_handles_labels()[1]
+    assert not [t for t in texts if "mean of" in t]
+    assert any(re.search(r"moving average over \d+ iterations", t) for t in texts)
+    for name, fig in drawn_figures.items():
+        suptitle = fig._suptitle.get_text() if fig._suptitle else ""  # type: ignore[attr-defined]
+        titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]  # type: ignore[attr-defined]
+        assert suptitle or all(titles), f"{name} has an axes without a title"

@@ -5,6 +5,7 @@
   detection, embedded images and animations;
 * :mod:`~hw14_lib.notebook.results`: the committed result folders it shows (read with
   :mod:`hw14_lib.run_folder` and :mod:`hw14_lib.report.data`);
+* :mod:`~hw14_lib.notebook.tables`: its tables as HTML, one line per row, methods in their figure colours;
 * :mod:`~hw14_lib.notebook.adaptation`: the interactive adaptation to a task of the user's choice.
 
 The notebook defines no function or class of its own (a test enforces it), so every step that is
@@ -13,6 +14,7 @@ tables, :class:`~hw14_lib.notebook.settings.Note` lines); none prints on the sid
 """
 
 from hw14_lib.notebook.adaptation import (
+    EXPLORER_NOTE,
     AdaptationDemo,
     AdaptationExplorer,
     MetaTrainedPolicy,
@@ -42,6 +44,7 @@ from hw14_lib.notebook.settings import (
     Note,
     NotebookSettings,
     animation,
+    caption,
     configure_notebook,
     env_flag,
     find_repo_root,
@@ -49,13 +52,17 @@ from hw14_lib.notebook.settings import (
     image,
     live_training_config,
     notebook_settings,
+    project_path,
 )
+from hw14_lib.notebook.tables import HtmlTable, extensions_html, later_steps_html, protocol_html
 
 __all__ = [
     "BASELINE_METHODS",
+    "EXPLORER_NOTE",
     "FAMILY_PREFIXES",
     "AdaptationDemo",
     "AdaptationExplorer",
+    "HtmlTable",
     "MetaTrainedPolicy",
     "Note",
     "NotebookSettings",
@@ -64,10 +71,12 @@ __all__ = [
     "adaptation_results",
     "adaptation_table",
     "animation",
+    "caption",
     "comparable_results",
     "configure_notebook",
     "env_flag",
     "extension_results",
+    "extensions_html",
     "family_results",
     "family_runs",
     "find_repo_root",
@@ -77,10 +86,13 @@ __all__ = [
     "has_widget_frontend",
     "image",
     "later_step_results",
+    "later_steps_html",
     "live_training_config",
     "make_task",
     "meta_trained_policy",
     "notebook_settings",
+    "project_path",
+    "protocol_html",
     "run_status",
     "run_video",
     "training_figures",

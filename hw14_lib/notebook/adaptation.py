@@ -13,7 +13,7 @@ from typing import Any
 from hw14_lib.config import TrainConfig
 from hw14_lib.evaluation import adaptation_curve, later_step_sizes
 from hw14_lib.notebook.results import FAMILY_PREFIXES
-from hw14_lib.notebook.settings import Note, NotebookSettings, animation, has_widget_frontend
+from hw14_lib.notebook.settings import Note, NotebookSettings, animation, has_widget_frontend, project_path
 from hw14_lib.rl.policy import GaussianMLPPolicy, load_policy
 from hw14_lib.rl.tasks import Task
 from hw14_lib.run_folder import CONFIG, POLICY
@@ -96,7 +96,9 @@ class AdaptationDemo:
 
     def describe(self) -> str:
         """The returns after each step, one line each."""
-        lines = [f"task {self.task.label()}, policy meta-trained in {self.folder.name}/, k = {self.steps} step(s)"]
+        lines = [
+            f"task {self.task.label()}, policy meta-trained in {project_path(self.folder)}/, k = {self.steps} step(s)"
+        ]
         if self.steps:
             lines[0] += " of size " + ", ".join(f"{a:g}" for a in self.step_sizes)
         for k, (sto, det) in enumerate(zip(self.stochastic, self.deterministic, strict=True)):
@@ -175,7 +177,7 @@ class AdaptationExplorer:
 
         self.settings = settings
         self.family = widgets.ToggleButtons(
-            options=[("direction", "direction"), ("target velocity", "velocity")], description="task"
+            options=[("direction", "direction"), ("goal velocity", "velocity")], description="task"
         )
         self.direction = widgets.ToggleButtons(
             options=[("backward (d = -1)", -1.0), ("forward (d = +1)", 1.0)], description="direction"
@@ -220,12 +222,17 @@ class AdaptationExplorer:
         return demo
 
 
+EXPLORER_NOTE = (
+    "Run this cell in JupyterLab, Notebook 7 or VS Code to get the controls here: the task (a direction or a goal "
+    "velocity), k, the size of the later steps and a button that adapts and plays the video. (This output was saved "
+    "by a run without a front end, which draws no controls.) The next cell does the same for one fixed choice."
+)
+"""What the explorer cell shows where no widget can be drawn (the committed notebook's saved output)."""
+
+
 def adaptation_explorer(settings: NotebookSettings) -> Any:
-    """The interactive widget when a widget frontend is present; otherwise a :class:`Note` saying why not."""
+    """The interactive widget when a widget frontend is present; otherwise :data:`EXPLORER_NOTE`, which tells the
+    reader of a saved notebook what running the cell gives."""
     if not has_widget_frontend():
-        return Note(
-            "Note: no widget frontend here (e.g. nbconvert or nbval), so the interactive controls are not shown. "
-            "Open the notebook in JupyterLab, Notebook 7 or VS Code (or set HW14_WIDGETS=1) to use them; "
-            "the next cell runs the same computation for one fixed choice."
-        )
+        return Note(EXPLORER_NOTE)
     return AdaptationExplorer(settings).widget

@@ -1,5 +1,6 @@
 """The committed results the notebook shows: the default run's plots, adaptation table and video,
-the direction and velocity experiments over seeds next to the baselines, and the later-steps study.
+the direction and velocity experiments over seeds next to the baselines, the later-steps study, the paper's
+protocol and the additions to MAML-TRPO. Every figure comes with a one-sentence caption saying what to look at.
 
 Run folders are read with :mod:`hw14_lib.run_folder` and summarized with the report's data layer
 (:mod:`hw14_lib.report.data`: seeds, mean and std over seeds), so the notebook and the report agree.
@@ -15,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from hw14_lib.notebook.settings import Note, NotebookSettings, animation, image
+from hw14_lib.notebook.settings import Note, NotebookSettings, animation, caption, image
+from hw14_lib.notebook.tables import extensions_html, later_steps_html, protocol_html
 from hw14_lib.plots import plot_adaptation_curves, plot_seed_learning_curves, plot_training_curves
 from hw14_lib.report.assets import later_step_figure
 from hw14_lib.report.data import FAMILIES, curve_stats, load_later_steps, seeds_of
 from hw14_lib.run_folder import (
     CONFIG,
     METRICS,
-    TRAINING_PLOTS,
     VIDEO,
     Run,
     is_finished,
@@ -66,18 +67,25 @@ def full_run_note(folder: Path | None, settings: NotebookSettings) -> Note:
     )
 
 
+TRAINING_CAPTIONS = (
+    "The meta-loss hovers near zero whatever the policy's quality (its advantages are standardized): only its "
+    "gradient carries information, so read the return instead.",
+    "The solid line is the return after the inner step, the dashed one before it: the gap is what adaptation buys, "
+    "and the rise of the solid line is meta-training at work.",
+)
+"""What to see in the seed's two plots (``meta_loss.png``, ``query_return.png``)."""
+
+
 def training_figures(folder: Path | None, settings: NotebookSettings) -> list[Any]:
-    """The seed's two plots of a run (``meta_loss.png``, ``query_return.png``), regenerated from
-    ``metrics.jsonl`` into ``settings.figures_dir`` when the run folder lacks them."""
+    """The seed's two plots of a run (``meta_loss.png``, ``query_return.png``), drawn from its ``metrics.jsonl``
+    into ``settings.figures_dir`` with the run's folder in their titles, each with its caption."""
     if folder is None:
         return [Note("skipped: no run folder (see the note above)")]
-    paths = [folder / name for name in TRAINING_PLOTS]
-    if not all(p.is_file() for p in paths):
-        metrics = read_metrics(folder)
-        if not metrics:
-            return [Note(f"Note: {settings.relative(folder)}/ has no metrics yet")]
-        paths = plot_training_curves(metrics, settings.figures_dir / folder.name)
-    return [image(p) for p in paths]
+    metrics = read_metrics(folder)
+    if not metrics:
+        return [Note(f"Note: {settings.relative(folder)}/ has no metrics yet")]
+    paths = plot_training_curves(metrics, settings.figures_dir / folder.name, title=f"{settings.relative(folder)}")
+    return [item for path, text in zip(paths, TRAINING_CAPTIONS, strict=True) for item in (image(path), caption(text))]
 
 
 def adaptation_table(curve: Mapping[str, Any]) -> str:
@@ -115,7 +123,14 @@ def adaptation_results(folder: Path | None, settings: NotebookSettings, *, title
         settings.figures_dir / f"{folder.name}_adaptation.png",
         title=title or f"{folder.name}: held-out tasks {', '.join(curve['tasks'])}",
     )
-    return [Markdown(adaptation_table(curve)), image(path)]
+    return [
+        Markdown(adaptation_table(curve)),
+        image(path),
+        caption(
+            "k = 0 is the return before adaptation; each later point adds one inner step on the held-out task, "
+            "error bars: std over tasks."
+        ),
+    ]
 
 
 def run_video(folder: Path | None, settings: NotebookSettings) -> list[Any]:
@@ -171,6 +186,12 @@ def family_results(settings: NotebookSettings, family: str) -> list[Any]:
     if learning and all(len(r) > 1 for r in learning):
         path = settings.figures_dir / f"{family}_learning_curves.png"
         items.append(image(plot_seed_learning_curves(learning, path, title=f"MAML, {family} tasks")))
+        items.append(
+            caption(
+                "Mean over the seeds of the return before (dashed) and after (solid) the inner step on the training "
+                "tasks; the bands are ±1 std over seeds, and the space between the lines is adaptation."
+            )
+        )
     curves = {}
     for method, runs in methods.items():
         stats = curve_stats(runs)
@@ -187,7 +208,14 @@ def family_results(settings: NotebookSettings, family: str) -> list[Any]:
         curves["MAML" if method == "maml" else method] = (stats.mean, stats.std)
     if curves:
         path = settings.figures_dir / f"{family}_adaptation.png"
-        items.append(image(plot_adaptation_curves(curves, path, title=f"{family} tasks: mean over seeds, ±1 std")))
+        title = f"{family.capitalize()} tasks (Gymnasium): mean over seeds, ±1 std"
+        items.append(image(plot_adaptation_curves(curves, path, title=title)))
+        items.append(
+            caption(
+                "Every initialization gets the same inner steps on the held-out tasks: compare how far the first "
+                "step lifts MAML with what it does for the pretrained and random ones."
+            )
+        )
     else:
         items.append(Note(f"Note: no finished {family} run has an adaptation curve yet"))
     return items
@@ -204,42 +232,61 @@ def later_step_results(settings: NotebookSettings) -> list[Any]:
                 "`python -m hw14_lib later-steps results/vel_maml_s0`"
             )
         ]
-    lines = []
-    for study in studies:
-        cells = ", ".join(f"c = {r['scale']:g}: {r['mean_stochastic'][-1]:.1f}" for r in study.rows)
-        lines.append(f"{study.label}: after {len(study.rows[0]['mean_stochastic']) - 1} steps, {cells}")
+    tables = later_steps_html(studies)
     return [
-        Note("\n".join(lines)),
+        Note(
+            f"{len(studies)} studies in {settings.relative(settings.results_root)}/later_steps/: each repeats a "
+            "run's final evaluation (same tasks, same seeds) with other step sizes; the tables give the return "
+            "after the last step, the figure the curves of the held-out studies."
+        ),
+        *tables,
         image(later_step_figure(studies, settings.figures_dir / "later_steps.png"), width=900),
+        caption(
+            "Per run, compare the lines at k = 2 and 3: where c = 1 dips and a smaller c keeps rising, the later "
+            "steps should be smaller; the dashed c = 0 line only resamples θ' and shows the noise."
+        ),
     ]
 
 
 def comparable_results(settings: NotebookSettings) -> list[Any]:
     """``results/table.json`` (``python -m hw14_lib protocol``): every method under the paper's protocol as a
-    Markdown table (the paper's rows under those of its environment) and the paper's-environment curves of both
-    families beside the paper's (:mod:`hw14_lib.report.comparison`)."""
-    from IPython.display import Markdown
-
-    from hw14_lib.report.comparison import load_table, protocol_figure, protocol_markdown
+    table (:func:`hw14_lib.notebook.tables.protocol_html`, the paper's rows under those of its environment) and the
+    paper's-environment curves of both families beside the paper's (:mod:`hw14_lib.report.comparison`)."""
+    from hw14_lib.report.comparison import load_table, protocol_figure
 
     rows = load_table(settings.results_root / "table.json")
     if not rows:
         where = settings.relative(settings.results_root)
         return [Note(f"Note: {where}/table.json does not exist yet; produce it with `python -m hw14_lib protocol`")]
     figures = protocol_figure(rows, settings.figures_dir)
-    return [Markdown(protocol_markdown(rows)), *(image(path) for path in figures)]
+    what = (
+        "Ours: solid lines with error bars (±1 std over seeds); the paper's: dotted lines with hollow squares, in the "
+        "same colour per method; the grey horizontal lines are the oracles, a policy told the task."
+    )
+    return [protocol_html(rows), *(item for path in figures for item in (image(path), caption(what)))]
 
 
 def extension_results(settings: NotebookSettings) -> list[Any]:
-    """Issue 23's additions on the paper's environment (:mod:`hw14_lib.report.extensions`): when MAML, MAML with
-    learned step sizes and ProMP reach the paper's one-step return, whether learned step sizes rise at every step,
-    the dynamics family's gap, and the learning curves."""
+    """The additions to MAML-TRPO on the paper's environment (:mod:`hw14_lib.report.extensions`), as a table: when
+    MAML, MAML with learned step sizes and ProMP reach the paper's one-step return, whether learned step sizes raise
+    the return at every step; the dynamics family's gap; and the learning curves."""
     from hw14_lib.report.comparison import load_table
-    from hw14_lib.report.extensions import CURVE_METHODS, extension_facts, extension_figure, extension_text
+    from hw14_lib.report.extensions import CURVE_METHODS, extension_facts, extension_figure
 
     runs = load_runs(settings.results_root)
     if not any(name.startswith(f"paper_{fam}_{m}_s") for name in runs for fam in FAMILIES for m in CURVE_METHODS):
         where = settings.relative(settings.results_root)
         return [Note(f"Note: {where} holds no paper_dir_* or paper_vel_* run yet; produce them with `make results`")]
     facts = extension_facts(runs, load_table(settings.results_root / "table.json"), settings.results_root / "protocol")
-    return [Note(extension_text(facts)), image(extension_figure(runs, settings.figures_dir), width=900)]
+    items: list[Any] = [extensions_html(facts)]
+    if facts.dynamics_gap is not None:
+        items.append(Note(f"dynamics family: MAML minus pretrained after one step: {facts.dynamics_gap:+.1f}"))
+    return [
+        *items,
+        image(extension_figure(runs, settings.figures_dir), width=900),
+        caption(
+            "Each band is one method's return on its training tasks during meta-training (mean ± std over seeds): "
+            "where it crosses the dashed line it reaches the paper's one-step return; the dotted line marks a "
+            "quarter of the paper's env steps."
+        ),
+    ]

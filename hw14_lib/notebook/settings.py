@@ -1,7 +1,8 @@
 """The notebook's two modes and display helpers: where it reads results and writes files, strict
 warnings, whether widgets can be drawn, and embedded images and animations.
 
-Modes, chosen by the environment variable ``HW14_QUICK``:
+Modes, chosen by the notebook's ``parameters`` cell (``quick = True``; papermill: ``-p quick True``) or, while
+it says ``quick = None``, by the environment variable ``HW14_QUICK``:
 
 * full (unset or ``0``): a short live training run of ``configs/backward.yaml`` (the first 60 of its
   250 iterations, a few minutes on two cores) written to ``runs/notebook/``, and the committed
@@ -32,8 +33,8 @@ from hw14_lib.rl.envs import MAX_EPISODE_STEPS
 
 _TRUE, _FALSE = ("1", "true", "yes"), ("", "0", "false", "no")
 MODE_HINTS = {
-    "full": "set HW14_QUICK=1, e.g. `%env HW14_QUICK=1` above this cell, for the seconds-long test mode",
-    "quick": "HW14_QUICK=1: the smoke configuration at tiny sizes, as the tests run it; unset it for the full mode",
+    "full": "set quick = True in the parameters cell above, or HW14_QUICK=1, for the seconds-long test mode",
+    "quick": "quick = True or HW14_QUICK=1: the smoke configuration at tiny sizes, as the tests run it",
 }
 """The first line :meth:`NotebookSettings.describe` prints says which mode runs and how to change it;
 :func:`hw14_lib.report.packaging.check_submission_notebook` reads it back from the saved outputs
@@ -162,13 +163,19 @@ def find_repo_root(start: Path | None = None) -> Path:
     raise FileNotFoundError(f"no configs/backward.yaml in the package's folder, {str(start)!r} or its parents")
 
 
-def notebook_settings(environ: Mapping[str, str] | None = None) -> NotebookSettings:
-    """The settings of the mode ``environ`` (default: ``os.environ``) selects; see the module docstring.
+def notebook_settings(environ: Mapping[str, str] | None = None, *, quick: bool | None = None) -> NotebookSettings:
+    """The settings of the mode ``quick`` selects, or when it is ``None`` the mode ``environ`` (default:
+    ``os.environ``) selects with ``HW14_QUICK``; see the module docstring.
 
     Quick mode creates a fresh temporary ``work_dir`` unless ``HW14_WORK_DIR`` names one.
+
+    Raises:
+        ValueError: ``quick`` is neither ``None`` nor a bool (papermill passes ``-p quick True`` as a bool).
     """
     env = os.environ if environ is None else environ
-    quick = bool(env_flag(env, "HW14_QUICK"))
+    if quick is not None and not isinstance(quick, bool):
+        raise ValueError(f"quick={quick!r}; allowed: True, False or None (None reads HW14_QUICK)")
+    quick = bool(env_flag(env, "HW14_QUICK")) if quick is None else quick
     root = find_repo_root()
     results = Path(env["HW14_RESULTS"]) if env.get("HW14_RESULTS") else root / "results"
     if env.get("HW14_WORK_DIR"):
@@ -215,10 +222,17 @@ def notebook_settings(environ: Mapping[str, str] | None = None) -> NotebookSetti
 
 
 def configure_notebook(settings: NotebookSettings) -> None:
-    """Create the output folders, have a temporary ``work_dir`` removed when the kernel exits, and, in
-    quick mode, turn every warning into an error."""
+    """Create the output folders, have a temporary ``work_dir`` removed when the kernel exits, compute with the
+    live run's ``torch_threads``, and, in quick mode, turn every warning into an error.
+
+    Training sets torch's thread count to its configuration's, and a float sum over another number of threads
+    rounds differently: setting it here, before any cell computes, gives every cell the same numbers on every
+    Run All, whether or not the training cell ran before it."""
+    import torch
+
     for folder in (settings.work_dir, settings.figures_dir, settings.videos_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(TrainConfig.from_yaml(settings.live_config).torch_threads)
     if settings.temporary_work_dir:
         atexit.register(shutil.rmtree, settings.work_dir, ignore_errors=True)
     if settings.strict_warnings:
@@ -269,8 +283,24 @@ class Note:
         printer.text(self.text)
 
 
+def project_path(path: str | os.PathLike[str], root: Path | None = None) -> str:
+    """``path`` as a reader finds it: relative to the project folder ``root`` (default: :func:`find_repo_root`, the
+    folder JupyterLab serves; the submission's ``Notebooks/``), or absolute when it lies outside."""
+    path = Path(path).resolve()
+    root = (find_repo_root() if root is None else root).resolve()
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def caption(text: str) -> Any:
+    """One sentence under a figure saying what to look at, as Markdown (a display object)."""
+    from IPython.display import Markdown
+
+    return Markdown(f"*{text}*")
+
+
 def animation(path: str | os.PathLike[str], *, width: int | None = None) -> list[Any]:
-    """The mp4 at ``path`` as an embedded animated GIF, and a line naming the mp4 file.
+    """The mp4 at ``path`` as an embedded animated GIF, and a line naming the mp4 file relative to the project
+    folder (:func:`project_path`).
 
     A GIF is an image: JupyterLab, Notebook 7, VS Code and notebook viewers draw it in a notebook
     opened untrusted (every notebook from another machine is), whereas they strip an embedded
@@ -286,10 +316,9 @@ def animation(path: str | os.PathLike[str], *, width: int | None = None) -> list
 
     frames, fps = read_video(path)
     seconds = len(frames) / fps
-    where = os.path.relpath(Path(path).resolve(), Path.cwd())
     return [
         Image(data=gif_bytes(frames, fps, width=width), format="gif"),
-        Markdown(f"*{seconds:.0f} s, looping; every frame in `{where}`*"),
+        Markdown(f"*{seconds:.0f} s, looping; every frame in `{project_path(path)}`*"),
     ]
 
 
