@@ -40,6 +40,16 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     return path
 
 
+def visible_files(folder: str | os.PathLike[str], pattern: str = "*") -> list[Path]:
+    """The files of ``folder`` matching ``pattern``, sorted, without hidden ones: ``pathlib``'s glob matches
+    names that start with a dot, such as the temporaries of :func:`atomic_write` (``.X.json.*.tmp.json``),
+    which a reader must never take for the file they replace. ``[]`` when ``folder`` is not a folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob(pattern) if not p.name.startswith(".") and p.is_file())
+
+
 def remove_stale_temporaries(folder: str | os.PathLike[str]) -> None:
     """Delete the temporary files :func:`atomic_write` left in ``folder`` when killed (SIGKILL) before
     its rename; the files they were meant to replace are intact."""

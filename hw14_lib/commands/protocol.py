@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +46,12 @@ def protocol_command(args: argparse.Namespace) -> int:
     """``protocol``: see :func:`add_protocol_parser`."""
     import json
 
-    import torch
-
-    from hw14_lib.config import TrainConfig
-    from hw14_lib.io_utils import atomic_write_json, atomic_write_text
-    from hw14_lib.protocol import PROTOCOL_FAMILIES, PROTOCOL_STEPS, evaluate_protocol
-    from hw14_lib.rl.policy import load_policy
-    from hw14_lib.run_folder import CONFIG, POLICY, is_finished, read_summary
+    from hw14_lib.io_utils import atomic_write_text, visible_files
+    from hw14_lib.run_folder import is_finished
 
     root = Path(args.results)
+    if not root.is_dir():
+        raise UsageError(f"--results {str(root)!r} is not a folder")
     if args.physics_threads < 1:
         raise UsageError(f"--physics-threads {args.physics_threads} must be >= 1")
     readme = Path(args.readme) if args.readme else None
@@ -69,45 +67,20 @@ def protocol_command(args: argparse.Namespace) -> int:
     folders = [f for f in folders if is_finished(f)]
     if unfinished:
         print(f"skipped (unfinished): {', '.join(unfinished)}")
+    failed: list[str] = []
     for folder in folders:
-        out = root / "protocol" / f"{folder.name}.json"
-        match = METHOD_OF.fullmatch(folder.name)
-        assert match is not None  # filtered above
-        family, method, prefix = match["family"], match["method"], match["prefix"] or ""
-        cfg = TrainConfig.from_yaml(folder / CONFIG, physics_threads=args.physics_threads)
-        torch.set_num_threads(cfg.torch_threads)
-        if out.is_file() and not args.overwrite:
-            record = json.loads(out.read_text(encoding="utf-8"))
-            if needs_paper_schedule(record) and "paper_schedule" not in record:
-                record["paper_schedule"] = paper_schedule(cfg, load_policy(folder / POLICY), record["alpha"])
-                atomic_write_json(out, record)
-                print(f"{folder.name}: added the c = 1 schedule: {_means(record['paper_schedule'])}")
-            continue
-        alpha, later_scale, why = step_schedule(
-            root, family, method, cfg.inner_lr, prefix=prefix, variant=match["variant"] or ""
-        )
-        steps = 0 if method == "oracle" else PROTOCOL_STEPS
-        policy = load_policy(folder / POLICY)
-        evaluation = evaluate_protocol(cfg, policy, alpha=alpha, later_scale=later_scale, steps=steps)
-        summary = read_summary(folder) or {}
-        record = {
-            "run": folder.name,
-            "env": cfg.env,
-            "family": PROTOCOL_FAMILIES[family],
-            "method": method,
-            "env_steps": int(summary.get("env_steps", 0)),
-            "wall_seconds": float(summary.get("wall_seconds", 0.0)),
-            "schedule": why,
-            "config": cfg.to_dict(),
-            **evaluation,
-        }
-        if needs_paper_schedule(record):
-            record["paper_schedule"] = paper_schedule(cfg, policy, alpha)
-        atomic_write_json(out, record)
-        print(
-            f"{folder.name}: k = 0..{steps}: {_means(evaluation)} (mean ± s.e.m. over {evaluation['test_tasks']} tasks)"
-        )
-    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((root / "protocol").glob("*.json"))]
+        try:
+            _evaluate_run(folder, root, physics_threads=args.physics_threads, overwrite=args.overwrite)
+        except (ValueError, TypeError, KeyError, OSError) as exc:  # a damaged or foreign file: name it, go on
+            print(f"error: {folder.name}: {exc}", file=sys.stderr)
+            failed.append(folder.name)
+    records = []
+    for record_path in visible_files(root / "protocol", "*.json"):
+        try:
+            records.append(json.loads(record_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            print(f"error: {record_path}: not a readable protocol record ({type(exc).__name__})", file=sys.stderr)
+            failed.append(record_path.name)
     path = write_table(root, records)
     print(f"wrote {path} ({len(records)} runs)")
     if readme is not None:
@@ -118,7 +91,64 @@ def protocol_command(args: argparse.Namespace) -> int:
         table = protocol_markdown(load_table(path))
         atomic_write_text(readme, text[: start + len(README_MARKERS[0])] + "\n" + table + text[end:])
         print(f"rewrote the table of {readme}")
+    if failed:
+        print(f"error: {len(failed)} could not be evaluated or read: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _evaluate_run(folder: Path, root: Path, *, physics_threads: int, overwrite: bool) -> None:
+    """Write ``root/protocol/<run>.json`` for one finished run (or add the ``c = 1`` schedule to an existing one).
+
+    Raises:
+        ValueError, KeyError, OSError: a damaged or foreign file in the run folder or its protocol record.
+    """
+    import json
+
+    import torch
+
+    from hw14_lib.config import TrainConfig
+    from hw14_lib.io_utils import atomic_write_json
+    from hw14_lib.protocol import PROTOCOL_FAMILIES, PROTOCOL_STEPS, evaluate_protocol
+    from hw14_lib.rl.policy import load_policy
+    from hw14_lib.run_folder import CONFIG, POLICY, read_summary
+
+    out = root / "protocol" / f"{folder.name}.json"
+    match = METHOD_OF.fullmatch(folder.name)
+    assert match is not None  # the caller filtered
+    family, method, prefix = match["family"], match["method"], match["prefix"] or ""
+    cfg = TrainConfig.from_yaml(folder / CONFIG, physics_threads=physics_threads)
+    torch.set_num_threads(cfg.torch_threads)
+    if out.is_file() and not overwrite:
+        record = json.loads(out.read_text(encoding="utf-8"))
+        if needs_paper_schedule(record) and "paper_schedule" not in record:
+            record["paper_schedule"] = paper_schedule(cfg, load_policy(folder / POLICY), record["alpha"])
+            atomic_write_json(out, record)
+            print(f"{folder.name}: added the c = 1 schedule: {_means(record['paper_schedule'])}")
+        return
+    alpha, later_scale, why = step_schedule(
+        root, family, method, cfg.inner_lr, prefix=prefix, variant=match["variant"] or ""
+    )
+    steps = 0 if method == "oracle" else PROTOCOL_STEPS
+    policy = load_policy(folder / POLICY)
+    evaluation = evaluate_protocol(cfg, policy, alpha=alpha, later_scale=later_scale, steps=steps)
+    summary = read_summary(folder) or {}
+    record = {
+        "run": folder.name,
+        "env": cfg.env,
+        "family": PROTOCOL_FAMILIES[family],
+        "method": method,
+        "env_steps": int(summary.get("env_steps", 0)),
+        "wall_seconds": float(summary.get("wall_seconds", 0.0)),
+        "schedule": why,
+        "config": cfg.to_dict(),
+        **evaluation,
+    }
+    if needs_paper_schedule(record):
+        record["paper_schedule"] = paper_schedule(cfg, policy, alpha)
+    atomic_write_json(out, record)
+    tasks = evaluation["test_tasks"]
+    print(f"{folder.name}: k = 0..{steps}: {_means(evaluation)} (mean ± s.e.m. over {tasks} tasks)")
 
 
 def needs_paper_schedule(record: dict[str, Any]) -> bool:

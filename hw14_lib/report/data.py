@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from hw14_lib.io_utils import visible_files
 from hw14_lib.plots import moving_average
 from hw14_lib.run_folder import Run
 
@@ -143,7 +144,7 @@ def load_diagnostics(folder: str | Path) -> list[InnerStepDiagnostic]:
     by task and decreasing initial std."""
     folder = Path(folder)
     found = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    for path in visible_files(folder, "*.json"):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             rows = [r for r in data["rows"] if all(is_number(r.get(k)) for k in ("alpha", "kl", "std"))]
@@ -191,7 +192,7 @@ def load_later_steps(folder: str | Path) -> list[LaterStepStudy]:
     rows by decreasing scale."""
     folder = Path(folder)
     found = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    for path in visible_files(folder, "*.json"):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             rows = [r for r in data["rows"] if _is_later_step_row(r)]

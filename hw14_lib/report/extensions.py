@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from hw14_lib import plots
+from hw14_lib.io_utils import visible_files
 from hw14_lib.report.comparison import PAPER_BUDGET_M, Row, plain_label, rows_of
 from hw14_lib.report.data import FAMILIES, PAPER_CURVES, seeds_of
 from hw14_lib.report.tex import NumberSheet, tex_number
@@ -88,7 +89,7 @@ def protocol_records(folder: str | os.PathLike[str], experiment: str) -> list[di
     """The protocol evaluations ``<folder>/<experiment>_s<seed>.json`` (``python -m hw14_lib protocol``) that can
     be read, sorted by name."""
     records = []
-    for path in sorted(Path(folder).glob(f"{experiment}_s*.json")):
+    for path in visible_files(folder, f"{experiment}_s*.json"):
         if re.fullmatch(rf"{re.escape(experiment)}_s\d+\.json", path.name):
             with contextlib.suppress(OSError, json.JSONDecodeError):
                 records.append(json.loads(path.read_text(encoding="utf-8")))
