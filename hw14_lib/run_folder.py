@@ -16,6 +16,7 @@ torn line.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from dataclasses import dataclass
@@ -110,6 +111,17 @@ def prepare_run_folder(cfg: TrainConfig, out: Path, *, resume: bool, overwrite: 
 
 # --- the resumable state ----------------------------------------------------------------------------
 
+RUNTIME_FIELDS = ("physics_threads", "notes")
+"""Configuration fields that do not change a run's results: left out of :func:`config_digest`."""
+
+
+def config_digest(cfg: TrainConfig | dict[str, Any]) -> str:
+    """SHA-256 of the configuration's fields (without :data:`RUNTIME_FIELDS`), canonical JSON: what a checkpoint
+    records so that a checkpoint and a ``config.yaml`` that do not belong together are caught."""
+    data = cfg.to_dict() if isinstance(cfg, TrainConfig) else dict(cfg)
+    kept = {k: v for k, v in data.items() if k not in RUNTIME_FIELDS}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+
 
 @dataclass
 class RunState:
@@ -122,6 +134,8 @@ class RunState:
     iteration: int = 0
     env_steps: int = 0
     wall_seconds: float = 0.0
+    config_digest: str | None = None
+    """:func:`config_digest` of the run's configuration, written into every checkpoint and checked on load."""
 
     def save(self, path: Path, record: dict[str, Any] | None = None) -> None:
         """Write the checkpoint atomically, with ``record``, the metrics line of this iteration."""
@@ -134,14 +148,29 @@ class RunState:
                 "iteration": self.iteration,
                 "env_steps": self.env_steps,
                 "wall_seconds": self.wall_seconds,
+                "config_digest": self.config_digest,
                 "record": record,
             },
             path,
         )
 
     def load(self, path: Path) -> dict[str, Any] | None:
-        """Restore from a checkpoint written by :meth:`save`; returns its metrics line (if any)."""
+        """Restore from a checkpoint written by :meth:`save`; returns its metrics line (if any).
+
+        Raises:
+            RunFolderError: the checkpoint is damaged, or records another configuration than this run's (a
+                checkpoint of older versions records none and is taken as it is).
+        """
         data = read_checkpoint(path)
+        saved = data.get("config_digest")
+        if saved is not None and self.config_digest is not None and saved != self.config_digest:
+            raise RunFolderError(
+                f"{str(path)!r} was trained with another configuration than {str(path.parent / CONFIG)!r}; "
+                "it belongs to another run (or config.yaml was changed); nothing was written"
+            )
+        missing = [k for k in ("policy", "optimizer", "numpy_rng", "torch_generator", "iteration") if k not in data]
+        if missing:
+            raise RunFolderError(f"{str(path)!r} is not a checkpoint of this project (no {', '.join(missing)})")
         self.policy.load_state_dict(data["policy"])
         self.optimizer.load_state_dict(data["optimizer"])
         self.rng.bit_generator.state = data["numpy_rng"]
@@ -155,9 +184,12 @@ class RunState:
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """The dict :meth:`RunState.save` wrote; :class:`RunFolderError` names a foreign or corrupt file."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for foreign or corrupt files
         raise RunFolderError(f"{str(path)!r} is not a readable checkpoint (torch.load: {type(exc).__name__})") from exc
+    if not isinstance(data, dict):
+        raise RunFolderError(f"{str(path)!r} is not a checkpoint of this project (a {type(data).__name__})")
+    return data
 
 
 def restore_metrics(out: Path, record: dict[str, Any] | None, iteration: int) -> None:
@@ -179,6 +211,32 @@ def restore_metrics(out: Path, record: dict[str, Any] | None, iteration: int) ->
 
 
 # --- readers ----------------------------------------------------------------------------------------
+
+
+def check_config_matches_run(cfg: TrainConfig, folder: Path) -> None:
+    """Check that ``cfg`` is the configuration the run in ``folder`` was trained with, by the configuration its
+    ``summary.json`` (a finished run) or the digest its ``checkpoint.pt`` records; a folder with neither, or with
+    files of older versions that record none, passes.
+
+    Raises:
+        RunFolderError: they differ (a damaged or replaced ``config.yaml``), or ``summary.json`` is damaged.
+    """
+    recorded: str | None = None
+    source = folder / SUMMARY
+    if source.is_file():
+        try:
+            summary = json.loads(source.read_text(encoding="utf-8"))
+            recorded = config_digest(TrainConfig.from_dict(summary["config"])) if "config" in summary else None
+        except (ValueError, TypeError, KeyError) as exc:
+            raise RunFolderError(f"{str(source)!r} is damaged ({type(exc).__name__}: {exc})") from exc
+    elif (folder / CHECKPOINT).is_file():
+        source = folder / CHECKPOINT
+        recorded = read_checkpoint(source).get("config_digest")
+    if recorded is not None and recorded != config_digest(cfg):
+        raise RunFolderError(
+            f"{str(folder / CONFIG)!r} is not the configuration the run was trained with (by {str(source)!r}); "
+            "restore it or pass --config with the run's configuration"
+        )
 
 
 def is_run(folder: Path) -> bool:

@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from hw14_lib.cli import main
-from hw14_lib.run_folder import CHECKPOINT, RunFolderError, read_checkpoint
+from hw14_lib.run_folder import CHECKPOINT, METRICS, RunFolderError, read_checkpoint
+from hw14_lib.training import train
 
-from conftest import train_argv
+from conftest import comparable, smoke_config, snapshot, train_argv
 
 
 class _Call:
@@ -67,3 +68,66 @@ def test_evaluate_refuses_a_policy_file_with_a_pickled_call(tmp_path: Path, caps
     assert status == 2
     assert err.count("\n") == 1 and "policy.pt" in err and "is not a policy file" in err, err
     assert not marker.exists(), "evaluate ran the pickled call"
+
+
+# --- a checkpoint and a config.yaml that do not belong together ----------------------------------
+
+
+def _unfinished_copy(reference: Path, out: Path) -> None:
+    """``reference``'s run folder without its final files: a run to resume."""
+    shutil.copytree(reference, out)
+    for name in ("summary.json", "policy.pt", "meta_loss.png", "query_return.png"):
+        (out / name).unlink(missing_ok=True)
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_truncated_config(reference, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    _unfinished_copy(reference[0], out)
+    config = out / "config.yaml"
+    config.write_text("\n".join(config.read_text().splitlines()[:2]) + "\n")  # cut to its first two lines
+    before = snapshot(tmp_path)
+    status = main(["train", "--config", str(config), "--out", str(out), "--resume", "--no-progress", "--no-eval"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "another configuration" in err and CHECKPOINT in err, err
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_resume_refuses_the_checkpoint_of_another_run(
+    reference, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other"
+    train(smoke_config(seed=7, iterations=1), other, progress=False, evaluate=False)
+    out = tmp_path / "run"
+    _unfinished_copy(reference[0], out)
+    shutil.copy(other / CHECKPOINT, out / CHECKPOINT)
+    before = snapshot(out)
+    status = main(train_argv(out, "--resume"))
+    err = capsys.readouterr().err
+    assert status == 2 and "another configuration" in err, err
+    assert snapshot(out) == before, "metrics.jsonl was cut or the folder changed"
+
+
+@pytest.mark.slow
+def test_a_checkpoint_without_a_digest_still_resumes(reference, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    _unfinished_copy(reference[0], out)
+    data = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
+    assert data.pop("config_digest") is not None
+    torch.save(data, out / CHECKPOINT)  # as the versions before the digest wrote it
+    assert main(train_argv(out, "--resume")) == 0
+    assert comparable(out / METRICS) == reference[1]
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_a_config_that_is_not_the_runs(
+    reference, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(reference[0], out)
+    config = out / "config.yaml"
+    config.write_text(config.read_text().replace("seed: 0", "seed: 3"))
+    status = main(["evaluate", "--policy", str(out / "policy.pt"), "--steps", "0"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "not the configuration the run was trained with" in err, err

@@ -43,7 +43,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from hw14_lib.evaluation import evaluate_meta_policy, later_step_sizes
     from hw14_lib.rl.envs import ACT_DIM
     from hw14_lib.rl.policy import load_policy
-    from hw14_lib.run_folder import CONFIG
+    from hw14_lib.run_folder import CONFIG, check_config_matches_run
     from hw14_lib.video import record_video
 
     policy_path = Path(args.policy)
@@ -53,6 +53,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
         beside = policy_path.parent / CONFIG
         config_path = beside if beside.exists() else DEFAULT_CONFIG
     cfg = TrainConfig.from_yaml(config_path)
+    if args.config is None and Path(config_path).parent == policy_path.parent:
+        check_config_matches_run(cfg, policy_path.parent)
     if (policy.obs_dim, policy.act_dim) != (cfg.observation_dim, ACT_DIM):
         where = "HalfCheetah" if cfg.env == "gymnasium" else "the paper's HalfCheetah"
         raise UsageError(
