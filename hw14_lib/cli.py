@@ -86,6 +86,10 @@ def _run(args: argparse.Namespace) -> int:
     except FloatingPointError as exc:  # NonFiniteError: a fault of the run, not of the input
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # disk full, read-only folder, a path under a file: the path and the cause
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as exc:
         print(f"\n{str(exc) or 'interrupted'}", file=sys.stderr)
         return 130

@@ -25,6 +25,10 @@ from hw14_lib.rl.policy import LOG_STD_BOUNDS
 from hw14_lib.rl.tasks import PARAMETER_COUNTS, DistributionName
 from hw14_lib.rl.vector_env import Backend
 
+MAX_SEED = 2**31 - 1
+"""Seeds run from 0 to this; the evaluations' seeds add offsets of up to 30 000, and torch takes < 2**63."""
+MAX_PHYSICS_THREADS = 256
+
 OuterOptimizerName = Literal["adam", "trpo", "promp"]
 StepSizeMode = Literal["none", "per_tensor", "per_parameter"]
 Objective = Literal["maml", "pretrain"]
@@ -176,6 +180,10 @@ class TrainConfig:
         ):  # fmt: skip
             at_least(self, name, 1)
         at_least(self, "eval_adaptation_steps", 0)
+        if not 0 <= self.seed <= MAX_SEED:
+            fail("seed", self.seed, f"an integer in [0, {MAX_SEED}] (the evaluations add offsets to it)")
+        if self.physics_threads > MAX_PHYSICS_THREADS:
+            fail("physics_threads", self.physics_threads, f"an integer in [1, {MAX_PHYSICS_THREADS}]")
         if self.horizon > MAX_EPISODE_STEPS:
             fail("horizon", self.horizon, f"an integer in [1, {MAX_EPISODE_STEPS}] (HalfCheetah's time limit)")
         for name in ("inner_lr", "outer_lr", "trpo_max_kl", "step_size_lr", "promp_target_kl", "promp_kl_coef"):

@@ -4,7 +4,9 @@ the value and what is allowed."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+import os
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 
@@ -66,3 +68,42 @@ def check_types(cfg: Any) -> None:
             raise TypeError(
                 f"config field {f.name!r} has value {value!r} of type {type(value).__name__}; expected {expected}"
             )
+
+
+def machine_memory_bytes() -> int | None:
+    """Physical memory of this machine (``None`` where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def estimated_training_bytes(cfg: Any) -> int:
+    """A rough upper estimate of a run's peak memory: the sampled sets of one meta-iteration (``(K + 1) B N T``
+    steps of observations, actions, rewards, log-probabilities and advantages, float32, with the autograd graph
+    of the meta-gradient counted as ten times that), the ``B`` adapted copies of the policy's parameters (with
+    their graph, also ten times), and the final evaluation's ``eval_tasks * eval_trajectories * T`` steps."""
+    obs = 20 + 3  # the larger environment's observation and an oracle's task parameters
+    per_step = 4 * (obs + 2 * 6 + 4)
+    steps = (cfg.inner_steps + 1) * cfg.meta_batch_size * cfg.trajectories_per_task * cfg.horizon
+    sizes = (obs, *cfg.hidden_sizes, 6)
+    params = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    evaluation = cfg.eval_tasks * cfg.eval_trajectories * cfg.horizon * per_step
+    return 10 * steps * per_step + 10 * 4 * params * (cfg.meta_batch_size + 2) + 2 * evaluation
+
+
+def check_fits_in_memory(cfg: Any, available: int | None = None) -> None:
+    """Refuse a configuration whose :func:`estimated_training_bytes` exceeds the machine's memory, before anything
+    is written or allocated.
+
+    Raises:
+        ValueError: naming the estimate, the memory and the fields that set it.
+    """
+    available = machine_memory_bytes() if available is None else available
+    needed = estimated_training_bytes(cfg)
+    if available is not None and needed > available:
+        raise ValueError(
+            f"this configuration needs about {needed / 2**30:,.1f} GiB (meta_batch_size x trajectories_per_task x "
+            f"horizon, hidden_sizes, eval_tasks x eval_trajectories), more than this machine's "
+            f"{available / 2**30:,.1f} GiB; make them smaller"
+        )

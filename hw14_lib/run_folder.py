@@ -37,7 +37,7 @@ from hw14_lib.io_utils import (
     truncate_jsonl,
 )
 from hw14_lib.rl.outer import OuterOptimizer
-from hw14_lib.rl.policy import GaussianMLPPolicy
+from hw14_lib.rl.policy import GaussianMLPPolicy, check_finite_parameters
 
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
@@ -172,6 +172,10 @@ class RunState:
         if missing:
             raise RunFolderError(f"{str(path)!r} is not a checkpoint of this project (no {', '.join(missing)})")
         self.policy.load_state_dict(data["policy"])
+        try:
+            check_finite_parameters(self.policy, str(path))
+        except ValueError as exc:
+            raise RunFolderError(str(exc)) from None
         self.optimizer.load_state_dict(data["optimizer"])
         self.rng.bit_generator.state = data["numpy_rng"]
         self.generator.set_state(data["torch_generator"])

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from hw14_lib.config import TrainConfig
+from hw14_lib.config_checks import check_fits_in_memory
 from hw14_lib.evaluation import evaluate_meta_policy
 from hw14_lib.folder_lock import exclusive_folder
 from hw14_lib.io_utils import append_jsonl, atomic_write_json
@@ -44,6 +45,7 @@ from hw14_lib.run_folder import (
     POLICY,
     SUMMARY,
     VIDEO,
+    RunFolderError,
     RunState,
     check_run_folder,
     config_digest,
@@ -157,6 +159,9 @@ def train(
         FolderInUseError: another process is writing ``out`` (nothing is written then).
     """
     out = Path(out)
+    if not str(out).strip() or out == Path():
+        raise RunFolderError(f"--out {str(out)!r} must name a run folder (e.g. runs/NAME)")
+    check_fits_in_memory(cfg)
     check_run_folder(cfg, out, resume=resume, overwrite=overwrite)  # bad input: refused before any write
     with exclusive_folder(out):
         try:

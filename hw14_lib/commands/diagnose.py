@@ -51,6 +51,8 @@ def diagnose_command(args: argparse.Namespace) -> int:
         alphas = [float(a) for a in args.alphas.split(",")]
     except ValueError as exc:
         raise UsageError(f"--alphas {args.alphas!r} must be comma-separated numbers") from exc
+    if not all(math.isfinite(a) and a > 0 for a in alphas):
+        raise UsageError(f"--alphas {args.alphas!r}: allowed finite step sizes > 0")
     policy = load_policy(args.policy) if args.policy else make_policy(cfg)
     if args.gradient_variance:
         return _gradient_variance(args, cfg, policy)

@@ -9,6 +9,9 @@ from typing import Any
 
 from hw14_lib.commands.common import DEFAULT_CONFIG, UsageError
 
+MAX_STEPS = 20
+"""Inner steps ``evaluate`` measures at most (each samples a fresh support set per task)."""
+
 
 def add_evaluate_parser(subparsers: Any) -> None:
     """The ``evaluate`` sub-command's arguments."""
@@ -62,8 +65,10 @@ def evaluate_command(args: argparse.Namespace) -> int:
             f"{where} needs {cfg.observation_dim}/{ACT_DIM}"
         )
     steps = cfg.eval_adaptation_steps if args.steps is None else args.steps
-    if steps < 0:
-        raise UsageError(f"--steps {steps} must be >= 0")
+    if not 0 <= steps <= MAX_STEPS:
+        raise UsageError(f"--steps {steps}: allowed an integer in [0, {MAX_STEPS}]")
+    if args.json and Path(args.json).is_dir():
+        raise UsageError(f"--json {args.json!r} is a folder; name a file")
     step_sizes = None
     if args.later_scale is not None:
         if not (math.isfinite(args.later_scale) and args.later_scale >= 0):

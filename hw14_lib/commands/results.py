@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,8 @@ def results_command(args: argparse.Namespace) -> int:
     )
 
     root = Path(args.root)
+    if args.max_minutes is not None and not (math.isfinite(args.max_minutes) and args.max_minutes > 0):
+        raise UsageError(f"--max-minutes {args.max_minutes}: allowed a finite number > 0")
     if args.jobs < 1 or (args.physics_threads is not None and args.physics_threads < 1):
         raise UsageError("--jobs and --physics-threads must be >= 1")
     try:

@@ -250,4 +250,15 @@ def load_policy(path: str | os.PathLike[str]) -> GaussianMLPPolicy:
         policy.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # a damaged or hand-edited payload
         raise ValueError(f"{str(path)!r} is a damaged policy file ({type(exc).__name__}: {exc})") from exc
+    check_finite_parameters(policy, str(path))
     return policy
+
+
+def check_finite_parameters(policy: nn.Module, where: str) -> None:
+    """Raise ``ValueError`` naming ``where`` and the tensors when a parameter holds NaN or infinity (a policy
+    that would otherwise fail deep inside PyTorch's distributions)."""
+    bad = [
+        name for name, value in policy.state_dict().items() if value.is_floating_point() and not value.isfinite().all()
+    ]
+    if bad:
+        raise ValueError(f"{where!r} holds non-finite parameters (NaN or infinity in {', '.join(bad)})")
