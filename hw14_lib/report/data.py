@@ -49,8 +49,6 @@ PAPER_ORACLE: dict[str, float] = {"dir": 442.7, "vel": -54.5}
 """Finn et al. (2017): the oracle, a policy that is told the task."""
 PAPER_META_BATCH = (40, 20)
 """Finn et al. (2017): tasks x trajectories per meta-batch."""
-BACKWARD_TARGET = 800.0
-"""Deterministic return after adaptation, over 200 steps, that the backward task should reach."""
 LEARNING_WINDOW = 20
 """Meta-iterations in the trailing mean of the training query return that :func:`iterations_to_reach` uses."""
 LATE_ITERATIONS = 50

@@ -7,7 +7,6 @@ keys exist (reading "n/a") even before their inputs do:
 * ``<fam>.<method>.k<k>`` (mean over seeds), ``.k<k>.std``, ``.k<k>.pm`` (mean +- std), ``.det.k<k>``
   (mean action), ``.gain`` (k=1 minus k=0), ``.seeds``, ``.msteps`` (env steps, millions), ``.hours``,
   ``.interim`` (empty, or which checkpoint an unfinished run's numbers evaluate: :func:`interim_note`);
-  ``<fam>.verdict`` against the paper's MAML after one step;
 * ``backward.*``; ``hp.<column>.<field>`` for every config field; ``bench.*``;
 * ``later.<run>.{k0,k1,tasks}`` and ``later.<run>.c<100 c>.{k2,k3,up}``: the later-steps studies,
   and ``later.<fam>.c<100 c>.k<k>.pm`` over the seeds' held-out studies (:func:`later_step_numbers`).
@@ -21,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hw14_lib.report.data import (
-    BACKWARD_TARGET,
     FAMILIES,
     METHODS,
     PAPER_CURVES,
@@ -42,7 +40,6 @@ from hw14_lib.report.tex import (
     curve_at,
     latex_escape,
     tex_learning_speed,
-    tex_number,
     tex_pm,
     tex_seed_mean,
 )
@@ -83,7 +80,7 @@ BENCH_CASES: tuple[str, ...] = (
 
 
 def paper_numbers(sheet: NumberSheet) -> None:
-    """``paper.*``: the MAML paper's curves, oracles and batch size; ``target.backward``."""
+    """``paper.*``: the MAML paper's curves, oracles and batch size."""
     for fam, curves in PAPER_CURVES.items():
         for method, values in curves.items():
             for k, value in enumerate(values):
@@ -92,21 +89,10 @@ def paper_numbers(sheet: NumberSheet) -> None:
         sheet.put(f"paper.{fam}.oracle", PAPER_ORACLE[fam])
     sheet.put("paper.tasks", PAPER_META_BATCH[0], 0)
     sheet.put("paper.trajectories", PAPER_META_BATCH[1], 0)
-    sheet.put("target.backward", BACKWARD_TARGET, 0)
-
-
-def verdict(ours: float | None, target: float) -> str | None:
-    """``reached, with x - target to spare`` or ``missed by target - x`` (the report's sentences put
-    both numbers beside it); ``None`` while there is no number."""
-    if ours is None:
-        return None
-    if ours >= target:
-        return f"reached, with {tex_number(ours - target)} to spare"
-    return f"missed by {tex_number(target - ours)}"
 
 
 def family_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
-    """``<fam>.<method>.*`` over the seeds of each experiment, and ``<fam>.verdict``."""
+    """``<fam>.<method>.*`` over the seeds of each experiment."""
     for fam in FAMILIES:
         for method in METHODS:
             seeds = seeds_of(runs, f"{fam}_{method}")
@@ -127,9 +113,6 @@ def family_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
             sheet.put(f"{prefix}.msteps", msteps)
             sheet.put(f"{prefix}.hours", hours, 2)
             sheet.text(f"{prefix}.interim", interim_note(evaluated(seeds)))
-        target = PAPER_CURVES[fam]["maml"][1]
-        ours = curve_at(curve_stats(seeds_of(runs, f"{fam}_maml")), 1)
-        sheet.text(f"{fam}.verdict", verdict(ours, target))
 
 
 def interim_note(runs: Sequence[Run]) -> str:
@@ -147,7 +130,7 @@ def interim_note(runs: Sequence[Run]) -> str:
 
 
 def backward_numbers(sheet: NumberSheet, run: Run | None) -> None:
-    """``backward.*``: the single-task run's returns, budget and verdict against its target."""
+    """``backward.*``: the single-task run's returns before and after one inner step, and its budget."""
     det = run.curve("deterministic") if run else None
     sto = run.curve("stochastic") if run else None
     for k in range(2):
@@ -156,8 +139,6 @@ def backward_numbers(sheet: NumberSheet, run: Run | None) -> None:
     sheet.put("backward.msteps", run.env_steps / 1e6 if run and run.metrics else None)
     sheet.put("backward.minutes", run.wall_seconds / 60 if run and run.metrics else None)
     sheet.put("backward.iterations", len(run.metrics) if run and run.metrics else None, 0)
-    post = det[1] if det and len(det) > 1 else None
-    sheet.text("backward.verdict", verdict(post, BACKWARD_TARGET))
 
 
 def hyperparameter_numbers(sheet: NumberSheet, columns: Mapping[str, dict[str, Any] | None]) -> None:
