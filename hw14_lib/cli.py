@@ -86,6 +86,13 @@ def _run(args: argparse.Namespace) -> int:
     except FloatingPointError as exc:  # NonFiniteError: a fault of the run, not of the input
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except RuntimeError as exc:  # a failed experiment of results --jobs N (its own error was printed above)
+        from hw14_lib.experiments import ExperimentFailed
+
+        if not isinstance(exc, ExperimentFailed):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # disk full, read-only folder, a path under a file: the path and the cause
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)

@@ -290,6 +290,10 @@ def run_experiments(
     return [e.name for e in selected if not is_finished(e, root)]
 
 
+class ExperimentFailed(RuntimeError):
+    """A child of ``results --jobs N`` failed; the others were stopped at their last checkpoint."""
+
+
 def _run_in_subprocesses(
     pending: list[Experiment], root: Path, *, jobs: int, physics_threads: int, max_minutes: float | None, suite: str
 ) -> None:
@@ -310,18 +314,31 @@ def _run_in_subprocesses(
                 if item[1].poll() is not None:
                     running.remove(item)
                     if item[1].returncode != 0:
-                        raise RuntimeError(f"experiment {item[0].name} failed with exit status {item[1].returncode}")
+                        others = ", ".join(e.name for e, _ in running) or "none"
+                        raise ExperimentFailed(
+                            f"experiment {item[0].name} failed with exit status {item[1].returncode} (its error is "
+                            f"above); stopped the others at their last checkpoint ({others}); run again to resume"
+                        )
     except KeyboardInterrupt:
         # Ctrl-C reached the jobs too (same process group) and they are stopping; SIGTERM reached
         # only this process, so the jobs still running after a grace period are sent it as well.
-        grace = time.monotonic() + 10.0
-        for _, proc in running:
-            try:
-                proc.wait(timeout=max(0.0, grace - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.terminate()
-                proc.wait()
+        _stop(running, grace=10.0)
         raise
+    finally:
+        _stop(running, grace=0.0)  # a failed sibling: SIGTERM checkpoints and stops the others; no orphan
+
+
+def _stop(running: list[tuple[Experiment, subprocess.Popen[bytes]]], *, grace: float) -> None:
+    """Wait ``grace`` seconds for the children still running, then SIGTERM them (each stops at its last
+    checkpoint) and wait for every one."""
+    deadline = time.monotonic() + grace
+    for _, proc in running:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait()
+    running.clear()
 
 
 def write_status(root: Path = RESULTS_ROOT, experiments: Sequence[Experiment] = EXPERIMENTS) -> Path:

@@ -22,7 +22,7 @@ from hw14_lib.rl.policy import load_policy
 from hw14_lib.run_folder import CHECKPOINT, POLICY
 from hw14_lib.training import train
 
-from conftest import REPO
+from conftest import REPO, run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -137,3 +137,28 @@ def test_later_steps_rejects_bad_input_before_evaluating(tmp_path: Path, capsys:
     assert "--alpha 0.0 must be a finite number > 0" in capsys.readouterr().err
     assert main(["later-steps", str(tmp_path)]) == 2
     assert f"{tmp_path / 'config.yaml'} does not exist; is {tmp_path} a finished run folder?" in capsys.readouterr().err
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line contains ``text`` (read from /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_a_failed_job_stops_the_others_and_leaves_no_orphan(tmp_path: Path) -> None:
+    root = tmp_path / "grid"
+    (root / "smoke_s0").mkdir(parents=True)
+    (root / "smoke_s0" / CHECKPOINT).write_bytes(b"not a checkpoint")  # smoke_s0 fails at once
+    result = run_cli("results", "--suite", "smoke", "--root", str(root), "--jobs", "2", "--no-progress")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: experiment smoke_s0 failed") and "resume" in last, result.stderr
+    assert not _processes_mentioning(str(root)), "a child of results --jobs kept running"
