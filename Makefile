@@ -115,7 +115,8 @@ report: $(STAMP) tex
 	  $(if $(STUDENT_NUMBER),--student-number "$(STUDENT_NUMBER)") $(if $(FULL_NAME),--full-name "$(FULL_NAME)")
 
 # The course zip: make submission STUDENT_NUMBER=400123456 FULL_NAME=JaneDoe -> dist/DRL_HW14_400123456_JaneDoe.zip
-# (the PDF rebuilt, its LaTeX sources, Notebooks/ with the package, results and a README). The notebook
+# (the PDF rebuilt, its LaTeX sources, Notebooks/ with the package, the results the notebook reads and a
+# README), then prints its size and file count on one line. The notebook
 # must hold the outputs of a full-mode run: a copy saved after Run All in quick mode (HW14_QUICK=1) or
 # never executed is refused (exit 2, nothing written); `git checkout Notebooks/HW14_MAML.ipynb` restores
 # the committed one.
@@ -126,6 +127,8 @@ submission: $(STAMP) tex
 	  echo "  of a full-mode run (a quick-mode or unexecuted copy is refused; git checkout restores the committed one)" >&2; \
 	  exit 2; fi
 	$(PY) -m hw14_lib package --student-number "$(STUDENT_NUMBER)" --full-name "$(FULL_NAME)"
+	@$(PY) -c 'import sys; from hw14_lib.report.submission_files import describe_zip; print(describe_zip(sys.argv[1]))' \
+	  "dist/DRL_HW14_$(STUDENT_NUMBER)_$(FULL_NAME).zip"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

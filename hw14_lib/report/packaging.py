@@ -6,11 +6,16 @@ Layout (the course's section 2.2)::
     HW14_Solution.zip           HW14_Solution.tex + report/ (figures, tables, numbers): it
                                 compiles on its own with ``latexmk -pdf HW14_Solution.tex``
     Notebooks/HW14_MAML.ipynb   the notebook, and beside it what it needs to run from the unpacked
-    Notebooks/hw14_lib/         zip: the package, requirements.txt, configs/, the small files of
-    Notebooks/requirements.txt  results/ (no checkpoints, nothing over RESULT_FILE_LIMIT bytes) and
-    Notebooks/configs/          the README below)
-    Notebooks/results/
+    Notebooks/hw14_lib/         zip: the package, requirements.txt, configs/, the files of results/
+    Notebooks/requirements.txt  the notebook reads, from finished runs only
+    Notebooks/configs/          (:func:`~hw14_lib.report.submission_files.notebook_result_files`), and
+    Notebooks/results/          the README below
     Notebooks/README.md
+
+``Notebooks/`` is the project folder as the notebook sees it: a path the notebook, its outputs or the README
+name (``results/backward/video.mp4``) is relative to it. A symbolic link among the packed files is packed as
+its target when that lies inside the project folder, and refused otherwise
+(:mod:`hw14_lib.report.submission_files`).
 
 The notebook must hold the outputs of a full-mode run (:func:`check_submission_notebook`): Run All
 in quick mode autosaves a smoke run's outputs over the committed ones, and that copy is refused.
@@ -23,9 +28,9 @@ number is one or more ASCII digits.
 
 The PDF is always rebuilt, in a temporary copy of the sources with the student's name and number
 on the title page, so it can be neither missing nor stale, and it is compiled from exactly the
-sources that go into ``HW14_Solution.zip``. Bad input raises :class:`SubmissionError` (a
-``ValueError``) before anything is written; the zip is written to a temporary file and renamed, so
-an existing submission is never replaced by a broken one.
+sources that go into ``HW14_Solution.zip`` and from the same finished runs as the notebook's results.
+Bad input raises :class:`SubmissionError` (a ``ValueError``) before anything is written; the zip is
+written to a temporary file and renamed, so an existing submission is never replaced by a broken one.
 """
 
 from __future__ import annotations
@@ -36,13 +41,20 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from hw14_lib.io_utils import atomic_write
 from hw14_lib.report.assets import generate_report_assets
 from hw14_lib.report.latex_build import LATEX_PACKAGES, LatexError, build_pdf, latex_available
-from hw14_lib.run_folder import CHECKPOINT
+from hw14_lib.report.submission_files import (
+    SKIPPED_DIRS,
+    SubmissionError,
+    finished_result_files,
+    notebook_result_files,
+    project_file,
+    project_files,
+)
 
 FULL_NAME_PATTERN = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)+")
 STUDENT_NUMBER_PATTERN = re.compile(r"[0-9]+")
@@ -50,9 +62,9 @@ REPORT_TEX = "HW14_Solution.tex"
 REPORT_PDF = "HW14_Solution.pdf"
 REPORT_ZIP = "HW14_Solution.zip"
 NOTEBOOK = "Notebooks/HW14_MAML.ipynb"
-RESULT_FILE_LIMIT = 5 * 2**20
-"""Largest results/ file copied next to the notebook (policies and metrics are far smaller)."""
-_SKIPPED_DIRS = {"__pycache__", ".ipynb_checkpoints", "build", ".pytest_cache"}
+LIVE_ITERATIONS = 60
+"""Iterations of the notebook's live training run in full mode (``NotebookSettings.live_iterations``, which
+the report layer cannot import; a test ties them)."""
 
 
 MODE_LINE = re.compile(r"^mode: (full|quick) \(", re.MULTILINE)
@@ -62,12 +74,14 @@ REFRESH_NOTEBOOK = (
     "(unset HW14_QUICK; jupyter nbconvert --to notebook --execute --inplace Notebooks/HW14_MAML.ipynb "
     "--ExecutePreprocessor.timeout=1800)"
 )
-ZIP_README = """\
+ZIP_README = f"""\
 # HW14 MAML: the notebook and what it needs
 
-This folder runs on its own: the notebook `HW14_MAML.ipynb`, the package `hw14_lib/` it imports (all of
-its code), the configurations `configs/`, the results of the full runs `results/` (metrics, summaries,
-policies and videos; no checkpoints) and `requirements.txt`. The report is `../HW14_Solution.pdf`.
+This folder is the project folder of the notebook `HW14_MAML.ipynb`, and it runs on its own: the package
+`hw14_lib/` the notebook imports (all of its code), the configurations `configs/`, the results of the
+finished runs the notebook shows `results/` (metrics, summaries, the default run's video and the policies
+of the adaptation cells; no checkpoints) and `requirements.txt`. Every path the notebook and this README
+name is relative to this folder. The report is `../HW14_Solution.pdf`.
 
 ## Run it
 
@@ -81,6 +95,9 @@ python3.11 -m venv .venv
 .venv/bin/jupyter lab HW14_MAML.ipynb
 ```
 
+As root (in a container, for example) Jupyter refuses to start without `--allow-root`:
+`.venv/bin/jupyter lab --allow-root HW14_MAML.ipynb`.
+
 Run the cells from the top (Run > Run All Cells). The saved outputs are those of a full run, so the
 notebook can be read without running it.
 
@@ -88,15 +105,15 @@ notebook can be read without running it.
 
 1. the environment (`HalfCheetah-v5` with the course's backward reward) and the task families MAML needs;
 2. the Gaussian MLP policy; 3. batched rollouts and returns; 4. evaluation and a video of the untrained
-policy; 5. MAML's inner step and meta-gradient, and a live training run (60 iterations of the default
-configuration, a few minutes on two cores); 6. the committed results of the full runs: learning curves,
-returns after k inner steps next to the MAML paper's baselines, videos; 7. an interactive cell that
-adapts the meta-trained policy to a direction or speed of your choice.
+policy; 5. MAML's inner step and meta-gradient, and a live training run ({LIVE_ITERATIONS} iterations of the
+default configuration; the cell prints how long it took); 6. the results of the finished runs: learning
+curves, returns after k inner steps next to the MAML paper's baselines, the default run's video;
+7. an interactive cell that adapts the meta-trained policy to a direction or speed of your choice.
 
 ## Quick mode
 
-`HW14_QUICK=1 .venv/bin/jupyter lab HW14_MAML.ipynb` runs the same cells in seconds on a tiny smoke
-configuration, writing only to a temporary folder: a check that everything runs, not a result.
+`HW14_QUICK=1 .venv/bin/jupyter lab HW14_MAML.ipynb` runs the same cells on a tiny smoke configuration,
+writing only to a temporary folder: a check that everything runs, not a result.
 
 ## From the command line
 
@@ -107,10 +124,6 @@ configuration, writing only to a temporary folder: a check that everything runs,
 ```
 """
 """``Notebooks/README.md`` of the zip: how a grader with only the zip runs the notebook."""
-
-
-class SubmissionError(ValueError):
-    """The submission cannot be built as asked; the message says why, in one line."""
 
 
 def check_submission_notebook(path: str | os.PathLike[str]) -> None:
@@ -179,30 +192,33 @@ def build_report(
     student_name: str = "Full Name",
     student_number: str = "Student Number",
 ) -> Path:
-    """Copy the report's sources from ``root`` into ``dest``, regenerate its assets there from
-    ``root/results`` and ``root/benchmarks/results.json``, and build the PDF in ``dest``.
+    """Copy the report's sources from ``root`` into ``dest``, regenerate its assets there from the finished
+    runs of ``root/results`` (:func:`~hw14_lib.report.submission_files.finished_result_files`, staged beside
+    ``dest``) and ``root/benchmarks/results.json``, and build the PDF in ``dest``.
 
     Returns:
         The PDF, ``dest/HW14_Solution.pdf``.
 
     Raises:
-        SubmissionError: the sources are missing or the PDF cannot be rebuilt.
+        SubmissionError: the sources are missing, hold a refused symbolic link, or the PDF cannot be rebuilt.
     """
-    root, dest = Path(root), Path(dest)
+    root, dest = Path(root).resolve(), Path(dest)
     if not (root / REPORT_TEX).is_file():
         raise SubmissionError(f"{root / REPORT_TEX} does not exist; run this from the project folder")
+    results = dest.parent / f"{dest.name}-results"
+    sources = [root / REPORT_TEX, *project_files(root / "report", root, skip=SKIPPED_DIRS | {"generated"})]
+    copies = [(p, dest / p.relative_to(root)) for p in sources]  # listing them checks their links
+    copies += [(p, results / p.relative_to(root / "results")) for p in finished_result_files(root / "results", root)]
     if not latex_available():
         raise SubmissionError(
             f"{REPORT_PDF} could not be rebuilt: latexmk/pdflatex are not installed; run `make report` once "
             f"(it installs them) or `apt-get install -y {LATEX_PACKAGES}`"
         )
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(root / REPORT_TEX, dest / REPORT_TEX)
-    if (root / "report").is_dir():
-        ignore = shutil.ignore_patterns("build", "generated", "__pycache__")
-        shutil.copytree(root / "report", dest / "report", ignore=ignore, dirs_exist_ok=True)
+    for path, copy in copies:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(project_file(path, root), copy)
     generate_report_assets(
-        results=root / "results",
+        results=results,
         benchmarks=root / "benchmarks" / "results.json",
         configs=root / "configs",
         out=dest / "report" / "generated",
@@ -237,7 +253,8 @@ def build_submission(
 
     Raises:
         SubmissionError: a bad name or number, a missing notebook or sources, a notebook without the
-            outputs of a full-mode run, or a PDF that cannot be rebuilt; nothing is written then.
+            outputs of a full-mode run, a symbolic link to a place outside ``root`` or to nothing among the
+            files to pack, or a PDF that cannot be rebuilt; nothing is written then.
     """
     name = submission_name(student_number, full_name)
     root = Path(root).resolve()
@@ -248,52 +265,35 @@ def build_submission(
     if not (root / "hw14_lib" / "__init__.py").is_file():
         raise SubmissionError(f"{root} holds no hw14_lib package to submit with the notebook")
     out = Path(dist) if dist is not None else root / "dist"
+    notebook_entries = _notebook_entries(root, notebook_path)  # refuses a bad link before the slow build
     with tempfile.TemporaryDirectory(prefix="hw14-submission-") as tmp:
         source = Path(tmp) / "source"
         pdf = build_report(root, source, student_name=display_name(full_name), student_number=student_number)
-        newest_source = max(p.stat().st_mtime for p in _files(source) if p != pdf)
-        if pdf.stat().st_mtime < newest_source:
+        sources = [p for p in project_files(source, source) if p != pdf]
+        if pdf.stat().st_mtime < max(p.stat().st_mtime for p in sources):
             raise SubmissionError(f"{REPORT_PDF} is older than its sources after the build; nothing was written")
         source_zip = Path(tmp) / REPORT_ZIP
-        _write_zip(source_zip, ((p, p.relative_to(source).as_posix()) for p in _files(source) if p != pdf))
+        _write_zip(source_zip, ((p, p.relative_to(source).as_posix()) for p in sources))
         readme = Path(tmp) / "README.md"
         readme.write_text(ZIP_README, encoding="utf-8")
-        entries = [
-            (pdf, REPORT_PDF),
-            (source_zip, REPORT_ZIP),
-            (readme, "Notebooks/README.md"),
-            *_notebook_entries(root, notebook_path),
-        ]
+        entries = [(pdf, REPORT_PDF), (source_zip, REPORT_ZIP), (readme, "Notebooks/README.md"), *notebook_entries]
         return atomic_write(out / name, lambda tmp_zip: _write_zip(tmp_zip, entries))
 
 
-def _notebook_entries(root: Path, notebook: Path) -> Iterator[tuple[Path, str]]:
-    """``(file, name in the zip)`` of everything under ``Notebooks/``."""
+def _notebook_entries(root: Path, notebook: Path) -> list[tuple[Path, str]]:
+    """``(file to read, name in the zip)`` of everything under ``Notebooks/``: the notebook and what lies
+    beside it, the package, the configurations, the requirements and the results the notebook reads
+    (:func:`~hw14_lib.report.submission_files.notebook_result_files`); links resolved or refused."""
     notebooks = root / "Notebooks"
-    if notebooks.is_dir():
-        for path in _files(notebooks):
-            if path.resolve() != notebook.resolve():
-                yield path, f"Notebooks/{path.relative_to(notebooks).as_posix()}"
-    yield notebook, f"Notebooks/{notebook.name}"
-    for folder in ("hw14_lib", "configs"):
-        for path in _files(root / folder):
-            if path.suffix != ".pyc":
-                yield path, f"Notebooks/{path.relative_to(root).as_posix()}"
-    yield root / "requirements.txt", "Notebooks/requirements.txt"
-    for path in _files(root / "results"):
-        if path.name != CHECKPOINT and path.stat().st_size <= RESULT_FILE_LIMIT:
-            yield path, f"Notebooks/{path.relative_to(root).as_posix()}"
-
-
-def _files(folder: Path) -> list[Path]:
-    """Regular files under ``folder``, sorted, skipping caches, build folders and hidden temporaries."""
-    if not folder.is_dir():
-        return []
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIPPED_DIRS and not d.startswith("."))
-        found += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
-    return found
+    beside = [p for p in project_files(notebooks, root) if p.resolve() != notebook.resolve()]
+    entries = [(project_file(p, root), f"Notebooks/{p.relative_to(notebooks).as_posix()}") for p in beside]
+    own = notebook.absolute().is_relative_to(root)  # a --notebook from elsewhere is the user's explicit choice
+    entries.append((project_file(notebook, root) if own else notebook, f"Notebooks/{notebook.name}"))
+    packed = [p for folder in ("hw14_lib", "configs") for p in project_files(root / folder, root) if p.suffix != ".pyc"]
+    packed += notebook_result_files(root / "results")
+    entries += [(project_file(p, root), f"Notebooks/{p.relative_to(root).as_posix()}") for p in packed]
+    entries.append((project_file(root / "requirements.txt", root), "Notebooks/requirements.txt"))
+    return entries
 
 
 def _write_zip(path: Path, entries: Iterable[tuple[Path, str]]) -> None:
