@@ -120,14 +120,14 @@ def plot_training_curves(
                 color=color,
                 ls="--",
                 lw=1.5,
-                label=f"support, before adaptation ({window_label(window)})",
+                label="before adaptation (support), same average",
             )
         ax.set_title(f"{title}: {what} during meta-training" if title else f"{what.capitalize()} during meta-training")
         ax.title.set_fontsize(10)
         ax.set_xlabel("environment steps (millions)")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(frameon=False, fontsize=8)
+        ax.legend(frameon=False, fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.17))
         paths.append(save_figure(fig, out / name))
     return paths
 

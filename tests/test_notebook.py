@@ -325,7 +325,7 @@ def test_training_figures_are_drawn_with_titles_and_captions(tmp_path: Path, smo
     shutil.copy(smoke_run / "metrics.jsonl", bare)
     items = nb.training_figures(bare, s)
     assert images_of(items) == ["meta_loss.png", "query_return.png"] and len(captions_of(items)) == 2
-    assert all(Path(i.filename).parent == s.figures_dir / "bare" for i in items if hasattr(i, "filename"))
+    assert all(Path(i.filename).parent == s.figures_dir / "bare" for i in items if getattr(i, "filename", None))
     assert [type(i).__name__ for i in items] == ["Image", "Markdown", "Image", "Markdown"]  # a caption under each
 
 
