@@ -87,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except RuntimeError as exc:  # a failed experiment of results --jobs N (its own error was printed above)
-        from hw14_lib.experiments import ExperimentFailed
+        from hw14_lib.jobs import ExperimentFailed
 
         if not isinstance(exc, ExperimentFailed):
             raise

@@ -7,6 +7,8 @@ type) naming the field, the value and what is allowed, before anything is writte
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ from hw14_lib.rl.vector_env import Backend
 MAX_SEED = 2**31 - 1
 """Seeds run from 0 to this; the evaluations' seeds add offsets of up to 30 000, and torch takes < 2**63."""
 MAX_PHYSICS_THREADS = 256
+RUNTIME_FIELDS = ("physics_threads", "notes")
+"""Fields that do not change a run's results: left out of :attr:`TrainConfig.digest`."""
 
 OuterOptimizerName = Literal["adam", "trpo", "promp"]
 StepSizeMode = Literal["none", "per_tensor", "per_parameter"]
@@ -218,6 +222,13 @@ class TrainConfig:
             fail("init_log_std", self.init_log_std, f"a number in [{LOG_STD_BOUNDS[0]:g}, {LOG_STD_BOUNDS[1]:g}]")
 
     # --- derived values ---
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the fields' canonical JSON, without :data:`RUNTIME_FIELDS`: what a checkpoint records, so that
+        a checkpoint and a ``config.yaml`` that do not belong together are caught."""
+        kept = {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
+        return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+
     @property
     def velocity_range(self) -> tuple[float, float]:
         """``(velocity_low, velocity_high)``."""

@@ -9,8 +9,6 @@ steps, returns after 0, 1, 2 and 3 inner policy-gradient steps.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from hw14_lib.config import TrainConfig
 from hw14_lib.evaluation import evaluate_meta_policy
 from hw14_lib.folder_lock import check_not_in_use, exclusive_folder
 from hw14_lib.io_utils import atomic_write_json, atomic_write_text
+from hw14_lib.jobs import run_in_subprocesses
 from hw14_lib.run_folder import CHECKPOINT, INTERIM_SUMMARY, prepare_run_folder, read_checkpoint, read_metrics
 from hw14_lib.run_folder import is_finished as run_is_finished
 from hw14_lib.training import finish_run, make_policy
@@ -286,59 +285,10 @@ def run_experiments(
         for exp in pending:
             run_experiment(exp, root, progress=progress, deadline=deadline, physics_threads=threads)
     else:
-        _run_in_subprocesses(pending, root, jobs=jobs, physics_threads=threads, max_minutes=max_minutes, suite=suite)
+        run_in_subprocesses(
+            [e.name for e in pending], root, jobs=jobs, physics_threads=threads, max_minutes=max_minutes, suite=suite
+        )
     return [e.name for e in selected if not is_finished(e, root)]
-
-
-class ExperimentFailed(RuntimeError):
-    """A child of ``results --jobs N`` failed; the others were stopped at their last checkpoint."""
-
-
-def _run_in_subprocesses(
-    pending: list[Experiment], root: Path, *, jobs: int, physics_threads: int, max_minutes: float | None, suite: str
-) -> None:
-    queue = list(pending)
-    running: list[tuple[Experiment, subprocess.Popen[bytes]]] = []
-    try:
-        while queue or running:
-            while queue and len(running) < jobs:
-                exp = queue.pop(0)
-                cmd = [sys.executable, "-m", "hw14_lib", "results", "--only", exp.name, "--root", str(root)]
-                cmd += ["--suite", suite]
-                cmd += ["--no-progress", "--physics-threads", str(physics_threads)]
-                if max_minutes is not None:
-                    cmd += ["--max-minutes", str(max_minutes)]
-                running.append((exp, subprocess.Popen(cmd)))
-            time.sleep(1.0)
-            for item in list(running):
-                if item[1].poll() is not None:
-                    running.remove(item)
-                    if item[1].returncode != 0:
-                        others = ", ".join(e.name for e, _ in running) or "none"
-                        raise ExperimentFailed(
-                            f"experiment {item[0].name} failed with exit status {item[1].returncode} (its error is "
-                            f"above); stopped the others at their last checkpoint ({others}); run again to resume"
-                        )
-    except KeyboardInterrupt:
-        # Ctrl-C reached the jobs too (same process group) and they are stopping; SIGTERM reached
-        # only this process, so the jobs still running after a grace period are sent it as well.
-        _stop(running, grace=10.0)
-        raise
-    finally:
-        _stop(running, grace=0.0)  # a failed sibling: SIGTERM checkpoints and stops the others; no orphan
-
-
-def _stop(running: list[tuple[Experiment, subprocess.Popen[bytes]]], *, grace: float) -> None:
-    """Wait ``grace`` seconds for the children still running, then SIGTERM them (each stops at its last
-    checkpoint) and wait for every one."""
-    deadline = time.monotonic() + grace
-    for _, proc in running:
-        try:
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            proc.wait()
-    running.clear()
 
 
 def write_status(root: Path = RESULTS_ROOT, experiments: Sequence[Experiment] = EXPERIMENTS) -> Path:

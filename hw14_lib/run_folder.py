@@ -16,7 +16,6 @@ torn line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from dataclasses import dataclass
@@ -111,17 +110,6 @@ def prepare_run_folder(cfg: TrainConfig, out: Path, *, resume: bool, overwrite: 
 
 # --- the resumable state ----------------------------------------------------------------------------
 
-RUNTIME_FIELDS = ("physics_threads", "notes")
-"""Configuration fields that do not change a run's results: left out of :func:`config_digest`."""
-
-
-def config_digest(cfg: TrainConfig | dict[str, Any]) -> str:
-    """SHA-256 of the configuration's fields (without :data:`RUNTIME_FIELDS`), canonical JSON: what a checkpoint
-    records so that a checkpoint and a ``config.yaml`` that do not belong together are caught."""
-    data = cfg.to_dict() if isinstance(cfg, TrainConfig) else dict(cfg)
-    kept = {k: v for k, v in data.items() if k not in RUNTIME_FIELDS}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
-
 
 @dataclass
 class RunState:
@@ -135,7 +123,7 @@ class RunState:
     env_steps: int = 0
     wall_seconds: float = 0.0
     config_digest: str | None = None
-    """:func:`config_digest` of the run's configuration, written into every checkpoint and checked on load."""
+    """:attr:`TrainConfig.digest` of the run's configuration, written into every checkpoint and checked on load."""
 
     def save(self, path: Path, record: dict[str, Any] | None = None) -> None:
         """Write the checkpoint atomically, with ``record``, the metrics line of this iteration."""
@@ -168,9 +156,6 @@ class RunState:
                 f"{str(path)!r} was trained with another configuration than {str(path.parent / CONFIG)!r}; "
                 "it belongs to another run (or config.yaml was changed); nothing was written"
             )
-        missing = [k for k in ("policy", "optimizer", "numpy_rng", "torch_generator", "iteration") if k not in data]
-        if missing:
-            raise RunFolderError(f"{str(path)!r} is not a checkpoint of this project (no {', '.join(missing)})")
         self.policy.load_state_dict(data["policy"])
         try:
             check_finite_parameters(self.policy, str(path))
@@ -191,8 +176,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for foreign or corrupt files
         raise RunFolderError(f"{str(path)!r} is not a readable checkpoint (torch.load: {type(exc).__name__})") from exc
-    if not isinstance(data, dict):
-        raise RunFolderError(f"{str(path)!r} is not a checkpoint of this project (a {type(data).__name__})")
+    if not isinstance(data, dict) or not {"policy", "optimizer", "numpy_rng", "torch_generator"} <= data.keys():
+        raise RunFolderError(f"{str(path)!r} is not a checkpoint of this project (it lacks the training state)")
     return data
 
 
@@ -230,13 +215,13 @@ def check_config_matches_run(cfg: TrainConfig, folder: Path) -> None:
     if source.is_file():
         try:
             summary = json.loads(source.read_text(encoding="utf-8"))
-            recorded = config_digest(TrainConfig.from_dict(summary["config"])) if "config" in summary else None
+            recorded = TrainConfig.from_dict(summary["config"]).digest if "config" in summary else None
         except (ValueError, TypeError, KeyError) as exc:
             raise RunFolderError(f"{str(source)!r} is damaged ({type(exc).__name__}: {exc})") from exc
     elif (folder / CHECKPOINT).is_file():
         source = folder / CHECKPOINT
         recorded = read_checkpoint(source).get("config_digest")
-    if recorded is not None and recorded != config_digest(cfg):
+    if recorded is not None and recorded != cfg.digest:
         raise RunFolderError(
             f"{str(folder / CONFIG)!r} is not the configuration the run was trained with (by {str(source)!r}); "
             "restore it or pass --config with the run's configuration"

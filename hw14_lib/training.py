@@ -48,7 +48,6 @@ from hw14_lib.run_folder import (
     RunFolderError,
     RunState,
     check_run_folder,
-    config_digest,
     prepare_run_folder,
     read_checkpoint,
     read_metrics,
@@ -195,7 +194,7 @@ def _train_locked(
         optimizer=make_outer_optimizer(cfg, policy),
         rng=np.random.default_rng(cfg.seed),
         generator=torch.Generator().manual_seed(cfg.seed),
-        config_digest=config_digest(cfg),
+        config_digest=cfg.digest,
     )
     if resume:
         restore_metrics(out, state.load(out / CHECKPOINT), state.iteration)

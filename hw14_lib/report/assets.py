@@ -28,10 +28,8 @@ from pathlib import Path
 from hw14_lib import plots
 from hw14_lib.io_utils import atomic_write_text
 from hw14_lib.report.comparison import (
-    difference_numbers,
     gradient_variance_numbers,
     load_table,
-    main_protocol_table,
     protocol_figure,
     protocol_numbers,
     protocol_table,
@@ -60,6 +58,7 @@ from hw14_lib.report.numbers import (
     later_step_numbers,
     paper_numbers,
 )
+from hw14_lib.report.paper_table import difference_numbers, main_protocol_table, schedule_numbers
 from hw14_lib.report.tables import (
     LEGENDS,
     ablation_table,
@@ -128,6 +127,7 @@ def generate_report_assets(
     ablation_numbers(sheet, runs)
     later_step_numbers(sheet, later_steps)
     protocol_numbers(sheet, protocol_rows)
+    schedule_numbers(sheet, protocol_rows)
     for env in ("paper", "gymnasium"):
         difference_numbers(sheet, protocol_rows, env=env)
     gradient_variance_numbers(sheet, Path(results) / "diagnostics")

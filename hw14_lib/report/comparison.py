@@ -59,15 +59,17 @@ def rows_of(rows: Sequence[Row], *, env: str, horizon: int = 200) -> dict[tuple[
     }
 
 
-def _cell(row: Row, k: int) -> tuple[float | None, float | None, float | None]:
+def row_cell(row: Row, k: int) -> tuple[float | None, float | None, float | None]:
+    """``(mean, std over seeds or None for one seed, s.e.m. over tasks)`` of a table row after ``k`` steps."""
     returns, std, sem = row["returns"], row["std_over_seeds"], row["sem_over_tasks"]
     if k >= len(returns):
         return None, None, None
     return returns[k], (std[k] if row["seeds"] > 1 else None), sem[k]
 
 
-def _tex_cell(row: Row, k: int) -> str:
-    mean, std, sem = _cell(row, k)
+def tex_row_cell(row: Row, k: int) -> str:
+    """:func:`row_cell` as LaTeX: ``mean +- std`` with the s.e.m. in brackets (empty past the row's steps)."""
+    mean, std, sem = row_cell(row, k)
     if mean is None:
         return ""
     return tex_pm(mean, std, 2 if std is not None else 1) + rf" {{\scriptsize({tex_number(sem)})}}"
@@ -96,9 +98,9 @@ def protocol_table(rows: Sequence[Row], *, env: str) -> str:
             if row is not None:
                 steps = tex_number(row["env_steps_per_seed"] / 1e6)
                 if method == "oracle":
-                    cells = [rf"\multicolumn{{4}}{{c}}{{{_tex_cell(row, 0)}}}"]
+                    cells = [rf"\multicolumn{{4}}{{c}}{{{tex_row_cell(row, 0)}}}"]
                 else:
-                    cells = [_tex_cell(row, k) for k in range(4)]
+                    cells = [tex_row_cell(row, k) for k in range(4)]
                 time = wall_time(row.get("wall_seconds_per_seed"))
                 lines.append(" & ".join([label, "ours", str(row["seeds"]), *cells, steps, time]) + r" \\")
             elif paper and method in PAPER_METHODS:
@@ -114,93 +116,6 @@ def protocol_table(rows: Sequence[Row], *, env: str) -> str:
                 lines.append(" & ".join(["", "paper", "", *values, budget, ""]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
-
-
-MAIN_METHODS: tuple[str, ...] = ("maml", "pretrained", "random", "oracle")
-"""The rows of the main text's comparison with the paper (the extensions are in the appendix's full table)."""
-
-
-def later_scale_of(row: Row) -> float | None:
-    """The validated scale ``c`` of a row's later steps (``step_sizes[1] / step_sizes[0]``), ``None`` without one."""
-    sizes = row.get("step_sizes") or []
-    return sizes[1] / sizes[0] if len(sizes) > 1 and sizes[0] else None
-
-
-def paper_schedule_row(row: Row) -> Row | None:
-    """A row's ``c = 1`` schedule (every step of size ``alpha``, the paper's practice) as a row of its own, or
-    ``None`` when it has none (its later steps already had size ``alpha``)."""
-    paper = row.get("paper_schedule")
-    if paper is None:
-        return None
-    return {**row, **paper}
-
-
-def main_protocol_table(rows: Sequence[Row]) -> str:
-    """``tab_protocol_main.tex``: the main text's comparison on the paper's environment, direction and velocity:
-    MAML with its validated later-step scale ``c`` and with ``c = 1`` (the paper's practice; ``k = 0, 1`` are
-    shared, so left blank), the pretrained, random and oracle baselines, each beside the paper's row."""
-    by_key = rows_of(rows, env="paper")
-    lines = [
-        r"\begin{tabular}{@{}ll r rrrr r@{}}",
-        r"\toprule",
-        r" & & & \multicolumn{4}{c}{return after $k$ inner steps} & steps \\",
-        r"\cmidrule(lr){4-7}",
-        r"method & source & seeds & $k=0$ & $k=1$ & $k=2$ & $k=3$ & (M) \\",
-    ]
-    for fam, family in FAMILIES.items():
-        lines += [r"\midrule", rf"\multicolumn{{8}}{{@{{}}l}}{{\emph{{{family.capitalize()} tasks}}}} \\"]
-        for method in MAIN_METHODS:
-            lines += _main_rows(by_key.get((fam, method)), method)
-            if method == "oracle":
-                lines.append(rf" & paper & & \multicolumn{{4}}{{c}}{{{tex_number(PAPER_ORACLE[fam])}}} & \\")
-            elif method in PAPER_CURVES[fam]:
-                budget = tex_number(PAPER_BUDGET_M[fam]) if method == "maml" else ""
-                values = [tex_number(v) for v in PAPER_CURVES[fam][method]]
-                lines.append(" & ".join(["", "paper", "", *values, budget]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
-
-
-def _main_rows(row: Row | None, method: str) -> list[str]:
-    """Our rows of one method in :func:`main_protocol_table` (MAML: one per later-step schedule)."""
-    label = LABELS[method]
-    if row is None:
-        empty = [rf"\multicolumn{{4}}{{c}}{{{NA}}}"] if method == "oracle" else [NA] * 4
-        return [" & ".join([label, "ours", "0", *empty, ""]) + r" \\"]
-    steps = tex_number(row["env_steps_per_seed"] / 1e6)
-    if method == "oracle":
-        cells = [rf"\multicolumn{{4}}{{c}}{{{_tex_cell(row, 0)}}}"]
-    else:
-        cells = [_tex_cell(row, k) for k in range(4)]
-    scale = later_scale_of(row) if method == "maml" else None
-    if scale is not None and scale != 1:
-        label = rf"{label}, $c = {scale:g}$"
-    lines = [" & ".join([label, "ours", str(row["seeds"]), *cells, steps]) + r" \\"]
-    paper_row = paper_schedule_row(row) if method == "maml" else None
-    if paper_row is not None:
-        cells = ["", "", *(_tex_cell(paper_row, k) for k in (2, 3))]
-        lines.append(" & ".join([rf"{LABELS[method]}, $c = 1$", "ours", str(row["seeds"]), *cells, ""]) + r" \\")
-    return lines
-
-
-def difference_numbers(sheet: NumberSheet, rows: Sequence[Row], *, env: str) -> None:
-    """``diff.<env>.<fam>.pretrained.k<k>``: the pretrained policy's return minus MAML's after ``k`` steps on the
-    same protocol, ``.se`` its standard error from the test tasks (each row's mean s.e.m. over tasks divided by
-    the square root of its seeds, combined in quadrature) and ``.z`` their ratio."""
-    by_key = rows_of(rows, env=env)
-    for fam in FAMILIES:
-        maml, other = by_key.get((fam, "maml")), by_key.get((fam, "pretrained"))
-        for k in range(4):
-            diff = se = None
-            if maml and other and k < len(maml["returns"]) and k < len(other["returns"]):
-                diff = other["returns"][k] - maml["returns"][k]
-                se = (
-                    maml["sem_over_tasks"][k] ** 2 / maml["seeds"] + other["sem_over_tasks"][k] ** 2 / other["seeds"]
-                ) ** 0.5
-            key = f"diff.{env}.{fam}.pretrained.k{k}"
-            sheet.put(key, diff)
-            sheet.put(f"{key}.se", se)
-            sheet.put(f"{key}.z", diff / se if diff is not None and se else None)
 
 
 def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
@@ -219,24 +134,10 @@ def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
                 sheet.put(f"{key}.seeds", row["seeds"] if row else None, 0)
                 sheet.put(f"{key}.steps", row["env_steps_per_seed"] / 1e6 if row else None)
                 for k in range(1 if method == "oracle" else 4):
-                    mean, std, _ = _cell(row, k) if row else (None, None, None)
+                    mean, std, _ = row_cell(row, k) if row else (None, None, None)
                     sheet.put(f"{key}.k{k}", mean)
                     sheet.text(f"{key}.k{k}.pm", tex_pm(mean, std, row["seeds"] if row else 0))
             maml, oracle = by_key.get((fam, "maml")), by_key.get((fam, "oracle"))
-            paper_row = paper_schedule_row(maml) if maml else None
-            scale = later_scale_of(maml) if maml else None
-            sheet.put(f"table.{env}.{fam}.maml.c", scale, 2)
-            pretrained = by_key.get((fam, "pretrained"))
-            alpha = pretrained["step_sizes"][0] if pretrained and pretrained["step_sizes"] else None
-            sheet.text(f"table.{env}.{fam}.pretrained.alpha", f"{alpha:g}" if alpha is not None else None)
-            for k in (2, 3):
-                mean, std, _ = _cell(paper_row, k) if paper_row else (None, None, None)
-                sheet.put(f"table.{env}.{fam}.maml.c1.k{k}", mean)
-                seeds = paper_row["seeds"] if paper_row else 0
-                sheet.text(f"table.{env}.{fam}.maml.c1.k{k}.pm", tex_pm(mean, std, seeds))
-                if env == "paper" and fam in PAPER_CURVES:
-                    gap = mean - PAPER_CURVES[fam]["maml"][k] if mean is not None else None
-                    sheet.put(f"table.paper.{fam}.maml.c1.gap.k{k}", gap)
             if env == "paper" and fam in PAPER_CURVES:  # ours minus the paper's MAML, after k steps
                 for method in ("maml", "maml_lslr", "promp"):
                     row = by_key.get((fam, method))
@@ -307,7 +208,7 @@ def protocol_markdown(rows: Sequence[Row]) -> str:
     lines = list(header)
 
     def cell(row: Row, k: int) -> str:
-        mean, std, sem = _cell(row, k)
+        mean, std, sem = row_cell(row, k)
         if mean is None:
             return ""
         return f"{mean:.1f}" + ("" if std is None else f" ± {std:.1f}") + f" ({sem:.1f})"
