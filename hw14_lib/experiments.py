@@ -81,11 +81,11 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     Experiment(
         "dir_maml_h100", "configs/dir.yaml", {"horizon": 100, "ctrl_weight": 0.5, "iterations": 300}, group="variant"
     ),
-    # Oracles on Gymnasium (issue 21): the task parameter in the observation, 100 pretraining iterations (8 M and
+    # Oracles on Gymnasium: the task parameter in the observation, 100 pretraining iterations (8 M and
     # 16 M env steps, a tenth of the MAML runs' budget): a lower bound on what a policy told the task reaches.
     Experiment("dir_oracle", "configs/dir.yaml", {"objective": "pretrain", "oracle": True, "iterations": 100}),
     Experiment("vel_oracle", "configs/vel.yaml", {"objective": "pretrain", "oracle": True, "iterations": 100}),
-    # The MAML paper's environment (issue 21): MAML seeds, then the baselines with the same env-step budget (no
+    # The MAML paper's environment: MAML seeds, then the baselines with the same env-step budget (no
     # support sets: twice the iterations) and the oracles (task parameter in the observation, trained likewise).
     *_seeds("paper_dir_maml", "configs/paper_dir.yaml", (0, 1, 2)),
     *_seeds("paper_vel_maml", "configs/paper_vel.yaml", (0, 1, 2)),
@@ -99,7 +99,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     ),
     Experiment("paper_dir_random", "configs/paper_dir.yaml", train=False, group="paper"),
     Experiment("paper_vel_random", "configs/paper_vel.yaml", train=False, group="paper"),
-    # Learned step sizes (issue 23): K = 3 inner steps in training (the protocol's three), alpha per step and tensor
+    # Learned step sizes: K = 3 inner steps in training (the protocol's three), alpha per step and tensor
     # (MAML++'s LSLR), on the MAML runs' env-step budget (four sampled sets per iteration: 25 and 50 iterations).
     # log alpha's Adam rate 0.03: with so few outer steps, 1e-3 (MAML++'s, for 10^5 steps) would leave alpha within
     # a few percent of its start; 0.03 lets it move by up to e^0.75 (direction) and e^1.5 (velocity). TRPO's
@@ -123,7 +123,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         for family, iterations in (("dir", 25), ("vel", 50))
         for seed in (0, 1, 2)
     ),
-    # The dynamics family (issue 23): MAML seeds, and the baselines and oracle as on direction and velocity.
+    # The dynamics family: MAML seeds, and the baselines and oracle as on direction and velocity.
     *_seeds("paper_dyn_maml", "configs/paper_dyn.yaml", (0, 1, 2)),
     Experiment(
         "paper_dyn_pretrained",
@@ -138,7 +138,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         group="extension",
     ),
     Experiment("paper_dyn_random", "configs/paper_dyn.yaml", train=False, group="extension"),
-    # ProMP (issue 23): the LVC inner step and five PPO-clipped Adam steps per meta-batch, on the MAML budget.
+    # ProMP: the LVC inner step and five PPO-clipped Adam steps per meta-batch, on the MAML budget.
     *(
         Experiment(
             f"paper_{family}_promp_s{seed}",

@@ -735,11 +735,11 @@ def labelled_colors(fig: object) -> list[tuple[str, str]]:
 
 def test_every_figure_draws_a_method_in_its_palette_colour(drawn_figures: dict[str, object]) -> None:
     """A series that names a method (``MAML (ours)``, ``pretrained, α = 4 (ours)``, ``ProMP (3 seeds)``) has the
-    method's colour in :data:`hw14_lib.plots.METHOD_STYLES`, in the report's figures and the notebook's alike; a
+    method's colour in :data:`hw14_lib.palette.METHOD_STYLES`, in the report's figures and the notebook's alike; a
     series that is no method (an ablation) takes none of the methods' colours."""
     from matplotlib.colors import to_hex
 
-    from hw14_lib.plots import METHOD_STYLES, method_of
+    from hw14_lib.palette import METHOD_STYLES, method_of
 
     palette = {method: to_hex(style.color) for method, style in METHOD_STYLES.items()}
     assert len(set(palette.values())) == len(palette), "two methods share a colour"
@@ -760,7 +760,7 @@ def test_every_figure_draws_a_method_in_its_palette_colour(drawn_figures: dict[s
 
 
 def test_method_of_reads_labels_with_qualifiers() -> None:
-    from hw14_lib.plots import METHOD_STYLES, OTHER_COLORS, method_color, method_of
+    from hw14_lib.palette import METHOD_STYLES, OTHER_COLORS, method_color, method_of
 
     assert method_of("MAML, learned α, K steps (3 seeds)") == "maml_lslr"
     assert method_of("MAML (ours)") == method_of("MAML, every step α") == "maml"

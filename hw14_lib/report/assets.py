@@ -10,7 +10,7 @@ into ``report/generated/``:
 * table fragments ``tab_*.tex`` that the report ``\\input``s;
 * the paper's-protocol tables ``tab_protocol_{paper,gymnasium}.tex`` and figures ``fig_protocol_{dir,vel}.png``
   from ``results/table.json`` (:mod:`hw14_lib.report.comparison`);
-* the learning curves of issue 23's additions, ``fig_extensions.png``, and their numbers
+* the learning curves of the extensions (learned step sizes, ProMP), ``fig_extensions.png``, and their numbers
   (:mod:`hw14_lib.report.extensions`);
 * figures ``fig_*.png`` (:func:`comparison_figures`, also written to ``results/figures/``) and
   the seed's two plots ``backward/{meta_loss,query_return}.png`` (a placeholder image naming the
@@ -25,7 +25,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from hw14_lib import plots
+from hw14_lib import plots, study_plots
 from hw14_lib.io_utils import atomic_write_text
 from hw14_lib.report.comparison import (
     gradient_variance_numbers,
@@ -49,7 +49,6 @@ from hw14_lib.report.data import (
 from hw14_lib.report.extensions import extension_facts, extension_figure, extension_numbers
 from hw14_lib.report.frames import frame_strip
 from hw14_lib.report.numbers import (
-    LEARNING_THRESHOLD,
     ablation_numbers,
     backward_numbers,
     benchmark_numbers,
@@ -232,7 +231,7 @@ def later_step_figure(studies: Sequence[LaterStepStudy], path: str | os.PathLike
     if not studies:
         return plots.plot_placeholder("not yet available:\nresults/later_steps/*.json", path)
     panels = {s.label: {r["scale"]: r["mean_stochastic"] for r in s.rows} for s in studies}
-    return plots.plot_later_steps(panels, path, alpha=studies[0].rows[0]["step_sizes"][0])
+    return study_plots.plot_later_steps(panels, path, alpha=studies[0].rows[0]["step_sizes"][0])
 
 
 def _adaptation_figure(
@@ -264,11 +263,10 @@ def _ablation_figure(runs: Mapping[str, Run], path: Path) -> Path:
         return plots.plot_placeholder("not yet available:\nresults/ablation_*/metrics.jsonl", path)
     # Support returns stay near 0 on direction (standing still), so the query return is the gain.
     seeds = [run.metrics for run in seeds_of(runs, "dir_maml") if usable(run)]
-    return plots.plot_run_comparison(
+    return study_plots.plot_run_comparison(
         ablations,
         path,
         ylabel="query return (after the inner steps)",
         reference=("dir_maml", seeds) if seeds else None,
-        mark=(LEARNING_THRESHOLD, "paper, one step (held-out)"),
         title="Direction tasks: ablations during meta-training",
     )

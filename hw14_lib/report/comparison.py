@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hw14_lib import plots
+from hw14_lib.palette import METHOD_STYLES
 from hw14_lib.protocol import PROTOCOL_FAMILIES
 from hw14_lib.report.data import FAMILIES, METHOD_LABELS, PAPER_CURVES, PAPER_ORACLE
 from hw14_lib.report.tex import NA, NumberSheet, tex_number, tex_pm
@@ -23,12 +24,10 @@ Row = Mapping[str, Any]
 TABLE_ORDER: tuple[str, ...] = ("maml", "maml_lslr", "promp", "pretrained", "random", "oracle")
 PAPER_METHODS: tuple[str, ...] = ("maml", "pretrained", "random", "oracle")
 """The paper's rows: shown (n/a until run) in the paper-environment table; the extensions only once they exist."""
-LABELS: dict[str, str] = {
-    method: style.label.replace("α", r"$\alpha$") for method, style in plots.METHOD_STYLES.items()
-}
-"""Each method's label in LaTeX: the palette's (:data:`hw14_lib.plots.METHOD_STYLES`), so tables and figures agree."""
+LABELS: dict[str, str] = {method: style.label.replace("α", r"$\alpha$") for method, style in METHOD_STYLES.items()}
+"""Each method's label in LaTeX: the palette's (:data:`hw14_lib.palette.METHOD_STYLES`), so tables and figures agree."""
 PAPER_BUDGET_M: dict[str, float] = {"dir": 32.0, "vel": 76.0}
-"""Env steps (millions) per seed behind the paper's evaluated checkpoints (issue 21's reading of cbfinn/maml_rl)."""
+"""Env steps (millions) per seed behind the paper's evaluated checkpoints (from cbfinn/maml_rl's launch scripts)."""
 REIMPLEMENTATIONS: dict[str, float] = {"learn2learn": 260.0, "RLlib": 268.0}
 """One-step direction returns the reimplementations report at horizon 100 with cost 0.05 ||a||^2 on Gymnasium's
 half-cheetah after 300 iterations, read off their plots (approximate)."""
@@ -36,7 +35,7 @@ half-cheetah after 300 iterations, read off their plots (approximate)."""
 
 def plain_label(method: str) -> str:
     """A method's label outside LaTeX (``MAML, learned α``), as every figure names it."""
-    return plots.METHOD_STYLES[method].label
+    return METHOD_STYLES[method].label
 
 
 def load_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
-"""Issue 23's additions measured against MAML-TRPO on the paper's environment: the learning curves of MAML, MAML
-with learned step sizes and ProMP (``fig_extensions.png``), and the numbers the report quotes about them (when each
+"""The extensions measured against MAML-TRPO on the paper's environment: the learning curves of MAML, MAML with
+learned step sizes and ProMP (``fig_extensions.png``), and the numbers the report quotes about them (when each
 reaches the paper's one-step return, whether learned step sizes rise at every step, the dynamics family's gap).
 
 The learning curves are the training query returns in ``metrics.jsonl`` (the adapted policies on the meta-batch's
@@ -111,7 +111,7 @@ class CurveFacts:
 
 @dataclass(frozen=True)
 class ExtensionFacts:
-    """What the report and the notebook say about issue 23's additions.
+    """What the report and the notebook say about the extensions (learned step sizes, ProMP, the dynamics family).
 
     Attributes:
         budget: ``fam -> `` the target budget in env steps (:data:`BUDGET_FRACTION` of the paper's).
