@@ -158,8 +158,9 @@ def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
 
 
 def protocol_figure(rows: Sequence[Row], out: str | os.PathLike[str]) -> list[Path]:
-    """``fig_protocol_{dir,vel}.png``: the paper's environment, our methods (mean ± std over seeds) against the
-    paper's curves, with both oracles as horizontal lines (a placeholder where there is no row yet)."""
+    """``fig_protocol_{dir,vel}.png``: the paper's environment, our MAML, pretrained and random rows (mean ± std over
+    seeds) against the paper's curves, with both oracles as horizontal lines (a placeholder where there is no row
+    yet). The extensions have a figure of their own (:mod:`hw14_lib.report.extensions`)."""
     out = Path(out)
     written = []
     by_key = rows_of(rows, env="paper")
@@ -167,7 +168,7 @@ def protocol_figure(rows: Sequence[Row], out: str | os.PathLike[str]) -> list[Pa
         path = out / f"fig_protocol_{fam}.png"
         curves = {
             plain_label(method): (list(row["returns"]), list(row["std_over_seeds"]))
-            for method in TABLE_ORDER[:5]
+            for method in PAPER_METHODS[:3]  # the main text's methods; the extensions have a figure of their own
             if (row := by_key.get((fam, method))) is not None
         }
         if not curves:
