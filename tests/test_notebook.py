@@ -282,10 +282,17 @@ def settings_with(tmp_path: Path, results: Path | None = None) -> nb.NotebookSet
     return s
 
 
+def without_working_tree_runs(s: nb.NotebookSettings, tmp_path: Path) -> nb.NotebookSettings:
+    """``s`` with a project folder that holds no ``runs/`` (the working tree's ``runs/default``, left by ``make
+    run``, would be found first), its configs the repository's."""
+    root = tmp_path / "project"
+    root.mkdir(exist_ok=True)
+    (root / "configs").symlink_to(REPO / "configs")
+    return dataclasses.replace(s, repo_root=root)
+
+
 def test_missing_results_return_notes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    s = settings_with(tmp_path)
-    if (REPO / "runs" / "default" / "metrics.jsonl").is_file():
-        pytest.skip("runs/default exists here, so the full run is found")
+    s = without_working_tree_runs(settings_with(tmp_path), tmp_path)
     assert nb.full_run_folder(s) is None
     assert "not available yet" in nb.full_run_note(None, s).text
     for helper in (nb.training_figures, nb.adaptation_results, nb.run_video):
@@ -429,9 +436,7 @@ def test_make_task() -> None:
 @pytest.mark.slow
 def test_meta_trained_policy_order(tmp_path: Path, smoke_run: Path) -> None:
     results = tmp_path / "results"
-    s = settings_with(tmp_path, results)
-    if (REPO / "runs" / "default" / "policy.pt").is_file():
-        pytest.skip("runs/default exists here and would be picked before the live run")
+    s = without_working_tree_runs(settings_with(tmp_path, results), tmp_path)
     with pytest.raises(FileNotFoundError, match="run the training cell first"):
         nb.meta_trained_policy(s, "direction")
     shutil.copytree(smoke_run, s.live_run_dir)
