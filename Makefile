@@ -14,7 +14,7 @@ SHELL := /bin/bash
 # "is ignored" warning per package. They say nothing about this project, so they are filtered.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: venv cluster-venv run lab test lint format bench-cluster bench bench-scaling bench-trpo results later-steps clean tex report submission
+.PHONY: venv cluster-venv run lab test lint format chromium bench-cluster bench bench-scaling bench-trpo results later-steps clean tex report submission
 
 venv: $(STAMP)
 
@@ -53,7 +53,10 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: lint $(CLUSTER_STAMP)
+# Every test runs: the report's tests need TeX Live and the browser test Debian's Chromium, which `tex` and
+# `chromium` install with apt when they are missing (the whole suite takes several minutes on two cores; the fast
+# part alone: .venv/bin/python -m pytest -m "not slow").
+test: lint $(CLUSTER_STAMP) tex chromium
 	$(PY) -m pytest
 
 # Env steps/s of whole meta-iterations (backward Adam, direction TRPO; 1 and 2 threads), the seed-style loop and
@@ -80,8 +83,8 @@ bench-trpo: $(STAMP)
 # The report's experiments into results/ (resumable: run again to continue; two at a time, one per core), then
 # the finished direction/velocity runs under the paper's protocol (40 test tasks) into results/table.json and the
 # README's table.
-# With RAY_ADDRESS=HOST:PORT (or auto) the experiments run as tasks on that Ray cluster instead (README, "On a
-# Ray cluster"); RAY_STORAGE names a folder every node reaches.
+# With RAY_ADDRESS=HOST:PORT (or auto) the experiments run as tasks on that Ray cluster instead (docs/cluster.md);
+# RAY_STORAGE names a folder every node reaches.
 results: $(STAMP) $(if $(RAY_ADDRESS),$(CLUSTER_STAMP))
 	$(PY) -m hw14_lib results $(if $(RAY_ADDRESS),--ray $(RAY_ADDRESS) $(if $(RAY_STORAGE),--storage $(RAY_STORAGE)),--jobs 2)
 	$(PY) -m hw14_lib protocol --readme README.md
@@ -106,6 +109,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 tex:
 	@if ! command -v latexmk >/dev/null || ! command -v pdflatex >/dev/null || ! command -v pdftoppm >/dev/null; then \
 	  $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $(TEX_PACKAGES); fi
+
+# Debian's Chromium for the browser test (Playwright drives /usr/bin/chromium; it downloads no browser of its own).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; fi
 
 # Regenerates report/generated/ from results/ and benchmarks/results.json, then builds HW14_Solution.pdf
 # (latexmk; fails on LaTeX errors and undefined references; auxiliary files in report/build/).

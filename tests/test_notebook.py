@@ -803,3 +803,20 @@ def test_moving_averages_say_their_window(drawn_figures: dict[str, object]) -> N
         suptitle = fig._suptitle.get_text() if fig._suptitle else ""  # type: ignore[attr-defined]
         titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]  # type: ignore[attr-defined]
         assert suptitle or all(titles), f"{name} has an axes without a title"
+
+
+def test_papermill_injects_quick_after_the_parameters_cell(tmp_path: Path) -> None:
+    """``papermill -p quick True`` works like ``HW14_QUICK=1``: the injected cell follows the cell tagged
+    ``parameters``, before the first cell that reads ``quick`` (checked without running the notebook)."""
+    import papermill
+
+    out = tmp_path / "prepared.ipynb"
+    papermill.execute_notebook(
+        str(REPO / "Notebooks" / "HW14_MAML.ipynb"), str(out), parameters={"quick": True}, prepare_only=True
+    )
+    cells = nbformat.read(out, as_version=4).cells
+    code = [c for c in cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert "injected-parameters" in code[1].metadata.get("tags", []) and "quick = True" in code[1].source
+    readers = [i for i, c in enumerate(code) if "quick=quick" in c.source]
+    assert readers and readers[0] == 2, "the settings cell must follow the injected parameters"
