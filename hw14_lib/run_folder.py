@@ -96,11 +96,11 @@ def check_run_folder(cfg: TrainConfig, out: Path, *, resume: bool, overwrite: bo
 
 
 def prepare_run_folder(cfg: TrainConfig, out: Path, *, resume: bool, overwrite: bool) -> None:
-    """Check that ``out`` may be used (:func:`check_run_folder`); for a new run, remove an earlier run's
-    files and write ``config.yaml``; for a resumed one, remove the temporaries a kill left."""
+    """Check ``out`` (:func:`check_run_folder`), remove a kill's temporaries; a new run: clear it, write its config."""
     check_run_folder(cfg, out, resume=resume, overwrite=overwrite)
+    if out.is_dir():
+        remove_stale_temporaries(out)  # what a kill between a write and its rename left
     if resume:
-        remove_stale_temporaries(out)
         return
     out.mkdir(parents=True, exist_ok=True)
     for name in (METRICS, CHECKPOINT, SUMMARY, INTERIM_SUMMARY, POLICY, VIDEO, *TRAINING_PLOTS):
