@@ -18,6 +18,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from hw14_lib.commands import diagnose, evaluate, plot, protocol, render, report, results, train
 from hw14_lib.commands.common import UsageError
@@ -37,9 +38,17 @@ SUB_COMMANDS = (
 """Each adds one sub-command (in this order in ``--help``), its handler set as the ``handler`` default."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, like every other error of the command line (argparse
+    prints the whole usage first); its sub-command parsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m hw14_lib",
         description="MAML (Finn et al. 2017) for MuJoCo HalfCheetah: train, evaluate, plot.",
     )

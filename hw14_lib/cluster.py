@@ -79,10 +79,26 @@ def check_address(address: str, *, timeout: float = 3.0) -> None:
     if not host or not port.isdigit():
         raise ClusterError(f"--ray {address!r}: expected HOST:PORT (the head's GCS address) or 'auto'")
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout):
-            return None
+        connection = socket.create_connection((host, int(port)), timeout=timeout)
     except OSError as exc:
         raise ClusterError(f"--ray {address}: cannot reach a Ray cluster there ({exc.strerror or exc})") from None
+    with connection:  # any listener accepts the connection; only a gRPC server answers HTTP/2's preface
+        try:
+            connection.sendall(HTTP2_PREFACE)
+            reply = connection.recv(9)
+        except OSError:
+            reply = b""
+    if len(reply) < 9 or reply[3] != HTTP2_SETTINGS:
+        raise ClusterError(
+            f"--ray {address}: something listens there, but not a Ray cluster (no gRPC reply within {timeout:g} s)"
+        )
+    return None
+
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+"""HTTP/2's client preface and an empty SETTINGS frame: a Ray head's GCS (a gRPC server) answers with its own
+SETTINGS frame, which a listener of another kind does not send."""
+HTTP2_SETTINGS = 4
 
 
 def check_storage(storage: Path) -> None:

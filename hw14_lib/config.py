@@ -316,7 +316,11 @@ class TrainConfig:
             ValueError: malformed YAML, unknown key or bad value.
         """
         path = Path(path)
-        if not path.is_file():
+        if path.is_dir():
+            raise ValueError(f"config file {str(path)!r} is a folder; name a YAML file")
+        if path.exists() and not path.is_file():
+            raise ValueError(f"config file {str(path)!r} is not a regular file; name a YAML file")
+        if not path.exists():
             raise FileNotFoundError(f"config file {str(path)!r} does not exist")
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -134,3 +134,51 @@ def test_resume_refuses_a_checkpoint_with_a_non_finite_policy(
     status = main(train_argv(out, "--resume"))
     _one_error_line(status, capsys.readouterr().err, CHECKPOINT, "non-finite")
     assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("reply", [b"", b"HTTP/1.1 400 Bad Request\r\n\r\n"])
+def test_ray_address_of_a_listener_that_is_not_ray_fails_fast(reply: bytes) -> None:
+    """``--ray HOST:PORT`` where something else listens: one line within the timeout, not minutes of retries."""
+    import socket
+    import threading
+    import time
+
+    from hw14_lib.cluster import ClusterError, check_address
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(64)
+            if reply:
+                connection.sendall(reply)
+            time.sleep(2.0)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    start = time.monotonic()
+    with pytest.raises(ClusterError, match="something listens there, but not a Ray cluster"):
+        check_address(f"127.0.0.1:{port}", timeout=1.0)
+    assert time.monotonic() - start < 1.8
+    server.close()
+
+
+@pytest.mark.parametrize(("config", "piece"), [("configs", "is a folder"), ("/dev/null", "not a regular file")])
+def test_a_config_that_is_not_a_file_says_what_it_is(
+    config: str, piece: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["train", "--config", config, "--out", str(tmp_path / "run"), "--no-progress"])
+    _one_error_line(status, capsys.readouterr().err, piece)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "argv", [["train", "--out", "x", "--resume", "--overwrite"], ["nope"], ["evaluate", "--steps", "two"]]
+)
+def test_usage_errors_are_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ") and "--help" in err, err
