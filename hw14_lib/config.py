@@ -24,11 +24,10 @@ from hw14_lib.rl.losses import Estimator
 from hw14_lib.rl.make_env import EnvName, EnvSpec
 from hw14_lib.rl.maml import InnerLoop
 from hw14_lib.rl.policy import LOG_STD_BOUNDS
-from hw14_lib.rl.tasks import PARAMETER_COUNTS, DistributionName
+from hw14_lib.rl.tasks import PARAMETER_COUNTS, DistributionName, TaskDistribution
 from hw14_lib.rl.vector_env import Backend
+from hw14_lib.seeds import MAX_SEED
 
-MAX_SEED = 2**31 - 1
-"""Seeds run from 0 to this; the evaluations' seeds add offsets of up to 30 000, and torch takes < 2**63."""
 MAX_PHYSICS_THREADS = 256
 RUNTIME_FIELDS = ("physics_threads", "notes")
 """Fields that do not change a run's results: left out of :attr:`TrainConfig.digest`."""
@@ -214,6 +213,9 @@ class TrainConfig:
             fail("hidden_sizes", list(self.hidden_sizes), "a non-empty list of positive integers")
         if self.learned_step_sizes != "none" and self.objective != "maml":
             fail("learned_step_sizes", self.learned_step_sizes, "'none' with objective 'pretrain' (no inner step)")
+        if self.learned_step_sizes != "none" and self.outer_optimizer == "promp":
+            # ProMP's update does not project the learned sizes into their bounds (rl/step_sizes.py), so refuse.
+            fail("learned_step_sizes", self.learned_step_sizes, "'none' with outer_optimizer 'promp'")
         if not 0.0 < self.promp_clip < 1.0:
             fail("promp_clip", self.promp_clip, "a number in (0, 1)")
         if self.oracle and self.objective != "pretrain":
@@ -228,6 +230,16 @@ class TrainConfig:
         a checkpoint and a ``config.yaml`` that do not belong together are caught."""
         kept = {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
         return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def task_distribution(self) -> TaskDistribution:
+        """The task family with every parameter it takes: where tasks are drawn from, at every call site."""
+        return TaskDistribution(
+            self.task,
+            velocity_range=self.velocity_range,
+            dynamics_range=self.dynamics_range,
+            ctrl_weight=self.ctrl_weight,
+        )
 
     @property
     def velocity_range(self) -> tuple[float, float]:

@@ -29,6 +29,7 @@ from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, policy_params
 from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
 from hw14_lib.rl.tasks import Task, placeholder_task
 from hw14_lib.rl.trust_region import mean_kl
+from hw14_lib.seeds import VALIDATION_SEED_OFFSET
 from hw14_lib.training import draw_meta_batch
 
 
@@ -143,7 +144,6 @@ def meta_gradient_variance(
     return result
 
 
-VALIDATION_SEED_OFFSET = 1000
 """``later_step_study(validation=True)`` evaluates as if the run's seed were this much larger: other
 goal velocities and sampling seeds than the held-out ones, drawn from the same distribution."""
 

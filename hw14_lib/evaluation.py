@@ -23,7 +23,8 @@ from hw14_lib.rl.make_env import EnvName, EnvSpec, make_task_vector_env
 from hw14_lib.rl.maml import InnerLoop, adapt_all
 from hw14_lib.rl.policy import GaussianMLPPolicy, Params, policy_params
 from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
-from hw14_lib.rl.tasks import Task, evaluation_tasks
+from hw14_lib.rl.tasks import Task
+from hw14_lib.seeds import EVALUATION_SAMPLING_SEED_OFFSET, EVALUATION_TASK_SEED_OFFSET
 
 
 @dataclass
@@ -199,14 +200,7 @@ def evaluate_meta_policy(
         The summary entries (``pre_/post_adaptation_return`` and ``adaptation_curve``), the tasks,
         and the adapted parameters ``history[k][i]``.
     """
-    tasks = evaluation_tasks(
-        cfg.task,
-        cfg.eval_tasks,
-        seed=cfg.seed + 10_000,
-        velocity_range=cfg.velocity_range,
-        dynamics_range=cfg.dynamics_range,
-        ctrl_weight=cfg.ctrl_weight,
-    )
+    tasks = cfg.task_distribution.evaluation(cfg.eval_tasks, seed=cfg.seed + EVALUATION_TASK_SEED_OFFSET)
     curve, history = adaptation_curve(
         policy,
         tasks,
@@ -215,7 +209,7 @@ def evaluate_meta_policy(
         horizon=cfg.horizon,
         inner=cfg.inner_loop,
         advantages=cfg.advantage_settings,
-        seed=cfg.seed + 20_000,
+        seed=cfg.seed + EVALUATION_SAMPLING_SEED_OFFSET,
         physics_threads=cfg.physics_threads,
         step_sizes=step_sizes,
         env=cfg.env_spec,

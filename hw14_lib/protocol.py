@@ -24,12 +24,11 @@ import numpy as np
 from hw14_lib.config import TrainConfig
 from hw14_lib.evaluation import adaptation_curve, later_step_sizes
 from hw14_lib.rl.policy import GaussianMLPPolicy, learned_step_sizes
-from hw14_lib.rl.tasks import sample_tasks
+from hw14_lib.seeds import PROTOCOL_SEED_OFFSET
 
 PROTOCOL_TASKS = 40
 PROTOCOL_TRAJECTORIES = 20
 PROTOCOL_STEPS = 3
-PROTOCOL_SEED_OFFSET = 30_000
 PROTOCOL_FAMILIES: dict[str, str] = {"dir": "direction", "vel": "velocity", "dyn": "dynamics"}
 """Short name (in the run folders' names) -> task distribution, for every family the table takes."""
 TABLE_METHODS: tuple[str, ...] = ("maml", "maml_lslr", "promp", "pretrained", "random", "oracle")
@@ -63,14 +62,7 @@ def evaluate_protocol(
     if not (math.isfinite(alpha) and alpha > 0 and math.isfinite(later_scale) and later_scale >= 0):
         raise ValueError(f"alpha={alpha!r}, later_scale={later_scale!r}; allowed: alpha > 0, later_scale >= 0")
     seed = cfg.seed + PROTOCOL_SEED_OFFSET
-    test_tasks = sample_tasks(
-        tasks,
-        np.random.default_rng(seed),
-        distribution=cfg.task,
-        velocity_range=cfg.velocity_range,
-        dynamics_range=cfg.dynamics_range,
-        ctrl_weight=cfg.ctrl_weight,
-    )
+    test_tasks = cfg.task_distribution.sample(tasks, np.random.default_rng(seed))
     learned = learned_step_sizes(policy)
     if learned is not None:  # its own sizes, recorded as their mean per step
         means = learned.summary()

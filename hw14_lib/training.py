@@ -37,7 +37,7 @@ from hw14_lib.rl.maml import MetaBatch, sample_meta_batch
 from hw14_lib.rl.outer import AdamMetaOptimizer, NonFiniteError, OuterOptimizer, TRPOMetaOptimizer
 from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, learned_step_sizes, save_policy
 from hw14_lib.rl.promp import ProMPMetaOptimizer
-from hw14_lib.rl.tasks import placeholder_task, sample_tasks
+from hw14_lib.rl.tasks import placeholder_task
 from hw14_lib.run_folder import (
     CHECKPOINT,
     CONFIG,
@@ -80,14 +80,7 @@ def draw_meta_batch(
 ) -> MetaBatch:
     """One meta-iteration's data as ``cfg`` says: B tasks drawn from ``p(T)``, then their support and query
     sets (:func:`~hw14_lib.rl.maml.sample_meta_batch`)."""
-    tasks = sample_tasks(
-        cfg.meta_batch_size,
-        rng,
-        distribution=cfg.task,
-        velocity_range=cfg.velocity_range,
-        dynamics_range=cfg.dynamics_range,
-        ctrl_weight=cfg.ctrl_weight,
-    )
+    tasks = cfg.task_distribution.sample(cfg.meta_batch_size, rng)
     return sample_meta_batch(
         policy,
         envs,

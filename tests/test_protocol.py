@@ -14,9 +14,10 @@ import torch
 
 from hw14_lib.commands.protocol import step_schedule, write_table
 from hw14_lib.config import TrainConfig
-from hw14_lib.protocol import PROTOCOL_SEED_OFFSET, evaluate_protocol, table_row
+from hw14_lib.protocol import evaluate_protocol, table_row
 from hw14_lib.report.numbers import PRETRAINED_STEP_SIZES
 from hw14_lib.rl.tasks import evaluation_tasks, sample_tasks
+from hw14_lib.seeds import PROTOCOL_SEED_OFFSET
 from hw14_lib.training import make_policy
 
 from conftest import run_cli

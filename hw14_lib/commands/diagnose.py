@@ -43,7 +43,6 @@ def diagnose_command(args: argparse.Namespace) -> int:
     from hw14_lib.config import TrainConfig
     from hw14_lib.diagnostics import inner_step_report
     from hw14_lib.rl.policy import load_policy
-    from hw14_lib.rl.tasks import sample_tasks
     from hw14_lib.training import make_policy
 
     cfg = TrainConfig.from_yaml(args.config, **parse_overrides(args.set))
@@ -56,13 +55,7 @@ def diagnose_command(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy) if args.policy else make_policy(cfg)
     if args.gradient_variance:
         return _gradient_variance(args, cfg, policy)
-    tasks = sample_tasks(
-        args.tasks,
-        np.random.default_rng(cfg.seed),
-        distribution=cfg.task,
-        velocity_range=cfg.velocity_range,
-        dynamics_range=cfg.dynamics_range,
-    )  # type: ignore[arg-type]
+    tasks = cfg.task_distribution.sample(args.tasks, np.random.default_rng(cfg.seed))
     rows = inner_step_report(policy, tasks, cfg, alphas=alphas, seed=cfg.seed)
     print(f"{'alpha':>7} {'KL':>10} {'|step|':>8} {'before':>9} {'after':>9} {'gain':>8} {'std':>6}")
     for r in rows:

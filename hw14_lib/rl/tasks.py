@@ -208,3 +208,42 @@ def evaluation_tasks(
         ctrl_weight=ctrl_weight,
         dynamics_range=dynamics_range,
     )
+
+
+@dataclass(frozen=True)
+class TaskDistribution:
+    """A task family ``p(T)`` with its parameters, as one object: what training, evaluation, the protocol and the
+    diagnostics draw their tasks from (:attr:`hw14_lib.config.TrainConfig.task_distribution`), so that no call
+    site can drop a parameter (the control cost's weight, a range)."""
+
+    name: DistributionName
+    velocity_range: tuple[float, float] = (0.0, 2.0)
+    dynamics_range: tuple[float, float] = DEFAULT_DYNAMICS_RANGE
+    ctrl_weight: float = DEFAULT_CTRL_WEIGHT
+
+    @property
+    def parameter_count(self) -> int:
+        """How many numbers describe one task (what an oracle's observation appends)."""
+        return PARAMETER_COUNTS[self.name]
+
+    def sample(self, n: int, rng: np.random.Generator) -> list[Task]:
+        """``n`` i.i.d. tasks (:func:`sample_tasks`)."""
+        return sample_tasks(
+            n,
+            rng,
+            distribution=self.name,
+            velocity_range=self.velocity_range,
+            ctrl_weight=self.ctrl_weight,
+            dynamics_range=self.dynamics_range,
+        )
+
+    def evaluation(self, n: int, *, seed: int) -> list[Task]:
+        """The held-out tasks of the training-time evaluation (:func:`evaluation_tasks`)."""
+        return evaluation_tasks(
+            self.name,
+            n,
+            seed=seed,
+            velocity_range=self.velocity_range,
+            ctrl_weight=self.ctrl_weight,
+            dynamics_range=self.dynamics_range,
+        )
