@@ -100,6 +100,14 @@ def evaluate_protocol(
     }
 
 
+def _mean_step_sizes(per_seed: Sequence[Sequence[float]]) -> list[float]:
+    """The step size of each inner step over the seeds: the common one, or the mean of learned ones (which differ
+    from seed to seed)."""
+    if all(list(sizes) == list(per_seed[0]) for sizes in per_seed):
+        return list(per_seed[0])
+    return np.mean(np.asarray(per_seed, dtype=float), axis=0).tolist()
+
+
 def table_row(
     *,
     env: str,
@@ -136,7 +144,7 @@ def table_row(
         "horizon": int(first["horizon"]),
         "env_steps_per_seed": int(np.mean(env_steps)) if len(env_steps) else 0,
         "wall_seconds_per_seed": float(np.mean(wall_seconds)) if len(wall_seconds) else None,
-        "step_sizes": list(first["step_sizes"]),
+        "step_sizes": _mean_step_sizes([e["step_sizes"] for e in evaluations]),
         "returns": means.mean(axis=0)[:steps].tolist(),
         "std_over_seeds": std[:steps].tolist(),
         "sem_over_tasks": sems.mean(axis=0)[:steps].tolist(),

@@ -89,3 +89,18 @@ def test_no_overfull_box_wider_than_one_point(built: Path) -> None:
     log = (built / "HW14_Solution.log").read_text(encoding="utf-8", errors="replace")
     widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
     assert all(w <= 1.0 for w in widths), f"overfull boxes of {widths} pt (tables or text in the margin)"
+
+
+def test_difference_reading_follows_the_printed_z() -> None:
+    from hw14_lib.report.paper_table import difference_reading
+
+    assert (
+        difference_reading([None, 2.04, 2.1, 1.4])
+        == "ahead of MAML after two steps; level with MAML after one and three steps"
+    )
+    assert (
+        difference_reading([0, -0.2, -1.6, -2.3])
+        == "level with MAML after one and two steps; behind MAML after three steps"
+    )
+    assert difference_reading([0, 3, 3, 3]) == "ahead of MAML after one, two and three steps"
+    assert difference_reading([0, 1, None, 1]) is None

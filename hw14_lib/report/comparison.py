@@ -131,6 +131,7 @@ def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
                 row = by_key.get((fam, method))
                 key = f"table.{env}.{fam}.{method}"
                 sheet.put(f"{key}.seeds", row["seeds"] if row else None, 0)
+                sheet.text(f"{key}.seeds-text", (f"{row['seeds']} seed" + "s" * (row["seeds"] != 1)) if row else None)
                 sheet.put(f"{key}.steps", row["env_steps_per_seed"] / 1e6 if row else None)
                 for k in range(1 if method == "oracle" else 4):
                     mean, std, _ = row_cell(row, k) if row else (None, None, None)

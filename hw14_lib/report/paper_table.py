@@ -84,13 +84,39 @@ def _main_rows(row: Row | None, method: str) -> list[str]:
     return lines
 
 
+LEVEL_Z = 2.0
+"""Differences within this many standard errors are read as level (sampling noise of the test tasks)."""
+STEP_WORDS = ("no step", "one", "two", "three")
+
+
+def difference_reading(z: Sequence[float | None]) -> str | None:
+    """Words for the pretrained policy against MAML after ``k = 1, 2, 3`` steps from the differences' ``z``
+    (difference / standard error): "ahead of MAML after one step; level after two and three steps"."""
+    if any(v is None for v in z[1:4]):
+        return None
+    groups: dict[str, list[int]] = {"ahead of MAML": [], "level with MAML": [], "behind MAML": []}
+    for k in (1, 2, 3):
+        v = round(float(z[k]), 1)  # type: ignore[arg-type]  # as the text prints it: 2.0 reads as level
+        groups["ahead of MAML" if v > LEVEL_Z else "behind MAML" if v < -LEVEL_Z else "level with MAML"].append(k)
+    parts = []
+    for words, steps in groups.items():
+        if steps:
+            names = [STEP_WORDS[k] for k in steps]
+            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            parts.append(f"{words} after {listed} step{'s' * (steps != [1])}")
+    return "; ".join(parts)
+
+
 def difference_numbers(sheet: NumberSheet, rows: Sequence[Row], *, env: str) -> None:
     """``diff.<env>.<fam>.pretrained.k<k>``: the pretrained policy's return minus MAML's after ``k`` steps on the
     same protocol, ``.se`` its standard error from the test tasks (each row's mean s.e.m. over tasks divided by
-    the square root of its seeds, combined in quadrature) and ``.z`` their ratio."""
+    the square root of its seeds, combined in quadrature), ``.z`` their ratio, and
+    ``diff.<env>.<fam>.pretrained.reading`` (:func:`difference_reading`, level within :data:`LEVEL_Z` standard
+    errors)."""
     by_key = rows_of(rows, env=env)
     for fam in FAMILIES:
         maml, other = by_key.get((fam, "maml")), by_key.get((fam, "pretrained"))
+        zs: list[float | None] = []
         for k in range(4):
             diff = se = None
             if maml and other and k < len(maml["returns"]) and k < len(other["returns"]):
@@ -101,7 +127,9 @@ def difference_numbers(sheet: NumberSheet, rows: Sequence[Row], *, env: str) -> 
             key = f"diff.{env}.{fam}.pretrained.k{k}"
             sheet.put(key, diff)
             sheet.put(f"{key}.se", se)
-            sheet.put(f"{key}.z", diff / se if diff is not None and se else None)
+            zs.append(diff / se if diff is not None and se else None)
+            sheet.put(f"{key}.z", zs[-1])
+        sheet.text(f"diff.{env}.{fam}.pretrained.reading", difference_reading(zs))
 
 
 def schedule_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
