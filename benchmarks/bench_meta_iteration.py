@@ -134,7 +134,7 @@ def physics_case(copies: int, threads: int) -> Case:
 
 
 def seed_case() -> Case:
-    """One meta-iteration of the seed's loop."""
+    """One meta-iteration of the starter code's loop."""
     maml = SeedMAML()
     return lambda: int(maml.meta_iteration()["env_steps"])
 

@@ -1,6 +1,6 @@
-"""The seed write-up's MAML loop, re-implemented from its description as the benchmark's reference.
+"""The course's starter-code MAML loop, re-implemented from its description as the benchmark's reference.
 
-This is *the seed's design*, kept deliberately as described (it is what hw14_lib is compared with,
+This is *the starter code's design*, kept deliberately as described (it is what hw14_lib is compared with,
 not code to train with):
 
 * one ``HalfCheetahBackward`` environment, stepped one action at a time;
@@ -14,7 +14,7 @@ not code to train with):
   ``create_graph=True`` (second order);
 * outer step: Adam (weight decay) on ``sum_i L_query(theta'_i)`` over a meta-batch of ``B`` tasks.
 
-Defaults are the seed's: ``alpha = 0.1``, inner L2 ``1e-3``, Adam ``lr = 3e-4`` with weight decay
+Defaults are the starter code's: ``alpha = 0.1``, inner L2 ``1e-3``, Adam ``lr = 3e-4`` with weight decay
 ``1e-4``, ``B = 5``, ``T = 200``, ``gamma = 0.99``, a 64-64 Tanh MLP mean and a state-independent
 ``log_std``. (The seed used the deprecated ``torch.nn.utils.stateless.functional_call``; this uses
 ``torch.func.functional_call``, which computes the same thing.)
@@ -53,7 +53,7 @@ class SeedPolicy(nn.Module):
 
 @dataclass(frozen=True)
 class SeedConfig:
-    """The seed's hyperparameters."""
+    """The starter code's hyperparameters."""
 
     inner_lr: float = 0.1
     inner_l2: float = 1e-3
@@ -99,7 +99,7 @@ def reinforce_loss(log_probs: list[Tensor], returns: Tensor) -> Tensor:
 
 
 class SeedMAML:
-    """The seed's meta-training loop: one :meth:`meta_iteration` is one outer Adam step."""
+    """The starter code's meta-training loop: one :meth:`meta_iteration` is one outer Adam step."""
 
     def __init__(self, cfg: SeedConfig = SeedConfig(), *, seed: int = 0):
         torch.manual_seed(seed)

@@ -41,15 +41,15 @@ OBJECTIVES: tuple[str, ...] = get_args(Objective)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyperparameters of one MAML training run (defaults: the seed's, Finn et al. 2017)."""
+    """Hyperparameters of one MAML training run (defaults: the starter code's, Finn et al. 2017)."""
 
     # --- tasks ---
     env: EnvName = "gymnasium"
     """'gymnasium' (HalfCheetah-v5: dt 0.05 s, 17-d observation) or 'paper' (the MAML paper's rllab half-cheetah:
     dt 0.01 s, centre-of-mass reward, 0.05 ||clip(a)||^2 with ctrl_weight 0.5, 20-d observation)."""
     task: DistributionName = "backward"
-    """Task distribution p(T): 'backward' (the seed's single task), 'direction', 'velocity' or 'dynamics' (masses,
-    damping and friction scaled, running forward)."""
+    """Task distribution p(T): 'backward' (the starter code's single task), 'direction', 'velocity' or 'dynamics'
+    (masses, damping and friction scaled, running forward)."""
     velocity_low: float = 0.0
     """Lower end of the goal-velocity range U[low, high] (velocity tasks)."""
     velocity_high: float = 2.0
@@ -59,7 +59,8 @@ class TrainConfig:
     dynamics_high: float = 2.0
     """Upper end of the dynamics tasks' factor range."""
     ctrl_weight: float = 0.05
-    """Weight of reward_ctrl (-0.1 ||a||^2) in the task reward: 0.05 is the seed's; 0.5 gives the paper env's cost."""
+    """Weight of reward_ctrl (-0.1 ||a||^2) in the task reward: 0.05 is the starter code's; 0.5 gives the paper env's
+    cost."""
 
     # --- sampling ---
     iterations: int = 100
@@ -82,7 +83,7 @@ class TrainConfig:
     gae_lambda: float = 1.0
     """GAE lambda, in (0, 1]; 1 gives G_t - V(s_t)."""
     baseline: Baseline = "linear"
-    """'linear' (feature baseline fitted per task) or 'none' (raw returns, as the seed)."""
+    """'linear' (feature baseline fitted per task) or 'none' (raw returns, as the starter code)."""
     normalize_advantages: bool = True
     """Standardize advantages within each task's batch."""
 
@@ -100,12 +101,12 @@ class TrainConfig:
     inner_steps: int = 1
     """Number of inner gradient steps, each on fresh support data."""
     inner_l2: float = 1e-3
-    """L2 coefficient on theta in the support loss (the seed's)."""
+    """L2 coefficient on theta in the support loss (the starter code's)."""
     first_order: bool = False
     """First-order MAML: no second derivatives through the inner step."""
     inner_estimator: Estimator = "reinforce"
-    """Support-loss estimator: 'reinforce' (seed), 'ratio' (ProMP's low-variance curvature) or 'dice' (the full
-    curvature, DiCE); see hw14_lib/rl/losses.py."""
+    """Support-loss estimator: 'reinforce' (the starter code's), 'ratio' (ProMP's low-variance curvature) or 'dice'
+    (the full curvature, DiCE); see hw14_lib/rl/losses.py."""
     entropy_coef: float = 0.0
     """Entropy bonus beta in the support loss."""
 
@@ -115,7 +116,8 @@ class TrainConfig:
 
     # --- outer loop ---
     outer_optimizer: OuterOptimizerName = "adam"
-    """'adam' (the seed's), 'trpo' (the MAML paper's) or 'promp' (ProMP: LVC inner step, PPO-clipped outer steps)."""
+    """'adam' (the starter code's), 'trpo' (the MAML paper's) or 'promp' (ProMP: LVC inner step, PPO-clipped outer
+    steps)."""
     outer_lr: float = 3e-4
     """Adam learning rate (also ProMP's)."""
     promp_steps: int = 5

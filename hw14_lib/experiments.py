@@ -74,7 +74,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         group="ablation",
     ),
     Experiment("ablation_dir_two_inner_steps", "configs/dir.yaml", {"inner_steps": 2}, group="ablation"),
-    # Velocity with 20 tasks per meta-batch, the configuration before 40 (results/README.md).
+    # Velocity with 20 tasks per meta-batch, the configuration before 40 (the report: what one inner step does).
     Experiment("vel_maml_b20_s0", "configs/vel.yaml", {"meta_batch_size": 20}, group="variant"),
     # Direction at the reimplementations' convention (ProMP, learn2learn, RLlib): horizon 100, cost 0.05 ||a||^2,
     # 300 iterations of 20 tasks x 20 trajectories (24 M env steps).

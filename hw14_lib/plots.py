@@ -51,8 +51,8 @@ def window_label(window: int) -> str:
 def plot_training_curves(
     metrics: Sequence[Mapping[str, Any]], out: str | os.PathLike[str], *, title: str = ""
 ) -> list[Path]:
-    """The seed's two plots, ``meta_loss.png`` and ``query_return.png``, against env steps, in MAML's colour: each
-    iteration's value, its moving average, and (query return) the support return before adaptation, dashed.
+    """The starter code's two plots, ``meta_loss.png`` and ``query_return.png``, against env steps, in MAML's colour:
+    each iteration's value, its moving average, and (query return) the support return before adaptation, dashed.
 
     Args:
         title: what the run is, put before each plot's own title (``"results/backward"``).

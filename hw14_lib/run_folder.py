@@ -47,7 +47,7 @@ INTERIM_SUMMARY = "interim_summary.json"
 """An unfinished run's last checkpoint evaluated with the final protocol; removed once it finishes."""
 VIDEO = "video.mp4"
 TRAINING_PLOTS = ("meta_loss.png", "query_return.png")
-"""The seed's two plots, drawn from ``metrics.jsonl`` (:func:`hw14_lib.plots.plot_training_curves`)."""
+"""The starter code's two plots, drawn from ``metrics.jsonl`` (:func:`hw14_lib.plots.plot_training_curves`)."""
 RUN_FILES = (CONFIG, METRICS, SUMMARY)
 """A folder holding any of these is a run (started, finished, or evaluated without training)."""
 

@@ -513,7 +513,7 @@ def test_benchmark_table_and_numbers_give_the_share_of_the_2core_ceiling() -> No
     }
     table = benchmark_table(bench)
     assert r"direction TRPO threads=2 & 33\,000 & 30\,000--36\,000 & 43\,\% & 33.0 & 1.50 \\" in table
-    assert r"seed-style & 1\,000 & 900--1\,100 & \hwnm &" in table  # no batch of copies: no ceiling
+    assert r"starter-code loop & 1\,000 & 900--1\,100 & \hwnm &" in table  # no batch of copies: no ceiling
     sheet = NumberSheet()
     benchmark_numbers(sheet, bench)
     assert sheet.values["bench.direction-trpo-threads-2.ceiling"] == "43"

@@ -79,6 +79,8 @@ class AdaptationDemo:
         step_sizes: the size of each of the k inner steps.
         video_path: one deterministic episode after k steps, or ``None`` when rendering is unavailable.
         video_return: that episode's return over the video's horizon.
+        horizon: the steps of each sampled trajectory (``None``: not recorded).
+        video_horizon: the steps of the video's episode (``None``: not recorded).
     """
 
     task: Task
@@ -88,6 +90,8 @@ class AdaptationDemo:
     step_sizes: list[float]
     video_path: Path | None
     video_return: float | None
+    horizon: int | None = None
+    video_horizon: int | None = None
 
     @property
     def steps(self) -> int:
@@ -96,16 +100,22 @@ class AdaptationDemo:
 
     def describe(self) -> str:
         """The returns after each step, one line each."""
+        over = f" over {self.horizon} steps" if self.horizon else ""
         lines = [
-            f"task {self.task.label()}, policy meta-trained in {project_path(self.folder)}/, k = {self.steps} step(s)"
+            f"task {self.task.label()}, policy meta-trained in {project_path(self.folder)}/, "
+            f"k = {self.steps} inner {_steps(self.steps)}"
         ]
         if self.steps:
             lines[0] += " of size " + ", ".join(f"{a:g}" for a in self.step_sizes)
         for k, (sto, det) in enumerate(zip(self.stochastic, self.deterministic, strict=True)):
-            lines.append(f"  after {k} step(s): return {sto:8.1f} (sampled actions)   {det:8.1f} (mean action)")
-        if self.video_return is not None:
             lines.append(
-                f"video: one episode with the mean action after {self.steps} step(s), return {self.video_return:.1f}"
+                f"  after {k} {_steps(k)}: return{over} {sto:8.1f} (sampled actions)   {det:8.1f} (mean action)"
+            )
+        if self.video_return is not None:
+            length = f" of {self.video_horizon} steps" if self.video_horizon else ""
+            lines.append(
+                f"video: one episode{length} with the mean action after {self.steps} inner {_steps(self.steps)}, "
+                f"return {self.video_return:.1f} over that episode"
             )
         return "\n".join(lines)
 
@@ -161,7 +171,13 @@ def adaptation_demo(
         step_sizes=step_sizes,
         video_path=path if video_return is not None else None,
         video_return=video_return,
+        horizon=settings.rollout_horizon,
+        video_horizon=settings.video_horizon,
     )
+
+
+def _steps(k: int) -> str:
+    return "step" if k == 1 else "steps"
 
 
 class AdaptationExplorer:

@@ -73,11 +73,11 @@ TRAINING_CAPTIONS = (
     "The solid line is the return after the inner step, the dashed one before it: the gap is what adaptation buys, "
     "and the rise of the solid line is meta-training at work.",
 )
-"""What to see in the seed's two plots (``meta_loss.png``, ``query_return.png``)."""
+"""What to see in the starter code's two plots (``meta_loss.png``, ``query_return.png``)."""
 
 
 def training_figures(folder: Path | None, settings: NotebookSettings) -> list[Any]:
-    """The seed's two plots of a run (``meta_loss.png``, ``query_return.png``), drawn from its ``metrics.jsonl``
+    """The starter code's two plots of a run (``meta_loss.png``, ``query_return.png``), drawn from its ``metrics.jsonl``
     into ``settings.figures_dir`` with the run's folder in their titles, each with its caption."""
     if folder is None:
         return [Note("skipped: no run folder (see the note above)")]

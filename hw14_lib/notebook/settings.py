@@ -316,9 +316,11 @@ def animation(path: str | os.PathLike[str], *, width: int | None = None) -> list
 
     frames, fps = read_video(path)
     seconds = len(frames) / fps
+    where = project_path(path)
+    made_here = "" if where.startswith("results/") else " (written when this cell runs)"  # not in the zip
     return [
         Image(data=gif_bytes(frames, fps, width=width), format="gif"),
-        Markdown(f"*{seconds:.0f} s, looping; every frame in `{project_path(path)}`*"),
+        Markdown(f"*{seconds:.0f} s, looping; every frame in `{where}`{made_here}*"),
     ]
 
 

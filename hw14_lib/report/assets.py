@@ -13,7 +13,7 @@ into ``report/generated/``:
 * the learning curves of the extensions (learned step sizes, ProMP), ``fig_extensions.png``, and their numbers
   (:mod:`hw14_lib.report.extensions`);
 * figures ``fig_*.png`` (:func:`comparison_figures`, also written to ``results/figures/``) and
-  the seed's two plots ``backward/{meta_loss,query_return}.png`` (a placeholder image naming the
+  the starter code's two plots ``backward/{meta_loss,query_return}.png`` (a placeholder image naming the
   missing input when there is none).
 
 The set of file names is fixed, so a later run never leaves a stale file behind.

@@ -143,7 +143,7 @@ def backward_numbers(sheet: NumberSheet, run: Run | None) -> None:
 
 def hyperparameter_numbers(sheet: NumberSheet, columns: Mapping[str, dict[str, Any] | None]) -> None:
     """``hp.<column>.<field>`` for every config field, plus derived sizes; ``hp.default.*`` are
-    :class:`TrainConfig`'s defaults (the seed's)."""
+    :class:`TrainConfig`'s defaults (the starter code's)."""
     from hw14_lib.config import TrainConfig
     from hw14_lib.rl.envs import ACT_DIM, OBS_DIM
 
@@ -208,7 +208,7 @@ def ablation_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
 
 PRETRAINED_STEP_SIZES: dict[str, float] = {"dir": 4.0, "vel": 0.01}
 """The pretrained policies' own step size, chosen by their one-step return on validation tasks
-(``later-steps --alpha A --validation``; ``results/README.md``) and quoted on the held-out ones."""
+(``later-steps --alpha A --validation``) and quoted on the held-out ones."""
 LATER_STEP_RUNS: tuple[str, ...] = (
     *(f"{fam}_maml_s{seed}{suffix}" for fam in FAMILIES for seed in range(3) for suffix in ("", "_validation")),
     *(f"{fam}_pretrained_alpha{alpha:g}" for fam, alpha in PRETRAINED_STEP_SIZES.items()),

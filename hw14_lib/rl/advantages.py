@@ -117,7 +117,7 @@ def compute_advantages(
 ) -> Tensor:
     """Advantage weights ``A_t`` of shape ``(B, N, T)`` (no gradient flows through them).
 
-    * ``baseline="none"``: ``A_t = G_t`` (discounted return, the seed's weights);
+    * ``baseline="none"``: ``A_t = G_t`` (discounted return, the starter code's weights);
     * ``baseline="linear"``: a linear feature baseline fitted per task, then GAE(lambda)
       (``lambda = 1`` gives ``G_t - V(s_t)``).
 

@@ -2,7 +2,7 @@
 
 For a batch of trajectories the (negated) policy-gradient surrogate is
 
-* ``"reinforce"`` (the seed's estimator): ``L(theta) = -mean_t[ A_t log pi_theta(u_t | s_t) ]``
+* ``"reinforce"`` (the starter code's estimator): ``L(theta) = -mean_t[ A_t log pi_theta(u_t | s_t) ]``
 * ``"ratio"`` (importance-weighted, used by TRPO and by ProMP's low-variance curvature estimator,
   Rothfuss et al. 2019): ``L(theta) = -mean_t[ A_t pi_theta(u_t|s_t) / pi_old(u_t|s_t) ]``
 * ``"dice"`` (DiCE, Foerster et al. 2018, on the advantage increments ``w_t = A_t - A_{t+1}``, ``A_T = 0``):

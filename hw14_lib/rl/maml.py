@@ -42,10 +42,10 @@ class InnerLoop:
     Attributes:
         alpha: inner learning rate.
         first_order: drop second-order terms (FOMAML).
-        l2: coefficient of ``sum ||theta||^2`` in the support loss (the seed's inner L2).
+        l2: coefficient of ``sum ||theta||^2`` in the support loss (the starter code's inner L2).
         entropy_coef: entropy bonus in the support loss.
-        estimator: ``"reinforce"`` (seed), ``"ratio"`` (ProMP's low-variance curvature) or ``"dice"`` (the full
-            curvature), see :mod:`hw14_lib.rl.losses`.
+        estimator: ``"reinforce"`` (the starter code's), ``"ratio"`` (ProMP's low-variance curvature) or ``"dice"``
+            (the full curvature), see :mod:`hw14_lib.rl.losses`.
     """
 
     alpha: float = 0.1
@@ -196,7 +196,7 @@ def meta_objective(
 ) -> tuple[Tensor, list[Params]]:
     """``L_meta(theta)`` (a scalar) and the adapted parameter dicts ``theta'_b``.
 
-    ``estimator="reinforce"`` gives the seed's query loss ``-mean(A log pi_{theta'})``;
+    ``estimator="reinforce"`` gives the starter code's query loss ``-mean(A log pi_{theta'})``;
     ``"ratio"`` the importance-weighted surrogate against the log-probs recorded while sampling,
     whose value can be re-evaluated at a new ``theta`` (TRPO's line search). Their gradients at
     the sampling parameters are equal. Without ``create_graph`` (a value only, as in the line search)

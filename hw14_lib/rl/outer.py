@@ -1,4 +1,4 @@
-"""Outer (meta) optimizers: Adam on the meta-gradient (the seed's) and a TRPO meta-step.
+"""Outer (meta) optimizers: Adam on the meta-gradient (the starter code's) and a TRPO meta-step.
 
 Both minimize ``L_meta(theta)`` of :func:`hw14_lib.rl.maml.meta_objective` and refuse to step when
 the loss or the gradient is not finite (:class:`NonFiniteError` names the quantity), so a bad

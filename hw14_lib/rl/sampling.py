@@ -5,7 +5,7 @@ distinct parameter dict (one for ``theta``, B for the adapted ``theta'_b``), und
 ``torch.no_grad()``: nothing is differentiated while stepping. Log-probabilities are recomputed
 later in a single batched forward pass under whichever parameters the loss needs
 (:func:`hw14_lib.rl.losses.log_probs`); the value equals the one seen while sampling, and its gradient
-equals the gradient of the graph the seed kept alive while stepping, at a fraction of the cost.
+equals the gradient of the graph the starter code kept alive while stepping, at a fraction of the cost.
 
 With a :class:`~hw14_lib.rl.vector_env.HalfCheetahVectorEnv` of ``k > 1`` physics threads (and one PyTorch
 thread, as training runs), the copies are split into ``k`` contiguous blocks, each stepped by its own Python

@@ -71,7 +71,7 @@ class Task:
 
     @classmethod
     def backward(cls, *, ctrl_weight: float = DEFAULT_CTRL_WEIGHT) -> Task:
-        """The seed's task: run backward, ``r = -reward_forward + 0.05 * reward_ctrl``."""
+        """The starter code's task: run backward, ``r = -reward_forward + 0.05 * reward_ctrl``."""
         return cls(kind="direction", direction=-1.0, ctrl_weight=ctrl_weight)
 
     def label(self) -> str:
@@ -152,7 +152,7 @@ def sample_tasks(
 ) -> list[Task]:
     """Draw ``n`` i.i.d. tasks from ``p(T)``.
 
-    * ``"backward"``: always ``d = -1`` (a single-task "distribution", the seed's setting);
+    * ``"backward"``: always ``d = -1`` (a single-task "distribution", the starter code's setting);
     * ``"direction"``: ``d ~ Uniform{-1, +1}``;
     * ``"velocity"``: ``v ~ U[low, high]``;
     * ``"dynamics"``: each of ``(m, b, f)`` log-uniform in ``dynamics_range``.
