@@ -104,3 +104,14 @@ def test_difference_reading_follows_the_printed_z() -> None:
     )
     assert difference_reading([0, 3, 3, 3]) == "ahead of MAML after one, two and three steps"
     assert difference_reading([0, 1, None, 1]) is None
+
+
+def test_the_notebooks_text_holds_no_result_typed_by_hand() -> None:
+    """Numbers about results live in the notebook's outputs (computed from results/), not in its markdown."""
+    import json
+
+    notebook = json.loads((ROOT / "Notebooks" / "HW14_MAML.ipynb").read_text(encoding="utf-8"))
+    markdown = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
+    found = [m.group(0) for m in HAND_TYPED_RESULT.finditer(markdown)]
+    assert not found, f"numbers typed into the notebook's markdown: {found}"
+    assert not TRACKER_WORDS.search(markdown), TRACKER_WORDS.search(markdown)
