@@ -90,12 +90,12 @@ class TrainConfig:
     # --- inner loop ---
     objective: Objective = "maml"
     """'maml' (adapt, then the query loss) or 'pretrain' (the query loss at theta on all tasks jointly,
-    no adaptation during training: the paper's "pretrained" baseline)."""
+    no adaptation during training: the paper's pretrained baseline)."""
     inner_lr: float = 0.1
     """alpha, the inner (adaptation) step size (the initial one when learned)."""
     learned_step_sizes: StepSizeMode = "none"
     """'none' (a fixed alpha), 'per_tensor' (MAML++'s LSLR: alpha learned per inner step and parameter tensor; the
-    table's method 'maml_lslr') or 'per_parameter' (Meta-SGD: per inner step and parameter)."""
+    table's method maml_lslr) or 'per_parameter' (Meta-SGD: per inner step and parameter)."""
     step_size_lr: float = 1e-3
     """Adam learning rate of the learned log step sizes (after each outer step)."""
     inner_steps: int = 1

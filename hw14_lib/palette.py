@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hw14_lib.catalogue import METHODS
+
 
 @dataclass(frozen=True)
 class MethodStyle:
@@ -15,15 +17,9 @@ class MethodStyle:
     color: str
 
 
-METHOD_STYLES: dict[str, MethodStyle] = {
-    "maml": MethodStyle("MAML", "tab:blue"),
-    "maml_lslr": MethodStyle("MAML, learned α", "tab:purple"),
-    "promp": MethodStyle("ProMP", "tab:brown"),
-    "pretrained": MethodStyle("pretrained", "tab:orange"),
-    "random": MethodStyle("random", "tab:green"),
-    "oracle": MethodStyle("oracle", "0.35"),
-}
-"""Method (as ``results/table.json`` and the run folders name it) -> its label and colour, in every figure."""
+METHOD_STYLES: dict[str, MethodStyle] = {m.name: MethodStyle(m.label, m.color) for m in METHODS}
+"""Method (as ``results/table.json`` and the run folders name it) -> its label and colour (the catalogue's), in
+every figure."""
 OTHER_COLORS: tuple[str, ...] = ("tab:red", "tab:cyan", "tab:olive", "tab:pink", "black")
 """Colours of series that are no method (ablations, the untrained policy), in order; none is a method's."""
 

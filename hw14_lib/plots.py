@@ -19,6 +19,7 @@ matplotlib.use("Agg")  # files only; the notebook displays the PNGs
 import matplotlib.pyplot as plt
 import numpy as np
 
+from hw14_lib.catalogue import ORACLE, REFERENCE
 from hw14_lib.io_utils import atomic_write
 from hw14_lib.palette import METHOD_STYLES, OTHER_COLORS, method_color, method_of
 from hw14_lib.run_folder import TRAINING_PLOTS
@@ -60,7 +61,7 @@ def plot_training_curves(
     out = Path(out)
     steps = np.array([m["env_steps"] for m in metrics]) / 1e6
     window = max(1, len(metrics) // 20)
-    color = METHOD_STYLES["maml"].color
+    color = METHOD_STYLES[REFERENCE].color
     paths = []
     for key, name, ylabel, what in (
         ("meta_loss", META_LOSS_PLOT, "meta-loss (mean query loss)", "meta-loss"),
@@ -133,7 +134,7 @@ def plot_adaptation_curves(
         k = np.arange(len(values))
         color = method_color(label, other=len(curves) + i)
         ax.plot(k, values, color=color, marker="s", mfc="none", ls=":", lw=1.2, label=f"{label} (paper)")
-    oracle_color = METHOD_STYLES["oracle"].color
+    oracle_color = METHOD_STYLES[ORACLE].color
     if oracle is not None:
         ax.axhline(oracle, color=oracle_color, ls="--", lw=1, label="oracle (paper)")
     if own_oracle is not None:
@@ -181,7 +182,7 @@ def plot_seed_learning_curves(
         ("query_return", "after adaptation (query)"),
     ),
     title: str = "",
-    method: str = "maml",
+    method: str = REFERENCE,
 ) -> Path:
     """Learning curves of several seeds: the mean over seeds as a line, +- one std shaded, in ``method``'s colour;
     the series are told apart by line style (the first dashed, the second solid).

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from hw14_lib import catalogue
 from hw14_lib.config import TrainConfig
 from hw14_lib.evaluation import adaptation_curve, later_step_sizes
 from hw14_lib.rl.policy import GaussianMLPPolicy, learned_step_sizes
@@ -29,9 +30,9 @@ from hw14_lib.seeds import PROTOCOL_SEED_OFFSET
 PROTOCOL_TASKS = 40
 PROTOCOL_TRAJECTORIES = 20
 PROTOCOL_STEPS = 3
-PROTOCOL_FAMILIES: dict[str, str] = {"dir": "direction", "vel": "velocity", "dyn": "dynamics"}
+PROTOCOL_FAMILIES: dict[str, str] = {f.short: f.name for f in catalogue.FAMILIES}
 """Short name (in the run folders' names) -> task distribution, for every family the table takes."""
-TABLE_METHODS: tuple[str, ...] = ("maml", "maml_lslr", "promp", "pretrained", "random", "oracle")
+TABLE_METHODS: tuple[str, ...] = tuple(m.name for m in catalogue.METHODS)
 
 
 def evaluate_protocol(
@@ -131,7 +132,7 @@ def table_row(
         raise ValueError(f"no evaluation for {env}/{family}/{method}")
     means = np.asarray([e["mean"] for e in evaluations])
     sems = np.asarray([e["sem"] for e in evaluations])
-    steps = 1 if method == "oracle" else means.shape[1]
+    steps = 1 if catalogue.method(method).scores_once else means.shape[1]
     std = means.std(axis=0, ddof=1) if len(evaluations) > 1 else np.zeros(means.shape[1])
     first = evaluations[0]
     row = {

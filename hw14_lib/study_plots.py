@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from hw14_lib import plots
+from hw14_lib.catalogue import REFERENCE
 from hw14_lib.palette import METHOD_STYLES, OTHER_COLORS
 from hw14_lib.plots import moving_average, seed_band, window_label
 
@@ -28,7 +29,7 @@ def plot_run_comparison(
     reference: tuple[str, Sequence[Sequence[Mapping[str, Any]]]] | None = None,
     mark: tuple[float, str] | None = None,
     title: str = "",
-    reference_method: str = "maml",
+    reference_method: str = REFERENCE,
 ) -> Path:
     """One smoothed curve of ``key`` against env steps per named run (ablations, in :data:`OTHER_COLORS`), the
     legend below the axes, so that no line crosses it.

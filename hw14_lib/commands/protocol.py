@@ -9,13 +9,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hw14_lib import catalogue
 from hw14_lib.commands.common import UsageError
 
 METHOD_OF = re.compile(
-    r"(?P<prefix>paper_)?(?P<family>dir|vel|dyn)_(?P<method>maml_lslr|maml|promp|pretrained|random|oracle)(?P<variant>_h\d+)?(_s\d+)?"
+    r"(?P<prefix>paper_)?(?P<family>"
+    + "|".join(f.short for f in catalogue.FAMILIES)
+    + r")_(?P<method>"
+    + "|".join(sorted((m.name for m in catalogue.METHODS), key=len, reverse=True))  # maml_lslr before maml
+    + r")(?P<variant>_h\d+)?(_s\d+)?"
 )
-"""The experiments the table takes: ``[paper_]<dir|vel|dyn>_<method>[_h<horizon>][_s<seed>]`` (not the ablations or
-other variants); ``paper_`` marks a run on the paper's environment, ``_h<T>`` one at another horizon (its own row)."""
+"""The experiments the table takes: ``[paper_]<family>_<method>[_h<horizon>][_s<seed>]`` for the catalogue's
+families and methods (not the ablations or other variants); ``paper_`` marks a run on the paper's environment,
+``_h<T>`` one at another horizon (its own row)."""
 
 
 def add_protocol_parser(subparsers: Any) -> None:
@@ -129,7 +135,7 @@ def _evaluate_run(folder: Path, root: Path, *, physics_threads: int, overwrite: 
     alpha, later_scale, why = step_schedule(
         root, family, method, cfg.inner_lr, prefix=prefix, variant=match["variant"] or ""
     )
-    steps = 0 if method == "oracle" else PROTOCOL_STEPS
+    steps = 0 if catalogue.method(method).scores_once else PROTOCOL_STEPS
     policy = load_policy(folder / POLICY)
     evaluation = evaluate_protocol(cfg, policy, alpha=alpha, later_scale=later_scale, steps=steps)
     summary = read_summary(folder) or {}
@@ -186,10 +192,12 @@ def step_schedule(
 ) -> tuple[float, float, str]:
     """``(alpha, later_scale, why)`` of a run's protocol evaluation, chosen on validation tasks only.
 
-    MAML: its own ``alpha``, and the scale ``c`` whose 3-step return on the validation tasks, averaged over the
-    family's seeds, is highest (``results/later_steps/*_validation.json``; ``c = 1`` without a study).
-    Pretrained: the ``alpha`` of its step-size studies (``later-steps --alpha A --scales 1 --validation``) with the
-    best one-step validation return, ``c = 1``. Random: the MAML ``alpha``, ``c = 1``. Oracle: no step (k = 0 only).
+    By the method's :data:`~hw14_lib.catalogue.Schedule`: ``validated`` (MAML, ProMP), its own ``alpha`` and the
+    scale ``c`` whose 3-step return on the validation tasks, averaged over the family's seeds, is highest
+    (``results/later_steps/*_validation.json``; ``c = 1`` without a study); ``own_alpha`` (pretrained), the ``alpha``
+    of its step-size studies (``later-steps --alpha A --scales 1 --validation``) with the best one-step validation
+    return, ``c = 1``; ``alpha`` (random), the run's ``alpha``, ``c = 1``; ``learned``, the learned sizes; ``none``
+    (oracle), no step (k = 0 only).
     ``prefix`` (``"paper_"``) and ``variant`` (``"_h100"``) keep each environment's and setting's studies to its
     own runs.
     """
@@ -197,18 +205,19 @@ def step_schedule(
 
     from hw14_lib.report.data import load_later_steps
 
-    if method == "oracle":
+    schedule = catalogue.method(method).schedule
+    if schedule == "none":
         return inner_lr, 1.0, "no adaptation: the oracle's return at theta (k = 0)"
-    if method == "maml_lslr":
+    if schedule == "learned":
         return inner_lr, 1.0, "the step sizes it learned (no evaluation-time choice)"
-    if method == "random":
+    if schedule == "alpha":
         return inner_lr, 1.0, "the MAML alpha, c = 1 (nothing was trained to choose from)"
     later_steps = load_later_steps(root / "later_steps")
-    if method == "pretrained":
+    if schedule == "own_alpha":
         candidates = {
             s.alpha: s.rows[0]["mean_stochastic"][1]
             for s in later_steps
-            if s.validation and s.alpha is not None and s.run == f"{prefix}{family}_pretrained{variant}"
+            if s.validation and s.alpha is not None and s.run == f"{prefix}{family}_{method}{variant}"
         }
         if not candidates:
             return inner_lr, 1.0, "the MAML alpha, c = 1 (no step-size study on validation tasks)"

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from hw14_lib import catalogue
 from hw14_lib.notebook.settings import Note, NotebookSettings, animation, caption, image
 from hw14_lib.notebook.tables import extensions_html, later_steps_html, protocol_html
 from hw14_lib.plots import plot_adaptation_curves, plot_seed_learning_curves, plot_training_curves
@@ -36,7 +37,7 @@ from hw14_lib.run_folder import (
 
 FAMILY_PREFIXES: dict[str, str] = {family: prefix for prefix, family in FAMILIES.items()}
 """Task family -> prefix of its experiment folders under ``results/`` (``dir_maml_s0``, ...)."""
-BASELINE_METHODS: tuple[str, ...] = ("pretrained", "random")
+BASELINE_METHODS: tuple[str, ...] = tuple(m.name for m in catalogue.METHODS if m.baseline)
 
 
 def full_run_candidates(settings: NotebookSettings) -> tuple[Path, Path]:
@@ -142,7 +143,7 @@ def run_video(folder: Path | None, settings: NotebookSettings) -> list[Any]:
     return animation(folder / VIDEO, width=settings.video_width)
 
 
-def family_runs(settings: NotebookSettings, family: str, method: str = "maml") -> list[Run]:
+def family_runs(settings: NotebookSettings, family: str, method: str = catalogue.REFERENCE) -> list[Run]:
     """The runs of ``method`` on a task family: ``results/<dir|vel>_<method>[_s<seed>]`` with metrics (or, for
     the untrained random baseline, a summary), read with :func:`hw14_lib.run_folder.load_run`."""
     if family not in FAMILY_PREFIXES:
@@ -178,7 +179,7 @@ def family_results(settings: NotebookSettings, family: str) -> list[Any]:
                 f"do not exist); produce them with `python -m hw14_lib results --only {prefix}_maml_s0`"
             )
         ]
-    methods = {method: family_runs(settings, family, method) for method in ("maml", *BASELINE_METHODS)}
+    methods = {method: family_runs(settings, family, method) for method in (catalogue.REFERENCE, *BASELINE_METHODS)}
     statuses = [run_status(run, settings).text for runs in methods.values() for run in runs]
     items: list[Any] = [Note("\n".join(statuses))]
     items += training_figures(settings.results_root / maml[0].name, settings)
@@ -205,7 +206,7 @@ def family_results(settings: NotebookSettings, family: str) -> list[Any]:
                         f"{run.interim['iterations']} iterations ({run.interim['env_steps'] / 1e6:.0f}M env steps)"
                     )
                 )
-        curves["MAML" if method == "maml" else method] = (stats.mean, stats.std)
+        curves[catalogue.method(method).label] = (stats.mean, stats.std)
     if curves:
         path = settings.figures_dir / f"{family}_adaptation.png"
         title = f"{family.capitalize()} tasks (Gymnasium): mean over seeds, ±1 std"

@@ -15,6 +15,7 @@ from typing import Any
 
 from matplotlib.colors import to_hex
 
+from hw14_lib import catalogue
 from hw14_lib.palette import METHOD_STYLES
 from hw14_lib.report.comparison import PAPER_BUDGET_M, wall_time
 from hw14_lib.report.data import FAMILIES, PAPER_CURVES, PAPER_ORACLE
@@ -152,13 +153,13 @@ def protocol_html(rows: Sequence[Mapping[str, Any]]) -> HtmlTable:
         if row["env"] != "paper" or row["horizon"] != 200 or fam not in PAPER_CURVES:
             continue
         paper = Cell("paper (Finn et al.)", style=" font-style: italic; color: #555;")
-        if method == "oracle":
+        if catalogue.method(method).scores_once:
             values = [Cell(f"{PAPER_ORACLE[fam]:.1f}", number=True), *[Cell("", number=True)] * 3]
         elif method in PAPER_CURVES[fam]:
             values = [Cell(f"{v:.1f}", number=True) for v in PAPER_CURVES[fam][method]]
         else:
             continue
-        budget = f"{PAPER_BUDGET_M[fam]:g} M" if method == "maml" else ""
+        budget = f"{PAPER_BUDGET_M[fam]:g} M" if method == catalogue.REFERENCE else ""
         table.add([paper, "", *values, budget, "", ""])
     return table
 
@@ -192,7 +193,9 @@ def later_steps_html(studies: Sequence[Any]) -> list[HtmlTable]:
         for study in scaled:
             by_scale = {r["scale"]: r["mean_stochastic"][-1] for r in study.rows}
             tasks = "validation" if study.validation else "held-out"
-            table.add([Cell(study.run, method="maml"), tasks, *(mean_cell(by_scale.get(c)) for c in scales)])
+            table.add(
+                [Cell(study.run, method=catalogue.REFERENCE), tasks, *(mean_cell(by_scale.get(c)) for c in scales)]
+            )
         tables.append(table)
     if replaced:
         steps = max(len(r["mean_stochastic"]) - 1 for s in replaced for r in s.rows)
@@ -209,7 +212,11 @@ def later_steps_html(studies: Sequence[Any]) -> list[HtmlTable]:
             best = max(v for _, v in values)
             parts = [f"<b>α = {a:g}: {v:.1f}</b>" if v == best else f"α = {a:g}: {v:.1f}" for a, v in sorted(values)]
             table.add(
-                [Cell(run, method="pretrained"), "validation" if validation else "held-out", Markup(", ".join(parts))]
+                [
+                    Cell(run, method=catalogue.PRETRAINED),
+                    "validation" if validation else "held-out",
+                    Markup(", ".join(parts)),
+                ]
             )
         tables.append(table)
     return tables
@@ -243,14 +250,14 @@ def extensions_html(facts: Any) -> HtmlTable:
         reach = f"{curve.reach / 1e6:.1f} M steps" if curve.reach is not None else "not reached"
         budget = f"{facts.budget[fam] / 1e6:g} M steps"
         at = f"{curve.at_budget:.1f} at {budget}" if curve.at_budget is not None else f"n/a at {budget}"
-        sizes = facts.step_sizes.get(fam, []) if method == "maml_lslr" else []
-        rising = facts.rising.get(fam) if method == "maml_lslr" else None
+        sizes = facts.step_sizes.get(fam, []) if method == catalogue.LEARNED else []
+        rising = facts.rising.get(fam) if method == catalogue.LEARNED else None
         table.add(
             [
                 FAMILIES[fam],
                 Cell(METHOD_STYLES[method].label, method=method),
                 str(curve.seeds),
-                f"{PAPER_CURVES[fam]['maml'][1]:g}",
+                f"{PAPER_CURVES[fam][catalogue.REFERENCE][1]:g}",
                 reach,
                 at,
                 f"{curve.best:.1f}",

@@ -14,20 +14,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hw14_lib import plots
+from hw14_lib import catalogue, plots
 from hw14_lib.palette import METHOD_STYLES
 from hw14_lib.protocol import PROTOCOL_FAMILIES
 from hw14_lib.report.data import FAMILIES, METHOD_LABELS, PAPER_CURVES, PAPER_ORACLE
 from hw14_lib.report.tex import NA, NumberSheet, tex_number, tex_pm
 
 Row = Mapping[str, Any]
-TABLE_ORDER: tuple[str, ...] = ("maml", "maml_lslr", "promp", "pretrained", "random", "oracle")
-PAPER_METHODS: tuple[str, ...] = ("maml", "pretrained", "random", "oracle")
+TABLE_ORDER: tuple[str, ...] = tuple(m.name for m in catalogue.METHODS)
+PAPER_METHODS: tuple[str, ...] = tuple(m.name for m in catalogue.METHODS if m.main)
 """The paper's rows: shown (n/a until run) in the paper-environment table; the extensions only once they exist."""
-LABELS: dict[str, str] = {method: style.label.replace("α", r"$\alpha$") for method, style in METHOD_STYLES.items()}
-"""Each method's label in LaTeX: the palette's (:data:`hw14_lib.palette.METHOD_STYLES`), so tables and figures agree."""
-PAPER_BUDGET_M: dict[str, float] = {"dir": 32.0, "vel": 76.0}
-"""Env steps (millions) per seed behind the paper's evaluated checkpoints (from cbfinn/maml_rl's launch scripts)."""
+LABELS: dict[str, str] = {m.name: m.tex_label for m in catalogue.METHODS}
+"""Each method's label in LaTeX: the catalogue's, so tables and figures agree."""
+PAPER_BUDGET_M: dict[str, float] = {
+    short: f.paper.budget_m for short, f in catalogue.paper_families().items() if f.paper is not None
+}
+"""Env steps (millions) per seed behind the paper's evaluated checkpoints."""
 REIMPLEMENTATIONS: dict[str, float] = {"learn2learn": 260.0, "RLlib": 268.0}
 """One-step direction returns the reimplementations report at horizon 100 with cost 0.05 ||a||^2 on Gymnasium's
 half-cheetah after 300 iterations, read off their plots (approximate)."""
@@ -96,19 +98,19 @@ def protocol_table(rows: Sequence[Row], *, env: str) -> str:
             label = LABELS[method]
             if row is not None:
                 steps = tex_number(row["env_steps_per_seed"] / 1e6)
-                if method == "oracle":
+                if catalogue.method(method).scores_once:
                     cells = [rf"\multicolumn{{4}}{{c}}{{{tex_row_cell(row, 0)}}}"]
                 else:
                     cells = [tex_row_cell(row, k) for k in range(4)]
                 time = wall_time(row.get("wall_seconds_per_seed"))
                 lines.append(" & ".join([label, "ours", str(row["seeds"]), *cells, steps, time]) + r" \\")
             elif paper and method in PAPER_METHODS:
-                empty = [rf"\multicolumn{{4}}{{c}}{{{NA}}}"] if method == "oracle" else [NA] * 4
+                empty = [rf"\multicolumn{{4}}{{c}}{{{NA}}}"] if catalogue.method(method).scores_once else [NA] * 4
                 lines.append(" & ".join([label, "ours", "0", *empty, "", ""]) + r" \\")
             if not paper or fam not in PAPER_CURVES:  # the paper has no dynamics family
                 continue
-            budget = tex_number(PAPER_BUDGET_M[fam]) if method == "maml" else ""
-            if method == "oracle":
+            budget = tex_number(PAPER_BUDGET_M[fam]) if method == catalogue.REFERENCE else ""
+            if catalogue.method(method).scores_once:
                 lines.append(rf" & paper & & \multicolumn{{4}}{{c}}{{{tex_number(PAPER_ORACLE[fam])}}} & & \\")
             elif method in PAPER_CURVES[fam]:
                 values = [tex_number(v) for v in PAPER_CURVES[fam][method]]
@@ -133,15 +135,15 @@ def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
                 sheet.put(f"{key}.seeds", row["seeds"] if row else None, 0)
                 sheet.text(f"{key}.seeds-text", (f"{row['seeds']} seed" + "s" * (row["seeds"] != 1)) if row else None)
                 sheet.put(f"{key}.steps", row["env_steps_per_seed"] / 1e6 if row else None)
-                for k in range(1 if method == "oracle" else 4):
+                for k in range(1 if catalogue.method(method).scores_once else 4):
                     mean, std, _ = row_cell(row, k) if row else (None, None, None)
                     sheet.put(f"{key}.k{k}", mean)
                     sheet.text(f"{key}.k{k}.pm", tex_pm(mean, std, row["seeds"] if row else 0))
-            maml, oracle = by_key.get((fam, "maml")), by_key.get((fam, "oracle"))
+            maml, oracle = by_key.get((fam, catalogue.REFERENCE)), by_key.get((fam, catalogue.ORACLE))
             if env == "paper" and fam in PAPER_CURVES:  # ours minus the paper's MAML, after k steps
-                for method in ("maml", "maml_lslr", "promp"):
+                for method in (m.name for m in catalogue.METHODS if m.curve):
                     row = by_key.get((fam, method))
-                    for k, paper_value in enumerate(PAPER_CURVES[fam]["maml"]):
+                    for k, paper_value in enumerate(PAPER_CURVES[fam][catalogue.REFERENCE]):
                         gap = row["returns"][k] - paper_value if row and k < len(row["returns"]) else None
                         sheet.put(f"table.paper.{fam}.{method}.gap.k{k}", gap)
             ratio = None
@@ -149,7 +151,7 @@ def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
                 ratio = 100.0 * maml["returns"][1] / oracle["returns"][0]
             if env == "paper":
                 sheet.put(f"table.paper.{fam}.maml.oracle_ratio", ratio)
-    h100 = rows_of(rows, env="gymnasium", horizon=100).get(("dir", "maml"))
+    h100 = rows_of(rows, env="gymnasium", horizon=100).get(("dir", catalogue.REFERENCE))
     sheet.put("table.h100.k1", h100["returns"][1] if h100 else None)
     sheet.put("table.h100.seeds", h100["seeds"] if h100 else None, 0)
     for fam, budget in PAPER_BUDGET_M.items():
@@ -169,13 +171,13 @@ def protocol_figure(rows: Sequence[Row], out: str | os.PathLike[str]) -> list[Pa
         path = out / f"fig_protocol_{fam}.png"
         curves = {
             plain_label(method): (list(row["returns"]), list(row["std_over_seeds"]))
-            for method in PAPER_METHODS[:3]  # the main text's methods; the extensions have a figure of their own
-            if (row := by_key.get((fam, method))) is not None
+            for method in PAPER_METHODS  # the main text's methods; the extensions have a figure of their own
+            if not catalogue.method(method).scores_once and (row := by_key.get((fam, method))) is not None
         }
         if not curves:
             written.append(plots.plot_placeholder("not yet available:\nresults/table.json (env 'paper')", path))
             continue
-        oracle = by_key.get((fam, "oracle"))
+        oracle = by_key.get((fam, catalogue.ORACLE))
         written.append(
             plots.plot_adaptation_curves(
                 curves,
@@ -226,11 +228,11 @@ def protocol_markdown(rows: Sequence[Row]) -> str:
             + f" | {steps} | {wall_time(row.get('wall_seconds_per_seed'))} | {sizes} |"
         )
         if row["env"] == "paper" and row["horizon"] == 200 and fam:
-            if row["method"] == "oracle":
+            if catalogue.method(row["method"]).scores_once:
                 lines.append(f"| | | | *paper* | | {PAPER_ORACLE[fam]:.1f} | | | | | | |")
             elif row["method"] in PAPER_CURVES[fam]:
                 paper = " | ".join(f"{v:.1f}" for v in PAPER_CURVES[fam][row["method"]])
-                budget = f"{PAPER_BUDGET_M[fam]:g} M" if row["method"] == "maml" else ""
+                budget = f"{PAPER_BUDGET_M[fam]:g} M" if row["method"] == catalogue.REFERENCE else ""
                 lines.append(f"| | | | *paper* | | {paper} | {budget} | | |")
     return "\n".join(lines) + "\n"
 

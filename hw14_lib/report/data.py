@@ -24,28 +24,24 @@ from typing import Any
 
 import numpy as np
 
+from hw14_lib import catalogue
 from hw14_lib.io_utils import visible_files
 from hw14_lib.plots import moving_average
 from hw14_lib.run_folder import Run
 
-FAMILIES: dict[str, str] = {"dir": "direction", "vel": "velocity"}
-"""Short name (prefix of the experiment folders) -> task distribution."""
-METHODS: tuple[str, ...] = ("maml", "pretrained", "random")
-METHOD_LABELS: dict[str, str] = {"maml": "MAML", "pretrained": "pretrained", "random": "random"}
+FAMILIES: dict[str, str] = {f.short: f.name for f in catalogue.FAMILIES if f.gymnasium}
+"""Short name (prefix of the experiment folders) -> task distribution, of the families with Gymnasium runs."""
+METHODS: tuple[str, ...] = tuple(m.name for m in catalogue.METHODS if m.main and not m.scores_once)
+"""The methods of the Gymnasium runs' own evaluation (MAML and the baselines it adapts)."""
+METHOD_LABELS: dict[str, str] = {m.name: m.label for m in catalogue.METHODS}
 
 PAPER_CURVES: dict[str, dict[str, tuple[float, ...]]] = {
-    "dir": {
-        "maml": (-50.7, 293.2, 313.5, 315.7),
-        "pretrained": (-43.0, -24.8, -12.9, 19.6),
-        "random": (-35.7, 21.8, 62.3, 86.2),
-    },
-    "vel": {
-        "maml": (-129.5, -78.6, -66.6, -60.8),
-        "pretrained": (-158.0, -135.4, -128.5, -133.6),
-    },
+    short: dict(f.paper.curves) for short, f in catalogue.paper_families().items() if f.paper is not None
 }
-"""Finn et al. (2017): mean return after 0..3 inner steps, per task family and method."""
-PAPER_ORACLE: dict[str, float] = {"dir": 442.7, "vel": -54.5}
+"""Finn et al. (2017): mean return after 0..3 inner steps, per task family and method (the catalogue's)."""
+PAPER_ORACLE: dict[str, float] = {
+    short: f.paper.oracle for short, f in catalogue.paper_families().items() if f.paper is not None
+}
 """Finn et al. (2017): the oracle, a policy that is told the task."""
 PAPER_META_BATCH = (40, 20)
 """Finn et al. (2017): tasks x trajectories per meta-batch."""

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from hw14_lib import plots
+from hw14_lib import catalogue, plots
 from hw14_lib.io_utils import visible_files
 from hw14_lib.report.comparison import PAPER_BUDGET_M, Row, plain_label, rows_of
 from hw14_lib.report.data import FAMILIES, PAPER_CURVES, seeds_of
 from hw14_lib.report.tex import NumberSheet, tex_number
 from hw14_lib.run_folder import Run
 
-CURVE_METHODS: tuple[str, ...] = ("maml", "maml_lslr", "promp")
+CURVE_METHODS: tuple[str, ...] = tuple(m.name for m in catalogue.METHODS if m.curve)
 """The methods of the learning-curve figure (run folders ``paper_<fam>_<method>_s<seed>``)."""
 BUDGET_FRACTION = 0.25
 """The target budget: this fraction of the paper's env steps (:data:`PAPER_BUDGET_M`)."""
@@ -76,9 +76,10 @@ def extension_figure(runs: Mapping[str, Run], out: str | os.PathLike[str]) -> Pa
     for fam, family in FAMILIES.items():
         title = f"{family.capitalize()} tasks, the paper's environment"
         panels[title] = {
-            plain_label(m) + (", K steps" if m == "maml_lslr" else ""): curve_seeds(runs, fam, m) for m in CURVE_METHODS
+            plain_label(m) + (", K steps" if m == catalogue.LEARNED else ""): curve_seeds(runs, fam, m)
+            for m in CURVE_METHODS
         }
-        marks[title] = (PAPER_CURVES[fam]["maml"][1], "paper, one step (held-out)")
+        marks[title] = (PAPER_CURVES[fam][catalogue.REFERENCE][1], "paper, one step (held-out)")
         budgets[title] = (target_budget(fam), "a quarter of the paper's steps")
     if not any(seeds for methods in panels.values() for seeds in methods.values()):
         return plots.plot_placeholder("not yet available:\nresults/paper_*_{maml,maml_lslr,promp}_s*", path)
@@ -146,7 +147,7 @@ def extension_facts(runs: Mapping[str, Run], rows: Sequence[Row], protocol: str 
                 steps=float(min(s[-1]["env_steps"] for s in seeds)),
                 best=float(values.max()) if values.size else None,
                 at_budget=float(values[within[-1]]) if within.size else None,
-                reach=_first_reach(steps, values, PAPER_CURVES[fam]["maml"][1]),
+                reach=_first_reach(steps, values, PAPER_CURVES[fam][catalogue.REFERENCE][1]),
             )
         means = [record["mean"] for record in protocol_records(protocol, f"paper_{fam}_maml_lslr")]
         if means:
@@ -156,7 +157,7 @@ def extension_facts(runs: Mapping[str, Run], rows: Sequence[Row], protocol: str 
         if keys:
             step_sizes[fam] = [float(np.mean([m[k] for m in last if k in m])) for k in keys]
     paper_rows = rows_of(rows, env="paper")
-    maml, pretrained = paper_rows.get(("dyn", "maml")), paper_rows.get(("dyn", "pretrained"))
+    maml, pretrained = paper_rows.get(("dyn", catalogue.REFERENCE)), paper_rows.get(("dyn", catalogue.PRETRAINED))
     gap = maml["returns"][1] - pretrained["returns"][1] if maml and pretrained else None
     return ExtensionFacts(budget, curves, rising, step_sizes, gap)
 
@@ -197,7 +198,7 @@ def extension_text(facts: ExtensionFacts) -> str:
     """``facts`` as plain lines for the notebook."""
     lines = []
     for fam, family in FAMILIES.items():
-        threshold = PAPER_CURVES[fam]["maml"][1]
+        threshold = PAPER_CURVES[fam][catalogue.REFERENCE][1]
         for method in CURVE_METHODS:
             curve = facts.curves.get((fam, method))
             if curve is None or curve.best is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hw14_lib import catalogue
 from hw14_lib.report.comparison import (
     LABELS,
     PAPER_BUDGET_M,
@@ -17,7 +18,7 @@ from hw14_lib.report.comparison import (
 from hw14_lib.report.data import FAMILIES, PAPER_CURVES, PAPER_ORACLE
 from hw14_lib.report.tex import NA, NumberSheet, tex_number, tex_pm
 
-MAIN_METHODS: tuple[str, ...] = ("maml", "pretrained", "random", "oracle")
+MAIN_METHODS: tuple[str, ...] = tuple(m.name for m in catalogue.METHODS if m.main)
 """The rows of the main text's comparison with the paper (the extensions are in the appendix's full table)."""
 
 
@@ -52,10 +53,10 @@ def main_protocol_table(rows: Sequence[Row]) -> str:
         lines += [r"\midrule", rf"\multicolumn{{8}}{{@{{}}l}}{{\emph{{{family.capitalize()} tasks}}}} \\"]
         for method in MAIN_METHODS:
             lines += _main_rows(by_key.get((fam, method)), method)
-            if method == "oracle":
+            if catalogue.method(method).scores_once:
                 lines.append(rf" & paper & & \multicolumn{{4}}{{c}}{{{tex_number(PAPER_ORACLE[fam])}}} & \\")
             elif method in PAPER_CURVES[fam]:
-                budget = tex_number(PAPER_BUDGET_M[fam]) if method == "maml" else ""
+                budget = tex_number(PAPER_BUDGET_M[fam]) if method == catalogue.REFERENCE else ""
                 values = [tex_number(v) for v in PAPER_CURVES[fam][method]]
                 lines.append(" & ".join(["", "paper", "", *values, budget]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
@@ -66,18 +67,18 @@ def _main_rows(row: Row | None, method: str) -> list[str]:
     """Our rows of one method in :func:`main_protocol_table` (MAML: one per later-step schedule)."""
     label = LABELS[method]
     if row is None:
-        empty = [rf"\multicolumn{{4}}{{c}}{{{NA}}}"] if method == "oracle" else [NA] * 4
+        empty = [rf"\multicolumn{{4}}{{c}}{{{NA}}}"] if catalogue.method(method).scores_once else [NA] * 4
         return [" & ".join([label, "ours", "0", *empty, ""]) + r" \\"]
     steps = tex_number(row["env_steps_per_seed"] / 1e6)
-    if method == "oracle":
+    if catalogue.method(method).scores_once:
         cells = [rf"\multicolumn{{4}}{{c}}{{{tex_row_cell(row, 0)}}}"]
     else:
         cells = [tex_row_cell(row, k) for k in range(4)]
-    scale = later_scale_of(row) if method == "maml" else None
+    scale = later_scale_of(row) if method == catalogue.REFERENCE else None
     if scale is not None and scale != 1:
         label = rf"{label}, $c = {scale:g}$"
     lines = [" & ".join([label, "ours", str(row["seeds"]), *cells, steps]) + r" \\"]
-    paper_row = paper_schedule_row(row) if method == "maml" else None
+    paper_row = paper_schedule_row(row) if method == catalogue.REFERENCE else None
     if paper_row is not None:
         cells = ["", "", *(tex_row_cell(paper_row, k) for k in (2, 3))]
         lines.append(" & ".join([rf"{LABELS[method]}, $c = 1$", "ours", str(row["seeds"]), *cells, ""]) + r" \\")
@@ -115,7 +116,7 @@ def difference_numbers(sheet: NumberSheet, rows: Sequence[Row], *, env: str) -> 
     errors)."""
     by_key = rows_of(rows, env=env)
     for fam in FAMILIES:
-        maml, other = by_key.get((fam, "maml")), by_key.get((fam, "pretrained"))
+        maml, other = by_key.get((fam, catalogue.REFERENCE)), by_key.get((fam, catalogue.PRETRAINED))
         zs: list[float | None] = []
         for k in range(4):
             diff = se = None
@@ -139,7 +140,7 @@ def schedule_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
     for env in ("paper", "gymnasium"):
         by_key = rows_of(rows, env=env)
         for fam in FAMILIES:
-            maml, pretrained = by_key.get((fam, "maml")), by_key.get((fam, "pretrained"))
+            maml, pretrained = by_key.get((fam, catalogue.REFERENCE)), by_key.get((fam, catalogue.PRETRAINED))
             sheet.put(f"table.{env}.{fam}.maml.c", later_scale_of(maml) if maml else None, 2)
             alpha = pretrained["step_sizes"][0] if pretrained and pretrained["step_sizes"] else None
             sheet.text(f"table.{env}.{fam}.pretrained.alpha", f"{alpha:g}" if alpha is not None else None)
@@ -151,5 +152,5 @@ def schedule_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
                     f"table.{env}.{fam}.maml.c1.k{k}.pm", tex_pm(mean, std, paper_row["seeds"] if paper_row else 0)
                 )
                 if env == "paper":
-                    gap = mean - PAPER_CURVES[fam]["maml"][k] if mean is not None else None
+                    gap = mean - PAPER_CURVES[fam][catalogue.REFERENCE][k] if mean is not None else None
                     sheet.put(f"table.paper.{fam}.maml.c1.gap.k{k}", gap)
