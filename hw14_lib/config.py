@@ -17,8 +17,9 @@ from typing import Any, Literal, get_args
 
 import yaml
 
-from hw14_lib.config_checks import at_least, check_types, fail, non_negative, positive
+from hw14_lib.config_checks import at_least, check_method_combinations, check_types, fail, non_negative, positive
 from hw14_lib.rl.advantages import AdvantageSettings, Baseline
+from hw14_lib.rl.anil import HEAD
 from hw14_lib.rl.envs import MAX_EPISODE_STEPS
 from hw14_lib.rl.losses import Estimator
 from hw14_lib.rl.make_env import EnvName, EnvSpec
@@ -34,6 +35,7 @@ RUNTIME_FIELDS = ("physics_threads", "notes")
 
 OuterOptimizerName = Literal["adam", "trpo", "promp"]
 StepSizeMode = Literal["none", "per_tensor", "per_parameter"]
+InnerParams = Literal["all", "head"]
 Objective = Literal["maml", "pretrain"]
 OUTER_OPTIMIZERS: tuple[str, ...] = get_args(OuterOptimizerName)
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
@@ -93,6 +95,9 @@ class TrainConfig:
     no adaptation during training: the paper's pretrained baseline)."""
     inner_lr: float = 0.1
     """alpha, the inner (adaptation) step size (the initial one when learned)."""
+    inner_params: InnerParams = "all"
+    """Which parameters the inner step adapts: 'all' (MAML) or 'head' (ANIL: the mean's last layer and log std,
+    hw14_lib/rl/anil.py)."""
     learned_step_sizes: StepSizeMode = "none"
     """'none' (a fixed alpha), 'per_tensor' (MAML++'s LSLR: alpha learned per inner step and parameter tensor; the
     table's method maml_lslr) or 'per_parameter' (Meta-SGD: per inner step and parameter)."""
@@ -213,11 +218,7 @@ class TrainConfig:
             fail("grad_clip", self.grad_clip, "a positive number or null")
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
             fail("hidden_sizes", list(self.hidden_sizes), "a non-empty list of positive integers")
-        if self.learned_step_sizes != "none" and self.objective != "maml":
-            fail("learned_step_sizes", self.learned_step_sizes, "'none' with objective 'pretrain' (no inner step)")
-        if self.learned_step_sizes != "none" and self.outer_optimizer == "promp":
-            # ProMP's update does not project the learned sizes into their bounds (rl/step_sizes.py), so refuse.
-            fail("learned_step_sizes", self.learned_step_sizes, "'none' with outer_optimizer 'promp'")
+        check_method_combinations(self)
         if not 0.0 < self.promp_clip < 1.0:
             fail("promp_clip", self.promp_clip, "a number in (0, 1)")
         if self.oracle and self.objective != "pretrain":
@@ -286,6 +287,7 @@ class TrainConfig:
             l2=self.inner_l2,
             entropy_coef=self.entropy_coef,
             estimator=self.inner_estimator,
+            adapted=HEAD if self.inner_params == "head" else None,
         )
 
     @property

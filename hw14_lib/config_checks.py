@@ -107,3 +107,19 @@ def check_fits_in_memory(cfg: Any, available: int | None = None) -> None:
             f"horizon, hidden_sizes, eval_tasks x eval_trajectories), more than this machine's "
             f"{available / 2**30:,.1f} GiB; make them smaller"
         )
+
+
+def check_method_combinations(cfg: Any) -> None:
+    """The fields that make a method and must agree: learned step sizes and ANIL's head-only inner step need MAML's
+    objective, ANIL's restriction is not combined with learned sizes, and ProMP's update does not project learned
+    sizes into their bounds (``rl/step_sizes.py``), so that pair is refused.
+
+    Raises:
+        ValueError: naming the field, its value and what is allowed.
+    """
+    if cfg.learned_step_sizes != "none" and cfg.objective != "maml":
+        fail("learned_step_sizes", cfg.learned_step_sizes, "'none' with objective 'pretrain' (no inner step)")
+    if cfg.inner_params != "all" and (cfg.learned_step_sizes != "none" or cfg.objective != "maml"):
+        fail("inner_params", cfg.inner_params, "'all' with learned step sizes or objective 'pretrain'")
+    if cfg.learned_step_sizes != "none" and cfg.outer_optimizer == "promp":
+        fail("learned_step_sizes", cfg.learned_step_sizes, "'none' with outer_optimizer 'promp'")

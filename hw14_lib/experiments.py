@@ -149,6 +149,14 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         for family in ("dir", "vel")
         for seed in (0, 1, 2)
     ),
+    # ANIL: MAML's configuration with the inner step restricted to the policy's head (rl/anil.py).
+    *(
+        Experiment(
+            f"paper_{family}_anil_s{seed}", f"configs/paper_{family}.yaml", {"seed": seed, "inner_params": "head"}
+        )
+        for family in ("dir", "vel")
+        for seed in (0, 1, 2)
+    ),
 )
 
 

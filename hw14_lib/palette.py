@@ -20,7 +20,7 @@ class MethodStyle:
 METHOD_STYLES: dict[str, MethodStyle] = {m.name: MethodStyle(m.label, m.color) for m in METHODS}
 """Method (as ``results/table.json`` and the run folders name it) -> its label and colour (the catalogue's), in
 every figure."""
-OTHER_COLORS: tuple[str, ...] = ("tab:red", "tab:cyan", "tab:olive", "tab:pink", "black")
+OTHER_COLORS: tuple[str, ...] = ("tab:red", "tab:cyan", "tab:pink", "black", "tab:gray")
 """Colours of series that are no method (ablations, the untrained policy), in order; none is a method's."""
 
 

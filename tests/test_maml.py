@@ -12,6 +12,7 @@ import torch
 
 from hw14_lib import GaussianMLPPolicy, InnerLoop, MetaBatch, Task, TrajectoryBatch, adapt, adapt_all, meta_objective
 from hw14_lib.config import TrainConfig
+from hw14_lib.rl.anil import HEAD
 from hw14_lib.rl.losses import log_probs, surrogate
 from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.outer import TRPOMetaOptimizer
@@ -116,6 +117,32 @@ def test_meta_gradient_matches_finite_differences(inner_steps: int, inner_estima
     analytic, numeric = directional_derivatives(FlatObjective(policy, batch, inner, estimator))
     assert np.abs(analytic).max() > 1e-3  # the check is not vacuous
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("inner_steps", [1, 2])
+def test_anil_meta_gradient_matches_finite_differences(inner_steps: int) -> None:
+    """ANIL (the inner step adapts only the head): the meta-gradient through its restricted step."""
+    policy = tiny_policy()
+    inner = InnerLoop(alpha=0.3, l2=1e-2, entropy_coef=0.05, adapted=HEAD)
+    batch = make_meta_batch(policy, inner, inner_steps=inner_steps)
+    analytic, numeric = directional_derivatives(FlatObjective(policy, batch, inner, "ratio"))
+    assert np.abs(analytic).max() > 1e-3
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_anil_adapts_the_head_as_maml_does_and_keeps_the_body() -> None:
+    policy = tiny_policy()
+    batch = make_meta_batch(policy, InnerLoop(alpha=0.3), inner_steps=1)
+    theta = leaf_params(policy)
+    support, advantages = batch.supports[0].task(0), batch.support_advantages[0][:1]
+    full = adapt(policy, theta, support, advantages, InnerLoop(alpha=0.3))
+    head = adapt(policy, theta, support, advantages, InnerLoop(alpha=0.3, adapted=HEAD))
+    for name in theta:
+        expected = full[name] if name in HEAD else theta[name]
+        torch.testing.assert_close(head[name], expected, rtol=0, atol=0)
+    assert any(not torch.equal(full[k], theta[k]) for k in theta if k not in HEAD), "MAML moves the body"
+    with pytest.raises(ValueError, match="not the policy's"):
+        adapt(policy, theta, support, advantages, InnerLoop(alpha=0.3, adapted=("no_such.weight",)))
 
 
 def test_meta_gradient_matches_finite_differences_squashed() -> None:
@@ -373,8 +400,19 @@ def test_conjugate_gradient_solves_spd_system() -> None:
         (InnerLoop(alpha=0.3, l2=1e-2, entropy_coef=0.05), 2),
         (InnerLoop(alpha=0.3, estimator="ratio"), 3),
         (InnerLoop(alpha=0.3, first_order=True), 2),
+        (InnerLoop(alpha=0.3, l2=1e-2, adapted=HEAD), 1),
+        (InnerLoop(alpha=0.3, estimator="ratio", adapted=HEAD), 2),
     ],
-    ids=["reinforce", "ratio", "first-order", "reinforce-2-steps", "ratio-3-steps", "first-order-2-steps"],
+    ids=[
+        "reinforce",
+        "ratio",
+        "first-order",
+        "reinforce-2-steps",
+        "ratio-3-steps",
+        "first-order-2-steps",
+        "anil",
+        "anil-ratio-2-steps",
+    ],
 )
 def test_gauss_newton_product_equals_kl_hessian(inner: InnerLoop, inner_steps: int) -> None:
     policy = tiny_policy()

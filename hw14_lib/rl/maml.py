@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hw14_lib.rl.anil import restrict_step_size
 from hw14_lib.rl.losses import Estimator, log_probs, policy_loss, surrogate
 from hw14_lib.rl.parallel import map_in_threads
 from hw14_lib.rl.policy import GaussianMLPPolicy, Params, has_plain_forward, learned_step_sizes, policy_params
@@ -46,6 +47,8 @@ class InnerLoop:
         entropy_coef: entropy bonus in the support loss.
         estimator: ``"reinforce"`` (the starter code's), ``"ratio"`` (ProMP's low-variance curvature) or ``"dice"``
             (the full curvature), see :mod:`hw14_lib.rl.losses`.
+        adapted: the parameter tensors the inner step updates (``None``: all, MAML; :data:`hw14_lib.rl.anil.HEAD`:
+            ANIL); the others keep ``theta``'s values (step size 0).
     """
 
     alpha: float = 0.1
@@ -53,6 +56,7 @@ class InnerLoop:
     l2: float = 1e-3
     entropy_coef: float = 0.0
     estimator: Estimator = "reinforce"
+    adapted: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -121,9 +125,9 @@ def adapt(
         step_size: ``alpha`` (default ``inner.alpha``), or ``{name: alpha_p}`` (scalars or tensors of the
             parameter's shape; the meta-gradient flows into them).
     """
-    alpha = inner.alpha if step_size is None else step_size
-    loss = support_loss(policy, params, support, advantages, inner)
     names = list(params)
+    alpha = restrict_step_size(inner.alpha if step_size is None else step_size, names, inner.adapted)
+    loss = support_loss(policy, params, support, advantages, inner)
     grads = torch.autograd.grad(loss, [params[k] for k in names], create_graph=not inner.first_order)
     if isinstance(alpha, Mapping):
         return {k: params[k] - alpha[k] * g for k, g in zip(names, grads, strict=True)}

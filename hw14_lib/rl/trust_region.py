@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution, kl_divergence
 
+from hw14_lib.rl.anil import restrict_step_size
 from hw14_lib.rl.maml import InnerLoop, MetaBatch, StepSize, adapt, support_loss, task_workers
 from hw14_lib.rl.parallel import map_in_threads
 from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, gaussian_part, learned_step_sizes
@@ -119,6 +120,7 @@ def meta_fisher_vector_product(
     sizes: list[StepSize] = [inner.alpha] * steps
     if learned is not None:
         sizes = [{k: a.detach() for k, a in learned.alphas(j).items()} for j in range(steps)]
+    sizes = [restrict_step_size(a, names, inner.adapted) for a in sizes]  # ANIL: 0 outside the head
     n = trajectories if trajectories is not None else batch.query.rewards.shape[1]
     # inner_grads[b][j]: grad L_j at the leaves inner_leaves[b][j] = theta^(j), with its graph.
 
