@@ -459,7 +459,7 @@ def test_adaptation_demo_and_explorer(tmp_path: Path, smoke_run: Path, capsys: p
     assert demo.steps == 1 and len(demo.deterministic) == 2
     assert np.all(np.isfinite(demo.stochastic))
     assert demo.video_path is not None and demo.video_path.stat().st_size > 0
-    assert "after 1 step(s)" in demo.describe() and "v=1.00" in demo.describe()
+    assert "after 1 step: return over" in demo.describe() and "v=1.00" in demo.describe()
 
     explorer = nb.AdaptationExplorer(s)
     assert explorer.later_scale.value == 0.25  # the step size the text recommends, not the paper's 1
@@ -486,7 +486,7 @@ def test_adaptation_demo_scales_the_steps_after_the_first(tmp_path: Path, smoke_
     assert full.step_sizes == [0.1, 0.1] and small.step_sizes == pytest.approx([0.1, 0.025])
     assert small.stochastic[:2] == full.stochastic[:2]  # same seeds: only the second step differs
     assert small.stochastic[2] != full.stochastic[2]
-    assert "k = 2 step(s) of size 0.1, 0.025" in small.describe()
+    assert "k = 2 inner steps of size 0.1, 0.025" in small.describe()
     with pytest.raises(ValueError, match="later_scale=-1; allowed: a finite number >= 0"):
         nb.adaptation_demo(s, task, 2, later_scale=-1)
 
