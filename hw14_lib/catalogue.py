@@ -94,6 +94,11 @@ REFERENCE = METHODS[0].name
 """The method every other is compared with (MAML)."""
 
 
+PUBLISHED_ONE_STEP: dict[tuple[str, str], tuple[float, float]] = {("anil", "dir"): (363.2, 14.8)}
+"""Published one-step returns on rllab's half-cheetah beyond the MAML paper's, ``(method, family) -> (mean, std over
+seeds)``: ANIL, Raghu et al. (ICLR 2020), Table 2, three seeds."""
+
+
 def _with_schedule(schedule: Schedule) -> str:
     return next(m.name for m in METHODS if m.schedule == schedule)
 

@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hw14_lib import catalogue
 from hw14_lib.report.data import (
     FAMILIES,
     METHODS,
@@ -87,6 +88,9 @@ def paper_numbers(sheet: NumberSheet) -> None:
                 sheet.put(f"paper.{fam}.{method}.k{k}", value)
             sheet.put(f"paper.{fam}.{method}.gain", values[1] - values[0])
         sheet.put(f"paper.{fam}.oracle", PAPER_ORACLE[fam])
+    for (name, fam), (mean, std) in catalogue.PUBLISHED_ONE_STEP.items():
+        sheet.put(f"published.{fam}.{name}.k1", mean)
+        sheet.put(f"published.{fam}.{name}.k1.sd", std)
     sheet.put("paper.tasks", PAPER_META_BATCH[0], 0)
     sheet.put("paper.trajectories", PAPER_META_BATCH[1], 0)
 
