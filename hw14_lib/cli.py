@@ -22,6 +22,7 @@ from typing import NoReturn
 
 from hw14_lib.commands import diagnose, evaluate, plot, protocol, render, report, results, train
 from hw14_lib.commands.common import UsageError
+from hw14_lib.jobs import ExperimentFailed
 
 SUB_COMMANDS = (
     train.add_train_parser,
@@ -95,11 +96,7 @@ def _run(args: argparse.Namespace) -> int:
     except FloatingPointError as exc:  # NonFiniteError: a fault of the run, not of the input
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except RuntimeError as exc:  # a failed experiment of results --jobs N (its own error was printed above)
-        from hw14_lib.jobs import ExperimentFailed
-
-        if not isinstance(exc, ExperimentFailed):
-            raise
+    except ExperimentFailed as exc:  # a failed experiment of results --jobs N (its own error was printed above)
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # disk full, read-only folder, a path under a file: the path and the cause

@@ -83,11 +83,16 @@ def check_address(address: str, *, timeout: float = 3.0) -> None:
     except OSError as exc:
         raise ClusterError(f"--ray {address}: cannot reach a Ray cluster there ({exc.strerror or exc})") from None
     with connection:  # any listener accepts the connection; only a gRPC server answers HTTP/2's preface
+        reply = b""
         try:
             connection.sendall(HTTP2_PREFACE)
-            reply = connection.recv(9)
+            while len(reply) < 9:  # TCP may deliver the frame header in pieces
+                chunk = connection.recv(9 - len(reply))
+                if not chunk:
+                    break
+                reply += chunk
         except OSError:
-            reply = b""
+            pass
     if len(reply) < 9 or reply[3] != HTTP2_SETTINGS:
         raise ClusterError(
             f"--ray {address}: something listens there, but not a Ray cluster (no gRPC reply within {timeout:g} s)"

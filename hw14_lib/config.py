@@ -7,8 +7,6 @@ type) naming the field, the value and what is allowed, before anything is writte
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from typing import Any, Literal, get_args
 import yaml
 
 from hw14_lib.config_checks import at_least, check_method_combinations, check_types, fail, non_negative, positive
+from hw14_lib.config_digest import config_digest
 from hw14_lib.rl.advantages import AdvantageSettings, Baseline
 from hw14_lib.rl.anil import HEAD
 from hw14_lib.rl.envs import MAX_EPISODE_STEPS
@@ -30,8 +29,6 @@ from hw14_lib.rl.vector_env import Backend
 from hw14_lib.seeds import MAX_SEED
 
 MAX_PHYSICS_THREADS = 256
-RUNTIME_FIELDS = ("physics_threads", "notes")
-"""Fields that do not change a run's results: left out of :attr:`TrainConfig.digest`."""
 
 OuterOptimizerName = Literal["adam", "trpo", "promp"]
 StepSizeMode = Literal["none", "per_tensor", "per_parameter"]
@@ -229,10 +226,8 @@ class TrainConfig:
     # --- derived values ---
     @property
     def digest(self) -> str:
-        """SHA-256 of the fields' canonical JSON, without :data:`RUNTIME_FIELDS`: what a checkpoint records, so that
-        a checkpoint and a ``config.yaml`` that do not belong together are caught."""
-        kept = {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
-        return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+        """What a checkpoint records of its configuration (:func:`hw14_lib.config_digest.config_digest`)."""
+        return config_digest(self.to_dict(), {f.name: f.default for f in dataclasses.fields(self)})
 
     @property
     def task_distribution(self) -> TaskDistribution:

@@ -79,14 +79,15 @@ def machine_memory_bytes() -> int | None:
 
 
 def estimated_training_bytes(cfg: Any) -> int:
-    """A rough upper estimate of a run's peak memory: the sampled sets of one meta-iteration (``(K + 1) B N T``
-    steps of observations, actions, rewards, log-probabilities and advantages, float32, with the autograd graph
-    of the meta-gradient counted as ten times that), the ``B`` adapted copies of the policy's parameters (with
-    their graph, also ten times), and the final evaluation's ``eval_tasks * eval_trajectories * T`` steps."""
-    obs = 20 + 3  # the larger environment's observation and an oracle's task parameters
-    per_step = 4 * (obs + 2 * 6 + 4)
+    """A rough estimate of a run's peak memory (the environment copies left out): the sampled sets of one
+    meta-iteration (``(K + 1) B N T`` steps of observations, actions, rewards, log-probabilities and advantages,
+    float32, with the autograd graph of the meta-gradient counted as ten times that), the ``B`` adapted copies of
+    the policy's parameters (with their graph, also ten times), and the final evaluation's ``eval_tasks *
+    eval_trajectories * T`` steps."""
+    obs, act = cfg.observation_dim, 6  # the environment's observation (with an oracle's parameters); six torques
+    per_step = 4 * (obs + 2 * act + 4)
     steps = (cfg.inner_steps + 1) * cfg.meta_batch_size * cfg.trajectories_per_task * cfg.horizon
-    sizes = (obs, *cfg.hidden_sizes, 6)
+    sizes = (obs, *cfg.hidden_sizes, act)
     params = sum(a * b + b for a, b in itertools.pairwise(sizes))
     evaluation = cfg.eval_tasks * cfg.eval_trajectories * cfg.horizon * per_step
     return 10 * steps * per_step + 10 * 4 * params * (cfg.meta_batch_size + 2) + 2 * evaluation

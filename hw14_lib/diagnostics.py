@@ -144,10 +144,6 @@ def meta_gradient_variance(
     return result
 
 
-"""``later_step_study(validation=True)`` evaluates as if the run's seed were this much larger: other
-goal velocities and sampling seeds than the held-out ones, drawn from the same distribution."""
-
-
 def later_step_study(
     cfg: TrainConfig,
     policy: GaussianMLPPolicy,

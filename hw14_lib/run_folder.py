@@ -156,12 +156,14 @@ class RunState:
                 f"{str(path)!r} was trained with another configuration than {str(path.parent / CONFIG)!r}; "
                 "it belongs to another run (or config.yaml was changed); nothing was written"
             )
-        self.policy.load_state_dict(data["policy"])
         try:
+            self.policy.load_state_dict(data["policy"])
             check_finite_parameters(self.policy, str(path))
-        except ValueError as exc:
-            raise RunFolderError(str(exc)) from None
-        self.optimizer.load_state_dict(data["optimizer"])
+            self.optimizer.load_state_dict(data["optimizer"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:  # another architecture, a damaged state
+            raise RunFolderError(
+                f"{str(path)!r} does not fit this run's policy ({type(exc).__name__}: {exc})"
+            ) from None
         self.rng.bit_generator.state = data["numpy_rng"]
         self.generator.set_state(data["torch_generator"])
         self.iteration = int(data["iteration"])
@@ -170,13 +172,19 @@ class RunState:
         return data.get("record")
 
 
+CHECKPOINT_KEYS = frozenset(
+    {"policy", "optimizer", "numpy_rng", "torch_generator", "iteration", "env_steps", "wall_seconds"}
+)
+"""What :meth:`RunState.load` reads from a checkpoint; a file without one of them is refused by name."""
+
+
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """The dict :meth:`RunState.save` wrote; :class:`RunFolderError` names a foreign or corrupt file."""
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for foreign or corrupt files
         raise RunFolderError(f"{str(path)!r} is not a readable checkpoint (torch.load: {type(exc).__name__})") from exc
-    if not isinstance(data, dict) or not {"policy", "optimizer", "numpy_rng", "torch_generator"} <= data.keys():
+    if not isinstance(data, dict) or not CHECKPOINT_KEYS <= data.keys():
         raise RunFolderError(f"{str(path)!r} is not a checkpoint of this project (it lacks the training state)")
     return data
 
@@ -200,32 +208,6 @@ def restore_metrics(out: Path, record: dict[str, Any] | None, iteration: int) ->
 
 
 # --- readers ----------------------------------------------------------------------------------------
-
-
-def check_config_matches_run(cfg: TrainConfig, folder: Path) -> None:
-    """Check that ``cfg`` is the configuration the run in ``folder`` was trained with, by the configuration its
-    ``summary.json`` (a finished run) or the digest its ``checkpoint.pt`` records; a folder with neither, or with
-    files of older versions that record none, passes.
-
-    Raises:
-        RunFolderError: they differ (a damaged or replaced ``config.yaml``), or ``summary.json`` is damaged.
-    """
-    recorded: str | None = None
-    source = folder / SUMMARY
-    if source.is_file():
-        try:
-            summary = json.loads(source.read_text(encoding="utf-8"))
-            recorded = TrainConfig.from_dict(summary["config"]).digest if "config" in summary else None
-        except (ValueError, TypeError, KeyError) as exc:
-            raise RunFolderError(f"{str(source)!r} is damaged ({type(exc).__name__}: {exc})") from exc
-    elif (folder / CHECKPOINT).is_file():
-        source = folder / CHECKPOINT
-        recorded = read_checkpoint(source).get("config_digest")
-    if recorded is not None and recorded != cfg.digest:
-        raise RunFolderError(
-            f"{str(folder / CONFIG)!r} is not the configuration the run was trained with (by {str(source)!r}); "
-            "restore it or pass --config with the run's configuration"
-        )
 
 
 def is_run(folder: Path) -> bool:

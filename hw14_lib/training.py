@@ -301,7 +301,7 @@ def finish_run(
     if evaluate:
         phase(
             f"evaluating: {cfg.eval_trajectories} trajectories per held-out task, "
-            f"k = 0..{cfg.eval_adaptation_steps} inner steps"
+            f"k = 0..{max(1, cfg.eval_adaptation_steps)} inner steps"
         )
         evaluation, tasks, history = evaluate_meta_policy(cfg, policy)
         summary.update(evaluation)

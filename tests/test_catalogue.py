@@ -22,12 +22,15 @@ ALLOWED = {"catalogue.py", "experiments.py"}
 
 
 def _config_values() -> set[str]:
-    """Names that are also values of configuration fields (``objective: maml``, ``outer_optimizer: promp``)."""
+    """Names that are also configuration fields (``oracle: true``) or their values (``objective: maml``,
+    ``outer_optimizer: promp``): the configuration's vocabulary, not the catalogue's."""
+    import dataclasses
     from typing import get_args
 
     from hw14_lib.config import Objective, OuterOptimizerName
 
-    return set(get_args(Objective)) | set(get_args(OuterOptimizerName))
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return set(get_args(Objective)) | set(get_args(OuterOptimizerName)) | fields
 
 
 @pytest.mark.parametrize("name", [m.name for m in catalogue.METHODS if m.name not in _config_values()])

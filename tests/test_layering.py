@@ -6,9 +6,9 @@ Layers, lowest first (``../shared/STYLE.md``):
 
 0. ``io_utils`` (atomic file output), the leaf;
 1. ``rl/``, the algorithm: it imports only ``rl.*`` and the leaf;
-2. the application: ``catalogue``, ``config`` (and ``config_checks``, ``seeds``), ``run_folder``, ``folder_lock``,
-   ``progress``, ``training``, ``evaluation``, ``video``, ``palette``, ``plots``, ``study_plots``, ``experiments``
-   (and ``jobs``), ``diagnostics``, ``protocol``, ``cluster``;
+2. the application: ``catalogue``, ``config`` (and ``config_checks``, ``config_digest``, ``seeds``), ``run_folder``
+   (and ``run_identity``), ``folder_lock``, ``progress``, ``training``, ``evaluation``, ``video``, ``palette``,
+   ``plots``, ``study_plots``, ``experiments`` (and ``jobs``), ``diagnostics``, ``protocol``, ``cluster``;
 3. ``report/``: reads ``results/``, never trains;
 4. the entry points: ``cli``, ``commands/``, ``notebook/``, and the package's ``__init__``/``__main__``.
 
@@ -26,7 +26,8 @@ from conftest import REPO
 
 PACKAGE = REPO / "hw14_lib"
 APPLICATION = {
-    "catalogue", "config", "config_checks", "seeds", "run_folder", "folder_lock", "progress", "training", "evaluation",
+    "catalogue", "config", "config_checks", "config_digest", "seeds", "run_folder", "run_identity", "folder_lock",
+    "progress", "training", "evaluation",
     "video", "plots", "palette", "study_plots", "experiments", "jobs", "diagnostics", "protocol", "cluster",
 }  # fmt: skip
 LAYER_NAMES = ("leaf", "rl", "application", "report", "entry points")

@@ -131,3 +131,31 @@ def test_evaluate_refuses_a_config_that_is_not_the_runs(
     status = main(["evaluate", "--policy", str(out / "policy.pt"), "--steps", "0"])
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "not the configuration the run was trained with" in err, err
+
+
+def test_every_new_config_field_is_registered_for_the_digest() -> None:
+    """A field added to TrainConfig must be listed in FIELDS_ADDED_AFTER_THE_DIGEST, so that it enters the digest
+    only when it differs from its default and checkpoints written before it existed still match their runs."""
+    import dataclasses
+
+    from hw14_lib.config import TrainConfig
+    from hw14_lib.config_digest import FIELDS_ADDED_AFTER_THE_DIGEST, FIELDS_AT_THE_DIGEST
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert fields - FIELDS_AT_THE_DIGEST == set(FIELDS_ADDED_AFTER_THE_DIGEST)
+    assert TrainConfig(inner_params="head").digest != TrainConfig().digest  # a non-default new field counts
+
+
+@pytest.mark.slow
+def test_committed_checkpoints_match_their_configs() -> None:
+    """Every committed checkpoint that records a digest matches its run's config.yaml."""
+    from hw14_lib.config import TrainConfig
+
+    root = Path(__file__).resolve().parent.parent / "results"
+    checked = 0
+    for path in sorted(root.glob("*/checkpoint.pt")):
+        recorded = torch.load(path, map_location="cpu", weights_only=True).get("config_digest")
+        if recorded is not None:
+            checked += 1
+            assert TrainConfig.from_yaml(path.parent / "config.yaml").digest == recorded, path.parent.name
+    assert checked > 0

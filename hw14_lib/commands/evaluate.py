@@ -46,7 +46,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from hw14_lib.evaluation import evaluate_meta_policy, later_step_sizes
     from hw14_lib.rl.envs import ACT_DIM
     from hw14_lib.rl.policy import load_policy
-    from hw14_lib.run_folder import CONFIG, check_config_matches_run
+    from hw14_lib.run_folder import CONFIG
+    from hw14_lib.run_identity import check_config_matches_run
     from hw14_lib.video import record_video
 
     policy_path = Path(args.policy)

@@ -86,7 +86,12 @@ def protocol_command(args: argparse.Namespace) -> int:
             records.append(json.loads(record_path.read_text(encoding="utf-8")))
         except (OSError, ValueError) as exc:
             print(f"error: {record_path}: not a readable protocol record ({type(exc).__name__})", file=sys.stderr)
-            failed.append(record_path.name)
+            if record_path.stem not in failed:
+                failed.append(record_path.stem)
+    if failed:  # a table without those seeds would change rows silently: keep the one there is
+        kept = f"{root / 'table.json'} and the README's table were left as they were"
+        print(f"error: {len(failed)} could not be evaluated or read: {', '.join(failed)}; {kept}", file=sys.stderr)
+        return 1
     path = write_table(root, records)
     print(f"wrote {path} ({len(records)} runs)")
     if readme is not None:
@@ -97,9 +102,6 @@ def protocol_command(args: argparse.Namespace) -> int:
         table = protocol_markdown(load_table(path))
         atomic_write_text(readme, text[: start + len(README_MARKERS[0])] + "\n" + table + text[end:])
         print(f"rewrote the table of {readme}")
-    if failed:
-        print(f"error: {len(failed)} could not be evaluated or read: {', '.join(failed)}", file=sys.stderr)
-        return 1
     return 0
 
 
@@ -123,15 +125,17 @@ def _evaluate_run(folder: Path, root: Path, *, physics_threads: int, overwrite: 
     match = METHOD_OF.fullmatch(folder.name)
     assert match is not None  # the caller filtered
     family, method, prefix = match["family"], match["method"], match["prefix"] or ""
-    cfg = TrainConfig.from_yaml(folder / CONFIG, physics_threads=physics_threads)
-    torch.set_num_threads(cfg.torch_threads)
     if out.is_file() and not overwrite:
         record = json.loads(out.read_text(encoding="utf-8"))
         if needs_paper_schedule(record) and "paper_schedule" not in record:
+            cfg = TrainConfig.from_yaml(folder / CONFIG, physics_threads=physics_threads)
+            torch.set_num_threads(cfg.torch_threads)
             record["paper_schedule"] = paper_schedule(cfg, load_policy(folder / POLICY), record["alpha"])
             atomic_write_json(out, record)
             print(f"{folder.name}: added the c = 1 schedule: {_means(record['paper_schedule'])}")
         return
+    cfg = TrainConfig.from_yaml(folder / CONFIG, physics_threads=physics_threads)
+    torch.set_num_threads(cfg.torch_threads)
     alpha, later_scale, why = step_schedule(
         root, family, method, cfg.inner_lr, prefix=prefix, variant=match["variant"] or ""
     )

@@ -15,7 +15,7 @@ from hw14_lib.report.comparison import (
     rows_of,
     tex_row_cell,
 )
-from hw14_lib.report.data import FAMILIES, PAPER_CURVES, PAPER_ORACLE
+from hw14_lib.report.data import PAPER_CURVES, PAPER_ORACLE
 from hw14_lib.report.tex import NA, NumberSheet, tex_number, tex_pm
 
 MAIN_METHODS: tuple[str, ...] = tuple(m.name for m in catalogue.METHODS if m.main)
@@ -49,7 +49,7 @@ def main_protocol_table(rows: Sequence[Row]) -> str:
         r"\cmidrule(lr){4-7}",
         r"method & source & seeds & $k=0$ & $k=1$ & $k=2$ & $k=3$ & (M) \\",
     ]
-    for fam, family in FAMILIES.items():
+    for fam, family in ((short, f.name) for short, f in catalogue.paper_families().items()):
         lines += [r"\midrule", rf"\multicolumn{{8}}{{@{{}}l}}{{\emph{{{family.capitalize()} tasks}}}} \\"]
         for method in MAIN_METHODS:
             lines += _main_rows(by_key.get((fam, method)), method)
@@ -115,7 +115,7 @@ def difference_numbers(sheet: NumberSheet, rows: Sequence[Row], *, env: str) -> 
     ``diff.<env>.<fam>.pretrained.reading`` (:func:`difference_reading`, level within :data:`LEVEL_Z` standard
     errors)."""
     by_key = rows_of(rows, env=env)
-    for fam in FAMILIES:
+    for fam in catalogue.paper_families():
         maml, other = by_key.get((fam, catalogue.REFERENCE)), by_key.get((fam, catalogue.PRETRAINED))
         zs: list[float | None] = []
         for k in range(4):
@@ -139,7 +139,7 @@ def schedule_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
     pretrained policy's validated step size)."""
     for env in ("paper", "gymnasium"):
         by_key = rows_of(rows, env=env)
-        for fam in FAMILIES:
+        for fam in catalogue.paper_families():
             maml, pretrained = by_key.get((fam, catalogue.REFERENCE)), by_key.get((fam, catalogue.PRETRAINED))
             sheet.put(f"table.{env}.{fam}.maml.c", later_scale_of(maml) if maml else None, 2)
             alpha = pretrained["step_sizes"][0] if pretrained and pretrained["step_sizes"] else None

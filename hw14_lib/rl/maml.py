@@ -102,7 +102,7 @@ def support_loss(
     )
 
 
-StepSize = float | Mapping[str, Tensor]
+StepSize = float | Mapping[str, Tensor | float]
 """An inner step's size: one ``alpha`` for every tensor, or ``alpha_p`` per parameter tensor (learned ones)."""
 
 
@@ -129,8 +129,11 @@ def adapt(
     alpha = restrict_step_size(inner.alpha if step_size is None else step_size, names, inner.adapted)
     loss = support_loss(policy, params, support, advantages, inner)
     grads = torch.autograd.grad(loss, [params[k] for k in names], create_graph=not inner.first_order)
-    if isinstance(alpha, Mapping):
-        return {k: params[k] - alpha[k] * g for k, g in zip(names, grads, strict=True)}
+    if isinstance(alpha, Mapping):  # a size of exactly 0 (ANIL's body) keeps the tensor: no 0 * inf, no graph
+        return {
+            k: params[k] if isinstance(alpha[k], float) and alpha[k] == 0.0 else params[k] - alpha[k] * g
+            for k, g in zip(names, grads, strict=True)
+        }
     return {k: params[k] - alpha * g for k, g in zip(names, grads, strict=True)}
 
 

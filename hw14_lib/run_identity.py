@@ -1,0 +1,36 @@
+"""Whether a configuration is the one a run folder's files were trained with (``evaluate`` asks before scoring a
+policy with the ``config.yaml`` beside it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hw14_lib.config import TrainConfig
+from hw14_lib.run_folder import CHECKPOINT, CONFIG, SUMMARY, RunFolderError, read_checkpoint
+
+
+def check_config_matches_run(cfg: TrainConfig, folder: Path) -> None:
+    """Check that ``cfg`` is the configuration the run in ``folder`` was trained with, by the configuration its
+    ``summary.json`` (a finished run) or the digest its ``checkpoint.pt`` records; a folder with neither, or with
+    files of older versions that record none, passes.
+
+    Raises:
+        RunFolderError: they differ (a damaged or replaced ``config.yaml``), or ``summary.json`` is damaged.
+    """
+    recorded: str | None = None
+    source = folder / SUMMARY
+    if source.is_file():
+        try:
+            summary = json.loads(source.read_text(encoding="utf-8"))
+            recorded = TrainConfig.from_dict(summary["config"]).digest if "config" in summary else None
+        except (ValueError, TypeError, KeyError) as exc:
+            raise RunFolderError(f"{str(source)!r} is damaged ({type(exc).__name__}: {exc})") from exc
+    elif (folder / CHECKPOINT).is_file():
+        source = folder / CHECKPOINT
+        recorded = read_checkpoint(source).get("config_digest")
+    if recorded is not None and recorded != cfg.digest:
+        raise RunFolderError(
+            f"{str(folder / CONFIG)!r} is not the configuration the run was trained with (by {str(source)!r}); "
+            "restore it or pass --config with the run's configuration"
+        )
