@@ -25,7 +25,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from hw14_lib import plots, study_plots
+from hw14_lib import catalogue, plots, study_plots
 from hw14_lib.io_utils import atomic_write_text
 from hw14_lib.report.comparison import (
     gradient_variance_numbers,
@@ -36,7 +36,6 @@ from hw14_lib.report.comparison import (
 )
 from hw14_lib.report.data import (
     FAMILIES,
-    METHOD_LABELS,
     METHODS,
     LaterStepStudy,
     ablation_name,
@@ -241,7 +240,7 @@ def _adaptation_figure(
     for method in METHODS:
         stats = curve_stats(seeds_of(runs, f"{fam}_{method}"))
         if stats:
-            curves[METHOD_LABELS[method]] = (stats.mean, stats.std)
+            curves[catalogue.method(method).label] = (stats.mean, stats.std)
     for study in studies:  # a baseline re-evaluated on the held-out tasks with its own step size
         if study.run == f"{fam}_pretrained" and study.alpha is not None and not study.validation:
             curve = next((r["mean_stochastic"] for r in study.rows if r["scale"] == 1.0), None)

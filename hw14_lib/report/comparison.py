@@ -16,12 +16,11 @@ from typing import Any
 
 from hw14_lib import catalogue, plots
 from hw14_lib.palette import METHOD_STYLES
-from hw14_lib.protocol import PROTOCOL_FAMILIES
-from hw14_lib.report.data import FAMILIES, METHOD_LABELS, PAPER_CURVES, PAPER_ORACLE
+from hw14_lib.protocol import PROTOCOL_FAMILIES, TABLE_METHODS
+from hw14_lib.report.data import FAMILIES, PAPER_CURVES, PAPER_ORACLE
 from hw14_lib.report.tex import NA, NumberSheet, tex_number, tex_pm
 
 Row = Mapping[str, Any]
-TABLE_ORDER: tuple[str, ...] = tuple(m.name for m in catalogue.METHODS)
 PAPER_METHODS: tuple[str, ...] = tuple(m.name for m in catalogue.METHODS if m.main)
 """The paper's rows: shown (n/a until run) in the paper-environment table; the extensions only once they exist."""
 LABELS: dict[str, str] = {m.name: m.tex_label for m in catalogue.METHODS}
@@ -93,7 +92,7 @@ def protocol_table(rows: Sequence[Row], *, env: str) -> str:
     for fam in families:
         family = PROTOCOL_FAMILIES[fam]
         lines += [r"\midrule", rf"\multicolumn{{9}}{{@{{}}l}}{{\emph{{{family.capitalize()} tasks}}}} \\"]
-        for method in TABLE_ORDER:
+        for method in TABLE_METHODS:
             row = by_key.get((fam, method))
             label = LABELS[method]
             if row is not None:
@@ -129,7 +128,7 @@ def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
     for env in ("paper", "gymnasium"):
         by_key = rows_of(rows, env=env)
         for fam in PROTOCOL_FAMILIES:
-            for method in TABLE_ORDER:
+            for method in TABLE_METHODS:
                 row = by_key.get((fam, method))
                 key = f"table.{env}.{fam}.{method}"
                 sheet.put(f"{key}.seeds", row["seeds"] if row else None, 0)
@@ -182,7 +181,7 @@ def protocol_figure(rows: Sequence[Row], out: str | os.PathLike[str]) -> list[Pa
             plots.plot_adaptation_curves(
                 curves,
                 path,
-                reference={METHOD_LABELS[m]: v for m, v in PAPER_CURVES[fam].items()},
+                reference={catalogue.method(m).label: v for m, v in PAPER_CURVES[fam].items()},
                 oracle=PAPER_ORACLE[fam],
                 own_oracle=oracle["returns"][0] if oracle else None,
                 title=f"{family.capitalize()} tasks, the paper's environment and protocol",

@@ -33,7 +33,6 @@ FAMILIES: dict[str, str] = {f.short: f.name for f in catalogue.FAMILIES if f.gym
 """Short name (prefix of the experiment folders) -> task distribution, of the families with Gymnasium runs."""
 METHODS: tuple[str, ...] = tuple(m.name for m in catalogue.METHODS if m.main and not m.scores_once)
 """The methods of the Gymnasium runs' own evaluation (MAML and the baselines it adapts)."""
-METHOD_LABELS: dict[str, str] = {m.name: m.label for m in catalogue.METHODS}
 
 PAPER_CURVES: dict[str, dict[str, tuple[float, ...]]] = {
     short: dict(f.paper.curves) for short, f in catalogue.paper_families().items() if f.paper is not None

@@ -10,6 +10,7 @@ from hw14_lib import catalogue
 from hw14_lib.report.comparison import (
     LABELS,
     PAPER_BUDGET_M,
+    PAPER_METHODS,
     Row,
     row_cell,
     rows_of,
@@ -17,9 +18,6 @@ from hw14_lib.report.comparison import (
 )
 from hw14_lib.report.data import PAPER_CURVES, PAPER_ORACLE
 from hw14_lib.report.tex import NA, NumberSheet, tex_number, tex_pm
-
-MAIN_METHODS: tuple[str, ...] = tuple(m.name for m in catalogue.METHODS if m.main)
-"""The rows of the main text's comparison with the paper (the extensions are in the appendix's full table)."""
 
 
 def later_scale_of(row: Row) -> float | None:
@@ -51,7 +49,7 @@ def main_protocol_table(rows: Sequence[Row]) -> str:
     ]
     for fam, family in ((short, f.name) for short, f in catalogue.paper_families().items()):
         lines += [r"\midrule", rf"\multicolumn{{8}}{{@{{}}l}}{{\emph{{{family.capitalize()} tasks}}}} \\"]
-        for method in MAIN_METHODS:
+        for method in PAPER_METHODS:  # the extensions are in the appendix's full table
             lines += _main_rows(by_key.get((fam, method)), method)
             if catalogue.method(method).scores_once:
                 lines.append(rf" & paper & & \multicolumn{{4}}{{c}}{{{tex_number(PAPER_ORACLE[fam])}}} & \\")

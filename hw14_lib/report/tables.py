@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hw14_lib import catalogue
 from hw14_lib.report.data import (
     FAMILIES,
     LATE_ITERATIONS,
-    METHOD_LABELS,
     METHODS,
     InnerStepDiagnostic,
     LaterStepStudy,
@@ -114,7 +114,7 @@ def performance_table(runs: Mapping[str, Run]) -> str:
             source = (f"ours ({n} seed{'s' if n != 1 else ''})" if n else "ours") + interim
             cells = [tex_pm(curve_at(stats, k), curve_at(stats, k, std=True), n) for k in range(STEPS)]
             steps, hours = mean_budget(seeds)
-            row = [METHOD_LABELS[method], source, *cells, tex_number(steps), tex_number(hours, 2)]
+            row = [catalogue.method(method).label, source, *cells, tex_number(steps), tex_number(hours, 2)]
             lines.append(" & ".join(row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
