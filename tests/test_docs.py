@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from hw14_lib import catalogue
+
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 DOCS = [README, *sorted((REPO / "docs").glob("*.md"))]
@@ -203,6 +205,8 @@ def facts() -> dict[str, dict[str, str]]:
         "gymnasium dir oracle time": wall_time(g_oracle["wall_seconds_per_seed"]),
         "promp dir": f"{ret_pm(pd('promp'), 1)} after one step",
         "promp vel": f"{ret(pv('promp'), 1)} after one step",
+        "anil dir": f"on direction {ret_pm(pd('anil'), 1)} after one step",
+        "anil published": f"below ANIL's published {catalogue.PUBLISHED_ONE_STEP[('anil', 'dir')][0]:.1f}",
         "lslr dir": ", ".join(ret(pd("maml_lslr"), k) for k in range(4)),
         "lslr dir short": f"{f1(paper_dir[3] - pd('maml_lslr')['returns'][3])} short of the paper's {f1(paper_dir[3])}",
         "lslr vel": ", ".join(ret(lslr_vel, k) for k in range(4)),
