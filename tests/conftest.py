@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,10 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict
     out = tmp_path_factory.mktemp("reference") / "run"
     train(smoke_config(), out, progress=False, evaluate=False)
     return out, comparable(out / METRICS)
+
+
+def unfinished_copy(reference: Path, out: Path) -> None:
+    """``reference``'s run folder without its final files: a run to resume."""
+    shutil.copytree(reference, out)
+    for name in ("summary.json", "policy.pt", "meta_loss.png", "query_return.png"):
+        (out / name).unlink(missing_ok=True)

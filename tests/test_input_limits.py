@@ -5,7 +5,6 @@ machine's memory), empty or odd paths, unbounded options, non-finite policies an
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from hw14_lib.rl.policy import load_policy, save_policy
 from hw14_lib.run_folder import CHECKPOINT
 from hw14_lib.training import make_policy
 
-from conftest import SMOKE, smoke_config, snapshot, train_argv
+from conftest import SMOKE, smoke_config, snapshot, train_argv, unfinished_copy
 
 
 def _one_error_line(status: int, err: str, *pieces: str, expected_status: int = 2) -> None:
@@ -124,8 +123,7 @@ def test_resume_refuses_a_checkpoint_with_a_non_finite_policy(
     reference, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
-    shutil.copytree(reference[0], out)
-    (out / "summary.json").unlink()
+    unfinished_copy(reference[0], out)
     data = torch.load(out / CHECKPOINT, weights_only=True)
     first = next(iter(data["policy"]))
     data["policy"][first] = torch.full_like(data["policy"][first], math.nan)

@@ -15,7 +15,7 @@ from hw14_lib.cli import main
 from hw14_lib.run_folder import CHECKPOINT, METRICS, RunFolderError, read_checkpoint
 from hw14_lib.training import train
 
-from conftest import comparable, smoke_config, snapshot, train_argv
+from conftest import comparable, smoke_config, snapshot, train_argv, unfinished_copy
 
 
 class _Call:
@@ -73,17 +73,10 @@ def test_evaluate_refuses_a_policy_file_with_a_pickled_call(tmp_path: Path, caps
 # --- a checkpoint and a config.yaml that do not belong together ----------------------------------
 
 
-def _unfinished_copy(reference: Path, out: Path) -> None:
-    """``reference``'s run folder without its final files: a run to resume."""
-    shutil.copytree(reference, out)
-    for name in ("summary.json", "policy.pt", "meta_loss.png", "query_return.png"):
-        (out / name).unlink(missing_ok=True)
-
-
 @pytest.mark.slow
 def test_resume_refuses_a_truncated_config(reference, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    _unfinished_copy(reference[0], out)
+    unfinished_copy(reference[0], out)
     config = out / "config.yaml"
     config.write_text("\n".join(config.read_text().splitlines()[:2]) + "\n")  # cut to its first two lines
     before = snapshot(tmp_path)
@@ -100,7 +93,7 @@ def test_resume_refuses_the_checkpoint_of_another_run(
     other = tmp_path / "other"
     train(smoke_config(seed=7, iterations=1), other, progress=False, evaluate=False)
     out = tmp_path / "run"
-    _unfinished_copy(reference[0], out)
+    unfinished_copy(reference[0], out)
     shutil.copy(other / CHECKPOINT, out / CHECKPOINT)
     before = snapshot(out)
     status = main(train_argv(out, "--resume"))
@@ -112,7 +105,7 @@ def test_resume_refuses_the_checkpoint_of_another_run(
 @pytest.mark.slow
 def test_a_checkpoint_without_a_digest_still_resumes(reference, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    _unfinished_copy(reference[0], out)
+    unfinished_copy(reference[0], out)
     data = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
     assert data.pop("config_digest") is not None
     torch.save(data, out / CHECKPOINT)  # as the versions before the digest wrote it
