@@ -656,13 +656,21 @@ def test_describe_zip(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def without_make_variables() -> dict[str, str]:
+    """This process's environment without what an enclosing `make test` passes down (MAKEFLAGS, MAKELEVEL),
+    which would make the dry run print "make[1]: Entering directory" lines into the commands."""
+    return {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+
+
 def test_make_submission_prints_size_and_count(submission: Path) -> None:
     """The commands `make submission` runs after `package` print one line: the zip, its size and file count."""
     project = submission.parent.parent
     variables = [f"STUDENT_NUMBER={NUMBER}", f"FULL_NAME={NAME}", f"PY={sys.executable}"]
+    make = ["make", "-n", "--no-print-directory", "-f", str(ROOT / "Makefile"), "-o", "tex", "-o", ".venv/.installed"]
     dry = subprocess.run(
-        ["make", "-n", "-f", str(ROOT / "Makefile"), "-o", "tex", "-o", ".venv/.installed", "submission", *variables],
+        [*make, "submission", *variables],
         cwd=project,
+        env=without_make_variables(),
         capture_output=True,
         text=True,
         check=True,
