@@ -27,6 +27,7 @@ Usage: ``python benchmarks/bench_meta_iteration.py [--rounds 5] [--budget-s 240]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import itertools
 import json
@@ -36,6 +37,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,8 +48,12 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script from anywhere: `python benchmarks/bench_meta_iteration.py`
-    sys.path.insert(0, str(ROOT))
+# `--serve TREE` (the child of `--before`): the cases run on the hw14_lib of another checkout, TREE.
+CODE_ROOT = Path(sys.argv[sys.argv.index("--serve") + 1]) if "--serve" in sys.argv else ROOT
+for path in (ROOT, CODE_ROOT):  # run as a script from anywhere: `python benchmarks/bench_meta_iteration.py`
+    if str(path) in sys.path:
+        sys.path.remove(str(path))
+    sys.path.insert(0, str(path))
 
 from benchmarks.seed_style import SeedMAML  # noqa: E402
 from hw14_lib.config import TrainConfig  # noqa: E402
@@ -58,8 +64,15 @@ from hw14_lib.training import draw_meta_batch, make_outer_optimizer, make_policy
 HORIZON = 200
 RAW_STEPS = 5000  # steps per timed run of the raw Gymnasium case
 EPISODE = 1000  # HalfCheetah-v5's time limit
-Case = Callable[[], int]  # runs one unit of work, returns the env steps it took
-CONFIGS = {"backward Adam": ROOT / "configs" / "backward.yaml", "direction TRPO": ROOT / "configs" / "dir.yaml"}
+Case = Callable[[], int | tuple[int, float]]
+"""Runs one unit of work; returns the env steps it took (and the CPU seconds, for work done in a child)."""
+CONFIGS = {
+    "backward Adam": ROOT / "configs" / "backward.yaml",
+    "direction TRPO": ROOT / "configs" / "dir.yaml",
+    "paper direction TRPO": ROOT / "configs" / "paper_dir.yaml",
+}
+BEFORE_CASES = ("backward Adam threads=2", "direction TRPO threads=2", "paper direction TRPO threads=2")
+"""The cases `--before REF` also runs on the code of REF, in the same rounds."""
 
 
 def training_config(path: Path, threads: int) -> TrainConfig:
@@ -76,7 +89,9 @@ def hw14_case(cfg: TrainConfig, parts: dict[str, list[float]] | None = None) -> 
     policy = make_policy(cfg)
     optimizer = make_outer_optimizer(cfg, policy)
     envs = make_task_vector_env(
-        [Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task), num_threads=cfg.physics_threads
+        [Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task),
+        num_threads=cfg.physics_threads,
+        env=cfg.env_spec,
     )
     rng = np.random.default_rng(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -95,14 +110,15 @@ def hw14_case(cfg: TrainConfig, parts: dict[str, list[float]] | None = None) -> 
     return run
 
 
-def physics_case(copies: int, threads: int) -> Case:
-    """``HORIZON`` env steps of ``copies`` HalfCheetahs in ``mujoco.rollout`` (5 substeps each), inline on one
-    thread or as ``threads`` blocks in Python threads: the physics of a meta-batch and nothing else."""
+def physics_case(copies: int, threads: int, frame_skip: int = 5) -> Case:
+    """``HORIZON`` env steps of ``copies`` HalfCheetahs in ``mujoco.rollout`` (``frame_skip`` substeps each: 5 for
+    Gymnasium's cheetah, 1 for the paper's), inline on one thread or as ``threads`` blocks in Python threads: the
+    physics of a meta-batch and nothing else."""
     import mujoco
     from mujoco import rollout
 
     from hw14_lib.rl.parallel import map_in_threads
-    from hw14_lib.rl.vector_env import FRAME_SKIP, HalfCheetahVectorEnv, half_cheetah_xml_path
+    from hw14_lib.rl.vector_env import HalfCheetahVectorEnv, half_cheetah_xml_path
 
     model = mujoco.MjModel.from_xml_path(half_cheetah_xml_path())
     # Start and act as the sampler's untrained policy does: HalfCheetah-v5's reset noise, actions clip(N(0, 1))
@@ -112,18 +128,18 @@ def physics_case(copies: int, threads: int) -> Case:
     initial = envs._state.copy()
     envs.close()
     noise = np.random.default_rng(0).standard_normal((HORIZON, copies, 1, model.nu))
-    controls = np.repeat(np.clip(noise, -1.0, 1.0), FRAME_SKIP, axis=2)
+    controls = np.repeat(np.clip(noise, -1.0, 1.0), frame_skip, axis=2)
     bounds = [round(k * copies / threads) for k in range(threads + 1)]
     blocks = [(lo, hi, rollout.Rollout(nthread=0), mujoco.MjData(model)) for lo, hi in itertools.pairwise(bounds)]
 
     def block(item: tuple[int, int, rollout.Rollout, mujoco.MjData]) -> None:
         lo, hi, runner, data = item
         state = initial[lo:hi].copy()
-        out = np.empty((hi - lo, FRAME_SKIP, initial.shape[1]))
+        out = np.empty((hi - lo, frame_skip, initial.shape[1]))
         models = [model] * (hi - lo)
         for t in range(HORIZON):
             control = np.ascontiguousarray(controls[t, lo:hi])
-            runner.rollout(models, [data], state, control, nstep=FRAME_SKIP, state=out, skip_checks=True)
+            runner.rollout(models, [data], state, control, nstep=frame_skip, state=out, skip_checks=True)
             state[:] = out[:, -1]
 
     def run() -> int:
@@ -181,8 +197,9 @@ def time_rounds(
         round_start = time.perf_counter()
         for name, run in cases.items():
             wall, cpu = time.perf_counter(), time.process_time()
-            steps = run()
+            done = run()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            steps, cpu = done if isinstance(done, tuple) else (done, cpu)  # a child's case: its own CPU time
             if r > 0:
                 timings[name].wall.append(steps / wall)
                 timings[name].cpu.append(steps / cpu)
@@ -196,11 +213,14 @@ def time_rounds(
     return timings
 
 
+RSS_CONFIG = ROOT / "configs" / "paper_vel.yaml"
+
+
 def peak_rss_child() -> None:
-    """In a fresh process: one meta-iteration of ``configs/vel.yaml`` (B = 40, N = 20, TRPO), then print the
-    peak RSS in bytes."""
+    """In a fresh process: one meta-iteration of ``configs/paper_vel.yaml`` (the paper's velocity tasks, B = 40,
+    N = 20, TRPO), then print the peak RSS in bytes."""
     torch.set_num_threads(1)
-    hw14_case(training_config(ROOT / "configs" / "vel.yaml", 2))()
+    hw14_case(training_config(RSS_CONFIG, 2))()
     # Linux reports ru_maxrss in KiB.
     print(json.dumps({"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 
@@ -235,20 +255,61 @@ def machine_info() -> dict[str, object]:
 SEED, GYM = "seed-style", "gymnasium step (1 core)"
 
 
-def physics_name(copies: int, threads: int) -> str:
-    return f"physics M={copies} threads={threads}"
+def physics_name(copies: int, threads: int, frame_skip: int) -> str:
+    return f"physics M={copies} skip={frame_skip} threads={threads}"
+
+
+def serve(tree: Path) -> None:
+    """The child of ``--before``: build the :data:`BEFORE_CASES` on the hw14_lib of ``tree`` (already first on
+    ``sys.path``), then run the case named on each stdin line and answer ``{"steps": ..., "cpu": ...}``."""
+    torch.set_num_threads(1)
+    cases = {name: hw14_case(training_config(CONFIGS[name.rsplit(" threads=", 1)[0]], 2)) for name in BEFORE_CASES}
+    print(json.dumps({"ready": str(tree)}), flush=True)
+    for line in sys.stdin:
+        cpu = time.process_time()
+        steps = cases[line.strip()]()
+        print(json.dumps({"steps": steps, "cpu": time.process_time() - cpu}), flush=True)
+
+
+def before_cases(ref: str, stack: contextlib.ExitStack, log: Callable[[str], None]) -> dict[str, Case]:
+    """The :data:`BEFORE_CASES` on the code of git ``ref``: a worktree of it and a child process that serves them."""
+    tree = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hw14_before_"))) / "tree"
+    subprocess.run(["git", "worktree", "add", "--detach", str(tree), ref], cwd=ROOT, check=True, capture_output=True)
+    stack.callback(subprocess.run, ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(tree)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    stack.callback(child.wait)
+    stack.callback(child.stdin.close)
+    log(f"before: {ref} in {tree}: {child.stdout.readline().strip()}")
+
+    def case(name: str) -> Case:
+        def run() -> tuple[int, float]:
+            child.stdin.write(name + "\n")
+            child.stdin.flush()
+            answer = json.loads(child.stdout.readline())
+            return answer["steps"], answer["cpu"]
+
+        return run
+
+    return {f"{name} before": case(name) for name in BEFORE_CASES}
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds after one warm-up round")
-    parser.add_argument("--budget-s", type=float, default=240.0, help="stop adding rounds past this many seconds")
+    parser.add_argument("--budget-s", type=float, default=300.0, help="stop adding rounds past this many seconds")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
-    parser.add_argument("--skip-rss", action="store_true", help="do not measure the B=40, N=20 peak RSS")
+    parser.add_argument("--skip-rss", action="store_true", help="do not measure the paper velocity peak RSS")
+    parser.add_argument("--before", metavar="REF", help="also time the main cases on the code of git REF")
     parser.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child:
         peak_rss_child()
+        return {}
+    if args.serve:
+        serve(args.serve)
         return {}
     if args.rounds < 2:
         parser.error(f"--rounds={args.rounds} must be >= 2")
@@ -259,27 +320,32 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     torch.set_num_threads(1)  # as training does (TrainConfig.torch_threads = 1), for every case
     info = machine_info()
     total_start = time.perf_counter()
-    cases: dict[str, Case] = {SEED: seed_case(), GYM: gymnasium_case()}
-    parts: dict[str, dict[str, list[float]]] = {}
-    copies_of: dict[str, int] = {}
-    for label, path in CONFIGS.items():
-        for threads in (1, 2):
-            cfg = training_config(path, threads)
-            name = f"{label} threads={threads}"
-            parts[name] = {}
-            cases[name] = hw14_case(cfg, parts[name])
-            copies_of[name] = cfg.meta_batch_size * cfg.trajectories_per_task
-    for copies in sorted(set(copies_of.values())):
-        for threads in (1, 2):
-            cases[physics_name(copies, threads)] = physics_case(copies, threads)
-    timings = time_rounds(cases, args.rounds, budget_s=args.budget_s, log=log)
+    with contextlib.ExitStack() as stack:
+        cases: dict[str, Case] = {SEED: seed_case(), GYM: gymnasium_case()}
+        parts: dict[str, dict[str, list[float]]] = {}
+        physics_of: dict[str, tuple[int, int]] = {}  # case -> (copies, frame skip) of its physics
+        for label, path in CONFIGS.items():
+            for threads in (1, 2):
+                cfg = training_config(path, threads)
+                name = f"{label} threads={threads}"
+                parts[name] = {}
+                cases[name] = hw14_case(cfg, parts[name])
+                physics = (cfg.meta_batch_size * cfg.trajectories_per_task, 1 if cfg.env == "paper" else 5)
+                physics_of[name] = physics_of[f"{name} before"] = physics
+        if args.before:
+            cases.update(before_cases(args.before, stack, log))
+        for copies, skip in sorted(set(physics_of.values())):
+            for threads in (1, 2):
+                name = physics_name(copies, threads, skip)
+                cases[name] = physics_case(copies, threads, skip)
+                physics_of[name] = (copies, skip)
+        timings = time_rounds(cases, args.rounds, budget_s=args.budget_s, log=log)
     wall = {name: statistics.median(t.wall) for name, t in timings.items()}
     cpu = {name: statistics.median(t.cpu) for name, t in timings.items()}
 
     def ceiling(name: str) -> float | None:
         """2 x the one-thread physics rate of the case's batch."""
-        copies = copies_of.get(name) or (int(name.split("M=")[1].split()[0]) if name.startswith("physics") else None)
-        return 2 * wall[physics_name(copies, 1)] if copies else None
+        return 2 * wall[physics_name(physics_of[name][0], 1, physics_of[name][1])] if name in physics_of else None
 
     rows = []
     for name, t in timings.items():
@@ -301,7 +367,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     shares = {name: {part: statistics.median(v[1:] or v) for part, v in p.items()} for name, p in parts.items() if p}
     peak_rss = None
     if not args.skip_rss:
-        log("peak RSS of one meta-iteration of configs/vel.yaml (B=40, N=20, T=200, TRPO), in a subprocess ...")
+        log(f"peak RSS of one meta-iteration of {RSS_CONFIG.relative_to(ROOT)} (B=40, N=20, T=200), in a subprocess")
         peak_rss = measure_peak_rss()
     info["load_average_1min_end"] = os.getloadavg()[0]
     results: dict[str, object] = {
@@ -309,14 +375,15 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             "configs": {label: str(path.relative_to(ROOT)) for label, path in CONFIGS.items()},
             "policy": "64-64 Tanh MLP",
             "horizon": HORIZON,
-            "ceiling": "2 x the one-thread mujoco.rollout rate of the same number of copies, same rounds",
+            "ceiling": "2 x the one-thread mujoco.rollout rate of the same copies and frame skip, same rounds",
             "rounds": len(timings[SEED].wall),
             "statistic": "median over round-robin rounds of env steps per wall second, after a warm-up round",
         },
         "machine": info,
         "cases": rows,
         "seconds_per_iteration": shares,
-        "peak_rss_bytes_vel_B40_N20_T200": peak_rss,
+        "peak_rss_bytes_paper_vel_B40_N20_T200": peak_rss,
+        "before": args.before,
         "bench_seconds": time.perf_counter() - total_start,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -340,9 +407,10 @@ def format_table(rows: list[dict[str, object]], results: dict[str, object]) -> s
     lines.append("")
     for name, part in results["seconds_per_iteration"].items():
         lines.append(f"{name}: " + ", ".join(f"{k} {v:.2f} s" for k, v in part.items()) + " per iteration")
-    rss = results["peak_rss_bytes_vel_B40_N20_T200"]
+    rss = results["peak_rss_bytes_paper_vel_B40_N20_T200"]
     if rss is not None:
-        lines.append(f"peak RSS of one meta-iteration of configs/vel.yaml (B=40, N=20, T=200): {rss / 2**30:.2f} GiB")
+        config = RSS_CONFIG.relative_to(ROOT)
+        lines.append(f"peak RSS of one meta-iteration of {config} (B=40, N=20): {rss / 2**30:.2f} GiB")
     machine = results["machine"]
     lines.append(
         f"{machine['cpu_count']} CPUs, torch {machine['torch']}, mujoco {machine['mujoco']}, "

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from hw14_lib.rl.make_env import make_task_vector_env
-from hw14_lib.rl.paper_env import PAPER_CTRL_WEIGHT, PAPER_OBS_DIM, PaperHalfCheetahEnv, PaperHalfCheetahVectorEnv
+from hw14_lib.rl.paper_env import (
+    PAPER_CTRL_WEIGHT,
+    PAPER_OBS_DIM,
+    PaperHalfCheetahEnv,
+    PaperHalfCheetahVectorEnv,
+    torso_com_and_velocity,
+)
 from hw14_lib.rl.tasks import Task
 from hw14_lib.rl.vector_env import half_cheetah_xml_path
 
@@ -101,11 +107,12 @@ def test_batched_paper_env_matches_the_gymnasium_one_through_an_autoreset() -> N
         got, want = fast.step(action), reference.step(action)
         for name, a, b in zip(("obs", "reward", "terminated", "truncated"), got[:4], want[:4], strict=True):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-7, err_msg=f"{name} at step {t}")
-    fast.close(), reference.close()
     built = make_task_vector_env(tasks, env="paper", backend="gymnasium")  # the reference backend of a config
     assert isinstance(built.envs[0].unwrapped, PaperHalfCheetahEnv) and built.envs[0]._max_episode_steps == 1000
     np.testing.assert_allclose(built.reset(seed=2)[0], fast.reset(seed=2)[0], rtol=0, atol=1e-12)
-    built.close()
+    fast.close(), reference.close(), built.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        fast.reset(seed=2)
 
 
 def test_paper_env_blocks_in_threads_equal_one_step() -> None:
@@ -122,6 +129,41 @@ def test_paper_env_blocks_in_threads_equal_one_step() -> None:
         for a, b1, b2 in zip(expected[:2], left[:2], right[:2], strict=True):
             np.testing.assert_array_equal(a, np.concatenate([b1, b2]))
     whole.close(), parts.close()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_centre_of_mass_from_sensors_equals_the_python_reference_bit_for_bit(threads: int) -> None:
+    """The batched env reads the torso's centre of mass and its velocity from MuJoCo sensors in a zero-length
+    rollout step; :func:`torso_com_and_velocity` (the single env's, MuJoCo's functions called one by one) is the
+    reference, on default and rescaled (dynamics) models, after resets and steps, in one call and in blocks."""
+    tasks = [Task("dynamics", mass=m, damping=b, friction=f, ctrl_weight=PAPER_CTRL_WEIGHT)
+             for m, b, f in [(1.0, 1.0, 1.0), (1.6, 0.5, 1.2), (0.6, 1.8, 0.7)]] * 4  # fmt: skip
+    env = PaperHalfCheetahVectorEnv(tasks, num_threads=threads)
+    torso = mujoco.mj_name2id(env.model, mujoco.mjtObj.mjOBJ_BODY, "torso")
+    reference = {t.dynamics: PaperHalfCheetahEnv(t) for t in tasks}
+    obs, _ = env.reset(seed=4)
+    rng = np.random.default_rng(5)
+    for t in range(6):
+        velocity = None
+        if t:
+            if threads == 1:
+                info = env.step(rng.uniform(-1, 1, (12, 6)))[4]
+            else:
+                info = {k: np.concatenate([a[4][k], b[4][k]]) for a, b in [(
+                    env.step_rows(slice(0, 6), rng.uniform(-1, 1, (6, 6)), worker=0),
+                    env.step_rows(slice(6, 12), rng.uniform(-1, 1, (6, 6)), worker=1))] for k in a[4]}  # fmt: skip
+            velocity = info["x_velocity"]
+            obs = env._observations()
+        for i, task in enumerate(tasks):
+            single = reference[task.dynamics]
+            mujoco.mj_setState(single.model, single.data, env._state[i], mujoco.mjtState.mjSTATE_FULLPHYSICS)
+            com, vx = torso_com_and_velocity(single.model, single.data, torso)
+            np.testing.assert_array_equal(obs[i, -3:], com)
+            if velocity is not None:
+                assert velocity[i] == vx, (t, i)
+    env.close()
+    for single in reference.values():
+        single.close()
 
 
 def test_paper_reset_noise_has_rllabs_scales() -> None:

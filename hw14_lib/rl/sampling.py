@@ -1,9 +1,9 @@
 """Batched trajectory collection: N trajectories for each of B tasks, all stepped at once.
 
-Every time step costs one physics call for the ``B x N`` environments and one policy forward per
-distinct parameter dict (one for ``theta``, B for the adapted ``theta'_b``), under
-``torch.no_grad()``: nothing is differentiated while stepping. Log-probabilities are recomputed
-later in a single batched forward pass under whichever parameters the loss needs
+Every time step costs one physics call for the ``B x N`` environments and one policy forward
+(:mod:`hw14_lib.rl.step_forward`: one product per layer for ``theta``, one batched product per layer for the B
+adapted ``theta'_b``), under ``torch.no_grad()``: nothing is differentiated while stepping. Log-probabilities
+are recomputed later in a single batched forward pass under whichever parameters the loss needs
 (:func:`hw14_lib.rl.losses.log_probs`); the value equals the one seen while sampling, and its gradient
 equals the gradient of the graph the starter code kept alive while stepping, at a fraction of the cost.
 
@@ -15,27 +15,28 @@ calls no longer leaves a core idle. The exploration noise is drawn up front in t
 and a copy's trajectory does not depend on its block, so the batch is bitwise the serial one
 (``tests/test_perf_paths.py``).
 
-The per-step forward (:func:`gaussian_sampler`) bypasses ``functional_call`` and
-``torch.distributions``, whose Python cost exceeds the arithmetic of a small MLP, and the recorded
-``log pi`` is evaluated once per rollout from the stored means; both give bitwise the numbers of
-the plain per-step path (``tests/test_perf_paths.py``).
+The per-step forward bypasses ``functional_call`` and ``torch.distributions``, whose Python cost exceeds the
+arithmetic of a small MLP, and the recorded ``log pi`` is evaluated once per rollout from the stored means; they
+give the numbers of the plain per-step path, bitwise for one shared dict and to float32 rounding for the batched
+per-task product (``tests/test_perf_paths.py``).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.distributions import Independent, Normal
 
 from hw14_lib.rl.envs import MAX_EPISODE_STEPS
 from hw14_lib.rl.parallel import map_in_threads
-from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, distribution, gaussian_part, has_plain_forward
+from hw14_lib.rl.policy import GaussianMLPPolicy, has_plain_forward
+from hw14_lib.rl.step_forward import Forward, policy_forward
 from hw14_lib.rl.tasks import Task
 
 
@@ -83,45 +84,61 @@ class TrajectoryBatch:
         )
 
 
-def gaussian_sampler(
-    policy: GaussianMLPPolicy, params: Mapping[str, Tensor]
-) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-    """The map ``s -> (mu_params(s), sigma_params)`` of ``pi_params(. | s)``, for observations ``(..., obs_dim)``.
+@dataclass(frozen=True)
+class _Steps:
+    """The flat ``(T, M, ...)`` records of one sampling call (copy ``b * N + j`` runs task ``b``)."""
 
-    For a plain :class:`GaussianMLPPolicy` (a Linear/Tanh body) it repeats ``forward``'s arithmetic
-    op for op with :func:`torch.nn.functional.linear` on tensors looked up once, so its output is
-    bitwise equal to the mean and standard deviation of ``distribution(policy, params, obs)``
-    without the Python cost of ``functional_call`` and ``torch.distributions``, which is several
-    times the arithmetic of a 64-64 MLP on 100 rows and is paid at every environment step. Any
-    other policy goes through :func:`distribution`.
+    observations: Tensor
+    raw_actions: Tensor
+    means: Tensor
+    stds: Tensor
+    rewards: Tensor
 
-    Returns:
-        A function of ``obs`` returning ``mean (..., act_dim)`` and ``std`` (broadcastable to it).
-    """
-    children = list(policy.body.named_children())
-    if not has_plain_forward(policy):
+    @classmethod
+    def empty(cls, horizon: int, m: int, obs_dim: int, act_dim: int) -> _Steps:
+        actions = (horizon, m, act_dim)
+        return cls(
+            torch.empty(horizon, m, obs_dim),
+            torch.empty(actions),
+            torch.empty(actions),
+            torch.empty(actions),
+            torch.empty(horizon, m, dtype=torch.float64),
+        )
 
-        def generic(obs: Tensor) -> tuple[Tensor, Tensor]:
-            gaussian = gaussian_part(distribution(policy, params, obs))
-            return gaussian.mean, gaussian.stddev
 
-        return generic
-
-    # None stands for a Tanh layer.
-    layers = [
-        (params[f"body.{name}.weight"], params[f"body.{name}.bias"]) if type(m) is nn.Linear else None
-        for name, m in children
-    ]
-    head_weight, head_bias = params["mean_head.weight"], params["mean_head.bias"]
-    std = params["log_std"].clamp(*LOG_STD_BOUNDS).exp()
-
-    def mlp(obs: Tensor) -> tuple[Tensor, Tensor]:
-        x = obs
-        for layer in layers:
-            x = torch.tanh(x) if layer is None else nn.functional.linear(x, *layer)
-        return nn.functional.linear(x, head_weight, head_bias), std
-
-    return mlp
+def _roll_out(
+    envs: gym.vector.VectorEnv,
+    policy: GaussianMLPPolicy,
+    forward: Forward,
+    first_obs: np.ndarray,
+    noise: Tensor | None,
+    steps: _Steps,
+    rows: slice,
+    worker: int | None,
+) -> None:
+    """Steps ``1..T`` of the copies ``rows`` into ``steps``; ``worker`` None: the whole batch with ``envs.step``,
+    else the block with ``envs.step_rows`` on that physics worker (a Python thread of its own)."""
+    horizon = steps.rewards.shape[0]
+    obs_t = torch.from_numpy(first_obs[rows])
+    with torch.no_grad():  # thread-local: set in each thread
+        for t in range(horizon):
+            steps.observations[t, rows] = obs_t  # float64 -> float32 copy
+            mean, std = forward(steps.observations[t, rows], rows)
+            steps.means[t, rows] = mean
+            steps.stds[t, rows] = std
+            steps.raw_actions[t, rows] = mean if noise is None else mean + std * noise[t, rows]
+            env_actions = policy.to_env_action(steps.raw_actions[t, rows]).numpy()
+            if worker is None:
+                next_obs, reward, terminated, truncated, _ = envs.step(env_actions)
+            else:
+                next_obs, reward, terminated, truncated, _ = envs.step_rows(rows, env_actions, worker=worker)
+            if np.any(terminated) or (t < horizon - 1 and np.any(truncated)):
+                raise ValueError(
+                    f"an episode ended at step {t + 1} < horizon {horizon}; horizons above the "
+                    f"environment's time limit ({MAX_EPISODE_STEPS}) are not supported"
+                )
+            steps.rewards[t, rows] = torch.from_numpy(np.asarray(reward, dtype=np.float64))
+            obs_t = torch.from_numpy(next_obs)
 
 
 def sample_trajectories(
@@ -153,7 +170,38 @@ def sample_trajectories(
     """
     b, n = len(tasks), num_trajectories
     shared = isinstance(params, Mapping)
-    if not shared and len(params) != b:
+    obs_dim, act_dim = _check_sizes(policy, params, envs, b, n)
+    envs.set_attr("task", [task for task in tasks for _ in range(n)])
+    first_obs, _ = envs.reset(seed=seed)
+    steps = _Steps.empty(horizon, b * n, obs_dim, act_dim)
+    # The noise does not depend on the states, so it is drawn up front, in the order (and shapes) the
+    # per-step draws had: for each t, one block per parameter dict, as policy.sample draws it.
+    noise = None if deterministic else _draw_noise(generator, horizon, b, n, act_dim, shared=shared)
+    forward = policy_forward(policy, params, n)
+    # functional_call (the generic forward) swaps the module's parameters, and with several PyTorch threads a
+    # product is split over them by its row count: then one block, stepped by this thread.
+    parallel = has_plain_forward(policy) and torch.get_num_threads() == 1
+    blocks = _row_blocks(envs, b, n, shared=shared) if parallel else [slice(0, b * n)]
+    if len(blocks) == 1:
+        _roll_out(envs, policy, forward, first_obs, noise, steps, blocks[0], None)
+    else:
+        map_in_threads(
+            lambda block: _roll_out(envs, policy, forward, first_obs, noise, steps, block[1], block[0]),
+            list(enumerate(blocks)),
+            workers=len(blocks),
+        )
+    return _trajectory_batch(policy, steps, tasks, n)
+
+
+def _check_sizes(
+    policy: GaussianMLPPolicy,
+    params: Mapping[str, Tensor] | Sequence[Mapping[str, Tensor]],
+    envs: gym.vector.VectorEnv,
+    b: int,
+    n: int,
+) -> tuple[int, int]:
+    """The observation and action sizes, after checking ``envs``, ``params`` and the policy agree with B and N."""
+    if not isinstance(params, Mapping) and len(params) != b:
         raise ValueError(f"got {len(params)} parameter dicts for {b} tasks")
     if envs.num_envs != b * n:
         raise ValueError(f"the vector env has {envs.num_envs} copies; {b} tasks x {n} trajectories need {b * n}")
@@ -164,66 +212,26 @@ def sample_trajectories(
             f"policy expects observations of size {policy.obs_dim} and actions of size {policy.act_dim}, "
             f"the environment has {obs_dim} and {act_dim}"
         )
+    return obs_dim, act_dim
 
-    envs.set_attr("task", [task for task in tasks for _ in range(n)])
-    obs_np, _ = envs.reset(seed=seed)
-    samplers = [gaussian_sampler(policy, p) for p in ([params] if shared else params)]
-    m = b * n  # copy b * N + j runs task b: rows of the flat (T, M, ...) arrays below
-    observations = torch.empty(horizon, m, obs_dim)
-    raw_actions = torch.empty(horizon, m, act_dim)
-    means = torch.empty(horizon, m, act_dim)
-    stds = torch.empty(horizon, m, act_dim)
-    rewards = torch.empty(horizon, m, dtype=torch.float64)
-    # The noise does not depend on the states, so it is drawn up front, in the order (and shapes) the
-    # per-step draws had: for each t, one block per parameter dict, as policy.sample draws it.
-    noise = None if deterministic else _draw_noise(generator, horizon, b, n, act_dim, shared=shared)
-    # functional_call (the generic forward) swaps the module's parameters, and with several PyTorch threads a
-    # product is split over them by its row count: then one block, stepped by this thread.
-    parallel = has_plain_forward(policy) and torch.get_num_threads() == 1
-    blocks = _row_blocks(envs, b, n, shared=shared) if parallel else [slice(0, b * n)]
 
-    def run(rows: slice, worker: int | None) -> None:
-        """Steps ``1..T`` of the copies ``rows``; ``worker`` None: the whole batch with ``envs.step``."""
-        # One policy forward per parameter dict: the block's rows of each task, or all of them for theta.
-        first, last = rows.start // n, (rows.stop - 1) // n
-        groups = [(rows, samplers[0])] if shared else [
-            (slice(max(rows.start, i * n), min(rows.stop, (i + 1) * n)), samplers[i]) for i in range(first, last + 1)
-        ]  # fmt: skip
-        obs_t = torch.from_numpy(obs_np[rows])
-        with torch.no_grad():  # thread-local: set in each thread
-            for t in range(horizon):
-                observations[t, rows] = obs_t  # float64 -> float32 copy
-                for group, sampler in groups:
-                    mean, std = sampler(observations[t, group])
-                    means[t, group] = mean
-                    stds[t, group] = std
-                    raw_actions[t, group] = mean if noise is None else mean + std * noise[t, group]
-                env_actions = policy.to_env_action(raw_actions[t, rows]).numpy()
-                if worker is None:
-                    next_obs, reward, terminated, truncated, _ = envs.step(env_actions)
-                else:
-                    next_obs, reward, terminated, truncated, _ = envs.step_rows(rows, env_actions, worker=worker)
-                if np.any(terminated) or (t < horizon - 1 and np.any(truncated)):
-                    raise ValueError(
-                        f"an episode ended at step {t + 1} < horizon {horizon}; horizons above the "
-                        f"environment's time limit ({MAX_EPISODE_STEPS}) are not supported"
-                    )
-                rewards[t, rows] = torch.from_numpy(np.asarray(reward, dtype=np.float64))
-                obs_t = torch.from_numpy(next_obs)
-
-    if len(blocks) == 1:
-        run(blocks[0], None)
-    else:
-        map_in_threads(lambda block: run(block[1], block[0]), list(enumerate(blocks)), workers=len(blocks))
+def _trajectory_batch(policy: GaussianMLPPolicy, steps: _Steps, tasks: Sequence[Task], n: int) -> TrajectoryBatch:
+    """The records in the batch's ``(B, N, T, ...)`` layout, with ``log pi(u_t | s_t)`` evaluated once."""
+    horizon, b = steps.rewards.shape[0], len(tasks)
     with torch.no_grad():
         # Elementwise, so equal to evaluating policy.log_prob step by step, in one call.
-        gaussian = Independent(Normal(means, stds, validate_args=False), 1, validate_args=False)
-        log_probs = policy.log_prob(gaussian, raw_actions)
+        gaussian = Independent(Normal(steps.means, steps.stds, validate_args=False), 1, validate_args=False)
+        log_probs = policy.log_prob(gaussian, steps.raw_actions)
+
+    def layout(x: Tensor) -> Tensor:  # (T, B * N, ...) -> (B, N, T, ...)
+        x = x.view(horizon, b, n, *x.shape[2:])
+        return x.permute(1, 2, 0, *range(3, x.dim())).contiguous()
+
     return TrajectoryBatch(
-        observations=observations.view(horizon, b, n, obs_dim).permute(1, 2, 0, 3).contiguous(),
-        raw_actions=raw_actions.view(horizon, b, n, act_dim).permute(1, 2, 0, 3).contiguous(),
-        rewards=rewards.to(torch.float32).view(horizon, b, n).permute(1, 2, 0).contiguous(),
-        log_probs=log_probs.view(horizon, b, n).permute(1, 2, 0).contiguous(),
+        observations=layout(steps.observations),
+        raw_actions=layout(steps.raw_actions),
+        rewards=layout(steps.rewards.to(torch.float32)),
+        log_probs=layout(log_probs),
         tasks=tuple(tasks),
     )
 

@@ -83,7 +83,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
             raise ValueError("HalfCheetahVectorEnv needs at least one task")
         if num_threads < 1:
             raise ValueError(f"num_threads={num_threads!r} must be >= 1")
-        self.model = mujoco.MjModel.from_xml_path(half_cheetah_xml_path())
+        self.model = self.build_model()
         self.num_envs = len(tasks)
         self.num_threads = num_threads
         self.max_episode_steps = max_episode_steps
@@ -123,6 +123,11 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
         self._rngs: list[np.random.Generator] | None = None
+
+    @classmethod
+    def build_model(cls) -> mujoco.MjModel:
+        """The model every copy steps (before a dynamics task rescales it): Gymnasium's ``half_cheetah.xml``."""
+        return mujoco.MjModel.from_xml_path(half_cheetah_xml_path())
 
     # -- tasks ---------------------------------------------------------------------------------
     @property
@@ -164,12 +169,14 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset every copy with HalfCheetah-v5's noise: ``qpos += U(-0.1, 0.1)``, ``qvel += 0.1 N(0, 1)``."""
+        if self._rollout is None:
+            raise RuntimeError("reset() called on a closed HalfCheetahVectorEnv")
         if seed is not None:
             # Copy i gets seed + i, exactly as SyncVectorEnv seeds its sub-environments.
             self._rngs = [gym.utils.seeding.np_random(seed + i)[0] for i in range(self.num_envs)]
         elif self._rngs is None:
             self._rngs = [gym.utils.seeding.np_random()[0] for _ in range(self.num_envs)]
-        self._reset_rows(np.arange(self.num_envs), self._datas[0])
+        self._reset_rows(np.arange(self.num_envs), self._rollout, self._datas)
         return self._observations(), {}
 
     def observation_size(self) -> int:
@@ -181,9 +188,12 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         qpos = self._init_qpos + rng.uniform(-RESET_NOISE_SCALE, RESET_NOISE_SCALE, self.model.nq)
         return qpos, self._init_qvel + RESET_NOISE_SCALE * rng.standard_normal(self.model.nv)
 
-    def forward_velocity(self, rows: slice, x_before: np.ndarray, data: mujoco.MjData) -> np.ndarray:
+    def forward_velocity(
+        self, rows: slice, x_before: np.ndarray, runner: rollout.Rollout, datas: list[mujoco.MjData]
+    ) -> np.ndarray:
         """HalfCheetah-v5's ``x_velocity`` of the copies ``rows`` after their step: the root's x displacement over
-        the step divided by ``dt`` (``x_before``: the root's x before it), ``(rows,)``."""
+        the step divided by ``dt`` (``x_before``: the root's x before it), ``(rows,)``. ``runner`` and ``datas``
+        (the calling thread's physics) serve subclasses that evaluate the new states."""
         state = self._state[rows]
         return (state[:, self._qpos.start] - x_before) / self.dt
 
@@ -191,8 +201,8 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         """HalfCheetah-v5's ``reward_ctrl = -0.1 ||a||^2`` on the action as given, ``(rows,)``."""
         return -CTRL_COST_WEIGHT * np.sum(actions**2, axis=1)
 
-    def _reset_rows(self, rows: np.ndarray, data: mujoco.MjData) -> None:
-        """Start the copies ``rows`` afresh (``data``: scratch of the calling thread, for subclasses)."""
+    def _reset_rows(self, rows: np.ndarray, runner: rollout.Rollout, datas: list[mujoco.MjData]) -> None:
+        """Start the copies ``rows`` afresh (``runner``, ``datas``: the calling thread's physics, for subclasses)."""
         for i in rows:
             qpos, qvel = self.reset_noise(self._rngs[i])
             self._state[i] = self._init_state
@@ -247,7 +257,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         state[:] = out[:, -1]
         resetting = self._needs_reset[rows].copy()
 
-        x_velocity = self.forward_velocity(rows, x_before, datas[0])
+        x_velocity = self.forward_velocity(rows, x_before, runner, datas)
         reward_forward = x_velocity
         reward_ctrl = self.control_reward(actions)
         rewards = task_rewards(self._tasks[rows], x_velocity, reward_forward, reward_ctrl)
@@ -258,7 +268,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         if resetting.any():
             # NEXT_STEP autoreset: a copy that ended last step is reset now and reports zeros.
             local = np.flatnonzero(resetting)
-            self._reset_rows(local + rows.start, datas[0])
+            self._reset_rows(local + rows.start, runner, datas)
             rewards[local] = 0.0
             truncated[local] = False
             x_velocity[local] = reward_forward[local] = reward_ctrl[local] = 0.0
