@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import inspect
 import itertools
 import json
 import os
@@ -101,7 +102,10 @@ def hw14_case(cfg: TrainConfig, parts: dict[str, list[float]] | None = None) -> 
         start = time.perf_counter()
         batch = draw_meta_batch(cfg, policy, envs, rng, generator)
         sampled = time.perf_counter()
-        optimizer.step(policy, batch, inner)
+        if len(inspect.signature(optimizer.step).parameters) == 3:  # a --before tree of an older interface
+            optimizer.step(policy, batch, inner)
+        else:
+            optimizer.step(batch, inner)
         if parts is not None:
             parts.setdefault("sampling", []).append(sampled - start)
             parts.setdefault("outer step", []).append(time.perf_counter() - sampled)

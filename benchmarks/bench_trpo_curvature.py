@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 seconds[route].append(time.perf_counter() - start)
         stepped = copy.deepcopy(policy)
         start = time.perf_counter()
-        make_outer_optimizer(cfg, stepped).step(stepped, batch, cfg.inner_loop)
+        make_outer_optimizer(cfg, stepped).step(batch, cfg.inner_loop)
         step_s = time.perf_counter() - start
         ref = directions["autograd"]
         row = {

@@ -23,6 +23,7 @@ from hw14_lib.rl.envs import MAX_EPISODE_STEPS
 from hw14_lib.rl.losses import Estimator
 from hw14_lib.rl.make_env import EnvName, EnvSpec
 from hw14_lib.rl.maml import InnerLoop
+from hw14_lib.rl.meta_learners import meta_learner, settings_from
 from hw14_lib.rl.policy import LOG_STD_BOUNDS
 from hw14_lib.rl.tasks import PARAMETER_COUNTS, DistributionName, TaskDistribution
 from hw14_lib.rl.vector_env import Backend
@@ -264,6 +265,12 @@ class TrainConfig:
         """The policy's input size: 17 (HalfCheetah-v5) or 20 (the paper's environment), plus an oracle's task
         parameters (1, or 3 for dynamics)."""
         return self.env_spec.observation_dim
+
+    @property
+    def meta_learner_settings(self) -> Any:
+        """The settings of the meta-learner ``outer_optimizer`` names (its settings class's ``CONFIG_KEYS`` say
+        which fields; :mod:`hw14_lib.rl.meta_learners`)."""
+        return settings_from(meta_learner(self.outer_optimizer), self.to_dict())
 
     @property
     def step_size_settings(self) -> dict[str, Any] | None:

@@ -34,9 +34,9 @@ from hw14_lib.progress import in_jupyter_kernel, progress_bar
 from hw14_lib.rl.envs import ACT_DIM
 from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.maml import MetaBatch, sample_meta_batch
-from hw14_lib.rl.outer import AdamMetaOptimizer, NonFiniteError, OuterOptimizer, TRPOMetaOptimizer
-from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, learned_step_sizes, save_policy
-from hw14_lib.rl.promp import ProMPMetaOptimizer
+from hw14_lib.rl.meta_learners import meta_learner
+from hw14_lib.rl.outer import NonFiniteError, OuterOptimizer
+from hw14_lib.rl.policy import GaussianMLPPolicy, save_policy
 from hw14_lib.rl.tasks import placeholder_task
 from hw14_lib.run_folder import (
     CHECKPOINT,
@@ -97,32 +97,8 @@ def draw_meta_batch(
 
 
 def make_outer_optimizer(cfg: TrainConfig, policy: GaussianMLPPolicy) -> OuterOptimizer:
-    """Adam, TRPO or ProMP, as ``cfg.outer_optimizer`` says."""
-    if cfg.outer_optimizer == "promp":
-        return ProMPMetaOptimizer(
-            policy,
-            lr=cfg.outer_lr,
-            steps=cfg.promp_steps,
-            clip=cfg.promp_clip,
-            target_inner_kl=cfg.promp_target_kl,
-            init_kl_coef=cfg.promp_kl_coef,
-            adaptive_kl=cfg.promp_adaptive_kl,
-        )
-    if cfg.outer_optimizer == "trpo":
-        return TRPOMetaOptimizer(
-            max_kl=cfg.trpo_max_kl,
-            cg_iterations=cfg.trpo_cg_iterations,
-            cg_damping=cfg.trpo_cg_damping,
-            line_search_steps=cfg.trpo_line_search_steps,
-            backtrack_ratio=cfg.trpo_backtrack_ratio,
-            curvature_trajectories=cfg.trpo_curvature_trajectories,
-            workers=cfg.physics_threads,
-            step_sizes=learned_step_sizes(policy),
-            step_size_lr=cfg.step_size_lr,
-        )
-    return AdamMetaOptimizer(
-        policy, lr=cfg.outer_lr, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, step_size_lr=cfg.step_size_lr
-    )
+    """The meta-learner ``cfg.outer_optimizer`` names (Adam, TRPO or ProMP), with its settings from ``cfg``."""
+    return meta_learner(cfg.outer_optimizer).build(policy, cfg.meta_learner_settings, cfg.physics_threads)
 
 
 def train(
@@ -210,14 +186,13 @@ def _train_locked(
             start = time.perf_counter()
             batch = draw_meta_batch(cfg, policy, envs, state.rng, state.generator)
             try:
-                info = state.optimizer.step(policy, batch, inner)
+                info = state.optimizer.step(batch, inner)
             except NonFiniteError as exc:
                 raise NonFiniteError(
                     exc.quantity,
                     f"iteration {state.iteration + 1} stopped before the optimizer step; "
                     f"{str(out / CHECKPOINT)!r} keeps iteration {saved_iteration}",
                 ) from exc
-            project_log_std(policy)
             state.iteration += 1
             state.env_steps += sum(s.num_steps for s in batch.supports) + batch.query.num_steps
             state.wall_seconds += time.perf_counter() - start
@@ -246,18 +221,6 @@ def _train_locked(
         return finish_run(cfg, out, policy, evaluate=evaluate, announce=progress and not in_jupyter_kernel())
     except KeyboardInterrupt:
         raise TrainingInterrupted(out, saved_iteration) from None
-
-
-def project_log_std(policy: GaussianMLPPolicy) -> None:
-    """Clamp the ``log_std`` parameter into ``LOG_STD_BOUNDS`` in place (a projection after each step).
-
-    ``forward`` already clamps ``log sigma``, so the policy's distribution is unchanged; but the clamp
-    has zero gradient outside the bounds, so a parameter pushed past them (by Adam's momentum or a
-    TRPO step) would stay stuck there, and with no weight decay drift without limit. Projecting keeps
-    it on the boundary, where the gradient flows again.
-    """
-    with torch.no_grad():
-        policy.log_std.clamp_(*LOG_STD_BOUNDS)
 
 
 class TrainingInterrupted(KeyboardInterrupt):

@@ -15,7 +15,7 @@ from hw14_lib.config import TrainConfig
 from hw14_lib.rl.anil import HEAD
 from hw14_lib.rl.losses import log_probs, surrogate
 from hw14_lib.rl.make_env import make_task_vector_env
-from hw14_lib.rl.outer import TRPOMetaOptimizer
+from hw14_lib.rl.outer import TRPOMetaOptimizer, TRPOSettings
 from hw14_lib.rl.policy import distribution, policy_params
 from hw14_lib.rl.sampling import sample_trajectories
 from hw14_lib.rl.trust_region import conjugate_gradient, kl_hessian_by_autograd, meta_fisher_vector_product
@@ -350,7 +350,7 @@ def test_trpo_step_respects_the_trust_region_and_improves() -> None:
         envs.close()
     old_policy = copy.deepcopy(policy)
     max_kl = 0.01
-    info = TRPOMetaOptimizer(max_kl=max_kl).step(policy, batch, inner)
+    info = TRPOMetaOptimizer(policy, TRPOSettings(max_kl=max_kl)).step(batch, inner)
 
     loss_old, adapted_old = meta_objective(
         old_policy, leaf_params(old_policy), batch, inner, create_graph=False, estimator="ratio"

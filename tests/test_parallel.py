@@ -149,7 +149,7 @@ def test_fisher_vector_products_over_threads_equal_the_serial_ones() -> None:
     ]
     assert torch.equal(products[0], products[1]) and torch.equal(products[0], products[2])
     with pytest.raises(ValueError, match="workers=0"):
-        TRPOMetaOptimizer(workers=0)
+        TRPOMetaOptimizer(policy, workers=0)
 
 
 def test_map_in_threads_keeps_the_order_the_thread_count_and_raises() -> None:

@@ -18,7 +18,7 @@ from hw14_lib.config import TrainConfig
 from hw14_lib.rl.losses import log_probs, surrogate
 from hw14_lib.rl.maml import support_loss
 from hw14_lib.rl.policy import distribution, policy_params
-from hw14_lib.rl.promp import ProMPMetaOptimizer, clipped_surrogate, promp_objective
+from hw14_lib.rl.promp import ProMPMetaOptimizer, ProMPSettings, clipped_surrogate, promp_objective
 
 INNER = InnerLoop(alpha=0.2, l2=0.0, estimator="ratio")
 
@@ -147,14 +147,13 @@ def test_outer_step_lowers_its_objective_and_adapts_the_kl_penalty() -> None:
     batch = make_meta_batch(policy, INNER, inner_steps=1)
     before, _ = promp_objective(policy, policy_params(policy), batch, INNER, clip=0.3)
     fixed = copy.deepcopy(policy)
-    optimizer = ProMPMetaOptimizer(policy, lr=1e-2, steps=5, target_inner_kl=10.0, init_kl_coef=1e-3, adaptive_kl=True)
-    info = optimizer.step(policy, batch, INNER)
+    settings = ProMPSettings(lr=1e-2, steps=5, target_kl=10.0, kl_coef=1e-3, adaptive_kl=True)
+    optimizer = ProMPMetaOptimizer(policy, settings)
+    info = optimizer.step(batch, INNER)
     after, _ = promp_objective(policy, policy_params(policy), batch, INNER, clip=0.3)
     assert after.item() < before.item() and info["meta_loss"] == pytest.approx(before.item(), rel=1e-10)
     assert info["kl_coef"] == pytest.approx(5e-4)  # the inner KL stayed far below the target: halved
-    info = ProMPMetaOptimizer(fixed, lr=1e-2, steps=5, target_inner_kl=10.0, init_kl_coef=1e-3).step(
-        fixed, batch, INNER
-    )
+    info = ProMPMetaOptimizer(fixed, dataclasses.replace(settings, adaptive_kl=False)).step(batch, INNER)
     assert info["kl_coef"] == 1e-3  # ProMP's default: a fixed coefficient
     restored = ProMPMetaOptimizer(policy)
     restored.load_state_dict(optimizer.state_dict())

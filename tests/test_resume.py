@@ -185,11 +185,11 @@ def test_interrupt_in_process_then_torn_line_is_dropped_with_one_warning(
     out = tmp_path / "run"
     real_step, calls = AdamMetaOptimizer.step, []
 
-    def interrupted_step(self, policy, batch, inner):
+    def interrupted_step(self, batch, inner):
         calls.append(1)
         if len(calls) == 4:
             raise KeyboardInterrupt
-        return real_step(self, policy, batch, inner)
+        return real_step(self, batch, inner)
 
     with monkeypatch.context() as patch:
         patch.setattr(AdamMetaOptimizer, "step", interrupted_step)

@@ -10,20 +10,23 @@ policies before and after the step (products computed as ``J^T F' J`` in :mod:`h
 for any number of inner steps), scaled to ``0.5 s^T F s = delta``, then a backtracking line search
 accepts the first step that lowers ``L_meta`` and keeps the KL below ``delta``.
 
-Both follow :class:`OuterOptimizer`, the one interface the training loop uses.
+Each takes its settings as one dataclass defined next to it (:class:`AdamSettings`, :class:`TRPOSettings`; ProMP's
+in :mod:`hw14_lib.rl.promp`) and the policy once, and finishes its whole update, both projections included
+(:func:`finish_step`); :mod:`hw14_lib.rl.meta_learners` registers them. All follow :class:`OuterOptimizer`, the one
+interface the training loop uses.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor, nn
 
 from hw14_lib.rl.maml import InnerLoop, MetaBatch, meta_objective
-from hw14_lib.rl.policy import GaussianMLPPolicy, learned_step_sizes, policy_params
-from hw14_lib.rl.step_sizes import LearnedStepSizes
+from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, learned_step_sizes, policy_params
 from hw14_lib.rl.trust_region import (
     conjugate_gradient,
     detach_distribution,
@@ -37,9 +40,9 @@ class OuterOptimizer(Protocol):
     """What training needs of an outer optimizer: one meta-step on a sampled meta-batch, and its state
     for checkpoints (so a resumed run continues bit for bit)."""
 
-    def step(self, policy: GaussianMLPPolicy, batch: MetaBatch, inner: InnerLoop) -> dict[str, float]:
-        """Update ``policy``'s parameters in place to lower ``L_meta``; returns at least ``meta_loss`` (before
-        the step) and ``grad_norm``."""
+    def step(self, batch: MetaBatch, inner: InnerLoop) -> dict[str, float]:
+        """Update the policy's parameters in place to lower ``L_meta`` on ``batch``, projections included
+        (:func:`finish_step`); returns at least ``meta_loss`` (before the step) and ``grad_norm``."""
         ...
 
     def state_dict(self) -> dict[str, Any]:
@@ -64,28 +67,60 @@ def _check_finite(name: str, *tensors: Tensor) -> None:
         raise NonFiniteError(name)
 
 
-class AdamMetaOptimizer:
-    """``theta <- Adam(theta, grad L_meta)`` with L2 weight decay and optional norm clipping."""
+def project_log_std(policy: GaussianMLPPolicy) -> None:
+    """Clamp the ``log_std`` parameter into ``LOG_STD_BOUNDS`` in place (a projection after each step).
 
-    def __init__(
-        self,
-        policy: nn.Module,
-        *,
-        lr: float = 3e-4,
-        weight_decay: float = 1e-4,
-        grad_clip: float | None = None,
-        step_size_lr: float = 1e-3,
-    ):
+    ``forward`` already clamps ``log sigma``, so the policy's distribution is unchanged; but the clamp
+    has zero gradient outside the bounds, so a parameter pushed past them (by Adam's momentum or a
+    TRPO step) would stay stuck there, and with no weight decay drift without limit. Projecting keeps
+    it on the boundary, where the gradient flows again.
+    """
+    with torch.no_grad():
+        policy.log_std.clamp_(*LOG_STD_BOUNDS)
+
+
+def finish_step(policy: GaussianMLPPolicy) -> None:
+    """The projections every outer step ends with: ``log_std`` into its bounds (:func:`project_log_std`) and
+    learned inner step sizes into theirs (:meth:`~hw14_lib.rl.step_sizes.LearnedStepSizes.project`)."""
+    if (learned := learned_step_sizes(policy)) is not None:
+        learned.project()
+    project_log_std(policy)
+
+
+@dataclass(frozen=True)
+class AdamSettings:
+    """Adam's outer step (the starter code's)."""
+
+    lr: float = 3e-4
+    """Adam's learning rate of ``theta``."""
+    weight_decay: float = 1e-4
+    """L2 weight decay of ``theta``."""
+    grad_clip: float | None = None
+    """Clip the meta-gradient's norm to this value; None disables."""
+    step_size_lr: float = 1e-3
+    """Adam's learning rate of learned log step sizes (no weight decay)."""
+    CONFIG_KEYS: ClassVar[dict[str, str]] = {
+        "lr": "outer_lr", "weight_decay": "weight_decay", "grad_clip": "grad_clip", "step_size_lr": "step_size_lr"
+    }  # fmt: skip
+    """The :class:`~hw14_lib.config.TrainConfig` field of each setting."""
+
+
+class AdamMetaOptimizer:
+    """``theta <- Adam(theta, grad L_meta)`` with L2 weight decay and optional norm clipping (:class:`AdamSettings`)."""
+
+    def __init__(self, policy: GaussianMLPPolicy, settings: AdamSettings | None = None):
+        settings = settings if settings is not None else AdamSettings()
         self.policy = policy
-        self.grad_clip = grad_clip
+        self.grad_clip = settings.grad_clip
         groups: list[dict[str, Any]] = [{"params": list(policy_params(policy).values())}]
         learned = learned_step_sizes(policy)
         if learned is not None:  # log alpha: its own learning rate, no weight decay
-            groups.append({"params": list(learned.parameters()), "lr": step_size_lr, "weight_decay": 0.0})
-        self.optimizer = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
+            groups.append({"params": list(learned.parameters()), "lr": settings.step_size_lr, "weight_decay": 0.0})
+        self.optimizer = torch.optim.Adam(groups, lr=settings.lr, weight_decay=settings.weight_decay)
 
-    def step(self, policy: GaussianMLPPolicy, batch: MetaBatch, inner: InnerLoop) -> dict[str, float]:
+    def step(self, batch: MetaBatch, inner: InnerLoop) -> dict[str, float]:
         """One outer step; returns ``{"meta_loss", "grad_norm"}`` (loss before the step)."""
+        policy = self.policy
         theta = policy_params(policy)
         loss, _ = meta_objective(policy, theta, batch, inner)
         _check_finite("meta-loss", loss)
@@ -96,9 +131,8 @@ class AdamMetaOptimizer:
         max_norm = self.grad_clip if self.grad_clip is not None else math.inf
         grad_norm = nn.utils.clip_grad_norm_(policy.parameters(), max_norm)
         self.optimizer.step()
-        if (learned := learned_step_sizes(self.policy)) is not None:
-            learned.project()
-        return {"meta_loss": loss.item(), "grad_norm": grad_norm.item(), **step_size_summary(self.policy)}
+        finish_step(policy)
+        return {"meta_loss": loss.item(), "grad_norm": grad_norm.item(), **step_size_summary(policy)}
 
     def state_dict(self) -> dict[str, Any]:
         """Adam's moments, for checkpoints."""
@@ -109,41 +143,55 @@ class AdamMetaOptimizer:
         self.optimizer.load_state_dict(state)
 
 
-class TRPOMetaOptimizer:
-    """The MAML paper's TRPO meta-step (see the module docstring); ``workers`` threads share the per-task work
-    that builds no graph of the meta-gradient (the Fisher-vector products, the query distributions, the line
-    search's evaluations), so the step does not depend on their number."""
+@dataclass(frozen=True)
+class TRPOSettings:
+    """The MAML paper's TRPO meta-step."""
 
-    def __init__(
-        self,
-        *,
-        max_kl: float = 0.01,
-        cg_iterations: int = 10,
-        cg_damping: float = 1e-5,
-        line_search_steps: int = 15,
-        backtrack_ratio: float = 0.8,
-        curvature_trajectories: int | None = None,
-        workers: int = 1,
-        step_sizes: LearnedStepSizes | None = None,
-        step_size_lr: float = 1e-3,
-    ):
+    max_kl: float = 0.01
+    """Trust-region size delta (mean KL between the query policies before and after the step)."""
+    cg_iterations: int = 10
+    """Conjugate-gradient iterations."""
+    cg_damping: float = 1e-5
+    """Damping added to the Fisher-vector products."""
+    line_search_steps: int = 15
+    """Backtracking steps of the line search."""
+    backtrack_ratio: float = 0.8
+    """Step shrink factor of each backtracking step, in (0, 1)."""
+    curvature_trajectories: int | None = None
+    """Estimate the trust-region curvature on this many trajectories per task (None: all)."""
+    step_size_lr: float = 1e-3
+    """Adam's learning rate of learned log step sizes, stepped on the same meta-gradient."""
+    CONFIG_KEYS: ClassVar[dict[str, str]] = {
+        **{name: f"trpo_{name}" for name in (
+            "max_kl", "cg_iterations", "cg_damping", "line_search_steps", "backtrack_ratio", "curvature_trajectories"
+        )},
+        "step_size_lr": "step_size_lr",
+    }  # fmt: skip
+    """The :class:`~hw14_lib.config.TrainConfig` field of each setting."""
+
+
+class TRPOMetaOptimizer:
+    """The MAML paper's TRPO meta-step (see the module docstring; :class:`TRPOSettings`); ``workers`` threads share
+    the per-task work that builds no graph of the meta-gradient (the Fisher-vector products, the query
+    distributions, the line search's evaluations), so the step does not depend on their number. Learned inner step
+    sizes take an Adam step on the same meta-gradient after the trust-region step of ``theta``."""
+
+    def __init__(self, policy: GaussianMLPPolicy, settings: TRPOSettings | None = None, *, workers: int = 1):
         if workers < 1:
             raise ValueError(f"workers={workers!r}; allowed: an integer >= 1")
-        # Learned inner step sizes take an Adam step on the same meta-gradient after the trust-region step of theta.
-        self.step_sizes = step_sizes
-        self.step_size_optimizer = (
-            None if step_sizes is None else torch.optim.Adam(step_sizes.parameters(), lr=step_size_lr)
-        )
+        self.policy = policy
+        self.settings = settings if settings is not None else TRPOSettings()
         self.workers = workers
-        self.max_kl = max_kl
-        self.cg_iterations = cg_iterations
-        self.cg_damping = cg_damping
-        self.line_search_steps = line_search_steps
-        self.backtrack_ratio = backtrack_ratio
-        self.curvature_trajectories = curvature_trajectories
+        self.step_sizes = learned_step_sizes(policy)
+        self.step_size_optimizer = (
+            None
+            if self.step_sizes is None
+            else torch.optim.Adam(self.step_sizes.parameters(), lr=self.settings.step_size_lr)
+        )
 
-    def step(self, policy: GaussianMLPPolicy, batch: MetaBatch, inner: InnerLoop) -> dict[str, float]:
+    def step(self, batch: MetaBatch, inner: InnerLoop) -> dict[str, float]:
         """One TRPO meta-step; returns ``{"meta_loss", "grad_norm", "kl", "accepted_step"}``."""
+        policy, settings = self.policy, self.settings
         theta = policy_params(policy)
         params = list(theta.values())
         alphas = [] if self.step_sizes is None else list(self.step_sizes.parameters())
@@ -155,22 +203,22 @@ class TRPOMetaOptimizer:
 
         old_dists = [detach_distribution(d) for d in query_distributions(policy, adapted, batch, workers=self.workers)]
         kl_hessian_product = meta_fisher_vector_product(
-            policy, theta, adapted, batch, inner, trajectories=self.curvature_trajectories, workers=self.workers
+            policy, theta, adapted, batch, inner, trajectories=settings.curvature_trajectories, workers=self.workers
         )
 
         def fisher_vector_product(v: Tensor) -> Tensor:
-            return kl_hessian_product(v) + self.cg_damping * v
+            return kl_hessian_product(v) + settings.cg_damping * v
 
-        direction = conjugate_gradient(fisher_vector_product, -g, iterations=self.cg_iterations)
+        direction = conjugate_gradient(fisher_vector_product, -g, iterations=settings.cg_iterations)
         shs = 0.5 * direction @ fisher_vector_product(direction)
         _check_finite("TRPO step direction", direction, shs)
         # shs = s^T F s / 2 is the predicted KL of the step s, so this scaling predicts KL = delta.
-        full_step = direction * torch.sqrt(self.max_kl / shs.clamp_min(1e-12))
+        full_step = direction * torch.sqrt(settings.max_kl / shs.clamp_min(1e-12))
         old_vector = nn.utils.parameters_to_vector(params).detach()
         old_loss = loss.item()
 
         fraction, accepted, new_kl, new_loss = 1.0, False, float("nan"), old_loss
-        for _ in range(self.line_search_steps):
+        for _ in range(settings.line_search_steps):
             candidate = old_vector + fraction * full_step
             with torch.no_grad():
                 nn.utils.vector_to_parameters(candidate, params)
@@ -180,10 +228,10 @@ class TRPOMetaOptimizer:
             )
             with torch.no_grad():
                 trial_kl = mean_kl(old_dists, query_distributions(policy, trial_adapted, batch, workers=self.workers))
-            if torch.isfinite(trial_loss) and float(trial_loss) < old_loss and float(trial_kl) <= self.max_kl:
+            if torch.isfinite(trial_loss) and float(trial_loss) < old_loss and float(trial_kl) <= settings.max_kl:
                 accepted, new_kl, new_loss = True, float(trial_kl), float(trial_loss)
                 break
-            fraction *= self.backtrack_ratio
+            fraction *= settings.backtrack_ratio
         if not accepted:
             with torch.no_grad():
                 nn.utils.vector_to_parameters(old_vector, params)
@@ -191,7 +239,7 @@ class TRPOMetaOptimizer:
             for alpha, grad in zip(alphas, grads[len(params) :], strict=True):
                 alpha.grad = grad.detach().clone()
             self.step_size_optimizer.step()
-            self.step_sizes.project()
+        finish_step(policy)
         return {
             "meta_loss": old_loss,
             "grad_norm": float(g.norm()),

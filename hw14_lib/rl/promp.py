@@ -16,8 +16,8 @@ On one sampled meta-batch ProMP takes several Adam steps of
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -25,7 +25,7 @@ from torch.distributions import kl_divergence
 
 from hw14_lib.rl.losses import log_probs
 from hw14_lib.rl.maml import InnerLoop, MetaBatch, adapt_all
-from hw14_lib.rl.outer import NonFiniteError, step_size_summary
+from hw14_lib.rl.outer import NonFiniteError, finish_step, step_size_summary
 from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, gaussian_part, policy_params
 
 
@@ -57,42 +57,51 @@ def promp_objective(
     return torch.stack(losses).mean(), kl
 
 
+@dataclass(frozen=True)
+class ProMPSettings:
+    """ProMP's outer step (ProMP's own values as defaults, apart from the learning rate, which is Adam's 3e-4 of
+    the training configuration)."""
+
+    lr: float = 1e-3
+    """Adam's learning rate (ProMP's 1e-3)."""
+    steps: int = 5
+    """Adam steps per meta-batch (ProMP's 5)."""
+    clip: float = 0.3
+    """PPO's clipping range ``eps``, in (0, 1) (ProMP's 0.3)."""
+    target_kl: float = 0.01
+    """The inner step's KL that an adaptive ``eta`` adapts towards (ProMP's 0.01)."""
+    kl_coef: float = 5e-4
+    """``eta`` (at the start, if adaptive; ProMP's 5e-4)."""
+    adaptive_kl: bool = False
+    """Adapt ``eta`` after each meta-batch (ProMP's MuJoCo runs keep it fixed)."""
+    CONFIG_KEYS: ClassVar[dict[str, str]] = {
+        "lr": "outer_lr", **{name: f"promp_{name}" for name in ("steps", "clip", "target_kl", "kl_coef", "adaptive_kl")}
+    }  # fmt: skip
+    """The :class:`~hw14_lib.config.TrainConfig` field of each setting."""
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or not 0 < self.clip < 1:
+            raise ValueError(f"steps={self.steps!r}, clip={self.clip!r}; allowed: steps >= 1, 0 < clip < 1")
+
+
 class ProMPMetaOptimizer:
-    """ProMP's outer step (see the module docstring), behind :class:`~hw14_lib.rl.outer.OuterOptimizer`.
+    """ProMP's outer step (see the module docstring; :class:`ProMPSettings`), behind
+    :class:`~hw14_lib.rl.outer.OuterOptimizer`: Adam on the policy's parameters (``theta``, and learned step sizes
+    if any, which :func:`~hw14_lib.rl.outer.finish_step` projects)."""
 
-    Args:
-        policy: the meta-policy (its ``theta``, and its learned step sizes if any, are Adam's parameters).
-        lr: Adam's learning rate (ProMP's 1e-3).
-        steps: Adam steps per meta-batch (ProMP's 5).
-        clip: PPO's clipping range ``eps`` (ProMP's 0.3).
-        target_inner_kl: the inner step's KL that an adaptive ``eta`` adapts towards (ProMP's 0.01).
-        init_kl_coef: ``eta`` (at the start, if adaptive; ProMP's 5e-4).
-        adaptive_kl: adapt ``eta`` after each meta-batch (ProMP's MuJoCo runs keep it fixed).
-    """
+    def __init__(self, policy: GaussianMLPPolicy, settings: ProMPSettings | None = None):
+        self.settings = settings if settings is not None else ProMPSettings()
+        self.policy = policy
+        self.kl_coef = self.settings.kl_coef
+        self.optimizer = torch.optim.Adam(policy.parameters(), lr=self.settings.lr)
 
-    def __init__(
-        self,
-        policy: GaussianMLPPolicy,
-        *,
-        lr: float = 1e-3,
-        steps: int = 5,
-        clip: float = 0.3,
-        target_inner_kl: float = 0.01,
-        init_kl_coef: float = 5e-4,
-        adaptive_kl: bool = False,
-    ):
-        if steps < 1 or not 0 < clip < 1:
-            raise ValueError(f"steps={steps!r}, clip={clip!r}; allowed: steps >= 1, 0 < clip < 1")
-        self.policy, self.steps, self.clip, self.target_inner_kl = policy, steps, clip, target_inner_kl
-        self.kl_coef, self.adaptive_kl = init_kl_coef, adaptive_kl
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
-
-    def step(self, policy: GaussianMLPPolicy, batch: MetaBatch, inner: InnerLoop) -> dict[str, float]:
+    def step(self, batch: MetaBatch, inner: InnerLoop) -> dict[str, float]:
         """``steps`` Adam steps on the ProMP objective of ``batch``; returns the first step's ``meta_loss`` (the
         clipped surrogate), ``grad_norm``, the inner ``kl`` after the last step and the KL coefficient."""
+        policy, settings = self.policy, self.settings
         first_loss, first_norm, kl_value = float("nan"), float("nan"), float("nan")
-        for s in range(self.steps):
-            loss, kl = promp_objective(policy, policy_params(policy), batch, inner, clip=self.clip)
+        for s in range(settings.steps):
+            loss, kl = promp_objective(policy, policy_params(policy), batch, inner, clip=settings.clip)
             total = loss + self.kl_coef * kl
             if not torch.isfinite(total):
                 raise NonFiniteError("ProMP objective")
@@ -106,9 +115,10 @@ class ProMPMetaOptimizer:
             if s == 0:
                 first_loss, first_norm = loss.item(), norm
             kl_value = kl.item()
-        if self.adaptive_kl and kl_value < self.target_inner_kl / 1.5:
+        finish_step(policy)
+        if settings.adaptive_kl and kl_value < settings.target_kl / 1.5:
             self.kl_coef /= 2.0
-        elif self.adaptive_kl and kl_value > 1.5 * self.target_inner_kl:
+        elif settings.adaptive_kl and kl_value > 1.5 * settings.target_kl:
             self.kl_coef *= 2.0
         return {
             "meta_loss": first_loss,
