@@ -1,9 +1,11 @@
-"""Whether a configuration is the one a run folder's files were trained with (``evaluate`` asks before scoring a
-policy with the ``config.yaml`` beside it)."""
+"""What a run folder's files were made with: whether a configuration is the one they were trained with
+(``evaluate`` asks before scoring a policy with the ``config.yaml`` beside it), and the version of the code that
+trained them (recorded in ``summary.json``)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from hw14_lib.config import TrainConfig
@@ -34,3 +36,21 @@ def check_config_matches_run(cfg: TrainConfig, folder: Path) -> None:
             f"{str(folder / CONFIG)!r} is not the configuration the run was trained with (by {str(source)!r}); "
             "restore it or pass --config with the run's configuration"
         )
+
+
+def code_version() -> dict[str, object] | None:
+    """The git commit of the ``hw14_lib`` that is running and whether its files differ from it, as
+    ``{"commit": sha, "modified": bool}``; ``None`` outside a git checkout (an unpacked submission)."""
+    package = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=package, capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        modified = bool(git("status", "--porcelain", "--", "."))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "modified": modified}

@@ -53,6 +53,7 @@ from hw14_lib.run_folder import (
     read_metrics,
     restore_metrics,
 )
+from hw14_lib.run_identity import code_version
 from hw14_lib.video import record_video
 
 
@@ -260,6 +261,7 @@ def finish_run(
         "iterations": len(metrics),
         "env_steps": metrics[-1]["env_steps"] if metrics else 0,
         "wall_seconds": metrics[-1]["wall_seconds"] if metrics else 0.0,
+        "code": code_version(),
     }
     if evaluate:
         phase(

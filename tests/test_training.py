@@ -13,7 +13,7 @@ import pytest
 from hw14_lib import TrainConfig, cli
 from hw14_lib.training import train
 
-from conftest import SMOKE, check_ok, run_cli
+from conftest import REPO, SMOKE, check_ok, run_cli
 
 RUN_FILES = (
     "config.yaml",
@@ -97,6 +97,8 @@ def test_cli_train_writes_the_run_folder(smoke_cli_run) -> None:
     assert isinstance(summary["post_adaptation_return"], float)
     assert summary["config"] == cfg.to_dict()
     assert summary["env_steps"] == metrics[-1]["env_steps"]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    assert summary["code"]["commit"] == head and isinstance(summary["code"]["modified"], bool)  # the code's version
     for name in ("meta_loss.png", "query_return.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert str(out) in result.stdout
