@@ -1,6 +1,6 @@
 """The Ray path's overhead against the local one, side by side on one machine (``make bench-cluster``).
 
-A one-node loopback cluster with two CPUs (:func:`hw14_lib.cluster.local_cluster`), then, alternating the two
+A one-node loopback cluster with two CPUs (:func:`hw14_lib.study.cluster.local_cluster`), then, alternating the two
 paths ``--repeats`` times:
 
 * the smoke suite (two 20-iteration experiments): ``results --suite smoke --jobs 2`` (two local processes, one
@@ -24,18 +24,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from hw14_lib.cluster import LOOPBACK_ENV, local_cluster
+from hw14_lib.study.cluster import LOOPBACK_ENV, local_cluster
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT = (
-    "import sys; from pathlib import Path; from hw14_lib.experiments import Experiment, run_configured; "
+    "import sys; from pathlib import Path; from hw14_lib.study.experiments import Experiment, run_configured; "
     "exp = Experiment('short', 'configs/paper_dir.yaml', {'iterations': 3}); "
     "cfg = exp.load_config(physics_threads=2); "
     "run_configured(cfg, Path(sys.argv[1]), progress=False)"
 )
 SHORT_RAY = (
-    "import sys; from pathlib import Path; from hw14_lib.cluster import run_grid; "
-    "from hw14_lib.experiments import Experiment; "
+    "import sys; from pathlib import Path; from hw14_lib.study.cluster import run_grid; "
+    "from hw14_lib.study.experiments import Experiment; "
     "exp = Experiment('short', 'configs/paper_dir.yaml', {'iterations': 3}); "
     "run_grid([exp], address=sys.argv[2], root=Path(sys.argv[1]), physics_threads=2, report=lambda _: None)"
 )

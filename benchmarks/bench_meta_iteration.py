@@ -57,10 +57,10 @@ for path in (ROOT, CODE_ROOT):  # run as a script from anywhere: `python benchma
     sys.path.insert(0, str(path))
 
 from benchmarks.seed_style import SeedMAML  # noqa: E402
-from hw14_lib.config import TrainConfig  # noqa: E402
 from hw14_lib.rl.make_env import make_task_vector_env  # noqa: E402
 from hw14_lib.rl.tasks import Task  # noqa: E402
-from hw14_lib.training import draw_meta_batch, make_outer_optimizer, make_policy  # noqa: E402
+from hw14_lib.run.config import TrainConfig  # noqa: E402
+from hw14_lib.run.training import draw_meta_batch, make_outer_optimizer, make_policy  # noqa: E402
 
 HORIZON = 200
 RAW_STEPS = 5000  # steps per timed run of the raw Gymnasium case

@@ -24,12 +24,12 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_meta_iteration import HORIZON, Case, machine_info, physics_case, time_rounds  # noqa: E402
-from hw14_lib.config import TrainConfig  # noqa: E402
 from hw14_lib.rl.make_env import make_task_vector_env  # noqa: E402
 from hw14_lib.rl.policy import policy_params  # noqa: E402
 from hw14_lib.rl.sampling import sample_trajectories  # noqa: E402
 from hw14_lib.rl.tasks import Task  # noqa: E402
-from hw14_lib.training import make_policy  # noqa: E402
+from hw14_lib.run.config import TrainConfig  # noqa: E402
+from hw14_lib.run.training import make_policy  # noqa: E402
 
 COPIES = (1, 10, 50, 100, 200, 400, 800)
 

@@ -36,7 +36,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from hw14_lib.config import TrainConfig  # noqa: E402
 from hw14_lib.rl.make_env import make_task_vector_env  # noqa: E402
 from hw14_lib.rl.maml import MetaBatch, meta_objective  # noqa: E402
 from hw14_lib.rl.policy import GaussianMLPPolicy, policy_params  # noqa: E402
@@ -46,7 +45,8 @@ from hw14_lib.rl.trust_region import (  # noqa: E402
     kl_hessian_by_autograd,
     meta_fisher_vector_product,
 )
-from hw14_lib.training import draw_meta_batch, make_outer_optimizer, make_policy  # noqa: E402
+from hw14_lib.run.config import TrainConfig  # noqa: E402
+from hw14_lib.run.training import draw_meta_batch, make_outer_optimizer, make_policy  # noqa: E402
 
 ROUTES = ("autograd", "gauss-newton all", "gauss-newton n=5")
 

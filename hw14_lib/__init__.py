@@ -7,7 +7,7 @@ the Gymnasium ids ``hw14/HalfCheetahBackward-v0``, ``hw14/HalfCheetahDir-v0`` an
 ``mujoco`` is imported with its OpenGL back end disabled: ``import mujoco`` otherwise loads the back
 end named by ``MUJOCO_GL`` at once and fails outright on a machine without a working OpenGL (no
 libEGL, a wrong ``MUJOCO_GL``, ``egl`` on macOS), which would stop training, not only the video.
-Rendering loads the back end lazily (:func:`hw14_lib.video.record_video`), and skips the video
+Rendering loads the back end lazily (:func:`hw14_lib.run.video.record_video`), and skips the video
 with a warning when it cannot.
 """
 
@@ -27,7 +27,6 @@ if "mujoco" not in sys.modules:
         else:
             os.environ["MUJOCO_GL"] = _requested_gl
 
-from hw14_lib.config import TrainConfig
 from hw14_lib.rl.envs import HalfCheetahBackward, HalfCheetahTaskEnv, register_envs
 from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.maml import InnerLoop, MetaBatch, adapt, adapt_all, meta_objective
@@ -35,6 +34,7 @@ from hw14_lib.rl.policy import GaussianMLPPolicy, load_policy, policy_params, sa
 from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
 from hw14_lib.rl.tasks import Task, sample_tasks
 from hw14_lib.rl.vector_env import HalfCheetahVectorEnv
+from hw14_lib.run.config import TrainConfig
 
 register_envs()
 

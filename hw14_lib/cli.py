@@ -22,7 +22,7 @@ from typing import NoReturn
 
 from hw14_lib.commands import diagnose, evaluate, plot, protocol, render, report, results, train
 from hw14_lib.commands.common import UsageError
-from hw14_lib.jobs import ExperimentFailed
+from hw14_lib.study.jobs import ExperimentFailed
 
 SUB_COMMANDS = (
     train.add_train_parser,

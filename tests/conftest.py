@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from hw14_lib.config import TrainConfig
-from hw14_lib.run_folder import CHECKPOINT, METRICS
-from hw14_lib.training import train
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.run_folder import CHECKPOINT, METRICS
+from hw14_lib.run.training import train
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "configs" / "smoke.yaml"

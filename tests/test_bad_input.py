@@ -15,13 +15,13 @@ import torch
 import yaml
 
 from hw14_lib.cli import main
-from hw14_lib.config import TrainConfig
 from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.policy import GaussianMLPPolicy, load_policy, policy_params, save_policy
 from hw14_lib.rl.sampling import sample_trajectories
 from hw14_lib.rl.tasks import Task
-from hw14_lib.run_folder import CHECKPOINT
-from hw14_lib.training import train
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.run_folder import CHECKPOINT
+from hw14_lib.run.training import train
 
 from conftest import SMOKE, run_cli, smoke_config, snapshot, train_argv
 

@@ -228,10 +228,10 @@ def test_committed_notebook_renders_untrusted(lab: tuple[str, Path], page, tmp_p
 def check_tables(page: object) -> None:
     """The notebook's HTML tables survive the untrusted notebook's sanitizer: the protocol table has a row per
     result, each one line high (no value wraps), and every method's swatch has the method's colour in the
-    figures (:data:`hw14_lib.palette.METHOD_STYLES`)."""
+    figures (:data:`hw14_lib.common.palette.METHOD_STYLES`)."""
     from matplotlib.colors import to_rgb
 
-    from hw14_lib.palette import METHOD_STYLES
+    from hw14_lib.common.palette import METHOD_STYLES
 
     tables = page.locator(".jp-OutputArea-output table")  # type: ignore[attr-defined]
     assert tables.count() >= 4, f"{tables.count()} tables (protocol, later steps x 2, extensions)"

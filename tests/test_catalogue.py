@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from hw14_lib import catalogue
 from hw14_lib.commands.protocol import METHOD_OF
-from hw14_lib.config import TrainConfig
-from hw14_lib.palette import METHOD_STYLES
-from hw14_lib.protocol import TABLE_METHODS
+from hw14_lib.common import catalogue
+from hw14_lib.common.palette import METHOD_STYLES
 from hw14_lib.report.comparison import LABELS, PAPER_BUDGET_M
 from hw14_lib.report.data import PAPER_CURVES, PAPER_ORACLE
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.study.protocol import TABLE_METHODS
 
 PACKAGE = Path(__file__).resolve().parent.parent / "hw14_lib"
-ALLOWED = {"catalogue.py", "experiments.py"}
+ALLOWED = {"common/catalogue.py", "study/experiments.py"}
 """The catalogue, and the registry of experiments, whose entries name the runs of each method."""
 
 
@@ -27,7 +27,7 @@ def _config_values() -> set[str]:
     import dataclasses
     from typing import get_args
 
-    from hw14_lib.config import Objective, OuterOptimizerName
+    from hw14_lib.run.config import Objective, OuterOptimizerName
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     return set(get_args(Objective)) | set(get_args(OuterOptimizerName)) | fields

@@ -1,6 +1,6 @@
 """The experiment grid on a real Ray cluster (``results --ray``), started here on the loopback interface only.
 
-The head is ``ray start --head --block`` in its own session (:func:`hw14_lib.cluster.local_cluster`), with
+The head is ``ray start --head --block`` in its own session (:func:`hw14_lib.study.cluster.local_cluster`), with
 ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` so that every Ray process binds to 127.0.0.1 (checked: the node's address,
 and every listening socket of the cluster's processes); the session is killed at the end. Against the local path
 on the smoke suite: the same metrics, also after the worker running a trial is killed mid-run, and after the
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from hw14_lib.cluster import LOOPBACK_ENV, LocalCluster, free_port, local_cluster, session_pids
+from hw14_lib.study.cluster import LOOPBACK_ENV, LocalCluster, free_port, local_cluster, session_pids
 
 from conftest import REPO, check_ok, run_cli
 
@@ -63,7 +63,7 @@ def listening_addresses(pids: list[int]) -> set[str]:
 
 @pytest.fixture(scope="module")
 def cluster_info() -> Iterator[LocalCluster]:
-    """A one-node Ray cluster on 127.0.0.1 with two CPUs (:func:`hw14_lib.cluster.local_cluster`)."""
+    """A one-node Ray cluster on 127.0.0.1 with two CPUs (:func:`hw14_lib.study.cluster.local_cluster`)."""
     temp = Path(f"/tmp/hw14-ray-{os.getpid()}")  # Ray's socket paths must stay short
     try:
         with local_cluster(2, temp) as running:
@@ -232,5 +232,5 @@ def test_bad_cluster_input_is_one_error_line_and_starts_nothing(
 
 
 def test_importing_the_package_and_its_cli_does_not_import_ray() -> None:
-    code = "import sys, hw14_lib, hw14_lib.cli, hw14_lib.cluster; assert 'ray' not in sys.modules, 'ray imported'"
+    code = "import sys, hw14_lib, hw14_lib.cli, hw14_lib.study.cluster; assert 'ray' not in sys.modules, 'ray imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=120)

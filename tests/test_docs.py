@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hw14_lib import catalogue
+from hw14_lib.common import catalogue
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -118,8 +118,8 @@ def bench_iteration_seconds() -> float:
 
 def ray_design() -> dict[str, float]:
     """The arithmetic of docs/cluster.md's design for sampling one meta-batch on Ray actors."""
-    from hw14_lib.config import TrainConfig
     from hw14_lib.rl.policy import load_policy
+    from hw14_lib.run.config import TrainConfig
 
     cfg = TrainConfig.from_yaml(RESULTS / "paper_dir_maml_s0" / "config.yaml")
     params = sum(p.numel() for p in load_policy(RESULTS / "paper_dir_maml_s0" / "policy.pt").parameters())
@@ -544,7 +544,7 @@ def test_claims_in_words_hold() -> None:
 
 def test_make_run_matches_the_committed_run() -> None:
     """README quotes results/backward as the run of `make run`: the same configuration."""
-    from hw14_lib.config import TrainConfig
+    from hw14_lib.run.config import TrainConfig
 
     make = (REPO / "Makefile").read_text(encoding="utf-8")
     assert re.search(r"^CONFIG \?= configs/backward.yaml$", make, flags=re.M)

@@ -10,11 +10,11 @@ import mujoco
 import numpy as np
 import pytest
 
-from hw14_lib.config import TrainConfig
 from hw14_lib.rl.dynamics import ModelCache
 from hw14_lib.rl.make_env import EnvSpec, make_task_vector_env
 from hw14_lib.rl.tasks import PARAMETER_COUNTS, Task, placeholder_task, sample_tasks
 from hw14_lib.rl.vector_env import half_cheetah_xml_path
+from hw14_lib.run.config import TrainConfig
 
 FACTORS = (1.5, 0.7, 1.3)
 SCALED = {"body_mass": 0, "body_inertia": 0, "dof_damping": 1, "geom_friction": 2}
@@ -110,7 +110,7 @@ def test_dynamics_config_and_its_oracle_input() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("oracle", [False, True], ids=["maml", "oracle"])
 def test_a_config_trains_and_evaluates_on_the_dynamics_family(tmp_path, oracle: bool) -> None:
-    from hw14_lib.training import train
+    from hw14_lib.run.training import train
 
     from conftest import SMOKE
 

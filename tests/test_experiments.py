@@ -9,8 +9,11 @@ import pytest
 import torch
 
 from hw14_lib.cli import main
-from hw14_lib.evaluation import evaluate_meta_policy
-from hw14_lib.experiments import (
+from hw14_lib.rl.policy import load_policy
+from hw14_lib.run.evaluation import evaluate_meta_policy
+from hw14_lib.run.run_folder import CHECKPOINT, POLICY
+from hw14_lib.run.training import train
+from hw14_lib.study.experiments import (
     EXPERIMENTS,
     Experiment,
     evaluate_interim,
@@ -18,9 +21,6 @@ from hw14_lib.experiments import (
     run_experiment,
     write_status,
 )
-from hw14_lib.rl.policy import load_policy
-from hw14_lib.run_folder import CHECKPOINT, POLICY
-from hw14_lib.training import train
 
 from conftest import REPO, run_cli
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hw14_lib.cli import main
-from hw14_lib.run_folder import CHECKPOINT, METRICS
+from hw14_lib.run.run_folder import CHECKPOINT, METRICS
 
 from conftest import REPO, comparable, train_argv
 

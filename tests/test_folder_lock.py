@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from hw14_lib.folder_lock import LOCK_NAME, FolderInUseError, check_not_in_use, exclusive_folder
-from hw14_lib.io_utils import read_jsonl
+from hw14_lib.common.io_utils import read_jsonl
+from hw14_lib.run.folder_lock import LOCK_NAME, FolderInUseError, check_not_in_use, exclusive_folder
 
 from conftest import SMOKE, snapshot
 
 WAIT_S = 120
-HOLD = "import sys, time\nfrom hw14_lib.folder_lock import exclusive_folder\nwith exclusive_folder(sys.argv[1]):\n"
+HOLD = "import sys, time\nfrom hw14_lib.run.folder_lock import exclusive_folder\nwith exclusive_folder(sys.argv[1]):\n"
 HOLD += "    print('held', flush=True)\n    time.sleep(600)\n"
 
 

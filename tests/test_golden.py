@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hw14_lib import TrainConfig
-from hw14_lib.training import train
+from hw14_lib.run.training import train
 
 from conftest import REPO
 

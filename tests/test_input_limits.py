@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from hw14_lib.cli import main
-from hw14_lib.config import TrainConfig
-from hw14_lib.config_checks import check_fits_in_memory, estimated_training_bytes
 from hw14_lib.rl.policy import load_policy, save_policy
-from hw14_lib.run_folder import CHECKPOINT
-from hw14_lib.training import make_policy
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.config_checks import check_fits_in_memory, estimated_training_bytes
+from hw14_lib.run.run_folder import CHECKPOINT
+from hw14_lib.run.training import make_policy
 
 from conftest import SMOKE, smoke_config, snapshot, train_argv, unfinished_copy
 
@@ -141,7 +141,7 @@ def test_ray_address_of_a_listener_that_is_not_ray_fails_fast(reply: bytes) -> N
     import threading
     import time
 
-    from hw14_lib.cluster import ClusterError, check_address
+    from hw14_lib.study.cluster import ClusterError, check_address
 
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hw14_lib.cli import _run, build_parser, main
-from hw14_lib.run_folder import CHECKPOINT, CONFIG, METRICS, RunState
-from hw14_lib.training import TrainingInterrupted, finish_run, make_policy, train
+from hw14_lib.run.run_folder import CHECKPOINT, CONFIG, METRICS, RunState
+from hw14_lib.run.training import TrainingInterrupted, finish_run, make_policy, train
 
 from conftest import comparable, smoke_config, train_argv
 

@@ -2,17 +2,17 @@
 functions alike) must go down or sideways, never up, and no chain of imports may come back to where it
 started.
 
-Layers, lowest first (``../shared/STYLE.md``):
+A module's layer is its folder's (``../shared/STYLE.md``), lowest first:
 
-0. ``io_utils`` (atomic file output), the leaf;
-1. ``rl/``, the algorithm: it imports only ``rl.*`` and the leaf;
-2. the application: ``catalogue``, ``config`` (and ``config_checks``, ``config_digest``, ``seeds``), ``run_folder``
-   (and ``run_identity``), ``folder_lock``, ``progress``, ``training``, ``evaluation``, ``video``, ``palette``,
-   ``plots``, ``study_plots``, ``experiments`` (and ``jobs``), ``diagnostics``, ``protocol``, ``cluster``;
-3. ``report/``: reads ``results/``, never trains;
-4. the entry points: ``cli``, ``commands/``, ``notebook/``, and the package's ``__init__``/``__main__``.
+0. ``common/``: the vocabulary (methods, families, colours, seed offsets) and atomic file output;
+1. ``rl/``, the algorithm: it imports only ``rl.*`` and ``common/``;
+2. ``run/``: one training run (configuration, folder, training, evaluation, video, plots);
+3. ``study/``: many runs (experiments, jobs, cluster, protocol, diagnostics, comparison plots);
+4. ``report/``: reads ``results/``, never trains;
+5. the entry points: ``commands/``, ``notebook/`` and the package's own modules (``cli``, ``__init__``,
+   ``__main__``).
 
-A module missing from this map fails the test, so a new module has to be given its layer.
+A new folder fails the test until it is given its layer here; a new module takes its folder's.
 """
 
 from __future__ import annotations
@@ -25,12 +25,9 @@ import pytest
 from conftest import REPO
 
 PACKAGE = REPO / "hw14_lib"
-APPLICATION = {
-    "catalogue", "config", "config_checks", "config_digest", "seeds", "run_folder", "run_identity", "folder_lock",
-    "progress", "training", "evaluation",
-    "video", "plots", "palette", "study_plots", "experiments", "jobs", "diagnostics", "protocol", "cluster",
-}  # fmt: skip
-LAYER_NAMES = ("leaf", "rl", "application", "report", "entry points")
+FOLDER_LAYERS = {"common": 0, "rl": 1, "run": 2, "study": 3, "report": 4, "commands": 5, "notebook": 5}
+ENTRY_POINTS = 5
+LAYER_NAMES = ("common", "rl", "run", "study", "report", "entry points")
 
 
 def module_name(path: Path) -> str:
@@ -46,19 +43,13 @@ MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
 def layer(module: str) -> int:
-    """The layer of a module (see the module docstring)."""
-    top = module.split(".")[0]
-    if module == "io_utils":
-        return 0
-    if top == "rl":
-        return 1
-    if module in APPLICATION:
-        return 2
-    if top == "report":
-        return 3
-    if top in ("cli", "commands", "notebook", "__init__", "__main__"):
-        return 4
-    raise AssertionError(f"hw14_lib.{module} has no layer: add it to tests/test_layering.py")
+    """The layer of a module: its folder's, or the entry points' for a module at the package's top."""
+    path = MODULES[module]
+    if path.parent == PACKAGE:
+        return ENTRY_POINTS
+    folder = path.relative_to(PACKAGE).parts[0]
+    assert folder in FOLDER_LAYERS, f"hw14_lib/{folder}/ has no layer: add it to tests/test_layering.py"
+    return FOLDER_LAYERS[folder]
 
 
 def imports_of(path: Path) -> set[str]:
@@ -96,11 +87,17 @@ def test_imports_never_go_up_a_layer(name: str) -> None:
     assert not upward, f"hw14_lib.{name} ({LAYER_NAMES[layer(name)]}) imports from a higher layer: {upward}"
 
 
-def test_the_algorithm_imports_only_itself_and_the_leaf() -> None:
+def test_the_algorithm_imports_only_itself_and_common() -> None:
     for name, deps in GRAPH.items():
         if layer(name) == 1:
             foreign = sorted(d for d in deps if layer(d) not in (0, 1))
-            assert not foreign, f"hw14_lib.{name} imports {foreign} from outside rl/"
+            assert not foreign, f"hw14_lib.{name} imports {foreign} from outside rl/ and common/"
+
+
+def test_the_package_top_holds_only_entry_points() -> None:
+    """The application lives in its rooms: only the command line and the package's own files at the top."""
+    top = sorted(name for name, path in MODULES.items() if path.parent == PACKAGE)
+    assert top == ["__init__", "__main__", "cli"], top
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -136,13 +133,13 @@ def test_there_is_no_import_cycle() -> None:
 
 def test_the_cycle_finder_finds_a_cycle_through_a_function_level_import(tmp_path: Path) -> None:
     """The checks above can fail: a function-level import that closes a loop is read and reported."""
-    source = "import os\n\ndef f():\n    from hw14_lib.training import train\n    return train\n"
+    source = "import os\n\ndef f():\n    from hw14_lib.run.training import train\n    return train\n"
     (tmp_path / "plots.py").write_text(source, encoding="utf-8")
-    assert imports_of(tmp_path / "plots.py") == {"training"}
+    assert imports_of(tmp_path / "plots.py") == {"run.training"}
     graph = {name: set(deps) for name, deps in GRAPH.items()}
-    graph["plots"] |= imports_of(tmp_path / "plots.py")
+    graph["run.plots"] |= imports_of(tmp_path / "plots.py")
     cycle = find_cycle(graph)
-    assert cycle is not None and cycle[0] == cycle[-1] and {"plots", "training"} <= set(cycle), cycle
+    assert cycle is not None and cycle[0] == cycle[-1] and {"run.plots", "run.training"} <= set(cycle), cycle
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 

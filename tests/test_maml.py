@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from hw14_lib import GaussianMLPPolicy, InnerLoop, MetaBatch, Task, TrajectoryBatch, adapt, adapt_all, meta_objective
-from hw14_lib.config import TrainConfig
 from hw14_lib.rl.anil import HEAD
 from hw14_lib.rl.losses import log_probs, surrogate
 from hw14_lib.rl.make_env import make_task_vector_env
@@ -19,7 +18,8 @@ from hw14_lib.rl.outer import TRPOMetaOptimizer, TRPOSettings
 from hw14_lib.rl.policy import distribution, policy_params
 from hw14_lib.rl.sampling import sample_trajectories
 from hw14_lib.rl.trust_region import conjugate_gradient, kl_hessian_by_autograd, meta_fisher_vector_product
-from hw14_lib.training import draw_meta_batch, make_policy
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.training import draw_meta_batch, make_policy
 
 OBS_DIM, ACT_DIM = 4, 2
 B, N, T = 2, 2, 3

@@ -11,12 +11,12 @@ import pytest
 import torch
 from test_maml import ACT_DIM, OBS_DIM, make_meta_batch
 
-from hw14_lib.config import OuterOptimizerName, TrainConfig
 from hw14_lib.rl.maml import InnerLoop
 from hw14_lib.rl.meta_learners import META_LEARNERS, meta_learner, settings_from
 from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy
 from hw14_lib.rl.step_sizes import LOG_ALPHA_BOUNDS
-from hw14_lib.training import make_outer_optimizer, make_policy
+from hw14_lib.run.config import OuterOptimizerName, TrainConfig
+from hw14_lib.run.training import make_outer_optimizer, make_policy
 
 from conftest import REPO
 

@@ -19,7 +19,7 @@ import pytest
 
 from hw14_lib import TrainConfig
 from hw14_lib import notebook as nb
-from hw14_lib.plots import plot_returns_per_step
+from hw14_lib.run.plots import plot_returns_per_step
 
 from conftest import REPO, SMOKE
 
@@ -547,7 +547,7 @@ def test_a_kernel_saves_the_finished_bar_and_removes_the_quick_mode_folder(
                 "nb.configure_notebook(settings)\nprint(settings.describe())"
             ),
             nbformat.v4.new_code_cell(
-                "from hw14_lib.progress import progress_bar\nbar = progress_bar(total=3, desc='meta-training')\n"
+                "from hw14_lib.run.progress import progress_bar\nbar = progress_bar(total=3, desc='meta-training')\n"
                 "for _ in range(3):\n    bar.update(1)\nbar.close()"
             ),
         ]
@@ -630,7 +630,7 @@ def test_comparable_results_show_the_committed_table(tmp_path: Path, capsys: pyt
 def test_extension_results_follow_the_committed_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from hw14_lib.report.comparison import load_table
     from hw14_lib.report.extensions import extension_facts
-    from hw14_lib.run_folder import load_runs
+    from hw14_lib.run.run_folder import load_runs
 
     results = tmp_path / "results"
     s = settings_with(tmp_path, results)
@@ -681,12 +681,12 @@ def drawn_figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]
     notebook's under ``work/figures/``)."""
     import matplotlib.pyplot as plt
 
-    from hw14_lib import plots
     from hw14_lib.report.assets import comparison_figures
     from hw14_lib.report.comparison import load_table, protocol_figure
     from hw14_lib.report.data import load_later_steps
     from hw14_lib.report.extensions import extension_figure
-    from hw14_lib.run_folder import load_runs
+    from hw14_lib.run import plots
+    from hw14_lib.run.run_folder import load_runs
 
     out = tmp_path_factory.mktemp("figures")
     figures: dict[str, object] = {}
@@ -740,11 +740,11 @@ def labelled_colors(fig: object) -> list[tuple[str, str]]:
 
 def test_every_figure_draws_a_method_in_its_palette_colour(drawn_figures: dict[str, object]) -> None:
     """A series that names a method (``MAML (ours)``, ``pretrained, α = 4 (ours)``, ``ProMP (3 seeds)``) has the
-    method's colour in :data:`hw14_lib.palette.METHOD_STYLES`, in the report's figures and the notebook's alike; a
-    series that is no method (an ablation) takes none of the methods' colours."""
+    method's colour in :data:`hw14_lib.common.palette.METHOD_STYLES`, in the report's figures and the notebook's
+    alike; a series that is no method (an ablation) takes none of the methods' colours."""
     from matplotlib.colors import to_hex
 
-    from hw14_lib.palette import METHOD_STYLES, method_of
+    from hw14_lib.common.palette import METHOD_STYLES, method_of
 
     palette = {method: to_hex(style.color) for method, style in METHOD_STYLES.items()}
     assert len(set(palette.values())) == len(palette), "two methods share a colour"
@@ -766,7 +766,7 @@ def test_every_figure_draws_a_method_in_its_palette_colour(drawn_figures: dict[s
 
 
 def test_method_of_reads_labels_with_qualifiers() -> None:
-    from hw14_lib.palette import METHOD_STYLES, OTHER_COLORS, method_color, method_of
+    from hw14_lib.common.palette import METHOD_STYLES, OTHER_COLORS, method_color, method_of
 
     assert method_of("MAML, learned α, K steps (3 seeds)") == "maml_lslr"
     assert method_of("MAML (ours)") == method_of("MAML, every step α") == "maml"

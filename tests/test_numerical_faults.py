@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hw14_lib.cli import main
-from hw14_lib.config import TrainConfig
-from hw14_lib.io_utils import read_jsonl
+from hw14_lib.common.io_utils import read_jsonl
 from hw14_lib.rl import outer
 from hw14_lib.rl.outer import AdamMetaOptimizer, NonFiniteError, project_log_std
 from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, load_policy, policy_params
-from hw14_lib.run_folder import CHECKPOINT, METRICS
-from hw14_lib.training import train
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.run_folder import CHECKPOINT, METRICS
+from hw14_lib.run.training import train
 
 from conftest import checkpoint_iteration, line_count, smoke_config, train_argv
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hw14_lib.config import TrainConfig
 from hw14_lib.rl.make_env import EnvSpec, make_task_vector_env
 from hw14_lib.rl.tasks import Task
+from hw14_lib.run.config import TrainConfig
 
 TASKS = [Task("direction", direction=-1.0), Task("velocity", goal_velocity=1.25), Task("direction", direction=1.0)]
 
@@ -71,7 +71,7 @@ def test_an_oracle_run_trains_and_its_protocol_row_has_one_return(tmp_path) -> N
     import json
     import shutil
 
-    from hw14_lib.training import train
+    from hw14_lib.run.training import train
 
     from conftest import SMOKE, check_ok, run_cli
 

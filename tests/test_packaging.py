@@ -41,7 +41,7 @@ from hw14_lib.report.submission_files import (
     project_file,
     project_files,
 )
-from hw14_lib.run_folder import RUN_FILES, SUMMARY
+from hw14_lib.run.run_folder import RUN_FILES, SUMMARY
 
 pytestmark = pytest.mark.slow  # builds the PDF with LaTeX and runs the command line
 

@@ -178,9 +178,9 @@ def test_paper_reset_noise_has_rllabs_scales() -> None:
 
 
 def test_a_config_trains_and_evaluates_on_the_paper_environment(tmp_path) -> None:
-    from hw14_lib.config import TrainConfig
-    from hw14_lib.training import train
-    from hw14_lib.video import read_video, rendering_problem
+    from hw14_lib.run.config import TrainConfig
+    from hw14_lib.run.training import train
+    from hw14_lib.run.video import read_video, rendering_problem
 
     from conftest import SMOKE
 

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from hw14_lib.config import TrainConfig
 from hw14_lib.rl.outer import TRPOMetaOptimizer
 from hw14_lib.rl.parallel import map_in_threads
 from hw14_lib.rl.policy import GaussianMLPPolicy, policy_params
@@ -19,7 +18,8 @@ from hw14_lib.rl.sampling import MIN_BLOCK_ROWS, ROW_GRANULE, _row_blocks, sampl
 from hw14_lib.rl.tasks import Task
 from hw14_lib.rl.trust_region import meta_fisher_vector_product
 from hw14_lib.rl.vector_env import HalfCheetahVectorEnv
-from hw14_lib.training import draw_meta_batch, make_policy
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.training import draw_meta_batch, make_policy
 
 
 @pytest.fixture(autouse=True)

@@ -14,11 +14,11 @@ import torch
 from test_maml import B, N, T, leaf_params, make_meta_batch, tiny_policy
 
 from hw14_lib import InnerLoop
-from hw14_lib.config import TrainConfig
 from hw14_lib.rl.losses import log_probs, surrogate
 from hw14_lib.rl.maml import support_loss
 from hw14_lib.rl.policy import distribution, policy_params
 from hw14_lib.rl.promp import ProMPMetaOptimizer, ProMPSettings, clipped_surrogate, promp_objective
+from hw14_lib.run.config import TrainConfig
 
 INNER = InnerLoop(alpha=0.2, l2=0.0, estimator="ratio")
 
@@ -162,7 +162,7 @@ def test_outer_step_lowers_its_objective_and_adapts_the_kl_penalty() -> None:
 
 @pytest.mark.slow
 def test_a_promp_run_trains_and_evaluates(tmp_path) -> None:
-    from hw14_lib.training import train
+    from hw14_lib.run.training import train
 
     from conftest import SMOKE
 
@@ -174,8 +174,8 @@ def test_a_promp_run_trains_and_evaluates(tmp_path) -> None:
 
 
 def test_gradient_variance_pairs_the_estimators_on_the_same_batches() -> None:
-    from hw14_lib.diagnostics import meta_gradient_variance
-    from hw14_lib.training import make_policy
+    from hw14_lib.run.training import make_policy
+    from hw14_lib.study.diagnostics import meta_gradient_variance
 
     from conftest import SMOKE
 

@@ -1,5 +1,5 @@
 """The MAML paper's evaluation protocol: 40 test tasks of their own, a support batch each, mean ± s.e.m. over
-tasks, ± std over seeds (``hw14_lib.protocol``, ``python -m hw14_lib protocol``, ``results/table.json``)."""
+tasks, ± std over seeds (``hw14_lib.study.protocol``, ``python -m hw14_lib protocol``, ``results/table.json``)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import pytest
 import torch
 
 from hw14_lib.commands.protocol import step_schedule, write_table
-from hw14_lib.config import TrainConfig
-from hw14_lib.protocol import evaluate_protocol, table_row
+from hw14_lib.common.seeds import PROTOCOL_SEED_OFFSET
 from hw14_lib.report.numbers import PRETRAINED_STEP_SIZES
 from hw14_lib.rl.tasks import evaluation_tasks, sample_tasks
-from hw14_lib.seeds import PROTOCOL_SEED_OFFSET
-from hw14_lib.training import make_policy
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.training import make_policy
+from hw14_lib.study.protocol import evaluate_protocol, table_row
 
 from conftest import run_cli
 
@@ -66,8 +66,9 @@ def test_a_policy_with_learned_step_sizes_is_evaluated_with_them() -> None:
     plain = make_policy(dataclasses.replace(cfg, learned_step_sizes="none"))
     schedule = evaluate_protocol(cfg, plain, alpha=0.02, later_scale=15.0, tasks=3)  # 0.02, then 0.3
     np.testing.assert_array_equal(schedule["returns"][:2], result["returns"][:2])
-    # alpha = exp(log alpha) in float32 differs from 0.3 in the 8th digit; the chaotic rollouts amplify it a little
-    np.testing.assert_allclose(schedule["returns"], result["returns"], rtol=1e-3)
+    # alpha = exp(log alpha) in float32 differs from 0.3 in the 8th digit, and the sampler's batched per-task
+    # product rounds in float32; the chaotic rollouts amplify both a little (1.2e-3 here)
+    np.testing.assert_allclose(schedule["returns"], result["returns"], rtol=5e-3)
 
 
 def test_table_row_combines_seeds_by_hand() -> None:

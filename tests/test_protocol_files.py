@@ -12,8 +12,8 @@ import pytest
 
 from hw14_lib.cli import main
 from hw14_lib.commands.protocol import needs_paper_schedule
-from hw14_lib.io_utils import visible_files
-from hw14_lib.protocol import table_row
+from hw14_lib.common.io_utils import visible_files
+from hw14_lib.study.protocol import table_row
 
 ROOT = Path(__file__).resolve().parent.parent
 

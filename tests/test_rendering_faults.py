@@ -13,7 +13,7 @@ import pytest
 
 from hw14_lib.rl.policy import GaussianMLPPolicy, policy_params
 from hw14_lib.rl.tasks import Task
-from hw14_lib.video import record_video
+from hw14_lib.run.video import record_video
 
 from conftest import CLI_TIMEOUT_S, REPO, SMOKE
 

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import yaml
 
-from hw14_lib.config import TrainConfig
 from hw14_lib.report.assets import generate_report_assets
 from hw14_lib.report.data import (
     curve_stats,
@@ -35,7 +34,8 @@ from hw14_lib.report.tex import (
     tex_pm,
     tex_seed_mean,
 )
-from hw14_lib.run_folder import Run, load_runs
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.run_folder import Run, load_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXED_FILES = {
@@ -270,7 +270,7 @@ def test_learning_speed_and_seed_mean_cells() -> None:
 
 
 def test_seed_band_is_the_mean_and_sample_std_over_seeds() -> None:
-    from hw14_lib.plots import seed_band
+    from hw14_lib.run.plots import seed_band
 
     def run(offset: float, steps: int) -> list[dict[str, float]]:
         return [{"env_steps": 100 * (i + 1), "query_return": offset + i} for i in range(steps)]

@@ -20,7 +20,7 @@ from hw14_lib.report.extensions import (
     steps_to_reach,
 )
 from hw14_lib.report.tex import NA, NumberSheet
-from hw14_lib.run_folder import Run
+from hw14_lib.run.run_folder import Run
 
 STEPS = 320_000  # env steps per iteration of the fake runs
 

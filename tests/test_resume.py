@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from hw14_lib.cli import main
-from hw14_lib.folder_lock import LOCK_NAME
 from hw14_lib.rl.outer import AdamMetaOptimizer
-from hw14_lib.run_folder import CHECKPOINT, CONFIG, METRICS, RunFolderError
-from hw14_lib.training import TrainingInterrupted, train
+from hw14_lib.run.folder_lock import LOCK_NAME
+from hw14_lib.run.run_folder import CHECKPOINT, CONFIG, METRICS, RunFolderError
+from hw14_lib.run.training import TrainingInterrupted, train
 
 from conftest import (
     ITERATIONS,
@@ -92,7 +92,7 @@ def test_kill_between_the_checkpoint_and_its_metrics_line(reference, tmp_path: P
     k, out = 3, tmp_path / "run"
     die_at_append = (
         "import os, sys\n"
-        "import hw14_lib.training as training\n"
+        "import hw14_lib.run.training as training\n"
         "append, calls = training.append_jsonl, []\n"
         "def dying(path, record):\n"
         f"    calls.append(1)\n    if len(calls) == {k}:\n        os._exit(137)\n"
@@ -209,7 +209,7 @@ def test_interrupt_in_process_then_torn_line_is_dropped_with_one_warning(
 def test_interrupt_during_the_final_evaluation_resumes_into_it(
     reference, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hw14_lib.training as training
+    import hw14_lib.run.training as training
 
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt

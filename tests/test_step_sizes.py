@@ -14,10 +14,10 @@ import torch
 from test_maml import ACT_DIM, OBS_DIM, leaf_params, make_meta_batch
 
 from hw14_lib import GaussianMLPPolicy, InnerLoop, meta_objective
-from hw14_lib.config import TrainConfig
 from hw14_lib.rl.policy import learned_step_sizes, load_policy, policy_params, save_policy
 from hw14_lib.rl.step_sizes import LOG_ALPHA_BOUNDS, LearnedStepSizes
 from hw14_lib.rl.trust_region import kl_hessian_by_autograd, meta_fisher_vector_product
+from hw14_lib.run.config import TrainConfig
 
 INNER = InnerLoop(alpha=0.3, l2=0.0)
 
@@ -128,7 +128,7 @@ def test_step_sizes_are_not_theta_and_travel_with_the_policy_file(tmp_path) -> N
 def test_a_run_learns_its_step_sizes(tmp_path, outer: str) -> None:
     import json
 
-    from hw14_lib.training import train
+    from hw14_lib.run.training import train
 
     from conftest import SMOKE
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from hw14_lib.cli import main
-from hw14_lib.config import TrainConfig
 from hw14_lib.rl.tasks import TaskDistribution, evaluation_tasks, sample_tasks
+from hw14_lib.run.config import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,7 @@ def test_the_paper_configs_give_the_papers_control_cost() -> None:
 
 
 def test_diagnose_scores_a_paper_config_with_the_papers_control_cost(monkeypatch: pytest.MonkeyPatch) -> None:
-    import hw14_lib.diagnostics as diagnostics
+    import hw14_lib.study.diagnostics as diagnostics
 
     seen: list[float] = []
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hw14_lib import TrainConfig, cli
-from hw14_lib.training import train
+from hw14_lib.run.training import train
 
 from conftest import REPO, SMOKE, check_ok, run_cli
 
@@ -227,7 +227,7 @@ def test_make_policy_is_seeded_by_the_config_and_leaves_the_global_rng_alone() -
 
     from hw14_lib.rl.envs import ACT_DIM, OBS_DIM
     from hw14_lib.rl.policy import GaussianMLPPolicy
-    from hw14_lib.training import make_policy
+    from hw14_lib.run.training import make_policy
 
     cfg = TrainConfig(seed=7, hidden_sizes=(16, 16), init_log_std=-1.0)
     torch.manual_seed(123)

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from hw14_lib.cli import main
-from hw14_lib.run_folder import CHECKPOINT, METRICS, RunFolderError, read_checkpoint
-from hw14_lib.training import train
+from hw14_lib.run.run_folder import CHECKPOINT, METRICS, RunFolderError, read_checkpoint
+from hw14_lib.run.training import train
 
 from conftest import comparable, smoke_config, snapshot, train_argv, unfinished_copy
 
@@ -131,8 +131,8 @@ def test_every_new_config_field_is_registered_for_the_digest() -> None:
     only when it differs from its default and checkpoints written before it existed still match their runs."""
     import dataclasses
 
-    from hw14_lib.config import TrainConfig
-    from hw14_lib.config_digest import FIELDS_ADDED_AFTER_THE_DIGEST, FIELDS_AT_THE_DIGEST
+    from hw14_lib.run.config import TrainConfig
+    from hw14_lib.run.config_digest import FIELDS_ADDED_AFTER_THE_DIGEST, FIELDS_AT_THE_DIGEST
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     assert fields - FIELDS_AT_THE_DIGEST == set(FIELDS_ADDED_AFTER_THE_DIGEST)
@@ -142,7 +142,7 @@ def test_every_new_config_field_is_registered_for_the_digest() -> None:
 @pytest.mark.slow
 def test_committed_checkpoints_match_their_configs() -> None:
     """Every committed checkpoint that records a digest matches its run's config.yaml."""
-    from hw14_lib.config import TrainConfig
+    from hw14_lib.run.config import TrainConfig
 
     root = Path(__file__).resolve().parent.parent / "results"
     checked = 0

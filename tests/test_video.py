@@ -17,7 +17,7 @@ from PIL import Image
 from hw14_lib.rl.envs import HalfCheetahTaskEnv
 from hw14_lib.rl.policy import distribution, load_policy, policy_params
 from hw14_lib.rl.tasks import Task
-from hw14_lib.video import (
+from hw14_lib.run.video import (
     FLOOR_HALF_SIZE,
     gif_bytes,
     make_render_env,
@@ -153,7 +153,7 @@ def test_gif_keeps_real_time_and_scales_down() -> None:
 @pytest.mark.parametrize("path", COMMITTED_VIDEOS, ids=[p.parent.name for p in COMMITTED_VIDEOS])
 def test_committed_videos_keep_the_cheetah_in_the_picture(path: Path) -> None:
     frames, fps = read_video(path)
-    from hw14_lib.config import TrainConfig
+    from hw14_lib.run.config import TrainConfig
 
     cfg = TrainConfig.from_yaml(path.parent / "config.yaml")
     expected_fps = {"gymnasium": 20.0, "paper": 100.0}[cfg.env]  # 1 / dt

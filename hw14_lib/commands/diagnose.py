@@ -40,10 +40,10 @@ def diagnose_command(args: argparse.Namespace) -> int:
     """``diagnose``: what one inner step does to a policy, per step size."""
     import numpy as np
 
-    from hw14_lib.config import TrainConfig
-    from hw14_lib.diagnostics import inner_step_report
     from hw14_lib.rl.policy import load_policy
-    from hw14_lib.training import make_policy
+    from hw14_lib.run.config import TrainConfig
+    from hw14_lib.run.training import make_policy
+    from hw14_lib.study.diagnostics import inner_step_report
 
     cfg = TrainConfig.from_yaml(args.config, **parse_overrides(args.set))
     try:
@@ -64,14 +64,14 @@ def diagnose_command(args: argparse.Namespace) -> int:
             f"{r['return_after']:9.1f} {r['gain']:8.1f} {r['std']:6.3f}"
         )
     if args.json:
-        from hw14_lib.io_utils import atomic_write_json
+        from hw14_lib.common.io_utils import atomic_write_json
 
         atomic_write_json(args.json, {"config": cfg.to_dict(), "policy": args.policy, "rows": rows})
     return 0
 
 
 def _gradient_variance(args: argparse.Namespace, cfg: Any, policy: Any) -> int:
-    from hw14_lib.diagnostics import meta_gradient_variance
+    from hw14_lib.study.diagnostics import meta_gradient_variance
 
     if args.gradient_variance < 2:
         raise UsageError(f"--gradient-variance {args.gradient_variance} must be >= 2 (a variance needs two batches)")
@@ -85,7 +85,7 @@ def _gradient_variance(args: argparse.Namespace, cfg: Any, policy: Any) -> int:
         f"({args.gradient_variance} meta-batches)"
     )
     if args.json:
-        from hw14_lib.io_utils import atomic_write_json
+        from hw14_lib.common.io_utils import atomic_write_json
 
         record = {"config": cfg.to_dict(), "policy": args.policy, "batches": args.gradient_variance, **result}
         atomic_write_json(args.json, {**record, **{f"variance_ratio_lvc_over_{k}": v for k, v in ratios.items()}})
@@ -127,11 +127,11 @@ def later_steps_command(args: argparse.Namespace) -> int:
 
     import torch
 
-    from hw14_lib.config import TrainConfig
-    from hw14_lib.diagnostics import later_step_study
-    from hw14_lib.io_utils import atomic_write_json
+    from hw14_lib.common.io_utils import atomic_write_json
     from hw14_lib.rl.policy import load_policy
-    from hw14_lib.run_folder import CONFIG, POLICY
+    from hw14_lib.run.config import TrainConfig
+    from hw14_lib.run.run_folder import CONFIG, POLICY
+    from hw14_lib.study.diagnostics import later_step_study
 
     try:
         scales = [float(c) for c in args.scales.split(",")]

@@ -42,13 +42,13 @@ def add_evaluate_parser(subparsers: Any) -> None:
 
 def evaluate_command(args: argparse.Namespace) -> int:
     """``evaluate``: returns of a policy before and after k inner steps, optional video and JSON."""
-    from hw14_lib.config import TrainConfig
-    from hw14_lib.evaluation import evaluate_meta_policy, later_step_sizes
     from hw14_lib.rl.envs import ACT_DIM
     from hw14_lib.rl.policy import load_policy
-    from hw14_lib.run_folder import CONFIG
-    from hw14_lib.run_identity import check_config_matches_run
-    from hw14_lib.video import record_video
+    from hw14_lib.run.config import TrainConfig
+    from hw14_lib.run.evaluation import evaluate_meta_policy, later_step_sizes
+    from hw14_lib.run.run_folder import CONFIG
+    from hw14_lib.run.run_identity import check_config_matches_run
+    from hw14_lib.run.video import record_video
 
     policy_path = Path(args.policy)
     policy = load_policy(policy_path)
@@ -86,7 +86,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         if ret is not None:
             print(f"video of task {tasks[0].label()} after one step: {args.video} (return {ret:.1f})")
     if args.json:
-        from hw14_lib.io_utils import atomic_write_json
+        from hw14_lib.common.io_utils import atomic_write_json
 
         atomic_write_json(args.json, curve)
     return 0

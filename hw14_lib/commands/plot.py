@@ -29,8 +29,8 @@ def add_plot_parser(subparsers: Any) -> None:
 
 def plot_command(args: argparse.Namespace) -> int:
     """``plot``: every run's training plots and the comparison figures of ``results/figures/``."""
-    from hw14_lib.io_utils import read_jsonl
-    from hw14_lib.plots import plot_training_curves
+    from hw14_lib.common.io_utils import read_jsonl
+    from hw14_lib.run.plots import plot_training_curves
 
     count = 0
     for root in args.roots:
@@ -50,7 +50,7 @@ def comparison_figures_of(results: Path) -> list[Path]:
     """The figures comparing the runs under ``results``, written to ``results/figures/``."""
     from hw14_lib.report.assets import comparison_figures
     from hw14_lib.report.data import load_later_steps
-    from hw14_lib.run_folder import load_runs
+    from hw14_lib.run.run_folder import load_runs
 
     later_steps = load_later_steps(results / "later_steps")
     return comparison_figures(load_runs(results), results / "figures", later_steps=later_steps)

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hw14_lib import catalogue
 from hw14_lib.commands.common import UsageError
+from hw14_lib.common import catalogue
 
 METHOD_OF = re.compile(
     r"(?P<prefix>paper_)?(?P<family>"
@@ -52,8 +52,8 @@ def protocol_command(args: argparse.Namespace) -> int:
     """``protocol``: see :func:`add_protocol_parser`."""
     import json
 
-    from hw14_lib.io_utils import atomic_write_text, visible_files
-    from hw14_lib.run_folder import is_finished
+    from hw14_lib.common.io_utils import atomic_write_text, visible_files
+    from hw14_lib.run.run_folder import is_finished
 
     root = Path(args.results)
     if not root.is_dir():
@@ -115,11 +115,11 @@ def _evaluate_run(folder: Path, root: Path, *, physics_threads: int, overwrite: 
 
     import torch
 
-    from hw14_lib.config import TrainConfig
-    from hw14_lib.io_utils import atomic_write_json
-    from hw14_lib.protocol import PROTOCOL_FAMILIES, PROTOCOL_STEPS, evaluate_protocol
+    from hw14_lib.common.io_utils import atomic_write_json
     from hw14_lib.rl.policy import load_policy
-    from hw14_lib.run_folder import CONFIG, POLICY, read_summary
+    from hw14_lib.run.config import TrainConfig
+    from hw14_lib.run.run_folder import CONFIG, POLICY, read_summary
+    from hw14_lib.study.protocol import PROTOCOL_FAMILIES, PROTOCOL_STEPS, evaluate_protocol
 
     out = root / "protocol" / f"{folder.name}.json"
     match = METHOD_OF.fullmatch(folder.name)
@@ -170,7 +170,7 @@ def needs_paper_schedule(record: dict[str, Any]) -> bool:
 def paper_schedule(cfg: Any, policy: Any, alpha: float) -> dict[str, Any]:
     """The protocol again with every step of size ``alpha`` (``c = 1``, the paper's practice): the same tasks and
     sampling seeds, so ``k = 0, 1`` repeat the validated schedule's values and ``k = 2, 3`` differ."""
-    from hw14_lib.protocol import evaluate_protocol
+    from hw14_lib.study.protocol import evaluate_protocol
 
     evaluation = evaluate_protocol(cfg, policy, alpha=alpha, later_scale=1.0)
     return {key: evaluation[key] for key in ("later_scale", "step_sizes", "returns", "mean", "sem")}
@@ -196,7 +196,7 @@ def step_schedule(
 ) -> tuple[float, float, str]:
     """``(alpha, later_scale, why)`` of a run's protocol evaluation, chosen on validation tasks only.
 
-    By the method's :data:`~hw14_lib.catalogue.Schedule`: ``validated`` (MAML, ProMP), its own ``alpha`` and the
+    By the method's :data:`~hw14_lib.common.catalogue.Schedule`: ``validated`` (MAML, ProMP), its own ``alpha`` and the
     scale ``c`` whose 3-step return on the validation tasks, averaged over the family's seeds, is highest
     (``results/later_steps/*_validation.json``; ``c = 1`` without a study); ``own_alpha`` (pretrained), the ``alpha``
     of its step-size studies (``later-steps --alpha A --scales 1 --validation``) with the best one-step validation
@@ -245,11 +245,11 @@ def step_schedule(
 
 
 def write_table(root: Path, records: list[dict[str, Any]]) -> Path:
-    """``results/table.json``: one :func:`~hw14_lib.protocol.table_row` per (env, family, method, horizon), the
+    """``results/table.json``: one :func:`~hw14_lib.study.protocol.table_row` per (env, family, method, horizon), the
     paper's horizon (200) first."""
-    from hw14_lib.io_utils import atomic_write_json
-    from hw14_lib.protocol import TABLE_METHODS, table_row
-    from hw14_lib.run_folder import read_summary
+    from hw14_lib.common.io_utils import atomic_write_json
+    from hw14_lib.run.run_folder import read_summary
+    from hw14_lib.study.protocol import TABLE_METHODS, table_row
 
     groups: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
     for record in records:

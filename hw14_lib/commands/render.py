@@ -35,11 +35,11 @@ def render_command(args: argparse.Namespace) -> int:
 
     import torch
 
-    from hw14_lib.config import TrainConfig
-    from hw14_lib.evaluation import evaluate_meta_policy
     from hw14_lib.rl.policy import load_policy
-    from hw14_lib.run_folder import CONFIG, POLICY, SUMMARY, VIDEO
-    from hw14_lib.video import record_video
+    from hw14_lib.run.config import TrainConfig
+    from hw14_lib.run.evaluation import evaluate_meta_policy
+    from hw14_lib.run.run_folder import CONFIG, POLICY, SUMMARY, VIDEO
+    from hw14_lib.run.video import record_video
 
     folders = [Path(r) for r in args.runs]
     for folder in folders:  # check every input before the first evaluation

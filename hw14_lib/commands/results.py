@@ -55,7 +55,7 @@ def add_results_parser(subparsers: Any) -> None:
 
 def results_command(args: argparse.Namespace) -> int:
     """``results``: train and evaluate the report's experiments, list them, or evaluate checkpoints."""
-    from hw14_lib.experiments import (
+    from hw14_lib.study.experiments import (
         evaluate_interim,
         experiment_by_name,
         is_finished,
@@ -116,9 +116,9 @@ def results_command(args: argparse.Namespace) -> int:
 
 
 def _run_on_ray(args: argparse.Namespace, root: Path, selected: list[Any]) -> int:
-    """``results --ray``: the selected experiments as Ray tasks (:mod:`hw14_lib.cluster`)."""
-    from hw14_lib.cluster import ClusterError, run_grid
-    from hw14_lib.experiments import suite_experiments, write_status
+    """``results --ray``: the selected experiments as Ray tasks (:mod:`hw14_lib.study.cluster`)."""
+    from hw14_lib.study.cluster import ClusterError, run_grid
+    from hw14_lib.study.experiments import suite_experiments, write_status
 
     if args.list or args.interim or args.jobs != 1 or args.max_minutes is not None:
         raise UsageError(

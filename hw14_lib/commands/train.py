@@ -31,9 +31,9 @@ def add_train_parser(subparsers: Any) -> None:
 
 def train_command(args: argparse.Namespace) -> int:
     """``train``: meta-train a configuration into a run folder (resumable)."""
-    from hw14_lib.config import TrainConfig
-    from hw14_lib.run_folder import METRICS, POLICY, SUMMARY, TRAINING_PLOTS
-    from hw14_lib.training import train
+    from hw14_lib.run.config import TrainConfig
+    from hw14_lib.run.run_folder import METRICS, POLICY, SUMMARY, TRAINING_PLOTS
+    from hw14_lib.run.training import train
 
     cfg = TrainConfig.from_yaml(args.config, **parse_overrides(args.set))
     summary = train(

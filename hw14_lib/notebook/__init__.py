@@ -4,7 +4,7 @@
 * :mod:`~hw14_lib.notebook.settings`: its two modes (full and quick), strict warnings, widget
   detection, embedded images and animations;
 * :mod:`~hw14_lib.notebook.results`: the committed result folders it shows (read with
-  :mod:`hw14_lib.run_folder` and :mod:`hw14_lib.report.data`);
+  :mod:`hw14_lib.run.run_folder` and :mod:`hw14_lib.report.data`);
 * :mod:`~hw14_lib.notebook.tables`: its tables as HTML, one line per row, methods in their figure colours;
 * :mod:`~hw14_lib.notebook.adaptation`: the interactive adaptation to a task of the user's choice.
 

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hw14_lib.config import TrainConfig
-from hw14_lib.evaluation import adaptation_curve, later_step_sizes
 from hw14_lib.notebook.results import FAMILY_PREFIXES
 from hw14_lib.notebook.settings import Note, NotebookSettings, animation, has_widget_frontend, project_path
 from hw14_lib.rl.policy import GaussianMLPPolicy, load_policy
 from hw14_lib.rl.tasks import Task
-from hw14_lib.run_folder import CONFIG, POLICY
-from hw14_lib.video import record_video
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.evaluation import adaptation_curve, later_step_sizes
+from hw14_lib.run.run_folder import CONFIG, POLICY
+from hw14_lib.run.video import record_video
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def adaptation_demo(
     settings: NotebookSettings, task: Task, steps: int, *, seed: int = 0, later_scale: float = 1.0
 ) -> AdaptationDemo:
     """Adapt the meta-trained policy of ``task``'s family with ``steps`` inner policy-gradient steps
-    (:func:`hw14_lib.evaluation.adaptation_curve`, N = ``settings.adaptation_trajectories``) and render
+    (:func:`hw14_lib.run.evaluation.adaptation_curve`, N = ``settings.adaptation_trajectories``) and render
     one deterministic episode of the adapted policy. The first step has the trained ``alpha``, every
     later one ``later_scale * alpha`` (the report's "Smaller later steps")."""
     if not 0 <= steps <= settings.max_adaptation_steps:

@@ -2,7 +2,7 @@
 the direction and velocity experiments over seeds next to the baselines, the later-steps study, the paper's
 protocol and the additions to MAML-TRPO. Every figure comes with a one-sentence caption saying what to look at.
 
-Run folders are read with :mod:`hw14_lib.run_folder` and summarized with the report's data layer
+Run folders are read with :mod:`hw14_lib.run.run_folder` and summarized with the report's data layer
 (:mod:`hw14_lib.report.data`: seeds, mean and std over seeds), so the notebook and the report agree.
 Every function returns what the cell shows: images, tables and :class:`Note` lines where a folder does
 not exist yet (nothing is printed on the side).
@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from hw14_lib import catalogue
+from hw14_lib.common import catalogue
 from hw14_lib.notebook.settings import Note, NotebookSettings, animation, caption, image
 from hw14_lib.notebook.tables import extensions_html, later_steps_html, protocol_html
-from hw14_lib.plots import plot_adaptation_curves, plot_seed_learning_curves, plot_training_curves
 from hw14_lib.report.assets import later_step_figure
 from hw14_lib.report.data import FAMILIES, curve_stats, load_later_steps, seeds_of
-from hw14_lib.run_folder import (
+from hw14_lib.run.plots import plot_adaptation_curves, plot_seed_learning_curves, plot_training_curves
+from hw14_lib.run.run_folder import (
     CONFIG,
     METRICS,
     VIDEO,
@@ -145,7 +145,7 @@ def run_video(folder: Path | None, settings: NotebookSettings) -> list[Any]:
 
 def family_runs(settings: NotebookSettings, family: str, method: str = catalogue.REFERENCE) -> list[Run]:
     """The runs of ``method`` on a task family: ``results/<dir|vel>_<method>[_s<seed>]`` with metrics (or, for
-    the untrained random baseline, a summary), read with :func:`hw14_lib.run_folder.load_run`."""
+    the untrained random baseline, a summary), read with :func:`hw14_lib.run.run_folder.load_run`."""
     if family not in FAMILY_PREFIXES:
         raise ValueError(f"family={family!r} is unknown; use one of {', '.join(FAMILY_PREFIXES)}")
     stem = f"{FAMILY_PREFIXES[family]}_{method}"

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hw14_lib.config import TrainConfig
 from hw14_lib.rl.envs import MAX_EPISODE_STEPS
+from hw14_lib.run.config import TrainConfig
 
 _TRUE, _FALSE = ("1", "true", "yes"), ("", "0", "false", "no")
 MODE_HINTS = {
@@ -305,14 +305,14 @@ def animation(path: str | os.PathLike[str], *, width: int | None = None) -> list
     A GIF is an image: JupyterLab, Notebook 7, VS Code and notebook viewers draw it in a notebook
     opened untrusted (every notebook from another machine is), whereas they strip an embedded
     ``<video>`` player there. Frames are thinned to at most 10 per second and scaled down to
-    ``width`` pixels (:func:`hw14_lib.video.gif_bytes`); the mp4 keeps every frame.
+    ``width`` pixels (:func:`hw14_lib.run.video.gif_bytes`); the mp4 keeps every frame.
 
     Raises:
         FileNotFoundError: no file at ``path``.
     """
     from IPython.display import Image, Markdown
 
-    from hw14_lib.video import gif_bytes, read_video
+    from hw14_lib.run.video import gif_bytes, read_video
 
     frames, fps = read_video(path)
     seconds = len(frames) / fps

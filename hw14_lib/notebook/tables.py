@@ -1,5 +1,5 @@
 """The notebook's tables as HTML: one line per row (no cell wraps), numbers right-aligned, and each method named
-with a swatch of its colour in the figures (:data:`hw14_lib.palette.METHOD_STYLES`).
+with a swatch of its colour in the figures (:data:`hw14_lib.common.palette.METHOD_STYLES`).
 
 Only inline ``style`` attributes are used: JupyterLab, Notebook 7 and VS Code keep them in a notebook opened
 untrusted, whereas they drop ``<style>`` blocks and scripts there.
@@ -15,8 +15,8 @@ from typing import Any
 
 from matplotlib.colors import to_hex
 
-from hw14_lib import catalogue
-from hw14_lib.palette import METHOD_STYLES
+from hw14_lib.common import catalogue
+from hw14_lib.common.palette import METHOD_STYLES
 from hw14_lib.report.comparison import PAPER_BUDGET_M, wall_time
 from hw14_lib.report.data import FAMILIES, PAPER_CURVES, PAPER_ORACLE
 from hw14_lib.report.extensions import REACH_WINDOW
@@ -108,7 +108,7 @@ class HtmlTable:
 
 
 def method_hex(method: str) -> str:
-    """The ``#rrggbb`` colour of ``method`` in every figure (:data:`hw14_lib.palette.METHOD_STYLES`)."""
+    """The ``#rrggbb`` colour of ``method`` in every figure (:data:`hw14_lib.common.palette.METHOD_STYLES`)."""
     return to_hex(METHOD_STYLES[method].color)
 
 

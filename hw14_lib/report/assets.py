@@ -25,8 +25,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from hw14_lib import catalogue, plots, study_plots
-from hw14_lib.io_utils import atomic_write_text
+from hw14_lib.common import catalogue
+from hw14_lib.common.io_utils import atomic_write_text
 from hw14_lib.report.comparison import (
     gradient_variance_numbers,
     load_table,
@@ -69,7 +69,9 @@ from hw14_lib.report.tables import (
     performance_table,
 )
 from hw14_lib.report.tex import NumberSheet, latex_escape, legend
-from hw14_lib.run_folder import TRAINING_PLOTS, VIDEO, Run, load_runs
+from hw14_lib.run import plots
+from hw14_lib.run.run_folder import TRAINING_PLOTS, VIDEO, Run, load_runs
+from hw14_lib.study import plots as study_plots
 
 
 def generate_report_assets(

@@ -1,4 +1,4 @@
-"""The comparable results: ``results/table.json`` (the paper's protocol, :mod:`hw14_lib.protocol`) as the report's
+"""The comparable results: ``results/table.json`` (the paper's protocol, :mod:`hw14_lib.study.protocol`) as the report's
 tables, numbers and figure, and as the README's Markdown table.
 
 Only rows of the paper's environment are set beside the paper's numbers (:data:`PAPER_CURVES`, :data:`PAPER_ORACLE`);
@@ -14,11 +14,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hw14_lib import catalogue, plots
-from hw14_lib.palette import METHOD_STYLES
-from hw14_lib.protocol import PROTOCOL_FAMILIES, TABLE_METHODS
+from hw14_lib.common import catalogue
+from hw14_lib.common.palette import METHOD_STYLES
 from hw14_lib.report.data import FAMILIES, PAPER_CURVES, PAPER_ORACLE
 from hw14_lib.report.tex import NA, NumberSheet, tex_number, tex_pm
+from hw14_lib.run import plots
+from hw14_lib.study.protocol import PROTOCOL_FAMILIES, TABLE_METHODS
 
 Row = Mapping[str, Any]
 PAPER_METHODS: tuple[str, ...] = tuple(m.name for m in catalogue.METHODS if m.main)

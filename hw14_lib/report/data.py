@@ -1,6 +1,6 @@
 """What the report quotes, read from the committed ``results/`` and ``benchmarks/results.json``.
 
-Run folders are read by :mod:`hw14_lib.run_folder` (:class:`~hw14_lib.run_folder.Run`); a finished one's
+Run folders are read by :mod:`hw14_lib.run.run_folder` (:class:`~hw14_lib.run.run_folder.Run`); a finished one's
 ``summary.json`` has ``adaptation_curve = {tasks, stochastic[k][i], deterministic[k][i], mean_stochastic[k],
 mean_deterministic[k]}``. Seeds of one
 experiment are named ``<experiment>_s<seed>``. Any of these files may be missing (a run not
@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from hw14_lib import catalogue
-from hw14_lib.io_utils import visible_files
-from hw14_lib.plots import moving_average
-from hw14_lib.run_folder import Run
+from hw14_lib.common import catalogue
+from hw14_lib.common.io_utils import visible_files
+from hw14_lib.run.plots import moving_average
+from hw14_lib.run.run_folder import Run
 
 FAMILIES: dict[str, str] = {f.short: f.name for f in catalogue.FAMILIES if f.gymnasium}
 """Short name (prefix of the experiment folders) -> task distribution, of the families with Gymnasium runs."""

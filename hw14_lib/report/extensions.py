@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hw14_lib import catalogue, plots
-from hw14_lib.io_utils import visible_files
+from hw14_lib.common import catalogue
+from hw14_lib.common.io_utils import visible_files
 from hw14_lib.report.comparison import PAPER_BUDGET_M, Row, plain_label, rows_of
 from hw14_lib.report.data import FAMILIES, PAPER_CURVES, seeds_of
 from hw14_lib.report.tex import NumberSheet, tex_number
-from hw14_lib.run_folder import Run
+from hw14_lib.run import plots
+from hw14_lib.run.run_folder import Run
 
 CURVE_METHODS: tuple[str, ...] = tuple(m.name for m in catalogue.METHODS if m.curve)
 """The methods of the learning-curve figure (run folders ``paper_<fam>_<method>_s<seed>``)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hw14_lib.video import read_video
+from hw14_lib.run.video import read_video
 
 
 def frame_times(duration: float, count: int) -> list[float]:

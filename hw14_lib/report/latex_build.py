@@ -18,7 +18,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from hw14_lib.io_utils import atomic_write
+from hw14_lib.common.io_utils import atomic_write
 
 LATEX_PACKAGES = "texlive-latex-base texlive-latex-extra texlive-fonts-recommended latexmk poppler-utils"
 _UNDEFINED = re.compile(r"LaTeX Warning: (Reference|Citation) [`']([^']*)' on page \S+ undefined")

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hw14_lib import catalogue
+from hw14_lib.common import catalogue
 from hw14_lib.report.data import (
     FAMILIES,
     METHODS,
@@ -44,7 +44,7 @@ from hw14_lib.report.tex import (
     tex_pm,
     tex_seed_mean,
 )
-from hw14_lib.run_folder import Run
+from hw14_lib.run.run_folder import Run
 
 STEPS = 4  # the paper's curves: after 0, 1, 2 and 3 inner steps
 HYPERPARAMETERS: tuple[tuple[str, str], ...] = (
@@ -148,8 +148,8 @@ def backward_numbers(sheet: NumberSheet, run: Run | None) -> None:
 def hyperparameter_numbers(sheet: NumberSheet, columns: Mapping[str, dict[str, Any] | None]) -> None:
     """``hp.<column>.<field>`` for every config field, plus derived sizes; ``hp.default.*`` are
     :class:`TrainConfig`'s defaults (the starter code's)."""
-    from hw14_lib.config import TrainConfig
     from hw14_lib.rl.envs import ACT_DIM, OBS_DIM
+    from hw14_lib.run.config import TrainConfig
 
     default = TrainConfig().to_dict()
     fields = [f for f, _ in HYPERPARAMETERS] + sorted(set(default) - {f for f, _ in HYPERPARAMETERS} - {"notes"})

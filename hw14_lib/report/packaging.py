@@ -44,7 +44,7 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from hw14_lib.io_utils import atomic_write
+from hw14_lib.common.io_utils import atomic_write
 from hw14_lib.report.assets import generate_report_assets
 from hw14_lib.report.latex_build import LATEX_PACKAGES, LatexError, build_pdf, latex_available
 from hw14_lib.report.submission_files import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hw14_lib import catalogue
+from hw14_lib.common import catalogue
 from hw14_lib.report.comparison import (
     LABELS,
     PAPER_BUDGET_M,

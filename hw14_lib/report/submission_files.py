@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 from hw14_lib.report.data import FAMILIES
-from hw14_lib.run_folder import CHECKPOINT, POLICY, RUN_FILES, VIDEO, is_finished, is_run
+from hw14_lib.run.run_folder import CHECKPOINT, POLICY, RUN_FILES, VIDEO, is_finished, is_run
 
 SKIPPED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", "build", ".pytest_cache"})
 """Folders never packed (caches and build outputs); hidden files and folders are never packed either."""
@@ -88,7 +88,7 @@ def project_files(
 
 
 def is_unfinished_run(folder: Path) -> bool:
-    """A run folder (:func:`hw14_lib.run_folder.is_run`) without its ``summary.json``: still training."""
+    """A run folder (:func:`hw14_lib.run.run_folder.is_run`) without its ``summary.json``: still training."""
     return is_run(folder) and not is_finished(folder)
 
 

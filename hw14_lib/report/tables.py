@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hw14_lib import catalogue
+from hw14_lib.common import catalogue
 from hw14_lib.report.data import (
     FAMILIES,
     LATE_ITERATIONS,
@@ -40,7 +40,7 @@ from hw14_lib.report.tex import (
     tex_pm,
     tex_seed_mean,
 )
-from hw14_lib.run_folder import Run, read_config_dict
+from hw14_lib.run.run_folder import Run, read_config_dict
 
 CONFIG_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("backward", "backward", "configs/backward.yaml"),

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hw14_lib.report.data import CurveStats, is_number, iterations_to_reach
-from hw14_lib.run_folder import Run
+from hw14_lib.run.run_folder import Run
 
 NA = r"\hwna"
 NOT_MEASURED = r"\hwnm"

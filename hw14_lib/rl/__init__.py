@@ -1,6 +1,6 @@
 """The homework's algorithm: MAML for policy gradients on HalfCheetah task distributions.
 
-It imports nothing from ``hw14_lib`` outside this folder except the leaf :mod:`hw14_lib.io_utils`.
+It imports nothing from ``hw14_lib`` outside this folder except the leaf :mod:`hw14_lib.common.io_utils`.
 
 * :mod:`~hw14_lib.rl.tasks`: task families ``p(T)`` and each task's reward.
 * :mod:`~hw14_lib.rl.envs`: the Gymnasium environments (``HalfCheetahBackward``, a task's HalfCheetah-v5).

@@ -102,7 +102,7 @@ class AdamSettings:
     CONFIG_KEYS: ClassVar[dict[str, str]] = {
         "lr": "outer_lr", "weight_decay": "weight_decay", "grad_clip": "grad_clip", "step_size_lr": "step_size_lr"
     }  # fmt: skip
-    """The :class:`~hw14_lib.config.TrainConfig` field of each setting."""
+    """The :class:`~hw14_lib.run.config.TrainConfig` field of each setting."""
 
 
 class AdamMetaOptimizer:
@@ -167,7 +167,7 @@ class TRPOSettings:
         )},
         "step_size_lr": "step_size_lr",
     }  # fmt: skip
-    """The :class:`~hw14_lib.config.TrainConfig` field of each setting."""
+    """The :class:`~hw14_lib.run.config.TrainConfig` field of each setting."""
 
 
 class TRPOMetaOptimizer:

@@ -216,7 +216,7 @@ def save_policy(policy: GaussianMLPPolicy, path: str | os.PathLike[str]) -> Path
 
     The file loads with plain ``torch.load(path, weights_only=True)``.
     """
-    from hw14_lib.io_utils import atomic_torch_save
+    from hw14_lib.common.io_utils import atomic_torch_save
 
     payload = {
         "format": POLICY_FORMAT,

@@ -77,7 +77,7 @@ class ProMPSettings:
     CONFIG_KEYS: ClassVar[dict[str, str]] = {
         "lr": "outer_lr", **{name: f"promp_{name}" for name in ("steps", "clip", "target_kl", "kl_coef", "adaptive_kl")}
     }  # fmt: skip
-    """The :class:`~hw14_lib.config.TrainConfig` field of each setting."""
+    """The :class:`~hw14_lib.run.config.TrainConfig` field of each setting."""
 
     def __post_init__(self) -> None:
         if self.steps < 1 or not 0 < self.clip < 1:

@@ -213,7 +213,7 @@ def evaluation_tasks(
 @dataclass(frozen=True)
 class TaskDistribution:
     """A task family ``p(T)`` with its parameters, as one object: what training, evaluation, the protocol and the
-    diagnostics draw their tasks from (:attr:`hw14_lib.config.TrainConfig.task_distribution`), so that no call
+    diagnostics draw their tasks from (:attr:`hw14_lib.run.config.TrainConfig.task_distribution`), so that no call
     site can drop a parameter (the control cost's weight, a range)."""
 
     name: DistributionName

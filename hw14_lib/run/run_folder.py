@@ -5,7 +5,7 @@ A run folder holds ``config.yaml``, ``metrics.jsonl`` (one JSON line per meta-it
 ``checkpoint.pt`` (everything needed to resume bit for bit: policy, optimizer, every RNG, the iteration
 and env-step counters) and, once finished, ``policy.pt``, ``summary.json``, the two training plots and
 ``video.mp4``. An unfinished experiment may also hold ``interim_summary.json`` (its last checkpoint
-evaluated with the final protocol). Every file is written atomically (:mod:`hw14_lib.io_utils`).
+evaluated with the final protocol). Every file is written atomically (:mod:`hw14_lib.common.io_utils`).
 
 Crash safety: ``checkpoint.pt`` is written at iteration 0 and after every iteration, *before* that
 iteration's metrics line, and it carries that line. On resume, lines past the checkpoint's iteration and a
@@ -26,8 +26,7 @@ import numpy as np
 import torch
 import yaml
 
-from hw14_lib.config import TrainConfig
-from hw14_lib.io_utils import (
+from hw14_lib.common.io_utils import (
     append_jsonl,
     atomic_torch_save,
     atomic_write_text,
@@ -37,6 +36,7 @@ from hw14_lib.io_utils import (
 )
 from hw14_lib.rl.outer import OuterOptimizer
 from hw14_lib.rl.policy import GaussianMLPPolicy, check_finite_parameters
+from hw14_lib.run.config import TrainConfig
 
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
@@ -47,7 +47,7 @@ INTERIM_SUMMARY = "interim_summary.json"
 """An unfinished run's last checkpoint evaluated with the final protocol; removed once it finishes."""
 VIDEO = "video.mp4"
 TRAINING_PLOTS = ("meta_loss.png", "query_return.png")
-"""The starter code's two plots, drawn from ``metrics.jsonl`` (:func:`hw14_lib.plots.plot_training_curves`)."""
+"""The starter code's two plots, drawn from ``metrics.jsonl`` (:func:`hw14_lib.run.plots.plot_training_curves`)."""
 RUN_FILES = (CONFIG, METRICS, SUMMARY)
 """A folder holding any of these is a run (started, finished, or evaluated without training)."""
 

@@ -8,8 +8,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from hw14_lib.config import TrainConfig
-from hw14_lib.run_folder import CHECKPOINT, CONFIG, SUMMARY, RunFolderError, read_checkpoint
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.run_folder import CHECKPOINT, CONFIG, SUMMARY, RunFolderError, read_checkpoint
 
 
 def check_config_matches_run(cfg: TrainConfig, folder: Path) -> None:

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hw14_lib.config import TrainConfig
-from hw14_lib.experiments import Experiment, run_configured
-from hw14_lib.folder_lock import LOCK_NAME, FolderInUseError
-from hw14_lib.run_folder import CONFIG, METRICS, is_finished
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.folder_lock import LOCK_NAME, FolderInUseError
+from hw14_lib.run.run_folder import CONFIG, METRICS, is_finished
+from hw14_lib.study.experiments import Experiment, run_configured
 
 TASK_RETRIES = 3
 """Times Ray re-runs a task whose worker process died (each run resumes from the last checkpoint)."""

@@ -17,14 +17,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hw14_lib.config import TrainConfig
+from hw14_lib.common.seeds import EVALUATION_SAMPLING_SEED_OFFSET, EVALUATION_TASK_SEED_OFFSET
 from hw14_lib.rl.advantages import AdvantageSettings
 from hw14_lib.rl.make_env import EnvName, EnvSpec, make_task_vector_env
 from hw14_lib.rl.maml import InnerLoop, adapt_all
 from hw14_lib.rl.policy import GaussianMLPPolicy, Params, policy_params
 from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
 from hw14_lib.rl.tasks import Task
-from hw14_lib.seeds import EVALUATION_SAMPLING_SEED_OFFSET, EVALUATION_TASK_SEED_OFFSET
+from hw14_lib.run.config import TrainConfig
 
 
 @dataclass

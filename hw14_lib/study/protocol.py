@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from hw14_lib import catalogue
-from hw14_lib.config import TrainConfig
-from hw14_lib.evaluation import adaptation_curve, later_step_sizes
+from hw14_lib.common import catalogue
+from hw14_lib.common.seeds import PROTOCOL_SEED_OFFSET
 from hw14_lib.rl.policy import GaussianMLPPolicy, learned_step_sizes
-from hw14_lib.seeds import PROTOCOL_SEED_OFFSET
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.evaluation import adaptation_curve, later_step_sizes
 
 PROTOCOL_TASKS = 40
 PROTOCOL_TRAJECTORIES = 20

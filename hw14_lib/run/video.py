@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hw14_lib.io_utils import atomic_write
+from hw14_lib.common.io_utils import atomic_write
 from hw14_lib.rl.envs import HalfCheetahTaskEnv
 from hw14_lib.rl.make_env import EnvName, EnvSpec
 from hw14_lib.rl.paper_env import PaperHalfCheetahEnv

@@ -1,9 +1,9 @@
 """Figures of one run or one family: the starter code's two training plots, adaptation curves and learning
-curves over seeds (figures comparing many runs: :mod:`hw14_lib.study_plots`).
+curves over seeds (figures comparing many runs: :mod:`hw14_lib.study.plots`).
 
 Every function takes plain data (metrics records, summaries) and writes PNG files atomically, so
 ``python -m hw14_lib plot`` can regenerate every figure from committed JSON files alone. Colours come from the
-one palette, :mod:`hw14_lib.palette`.
+one palette, :mod:`hw14_lib.common.palette`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ matplotlib.use("Agg")  # files only; the notebook displays the PNGs
 import matplotlib.pyplot as plt
 import numpy as np
 
-from hw14_lib.catalogue import ORACLE, REFERENCE
-from hw14_lib.io_utils import atomic_write
-from hw14_lib.palette import METHOD_STYLES, OTHER_COLORS, method_color, method_of
-from hw14_lib.run_folder import TRAINING_PLOTS
+from hw14_lib.common.catalogue import ORACLE, REFERENCE
+from hw14_lib.common.io_utils import atomic_write
+from hw14_lib.common.palette import METHOD_STYLES, OTHER_COLORS, method_color, method_of
+from hw14_lib.run.run_folder import TRAINING_PLOTS
 
 META_LOSS_PLOT, QUERY_RETURN_PLOT = TRAINING_PLOTS
 

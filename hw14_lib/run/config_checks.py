@@ -1,5 +1,5 @@
-"""Validation helpers of :class:`hw14_lib.config.TrainConfig`: one ``ValueError`` (or ``TypeError``) naming the field,
-the value and what is allowed."""
+"""Validation helpers of :class:`hw14_lib.run.config.TrainConfig`: one ``ValueError`` (or ``TypeError``) naming
+the field, the value and what is allowed."""
 
 from __future__ import annotations
 

@@ -15,8 +15,7 @@ from typing import Any, Literal, get_args
 
 import yaml
 
-from hw14_lib.config_checks import at_least, check_method_combinations, check_types, fail, non_negative, positive
-from hw14_lib.config_digest import config_digest
+from hw14_lib.common.seeds import MAX_SEED
 from hw14_lib.rl.advantages import AdvantageSettings, Baseline
 from hw14_lib.rl.anil import HEAD
 from hw14_lib.rl.envs import MAX_EPISODE_STEPS
@@ -27,7 +26,8 @@ from hw14_lib.rl.meta_learners import meta_learner, settings_from
 from hw14_lib.rl.policy import LOG_STD_BOUNDS
 from hw14_lib.rl.tasks import PARAMETER_COUNTS, DistributionName, TaskDistribution
 from hw14_lib.rl.vector_env import Backend
-from hw14_lib.seeds import MAX_SEED
+from hw14_lib.run.config_checks import at_least, check_method_combinations, check_types, fail, non_negative, positive
+from hw14_lib.run.config_digest import config_digest
 
 MAX_PHYSICS_THREADS = 256
 
@@ -227,7 +227,7 @@ class TrainConfig:
     # --- derived values ---
     @property
     def digest(self) -> str:
-        """What a checkpoint records of its configuration (:func:`hw14_lib.config_digest.config_digest`)."""
+        """What a checkpoint records of its configuration (:func:`hw14_lib.run.config_digest.config_digest`)."""
         return config_digest(self.to_dict(), {f.name: f.default for f in dataclasses.fields(self)})
 
     @property
@@ -268,8 +268,7 @@ class TrainConfig:
 
     @property
     def meta_learner_settings(self) -> Any:
-        """The settings of the meta-learner ``outer_optimizer`` names (its settings class's ``CONFIG_KEYS`` say
-        which fields; :mod:`hw14_lib.rl.meta_learners`)."""
+        """The settings of the meta-learner ``outer_optimizer`` names, from the fields its ``CONFIG_KEYS`` list."""
         return settings_from(meta_learner(self.outer_optimizer), self.to_dict())
 
     @property

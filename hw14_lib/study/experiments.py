@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hw14_lib.config import TrainConfig
-from hw14_lib.evaluation import evaluate_meta_policy
-from hw14_lib.folder_lock import check_not_in_use, exclusive_folder
-from hw14_lib.io_utils import atomic_write_json, atomic_write_text
-from hw14_lib.jobs import run_in_subprocesses
-from hw14_lib.run_folder import CHECKPOINT, INTERIM_SUMMARY, prepare_run_folder, read_checkpoint, read_metrics
-from hw14_lib.run_folder import is_finished as run_is_finished
-from hw14_lib.training import finish_run, make_policy
-from hw14_lib.training import train as train_run
+from hw14_lib.common.io_utils import atomic_write_json, atomic_write_text
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.evaluation import evaluate_meta_policy
+from hw14_lib.run.folder_lock import check_not_in_use, exclusive_folder
+from hw14_lib.run.run_folder import CHECKPOINT, INTERIM_SUMMARY, prepare_run_folder, read_checkpoint, read_metrics
+from hw14_lib.run.run_folder import is_finished as run_is_finished
+from hw14_lib.run.training import finish_run, make_policy
+from hw14_lib.run.training import train as train_run
+from hw14_lib.study.jobs import run_in_subprocesses
 
 RESULTS_ROOT = Path("results")
 

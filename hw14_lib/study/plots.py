@@ -14,10 +14,10 @@ matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt
 import numpy as np
 
-from hw14_lib import plots
-from hw14_lib.catalogue import REFERENCE
-from hw14_lib.palette import METHOD_STYLES, OTHER_COLORS
-from hw14_lib.plots import moving_average, seed_band, window_label
+from hw14_lib.common.catalogue import REFERENCE
+from hw14_lib.common.palette import METHOD_STYLES, OTHER_COLORS
+from hw14_lib.run import plots
+from hw14_lib.run.plots import moving_average, seed_band, window_label
 
 
 def plot_run_comparison(

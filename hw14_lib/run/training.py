@@ -1,7 +1,7 @@
 """The meta-training loop (Algorithm 3 of Finn et al. 2017): sample, adapt, step the outer optimizer,
 log, checkpoint; then the final evaluation, plots and video.
 
-The run folder's format, its checks and the resumable state are :mod:`hw14_lib.run_folder`'s.
+The run folder's format, its checks and the resumable state are :mod:`hw14_lib.run.run_folder`'s.
 
 Determinism: with the same seed, two runs write identical ``metrics.jsonl`` lines except for the
 ``wall_seconds`` field (the only wall-clock quantity); a run killed at any point and resumed
@@ -24,13 +24,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from hw14_lib.config import TrainConfig
-from hw14_lib.config_checks import check_fits_in_memory
-from hw14_lib.evaluation import evaluate_meta_policy
-from hw14_lib.folder_lock import exclusive_folder
-from hw14_lib.io_utils import append_jsonl, atomic_write_json
-from hw14_lib.plots import plot_training_curves
-from hw14_lib.progress import in_jupyter_kernel, progress_bar
+from hw14_lib.common.io_utils import append_jsonl, atomic_write_json
 from hw14_lib.rl.envs import ACT_DIM
 from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.maml import MetaBatch, sample_meta_batch
@@ -38,7 +32,13 @@ from hw14_lib.rl.meta_learners import meta_learner
 from hw14_lib.rl.outer import NonFiniteError, OuterOptimizer
 from hw14_lib.rl.policy import GaussianMLPPolicy, save_policy
 from hw14_lib.rl.tasks import placeholder_task
-from hw14_lib.run_folder import (
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.config_checks import check_fits_in_memory
+from hw14_lib.run.evaluation import evaluate_meta_policy
+from hw14_lib.run.folder_lock import exclusive_folder
+from hw14_lib.run.plots import plot_training_curves
+from hw14_lib.run.progress import in_jupyter_kernel, progress_bar
+from hw14_lib.run.run_folder import (
     CHECKPOINT,
     CONFIG,
     METRICS,
@@ -53,8 +53,8 @@ from hw14_lib.run_folder import (
     read_metrics,
     restore_metrics,
 )
-from hw14_lib.run_identity import code_version
-from hw14_lib.video import record_video
+from hw14_lib.run.run_identity import code_version
+from hw14_lib.run.video import record_video
 
 
 def make_policy(cfg: TrainConfig) -> GaussianMLPPolicy:

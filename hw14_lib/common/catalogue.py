@@ -4,7 +4,7 @@ A :class:`Method` says how the protocol chooses its step sizes, how the report a
 it, and which tables and figures show it; a :class:`Family` names its task distribution and carries the MAML
 paper's numbers where the paper has them. The protocol, the report, the notebook and the figures ask the
 catalogue; none keeps a list of method or family names of its own. Adding a method is one entry here (and the
-experiments that train it, :mod:`hw14_lib.experiments`).
+experiments that train it, :mod:`hw14_lib.study.experiments`).
 """
 
 from __future__ import annotations

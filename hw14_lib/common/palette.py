@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hw14_lib.catalogue import METHODS
+from hw14_lib.common.catalogue import METHODS
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,16 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from hw14_lib.config import TrainConfig
-from hw14_lib.evaluation import evaluate_meta_policy, later_step_sizes
+from hw14_lib.common.seeds import VALIDATION_SEED_OFFSET
 from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.maml import adapt_all, meta_objective
 from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, policy_params
 from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
 from hw14_lib.rl.tasks import Task, placeholder_task
 from hw14_lib.rl.trust_region import mean_kl
-from hw14_lib.seeds import VALIDATION_SEED_OFFSET
-from hw14_lib.training import draw_meta_batch
+from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.evaluation import evaluate_meta_policy, later_step_sizes
+from hw14_lib.run.training import draw_meta_batch
 
 
 def inner_step_report(
