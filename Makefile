@@ -59,11 +59,12 @@ format: $(STAMP)
 test: lint $(CLUSTER_STAMP) tex chromium
 	$(PY) -m pytest
 
-# Env steps/s of whole meta-iterations (backward Adam, direction TRPO; 1 and 2 threads), the seed-style loop and
-# the physics alone, side by side (< 5 min); each case's share of the 2-core physics ceiling; peak RSS at B = 40.
-# Prints a table and writes benchmarks/results.json.
+# Env steps/s of whole meta-iterations (backward Adam, direction TRPO, the paper's direction; 1 and 2 threads), the
+# seed-style loop and the physics alone, side by side (about 5 min); each case's share of the 2-core physics
+# ceiling; peak RSS of the paper's velocity configuration. Prints a table and writes benchmarks/results.json
+# (BENCH_ARGS="--before REF" also times the code of git commit REF in the same rounds).
 bench: $(STAMP)
-	$(PY) benchmarks/bench_meta_iteration.py
+	$(PY) benchmarks/bench_meta_iteration.py $(BENCH_ARGS)
 
 # The Ray path's overhead against the local one (smoke suite; the paper's direction run for 3 iterations), side by
 # side on a loopback one-node cluster (about 3 min); writes benchmarks/cluster.json.

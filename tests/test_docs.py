@@ -250,21 +250,19 @@ def facts() -> dict[str, dict[str, str]]:
     }
 
     bench = _json(BENCH / "results.json")
-    before = {c["case"]: c for c in _json(BENCH / "results_before_issue20.json")["cases"]}
     cases = {c["case"]: c for c in bench["cases"]}
-    parts = bench["seconds_per_iteration"]["direction TRPO threads=2"]
+    parts = bench["seconds_per_iteration"]["paper direction TRPO threads=2"]
+    paper_after, paper_before = cases["paper direction TRPO threads=2"], cases["paper direction TRPO threads=2 before"]
     benchmarks = {
         "date": bench["machine"]["date"][:10],
-        "rss": f"{bench['peak_rss_bytes_vel_B40_N20_T200'] / 2**30:.2f} GiB",
-        "before": (
-            f"{100 * before['backward Adam threads=2']['of_2core_ceiling']:.0f}% (backward) and "
-            f"{100 * before['direction TRPO threads=2']['of_2core_ceiling']:.0f}% (direction)"
-        ),
+        "rss": f"{bench['peak_rss_bytes_paper_vel_B40_N20_T200'] / 2**30:.2f} GiB",
         "physics share": (
-            f"{100 * cases['physics M=100 threads=2']['of_2core_ceiling']:.0f}–"
-            f"{100 * cases['physics M=400 threads=2']['of_2core_ceiling']:.0f}%"
+            f"{100 * cases['physics M=100 skip=5 threads=2']['of_2core_ceiling']:.0f}–"
+            f"{100 * cases['physics M=800 skip=1 threads=2']['of_2core_ceiling']:.0f}%"
         ),
-        "outer share": f"{100 * parts['outer step'] / (parts['sampling'] + parts['outer step']):.0f}%",
+        "paper outer": f"{parts['outer step']:.2f} s",
+        "paper sampling": f"{parts['sampling']:.2f} s of sampling",
+        "paper gain": f"{paper_after['steps_per_s'] / paper_before['steps_per_s']:.2f} times",
     }
 
     cluster = _json(BENCH / "cluster.json")
@@ -300,7 +298,7 @@ def facts() -> dict[str, dict[str, str]]:
     cluster_facts["ray"] = f"Ray {pins['ray'].rsplit('.', 1)[0]}, the pinned version"
     two_steps = summary("ablation_dir_two_inner_steps")["env_steps"] / summary(DIR_SEEDS[0])["env_steps"]
     results["two steps budget"] = f"{two_steps:g} times the env steps"
-    ratios = [cases[c]["vs_seed"] for c in cases if re.match(r"(backward|direction) ", c)]
+    ratios = [cases[c]["vs_seed"] for c in cases if re.match(r"(backward|direction) ", c) and "before" not in c]
     benchmarks["vs starter"] = f"{min(ratios):.1f} to {max(ratios):.1f} times faster"
     return {
         "README.md": readme,
@@ -381,22 +379,39 @@ BENCH_LABELS = {
     "backward Adam threads=2": "backward, Adam (B = 5, N = 20), 2 threads",
     "direction TRPO threads=1": "direction, TRPO (B = 20, N = 20), 1 thread",
     "direction TRPO threads=2": "direction, TRPO (B = 20, N = 20), 2 threads",
-    "physics M=100 threads=2": "physics alone, 100 copies, 2 threads",
-    "physics M=400 threads=2": "physics alone, 400 copies, 2 threads",
+    "paper direction TRPO threads=1": "paper's direction, TRPO (B = 40, N = 20, frame skip 1), 1 thread",
+    "paper direction TRPO threads=2": "paper's direction, TRPO (B = 40, N = 20, frame skip 1), 2 threads",
+    "physics M=100 skip=5 threads=2": "physics alone, 100 copies, 2 threads",
+    "physics M=400 skip=5 threads=2": "physics alone, 400 copies, 2 threads",
+    "physics M=800 skip=1 threads=2": "physics alone, 800 copies, frame skip 1, 2 threads",
 }
 
 
 def bench_table() -> str:
-    """docs/benchmarks.md's table, from ``benchmarks/results.json``."""
+    """docs/benchmarks.md's tables, from ``benchmarks/results.json``: every case, then before and after."""
     cases = {c["case"]: c for c in _json(BENCH / "results.json")["cases"]}
+
+    def share(case: dict) -> str:
+        return "" if case["of_2core_ceiling"] is None else f"{100 * case['of_2core_ceiling']:.0f}%"
+
     lines = [
         "| case | env steps/s | of the 2-core ceiling | × starter-code loop |",
         "|---|---:|---:|---:|",
     ]
     for case, label in BENCH_LABELS.items():
         c = cases[case]
-        ceiling = "" if c["of_2core_ceiling"] is None else f"{100 * c['of_2core_ceiling']:.0f}%"
-        lines.append(f"| {label} | {c['steps_per_s']:,.0f} | {ceiling} | {c['vs_seed']:.1f} |")
+        lines.append(f"| {label} | {c['steps_per_s']:,.0f} | {share(c)} | {c['vs_seed']:.1f} |")
+    lines += [
+        "",
+        "| 2 threads | before: env steps/s | of the ceiling | after: env steps/s | of the ceiling | after / before |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for case in ("backward Adam threads=2", "direction TRPO threads=2", "paper direction TRPO threads=2"):
+        old, new = cases[f"{case} before"], cases[case]
+        lines.append(
+            f"| {BENCH_LABELS[case].rsplit(', ', 1)[0]} | {old['steps_per_s']:,.0f} | {share(old)} | "
+            f"{new['steps_per_s']:,.0f} | {share(new)} | {new['steps_per_s'] / old['steps_per_s']:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

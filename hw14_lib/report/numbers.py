@@ -71,11 +71,15 @@ HYPERPARAMETERS: tuple[tuple[str, str], ...] = (
     ("hidden_sizes", ""),
     ("init_log_std", r"$\log\sigma_0$"),
 )
+BENCH_CONFIGS = ("backward Adam", "direction TRPO", "paper direction TRPO")
+"""The training configurations ``benchmarks/bench_meta_iteration.py`` times (``--before`` too, on 2 threads)."""
 BENCH_CASES: tuple[str, ...] = (
     "seed-style",
     "gymnasium step (1 core)",
-    *(f"{config} threads={k}" for config in ("backward Adam", "direction TRPO") for k in (1, 2)),
-    *(f"physics M={m} threads={k}" for m in (100, 400) for k in (1, 2)),
+    *(f"{config} threads={k}" for config in BENCH_CONFIGS for k in (1, 2)),
+    *(f"{config} threads=2 before" for config in BENCH_CONFIGS),
+    *(f"physics M={m} skip=5 threads={k}" for m in (100, 400) for k in (1, 2)),
+    *(f"physics M=800 skip=1 threads={k}" for k in (1, 2)),
 )
 """The cases of ``benchmarks/bench_meta_iteration.py`` (their numbers read n/a until it has run)."""
 
@@ -285,7 +289,7 @@ def benchmark_numbers(sheet: NumberSheet, bench: Mapping[str, Any] | None) -> No
         parts = (bench.get("seconds_per_iteration") or {}).get(case, {})
         for key, short in (("sampling", "sampling"), ("outer step", "outer")):
             sheet.put(f"bench.{slug}.{short}", as_number(parts.get(key)) if isinstance(parts, Mapping) else None, 2)
-    rss = as_number(bench.get("peak_rss_bytes_vel_B40_N20_T200"))
+    rss = as_number(bench.get("peak_rss_bytes_paper_vel_B40_N20_T200"))
     sheet.put("bench.rss-gib", None if rss is None else rss / 2**30, 2)
     machine = bench.get("machine", {}) if isinstance(bench.get("machine"), Mapping) else {}
     workload = bench.get("workload", {}) if isinstance(bench.get("workload"), Mapping) else {}

@@ -25,7 +25,7 @@ from hw14_lib.report.data import (
     mean_budget,
     seeds_of,
 )
-from hw14_lib.report.numbers import HYPERPARAMETERS, LEARNING_THRESHOLD, STEPS
+from hw14_lib.report.numbers import BENCH_CONFIGS, HYPERPARAMETERS, LEARNING_THRESHOLD, STEPS
 from hw14_lib.report.tex import (
     NA,
     NOT_MEASURED,
@@ -211,7 +211,9 @@ def hyperparameter_table(columns: Mapping[str, dict[str, Any] | None]) -> str:
     return "\n".join(lines) + "\n"
 
 
-CASE_NAMES = {"seed-style": "starter-code loop"}
+CASE_NAMES = {"seed-style": "starter-code loop"} | {
+    f"{config} threads=2 before": f"{config} threads=2, code before" for config in BENCH_CONFIGS
+}
 """How the table names a benchmark case whose name in ``benchmarks/results.json`` is shorthand."""
 
 
