@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from hw14_lib.commands.protocol import METHOD_OF
 from hw14_lib.common import catalogue
 from hw14_lib.common.palette import METHOD_STYLES
 from hw14_lib.report.comparison import LABELS, PAPER_BUDGET_M
 from hw14_lib.report.data import PAPER_CURVES, PAPER_ORACLE
 from hw14_lib.run.config import TrainConfig
 from hw14_lib.study.protocol import TABLE_METHODS
+from hw14_lib.study.protocol_runs import METHOD_OF
 
 PACKAGE = Path(__file__).resolve().parent.parent / "hw14_lib"
 ALLOWED = {"common/catalogue.py", "study/experiments.py"}

@@ -1,6 +1,11 @@
 """The golden test: retraining the first iterations of committed runs from their saved configurations gives
 their committed metrics, line for line (everything but ``wall_seconds``). A change that fails it changes what
-``make results`` produces: regenerate ``results/`` with it, or find the unintended change."""
+``make results`` produces: regenerate ``results/`` with it, or find the unintended change.
+
+The reference runs were trained by the code their ``summary.json`` names (``code.commit``): ``results/backward``
+(Adam, the course's task) and ``results/retrained/paper_dir_maml_s0`` (TRPO on the paper's environment), both
+retrained when the sampler's per-task forward became one batched product (float32 rounding, so every trajectory
+changed); the other committed runs keep the code that produced them."""
 
 from __future__ import annotations
 
@@ -17,10 +22,10 @@ from conftest import REPO
 pytestmark = [pytest.mark.regression, pytest.mark.slow]
 
 
-@pytest.mark.parametrize(("run", "iterations"), [("backward", 2), ("dir_maml_s0", 1)])
+@pytest.mark.parametrize(("run", "iterations"), [("backward", 2), ("retrained/paper_dir_maml_s0", 1)])
 def test_training_reproduces_the_committed_results(run: str, iterations: int, tmp_path: Path) -> None:
     """The first iterations of a committed run, retrained from its saved configuration, give the
-    same metrics, exactly (Adam for ``backward``, the TRPO meta-step for ``dir_maml_s0``)."""
+    same metrics, exactly (Adam for ``backward``, the TRPO meta-step on the paper's environment)."""
     committed = REPO / "results" / run
     cfg = TrainConfig.from_yaml(committed / "config.yaml", iterations=iterations)
     train(cfg, tmp_path, progress=False, evaluate=False)

@@ -683,10 +683,10 @@ def drawn_figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]
 
     from hw14_lib.report.assets import comparison_figures
     from hw14_lib.report.comparison import load_table, protocol_figure
-    from hw14_lib.report.data import load_later_steps
     from hw14_lib.report.extensions import extension_figure
     from hw14_lib.run import plots
     from hw14_lib.run.run_folder import load_runs
+    from hw14_lib.study.later_steps import load_later_steps
 
     out = tmp_path_factory.mktemp("figures")
     figures: dict[str, object] = {}

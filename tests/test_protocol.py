@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from hw14_lib.commands.protocol import step_schedule, write_table
 from hw14_lib.common.seeds import PROTOCOL_SEED_OFFSET
 from hw14_lib.report.numbers import PRETRAINED_STEP_SIZES
 from hw14_lib.rl.tasks import evaluation_tasks, sample_tasks
 from hw14_lib.run.config import TrainConfig
 from hw14_lib.run.training import make_policy
 from hw14_lib.study.protocol import evaluate_protocol, table_row
+from hw14_lib.study.protocol_runs import step_schedule, write_table
 
 from conftest import run_cli
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from hw14_lib.cli import main
-from hw14_lib.commands.protocol import needs_paper_schedule
 from hw14_lib.common.io_utils import visible_files
 from hw14_lib.study.protocol import table_row
+from hw14_lib.study.protocol_runs import needs_paper_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 

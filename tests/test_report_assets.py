@@ -14,14 +14,7 @@ import pytest
 import yaml
 
 from hw14_lib.report.assets import generate_report_assets
-from hw14_lib.report.data import (
-    curve_stats,
-    iterations_to_reach,
-    late_query_return,
-    load_diagnostics,
-    load_later_steps,
-    seeds_of,
-)
+from hw14_lib.report.data import curve_stats, iterations_to_reach, late_query_return, load_diagnostics, seeds_of
 from hw14_lib.report.numbers import interim_note, later_step_numbers
 from hw14_lib.report.tables import LEGENDS, inner_step_table, later_step_table
 from hw14_lib.report.tex import (
@@ -36,6 +29,7 @@ from hw14_lib.report.tex import (
 )
 from hw14_lib.run.config import TrainConfig
 from hw14_lib.run.run_folder import Run, load_runs
+from hw14_lib.study.later_steps import load_later_steps
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXED_FILES = {
@@ -509,7 +503,7 @@ def test_benchmark_table_and_numbers_give_the_share_of_the_2core_ceiling() -> No
             },
         ],
         "seconds_per_iteration": {"direction TRPO threads=2": {"sampling": 3.5, "outer step": 1.456}},
-        "peak_rss_bytes_vel_B40_N20_T200": 2**30,
+        "peak_rss_bytes_paper_vel_B40_N20_T200": 2**30,
     }
     table = benchmark_table(bench)
     assert r"direction TRPO threads=2 & 33\,000 & 30\,000--36\,000 & 43\,\% & 33.0 & 1.50 \\" in table

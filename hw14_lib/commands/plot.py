@@ -49,8 +49,8 @@ def plot_command(args: argparse.Namespace) -> int:
 def comparison_figures_of(results: Path) -> list[Path]:
     """The figures comparing the runs under ``results``, written to ``results/figures/``."""
     from hw14_lib.report.assets import comparison_figures
-    from hw14_lib.report.data import load_later_steps
     from hw14_lib.run.run_folder import load_runs
+    from hw14_lib.study.later_steps import load_later_steps
 
     later_steps = load_later_steps(results / "later_steps")
     return comparison_figures(load_runs(results), results / "figures", later_steps=later_steps)

@@ -20,7 +20,7 @@ from hw14_lib.common import catalogue
 from hw14_lib.notebook.settings import Note, NotebookSettings, animation, caption, image
 from hw14_lib.notebook.tables import extensions_html, later_steps_html, protocol_html
 from hw14_lib.report.assets import later_step_figure
-from hw14_lib.report.data import FAMILIES, curve_stats, load_later_steps, seeds_of
+from hw14_lib.report.data import FAMILIES, curve_stats, seeds_of
 from hw14_lib.run.plots import plot_adaptation_curves, plot_seed_learning_curves, plot_training_curves
 from hw14_lib.run.run_folder import (
     CONFIG,
@@ -34,6 +34,7 @@ from hw14_lib.run.run_folder import (
     read_metrics,
     read_summary,
 )
+from hw14_lib.study.later_steps import load_later_steps
 
 FAMILY_PREFIXES: dict[str, str] = {family: prefix for prefix, family in FAMILIES.items()}
 """Task family -> prefix of its experiment folders under ``results/`` (``dir_maml_s0``, ...)."""

@@ -37,12 +37,10 @@ from hw14_lib.report.comparison import (
 from hw14_lib.report.data import (
     FAMILIES,
     METHODS,
-    LaterStepStudy,
     ablation_name,
     curve_stats,
     load_benchmarks,
     load_diagnostics,
-    load_later_steps,
     seeds_of,
 )
 from hw14_lib.report.extensions import extension_facts, extension_figure, extension_numbers
@@ -72,6 +70,7 @@ from hw14_lib.report.tex import NumberSheet, latex_escape, legend
 from hw14_lib.run import plots
 from hw14_lib.run.run_folder import TRAINING_PLOTS, VIDEO, Run, load_runs
 from hw14_lib.study import plots as study_plots
+from hw14_lib.study.later_steps import LaterStepStudy, load_later_steps
 
 
 def generate_report_assets(

@@ -26,7 +26,6 @@ from hw14_lib.report.data import (
     PAPER_CURVES,
     PAPER_META_BATCH,
     PAPER_ORACLE,
-    LaterStepStudy,
     ablation_name,
     curve_stats,
     evaluated,
@@ -45,6 +44,7 @@ from hw14_lib.report.tex import (
     tex_seed_mean,
 )
 from hw14_lib.run.run_folder import Run
+from hw14_lib.study.later_steps import LaterStepStudy
 
 STEPS = 4  # the paper's curves: after 0, 1, 2 and 3 inner steps
 HYPERPARAMETERS: tuple[tuple[str, str], ...] = (

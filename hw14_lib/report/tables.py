@@ -16,7 +16,6 @@ from hw14_lib.report.data import (
     LATE_ITERATIONS,
     METHODS,
     InnerStepDiagnostic,
-    LaterStepStudy,
     ablation_name,
     config_difference,
     curve_stats,
@@ -41,6 +40,7 @@ from hw14_lib.report.tex import (
     tex_seed_mean,
 )
 from hw14_lib.run.run_folder import Run, read_config_dict
+from hw14_lib.study.later_steps import LaterStepStudy
 
 CONFIG_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("backward", "backward", "configs/backward.yaml"),

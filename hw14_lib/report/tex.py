@@ -12,8 +12,9 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hw14_lib.report.data import CurveStats, is_number, iterations_to_reach
+from hw14_lib.report.data import CurveStats, iterations_to_reach
 from hw14_lib.run.run_folder import Run
+from hw14_lib.study.later_steps import is_number
 
 NA = r"\hwna"
 NOT_MEASURED = r"\hwnm"
