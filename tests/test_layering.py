@@ -147,3 +147,15 @@ def test_no_module_is_over_350_lines() -> None:
     lines = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in MODULES.items()}
     long = {name: n for name, n in lines.items() if n > 350}
     assert not long, f"split these modules (one job each): {long}"
+
+
+def test_no_function_of_the_algorithm_is_over_60_lines() -> None:
+    """``rl/`` reads as small functions: none longer than 60 lines (docstring included)."""
+    long = {
+        f"{name}.{node.name}": node.end_lineno - node.lineno + 1
+        for name, path in MODULES.items()
+        if layer(name) == 1
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 60
+    }
+    assert not long, f"split these functions: {long}"

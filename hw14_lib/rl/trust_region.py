@@ -27,7 +27,7 @@ the trust-region metric is approximated.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -111,10 +111,8 @@ def meta_fisher_vector_product(
         workers: threads that compute the tasks' terms ``J_b^T F'_b J_b v`` of a product (autograd runs
             without the GIL); the terms are summed in task order, so ``F v`` does not depend on it.
     """
-    names = list(theta)
-    params = [theta[k] for k in names]
     steps = 0 if inner.first_order else len(batch.supports)
-    without_graph = replace(inner, first_order=True)
+    names = list(theta)
     learned = learned_step_sizes(policy)
     # alpha_j of each inner step: the fixed float, or the learned {name: alpha_{j,p}} (constants here).
     sizes: list[StepSize] = [inner.alpha] * steps
@@ -122,73 +120,105 @@ def meta_fisher_vector_product(
         sizes = [{k: a.detach() for k, a in learned.alphas(j).items()} for j in range(steps)]
     sizes = [restrict_step_size(a, names, inner.adapted) for a in sizes]  # ANIL: 0 outside the head
     n = trajectories if trajectories is not None else batch.query.rewards.shape[1]
-    # inner_grads[b][j]: grad L_j at the leaves inner_leaves[b][j] = theta^(j), with its graph.
+    threads = task_workers(policy, workers)
 
-    def setup(b: int) -> tuple[list[tuple[Tensor, ...]], list[list[Tensor]], tuple[Tensor, ...], list[Tensor]]:
-        # Task b's own graphs: grad L_j at theta^(j) for each inner step j, and grad KL at theta'_b.
+    def setup(b: int) -> TaskCurvature:
+        return TaskCurvature.of(policy, theta, adapted[b], batch, b, inner, sizes, trajectories=n)
+
+    tasks = map_in_threads(setup, range(batch.num_tasks), workers=threads)
+    params = [theta[k] for k in names]
+
+    def fisher_vector_product(flat: Tensor) -> Tensor:
+        v = unflatten(flat, params)
+        total = torch.zeros_like(flat)
+        for product in map_in_threads(lambda task: task.term(v, names, sizes), tasks, workers=threads):
+            total += product
+        return total / batch.num_tasks
+
+    return fisher_vector_product
+
+
+def unflatten(flat: Tensor, like: Sequence[Tensor]) -> list[Tensor]:
+    """``flat`` cut into views shaped as the tensors of ``like``, in order."""
+    out, start = [], 0
+    for p in like:
+        out.append(flat[start : start + p.numel()].view_as(p))
+        start += p.numel()
+    return out
+
+
+@dataclass(frozen=True)
+class TaskCurvature:
+    """Task b's graphs for the products ``J_b^T F'_b J_b v``: the support losses' gradients ``grad L_j`` at the
+    leaves ``theta^(j)`` (one per inner step, with their graphs) and the query KL's gradient at ``theta'_b``."""
+
+    inner_grads: list[tuple[Tensor, ...]]
+    inner_leaves: list[list[Tensor]]
+    kl_grad: tuple[Tensor, ...]
+    leaves: list[Tensor]
+
+    @classmethod
+    def of(
+        cls,
+        policy: GaussianMLPPolicy,
+        theta: Mapping[str, Tensor],
+        adapted: Mapping[str, Tensor],
+        batch: MetaBatch,
+        b: int,
+        inner: InnerLoop,
+        sizes: Sequence[StepSize],
+        *,
+        trajectories: int,
+    ) -> TaskCurvature:
+        """Build task ``b``'s graphs on its first ``trajectories`` trajectories; the points ``theta^(j)`` come from
+        the full support sets, as the meta-objective has them."""
+        n, names = trajectories, list(theta)
+        without_graph = replace(inner, first_order=True)
         point: Mapping[str, Tensor] = {k: theta[k].detach() for k in names}
         grads, grad_leaves = [], []
-        for j in range(steps):
+        for j in range(len(sizes)):
             leaf = {k: point[k].detach().requires_grad_() for k in names}
             support, advantages = batch.supports[j].task(b), batch.support_advantages[j][b : b + 1]
             loss = support_loss(policy, leaf, support.first_trajectories(n), advantages[:, :n], inner)
             grads.append(torch.autograd.grad(loss, list(leaf.values()), create_graph=True))
             grad_leaves.append(list(leaf.values()))
-            if j + 1 < steps:  # theta^(j+1) from the full support set, as the meta-objective has it
+            if j + 1 < len(sizes):
                 point = adapt(policy, leaf, support, advantages, without_graph, step_size=sizes[j])
-        leaf = {k: adapted[b][k].detach().requires_grad_() for k in names}
+        leaf = {k: adapted[k].detach().requires_grad_() for k in names}
         new = distribution(policy, leaf, batch.query.task(b).first_trajectories(n).observations)
         kl = kl_divergence(gaussian_part(detach_distribution(new)), gaussian_part(new)).mean()
-        return grads, grad_leaves, torch.autograd.grad(kl, list(leaf.values()), create_graph=True), list(leaf.values())
+        return cls(
+            grads, grad_leaves, torch.autograd.grad(kl, list(leaf.values()), create_graph=True), list(leaf.values())
+        )
 
-    # inner_grads[b][j]: grad L_j at the leaves inner_leaves[b][j] = theta^(j), with its graph.
-    tasks = map_in_threads(setup, range(batch.num_tasks), workers=task_workers(policy, workers))
-    inner_grads = [task[0] for task in tasks]
-    inner_leaves = [task[1] for task in tasks]
-    kl_grads = [task[2] for task in tasks]
-    leaves = [task[3] for task in tasks]
+    def hessian_product(self, j: int, v: Sequence[Tensor]) -> tuple[Tensor, ...]:
+        """``H_{b,j} v``: the Hessian of support loss ``j`` at ``theta^(j)`` times ``v``."""
+        dot = sum((g * x).sum() for g, x in zip(self.inner_grads[j], v, strict=True))
+        return torch.autograd.grad(dot, self.inner_leaves[j], retain_graph=True)
 
-    def unflatten(flat: Tensor) -> list[Tensor]:
-        out, start = [], 0
-        for p in params:
-            out.append(flat[start : start + p.numel()].view_as(p))
-            start += p.numel()
-        return out
-
-    def hessian_product(b: int, j: int, v: list[Tensor]) -> tuple[Tensor, ...]:
-        dot = sum((g * x).sum() for g, x in zip(inner_grads[b][j], v, strict=True))
-        return torch.autograd.grad(dot, inner_leaves[b][j], retain_graph=True)
-
-    def jacobian_product(b: int, v: list[Tensor], *, transpose: bool) -> list[Tensor]:
-        # J_b v applies the factors I - A_j H_{b,j} for j = 0 .. K-1 (A_j = alpha_j, or diag(alpha_{j,p}) when
-        # learned); J_b^T v the transposes I - H_{b,j} A_j in reverse order.
-        for j in reversed(range(steps)) if transpose else range(steps):
+    def jacobian_product(
+        self, v: list[Tensor], names: Sequence[str], sizes: Sequence[StepSize], *, transpose: bool
+    ) -> list[Tensor]:
+        """``J_b v``: the factors ``I - A_j H_{b,j}`` for j = 0 .. K-1 (``A_j = alpha_j``, or ``diag(alpha_{j,p})``
+        when learned); ``J_b^T v``: the transposes ``I - H_{b,j} A_j`` in reverse order."""
+        for j in reversed(range(len(sizes))) if transpose else range(len(sizes)):
             alpha = sizes[j]
             if not isinstance(alpha, Mapping):
-                v = [x - alpha * h for x, h in zip(v, hessian_product(b, j, v), strict=True)]
+                v = [x - alpha * h for x, h in zip(v, self.hessian_product(j, v), strict=True)]
             elif transpose:
                 scaled = [alpha[k] * x for k, x in zip(names, v, strict=True)]
-                v = [x - h for x, h in zip(v, hessian_product(b, j, scaled), strict=True)]
+                v = [x - h for x, h in zip(v, self.hessian_product(j, scaled), strict=True)]
             else:
-                hv = hessian_product(b, j, v)
+                hv = self.hessian_product(j, v)
                 v = [x - alpha[k] * h for k, x, h in zip(names, v, hv, strict=True)]
         return v
 
-    def fisher_vector_product(flat: Tensor) -> Tensor:
-        v = unflatten(flat)
-
-        def term(b: int) -> Tensor:  # J_b^T F'_b J_b v: task b's own graphs only, so tasks run in parallel
-            jv = jacobian_product(b, v, transpose=False)
-            dot = sum((g * x).sum() for g, x in zip(kl_grads[b], jv, strict=True))
-            fjv = list(torch.autograd.grad(dot, leaves[b], retain_graph=True))
-            return nn.utils.parameters_to_vector(jacobian_product(b, fjv, transpose=True))
-
-        total = torch.zeros_like(flat)
-        for product in map_in_threads(term, range(batch.num_tasks), workers=task_workers(policy, workers)):
-            total += product
-        return total / batch.num_tasks
-
-    return fisher_vector_product
+    def term(self, v: list[Tensor], names: Sequence[str], sizes: Sequence[StepSize]) -> Tensor:
+        """``J_b^T F'_b J_b v``, flat: this task's own graphs only, so tasks run in parallel."""
+        jv = self.jacobian_product(v, names, sizes, transpose=False)
+        dot = sum((g * x).sum() for g, x in zip(self.kl_grad, jv, strict=True))
+        fjv = list(torch.autograd.grad(dot, self.leaves, retain_graph=True))
+        return nn.utils.parameters_to_vector(self.jacobian_product(fjv, names, sizes, transpose=True))
 
 
 def kl_hessian_by_autograd(
