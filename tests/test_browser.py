@@ -189,7 +189,7 @@ def cheetah_pixels_in(png: bytes) -> int:
     import numpy as np
     from PIL import Image
 
-    from test_video import cheetah_pixels  # the tests folder is on sys.path (pytest's prepend mode)
+    from helpers import cheetah_pixels
 
     return cheetah_pixels(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")))
 

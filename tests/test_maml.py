@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from hw14_lib import GaussianMLPPolicy, InnerLoop, MetaBatch, Task, TrajectoryBatch, adapt, adapt_all, meta_objective
+from hw14_lib import GaussianMLPPolicy, InnerLoop, MetaBatch, Task, adapt, adapt_all, meta_objective
 from hw14_lib.rl.anil import HEAD
 from hw14_lib.rl.losses import log_probs, surrogate
 from hw14_lib.rl.make_env import make_task_vector_env
@@ -21,54 +21,13 @@ from hw14_lib.rl.trust_region import conjugate_gradient, kl_hessian_by_autograd,
 from hw14_lib.run.config import TrainConfig
 from hw14_lib.run.training import draw_meta_batch, make_policy
 
-OBS_DIM, ACT_DIM = 4, 2
-B, N, T = 2, 2, 3
-TASKS = (Task.backward(), Task("velocity", goal_velocity=1.0))
-
-
-def tiny_policy(*, squash: bool = False, seed: int = 0) -> GaussianMLPPolicy:
-    torch.manual_seed(seed)
-    return GaussianMLPPolicy(OBS_DIM, ACT_DIM, hidden_sizes=(5,), init_log_std=-0.3, squash=squash).double()
-
-
-def leaf_params(policy: GaussianMLPPolicy) -> dict[str, torch.Tensor]:
-    """A detached copy of theta whose tensors are leaves that require grad."""
-    return {k: v.detach().clone().requires_grad_() for k, v in policy_params(policy).items()}
-
-
-def random_batch(generator: torch.Generator) -> TrajectoryBatch:
-    """Random float64 trajectories; ``log_probs`` are placeholders filled in by :func:`make_meta_batch`."""
-    return TrajectoryBatch(
-        observations=torch.randn(B, N, T, OBS_DIM, dtype=torch.float64, generator=generator),
-        raw_actions=torch.randn(B, N, T, ACT_DIM, dtype=torch.float64, generator=generator),
-        rewards=torch.randn(B, N, T, dtype=torch.float64, generator=generator),
-        log_probs=torch.zeros(B, N, T, dtype=torch.float64),
-        tasks=TASKS,
-    )
-
-
-def with_sampling_log_probs(policy: GaussianMLPPolicy, batch: TrajectoryBatch, params: list[dict]) -> TrajectoryBatch:
-    """Record ``log pi(u|s)`` under the parameters each task's data would have been sampled with."""
-    with torch.no_grad():
-        recorded = torch.cat([log_probs(policy, params[b], batch.task(b)) for b in range(B)])
-    return dataclasses.replace(batch, log_probs=recorded)
-
-
-def make_meta_batch(policy: GaussianMLPPolicy, inner: InnerLoop, *, inner_steps: int, seed: int = 0) -> MetaBatch:
-    """A hand-made meta-batch with fixed advantages, as sampling would record it: support ``k`` carries
-    log-probs under ``theta'^(k)``, the query under the final ``theta'``."""
-    generator = torch.Generator().manual_seed(seed)
-    theta = leaf_params(policy)
-    supports: list[TrajectoryBatch] = []
-    advantages: list[torch.Tensor] = []
-    sampling = [theta] * B
-    for _ in range(inner_steps):
-        supports.append(with_sampling_log_probs(policy, random_batch(generator), sampling))
-        advantages.append(torch.randn(B, N, T, dtype=torch.float64, generator=generator))
-        sampling = adapt_all(policy, theta, supports, advantages, inner, create_graph=False)
-    query = with_sampling_log_probs(policy, random_batch(generator), sampling)
-    query_advantages = torch.randn(B, N, T, dtype=torch.float64, generator=generator)
-    return MetaBatch(tuple(supports), tuple(advantages), query, query_advantages)
+from helpers import (
+    B,
+    N,
+    leaf_params,
+    make_meta_batch,
+    tiny_policy,
+)
 
 
 class FlatObjective:

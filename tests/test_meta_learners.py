@@ -9,7 +9,6 @@ from typing import get_args
 
 import pytest
 import torch
-from test_maml import ACT_DIM, OBS_DIM, make_meta_batch
 
 from hw14_lib.rl.maml import InnerLoop
 from hw14_lib.rl.meta_learners import META_LEARNERS, meta_learner, settings_from
@@ -19,6 +18,7 @@ from hw14_lib.run.config import OuterOptimizerName, TrainConfig
 from hw14_lib.run.training import make_outer_optimizer, make_policy
 
 from conftest import REPO
+from helpers import ACT_DIM, OBS_DIM, make_meta_batch
 
 INNER = InnerLoop(alpha=0.05)
 

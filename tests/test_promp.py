@@ -11,7 +11,6 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
-from test_maml import B, N, T, leaf_params, make_meta_batch, tiny_policy
 
 from hw14_lib import InnerLoop
 from hw14_lib.rl.losses import log_probs, surrogate
@@ -19,6 +18,8 @@ from hw14_lib.rl.maml import support_loss
 from hw14_lib.rl.policy import distribution, policy_params
 from hw14_lib.rl.promp import ProMPMetaOptimizer, ProMPSettings, clipped_surrogate, promp_objective
 from hw14_lib.run.config import TrainConfig
+
+from helpers import B, N, T, leaf_params, make_meta_batch, tiny_policy
 
 INNER = InnerLoop(alpha=0.2, l2=0.0, estimator="ratio")
 

@@ -11,13 +11,14 @@ import math
 import numpy as np
 import pytest
 import torch
-from test_maml import ACT_DIM, OBS_DIM, leaf_params, make_meta_batch
 
 from hw14_lib import GaussianMLPPolicy, InnerLoop, meta_objective
 from hw14_lib.rl.policy import learned_step_sizes, load_policy, policy_params, save_policy
 from hw14_lib.rl.step_sizes import LOG_ALPHA_BOUNDS, LearnedStepSizes
 from hw14_lib.rl.trust_region import kl_hessian_by_autograd, meta_fisher_vector_product
 from hw14_lib.run.config import TrainConfig
+
+from helpers import ACT_DIM, OBS_DIM, leaf_params, make_meta_batch
 
 INNER = InnerLoop(alpha=0.3, l2=0.0)
 

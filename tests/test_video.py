@@ -28,6 +28,7 @@ from hw14_lib.run.video import (
 )
 
 from conftest import REPO
+from helpers import cheetah_pixels
 
 pytestmark = pytest.mark.slow  # renders with MuJoCo and reads videos with ffmpeg, or builds LaTeX
 
@@ -35,14 +36,6 @@ NOTEBOOK = REPO / "Notebooks" / "HW14_MAML.ipynb"
 COMMITTED_VIDEOS = sorted((REPO / "results").glob("*/video.mp4"))
 MIN_SHOWN = 0.95
 needs_gl = pytest.mark.skipif(rendering_problem() is not None, reason="off-screen OpenGL is unavailable here")
-
-
-def cheetah_pixels(frame: np.ndarray) -> int:
-    """Pixels of the cheetah's tan and pink body: red well above blue and above green. The floor's
-    checker (black, pale green), its reflections and the grey sky never are."""
-    rgb = frame[..., :3].astype(int)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    return int(((r - b > 50) & (r > g) & (r > 90)).sum())
 
 
 def shown_fraction(frames: list[np.ndarray]) -> float:

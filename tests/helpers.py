@@ -1,0 +1,71 @@
+"""What several test modules share: a tiny float64 policy and hand-made meta-batches for the algorithm's tests,
+and the pixel counter of the video tests. (Fixtures live in ``conftest.py``; plain helpers here, imported as
+``from helpers import ...``: the tests folder is on ``sys.path``.)"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from hw14_lib import GaussianMLPPolicy, InnerLoop, MetaBatch, Task, TrajectoryBatch, adapt_all
+from hw14_lib.rl.losses import log_probs
+from hw14_lib.rl.policy import policy_params
+
+OBS_DIM, ACT_DIM = 4, 2
+B, N, T = 2, 2, 3
+TASKS = (Task.backward(), Task("velocity", goal_velocity=1.0))
+
+
+def tiny_policy(*, squash: bool = False, seed: int = 0) -> GaussianMLPPolicy:
+    torch.manual_seed(seed)
+    return GaussianMLPPolicy(OBS_DIM, ACT_DIM, hidden_sizes=(5,), init_log_std=-0.3, squash=squash).double()
+
+
+def leaf_params(policy: GaussianMLPPolicy) -> dict[str, torch.Tensor]:
+    """A detached copy of theta whose tensors are leaves that require grad."""
+    return {k: v.detach().clone().requires_grad_() for k, v in policy_params(policy).items()}
+
+
+def random_batch(generator: torch.Generator) -> TrajectoryBatch:
+    """Random float64 trajectories; ``log_probs`` are placeholders filled in by :func:`make_meta_batch`."""
+    return TrajectoryBatch(
+        observations=torch.randn(B, N, T, OBS_DIM, dtype=torch.float64, generator=generator),
+        raw_actions=torch.randn(B, N, T, ACT_DIM, dtype=torch.float64, generator=generator),
+        rewards=torch.randn(B, N, T, dtype=torch.float64, generator=generator),
+        log_probs=torch.zeros(B, N, T, dtype=torch.float64),
+        tasks=TASKS,
+    )
+
+
+def with_sampling_log_probs(policy: GaussianMLPPolicy, batch: TrajectoryBatch, params: list[dict]) -> TrajectoryBatch:
+    """Record ``log pi(u|s)`` under the parameters each task's data would have been sampled with."""
+    with torch.no_grad():
+        recorded = torch.cat([log_probs(policy, params[b], batch.task(b)) for b in range(B)])
+    return dataclasses.replace(batch, log_probs=recorded)
+
+
+def make_meta_batch(policy: GaussianMLPPolicy, inner: InnerLoop, *, inner_steps: int, seed: int = 0) -> MetaBatch:
+    """A hand-made meta-batch with fixed advantages, as sampling would record it: support ``k`` carries
+    log-probs under ``theta'^(k)``, the query under the final ``theta'``."""
+    generator = torch.Generator().manual_seed(seed)
+    theta = leaf_params(policy)
+    supports: list[TrajectoryBatch] = []
+    advantages: list[torch.Tensor] = []
+    sampling = [theta] * B
+    for _ in range(inner_steps):
+        supports.append(with_sampling_log_probs(policy, random_batch(generator), sampling))
+        advantages.append(torch.randn(B, N, T, dtype=torch.float64, generator=generator))
+        sampling = adapt_all(policy, theta, supports, advantages, inner, create_graph=False)
+    query = with_sampling_log_probs(policy, random_batch(generator), sampling)
+    query_advantages = torch.randn(B, N, T, dtype=torch.float64, generator=generator)
+    return MetaBatch(tuple(supports), tuple(advantages), query, query_advantages)
+
+
+def cheetah_pixels(frame: np.ndarray) -> int:
+    """Pixels of the cheetah's tan and pink body: red well above blue and above green. The floor's
+    checker (black, pale green), its reflections and the grey sky never are."""
+    rgb = frame[..., :3].astype(int)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return int(((r - b > 50) & (r > g) & (r > 90)).sum())
