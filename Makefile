@@ -87,7 +87,7 @@ bench-trpo: $(STAMP)
 # With RAY_ADDRESS=HOST:PORT (or auto) the experiments run as tasks on that Ray cluster instead (docs/cluster.md);
 # RAY_STORAGE names a folder every node reaches.
 results: $(STAMP) $(if $(RAY_ADDRESS),$(CLUSTER_STAMP))
-	$(PY) -m hw14_lib results $(if $(RAY_ADDRESS),--ray $(RAY_ADDRESS) $(if $(RAY_STORAGE),--storage $(RAY_STORAGE)),--jobs 2)
+	$(PY) -m hw14_lib results $(if $(RAY_ADDRESS),ray $(RAY_ADDRESS) $(if $(RAY_STORAGE),--storage $(RAY_STORAGE)),--jobs 2)
 	$(PY) -m hw14_lib protocol --readme README.md
 
 # The later-steps study (results/later_steps/): every finished MAML run re-evaluated with the steps

@@ -1,4 +1,4 @@
-"""The experiment grid on a real Ray cluster (``results --ray``), started here on the loopback interface only.
+"""The experiment grid on a real Ray cluster (``results ray``), started here on the loopback interface only.
 
 The head is ``ray start --head --block`` in its own session (:func:`hw14_lib.study.cluster.local_cluster`), with
 ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` so that every Ray process binds to 127.0.0.1 (checked: the node's address,
@@ -82,7 +82,7 @@ def driver_env() -> dict[str, str]:
 
 
 def grid(address: str, root: Path, *extra: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "hw14_lib", "results", "--ray", address, "--suite", "smoke", "--root", str(root)]
+    command = [sys.executable, "-m", "hw14_lib", "results", "ray", address, "--suite", "smoke", "--root", str(root)]
     return subprocess.Popen(
         [*command, *extra], cwd=REPO, env=driver_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -189,7 +189,7 @@ def test_a_new_driver_after_a_stopped_one_resumes_the_grid(
     assert (tmp_path / "smoke_s1" / "metrics.jsonl").read_bytes().count(b"\n") < 20
     if stop == signal.SIGINT:  # Ctrl-C: an orderly stop that says how to resume
         assert first.returncode == 130, err
-        resume = f"Resume with: python -m hw14_lib results --ray {cluster} --suite smoke --root {tmp_path}"
+        resume = f"Resume with: python -m hw14_lib results ray {cluster} --suite smoke --root {tmp_path}"
         assert out.splitlines()[-1].endswith(resume), out
         assert "Traceback" not in err, err
     out, _ = finish(grid(cluster, tmp_path))
@@ -212,10 +212,11 @@ def test_a_failing_experiment_is_one_line_and_the_others_finish(cluster: str, lo
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--ray", "127.0.0.1:{free}"), "cannot reach a Ray cluster there"),
-        (("--ray", "{cluster}", "--only", "nope"), "unknown experiment 'nope'"),
-        (("--ray", "{cluster}", "--storage", "{file}/sub"), "not writable"),
-        (("--storage", "{tmp}"), "--storage is for --ray only"),
+        (("ray", "127.0.0.1:{free}"), "cannot reach a Ray cluster there"),
+        (("ray", "{cluster}", "--only", "nope"), "unknown experiment 'nope'"),
+        (("ray", "{cluster}", "--storage", "{file}/sub"), "not writable"),
+        (("--storage", "{tmp}"), "invalid choice"),  # --storage belongs to `results ray`
+        (("--jobs", "2", "ray", "{cluster}"), "takes no --jobs or --max-minutes"),
     ],
 )
 def test_bad_cluster_input_is_one_error_line_and_starts_nothing(

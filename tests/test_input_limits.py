@@ -136,7 +136,7 @@ def test_resume_refuses_a_checkpoint_with_a_non_finite_policy(
 
 @pytest.mark.parametrize("reply", [b"", b"HTTP/1.1 400 Bad Request\r\n\r\n"])
 def test_ray_address_of_a_listener_that_is_not_ray_fails_fast(reply: bytes) -> None:
-    """``--ray HOST:PORT`` where something else listens: one line within the timeout, not minutes of retries."""
+    """``results ray HOST:PORT`` where something else listens: one line within the timeout, not minutes of retries."""
     import socket
     import threading
     import time

@@ -1,6 +1,6 @@
 """The experiment grid on a Ray cluster: each experiment one Ray task, resumable and fault tolerant.
 
-``python -m hw14_lib results --ray ADDRESS`` connects to an existing cluster (it starts no Ray service of its own)
+``python -m hw14_lib results ray ADDRESS`` connects to an existing cluster (it starts no Ray service of its own)
 and submits every unfinished experiment as a task that asks for as many CPUs as it has physics threads. A task
 trains into ``STORAGE/<name>/`` with the same run-folder code as the local path (:func:`run_configured`), so a
 finished folder cannot be told apart from a local one; ``STORAGE`` (``--storage``, default ``--root``) must be a
@@ -13,7 +13,7 @@ uninterrupted run's (the local crash-safety guarantee). The driver follows the t
 one line when an experiment starts, at each tenth of its iterations, and when it finishes.
 
 Ray is imported inside these functions only: ``import hw14_lib`` never imports it, and nothing but the
-``--ray`` path needs it (``requirements-cluster.txt``).
+``results ray`` needs it (``requirements-cluster.txt``).
 """
 
 from __future__ import annotations
@@ -73,15 +73,17 @@ def check_address(address: str, *, timeout: float = 3.0) -> None:
         if os.environ.get("RAY_ADDRESS"):
             return check_address(os.environ["RAY_ADDRESS"], timeout=timeout)
         if not Path("/tmp/ray/ray_current_cluster").is_file():
-            raise ClusterError("--ray auto: no Ray cluster runs on this machine (start one with `ray start --head`)")
+            raise ClusterError(
+                "results ray auto: no Ray cluster runs on this machine (start one with `ray start --head`)"
+            )
         return None
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise ClusterError(f"--ray {address!r}: expected HOST:PORT (the head's GCS address) or 'auto'")
+        raise ClusterError(f"results ray {address!r}: expected HOST:PORT (the head's GCS address) or 'auto'")
     try:
         connection = socket.create_connection((host, int(port)), timeout=timeout)
     except OSError as exc:
-        raise ClusterError(f"--ray {address}: cannot reach a Ray cluster there ({exc.strerror or exc})") from None
+        raise ClusterError(f"results ray {address}: cannot reach a Ray cluster there ({exc.strerror or exc})") from None
     with connection:  # any listener accepts the connection; only a gRPC server answers HTTP/2's preface
         reply = b""
         try:
@@ -95,7 +97,8 @@ def check_address(address: str, *, timeout: float = 3.0) -> None:
             pass
     if len(reply) < 9 or reply[3] != HTTP2_SETTINGS:
         raise ClusterError(
-            f"--ray {address}: something listens there, but not a Ray cluster (no gRPC reply within {timeout:g} s)"
+            f"results ray {address}: something listens there, but not a Ray cluster "
+            f"(no gRPC reply within {timeout:g} s)"
         )
     return None
 
@@ -184,7 +187,7 @@ def run_grid(
         import ray
     except ImportError:
         raise ClusterError(
-            "--ray needs Ray: pip install -r requirements-cluster.txt (or `make cluster-venv`)"
+            "results ray needs Ray: pip install -r requirements-cluster.txt (or `make cluster-venv`)"
         ) from None
     ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=True)
     try:
