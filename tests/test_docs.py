@@ -617,9 +617,12 @@ def test_make_targets_exist() -> None:
 def sub_command_help() -> dict[str, str]:
     from hw14_lib.cli import build_parser
 
-    parser = build_parser()
-    action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    return {name: sub.format_help() for name, sub in action.choices.items()}
+    def help_of(parser) -> str:  # a sub-command's own help and its sub-commands' (`results ray --storage`)
+        nested = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+        return parser.format_help() + "".join(help_of(p) for a in nested for p in a.choices.values())
+
+    action = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    return {name: help_of(sub) for name, sub in action.choices.items()}
 
 
 def quoted_commands() -> list[tuple[str, str, str]]:

@@ -506,7 +506,7 @@ def test_benchmark_table_and_numbers_give_the_share_of_the_2core_ceiling() -> No
         "peak_rss_bytes_paper_vel_B40_N20_T200": 2**30,
     }
     table = benchmark_table(bench)
-    assert r"direction TRPO threads=2 & 33\,000 & 30\,000--36\,000 & 43\,\% & 33.0 & 1.50 \\" in table
+    assert r"dir. TRPO, 2 thr. & 33\,000 & 30\,000--36\,000 & 43\,\% & 33.0 & 1.50 \\" in table
     assert r"starter-code loop & 1\,000 & 900--1\,100 & \hwnm &" in table  # no batch of copies: no ceiling
     sheet = NumberSheet()
     benchmark_numbers(sheet, bench)

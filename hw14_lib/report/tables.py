@@ -6,6 +6,7 @@ Missing inputs give "n/a" cells or one "n/a" row naming what is missing, never a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from hw14_lib.report.data import (
     mean_budget,
     seeds_of,
 )
-from hw14_lib.report.numbers import BENCH_CONFIGS, HYPERPARAMETERS, LEARNING_THRESHOLD, STEPS
+from hw14_lib.report.numbers import HYPERPARAMETERS, LEARNING_THRESHOLD, STEPS
 from hw14_lib.report.tex import (
     NA,
     NOT_MEASURED,
@@ -211,10 +212,18 @@ def hyperparameter_table(columns: Mapping[str, dict[str, Any] | None]) -> str:
     return "\n".join(lines) + "\n"
 
 
-CASE_NAMES = {"seed-style": "starter-code loop"} | {
-    f"{config} threads=2 before": f"{config} threads=2, code before" for config in BENCH_CONFIGS
-}
+CASE_NAMES = {"seed-style": "starter-code loop", "gymnasium step (1 core)": "Gymnasium step, 1 core"}
 """How the table names a benchmark case whose name in ``benchmarks/results.json`` is shorthand."""
+
+
+def case_label(case: str) -> str:
+    """The table's short name of a benchmark case: ``"paper direction TRPO threads=2 before"`` -> ``"paper dir.
+    TRPO, 2 thr., code before"``, ``"physics M=800 skip=1 threads=2"`` -> ``"physics 800, skip 1, 2 thr."``."""
+    if case in CASE_NAMES:
+        return CASE_NAMES[case]
+    label = case.replace("direction", "dir.").replace(" M=", " ").replace(" skip=", ", skip ")
+    label = re.sub(r" threads=(\d+)", r", \1 thr.", label)
+    return label.replace(" before", ", code before")
 
 
 def benchmark_table(bench: Mapping[str, Any] | None) -> str:
@@ -234,7 +243,7 @@ def benchmark_table(bench: Mapping[str, Any] | None) -> str:
         span = NA if low is None or high is None else f"{tex_number(low, 0)}--{tex_number(high, 0)}"
         ceiling = as_number(row.get("of_2core_ceiling"))
         cells = [
-            latex_escape(CASE_NAMES.get(str(row["case"]), str(row["case"]))),
+            latex_escape(case_label(str(row["case"]))),
             tex_number(as_number(row.get("steps_per_s")), 0),
             span,
             NOT_MEASURED if ceiling is None else tex_number(100 * ceiling, 0) + r"\,\%",  # no batch of copies
