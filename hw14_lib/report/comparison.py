@@ -122,7 +122,7 @@ def protocol_table(rows: Sequence[Row], *, env: str) -> str:
 def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
     """``table.<env>.<fam>.<method>.k<k>`` (mean over seeds), ``.k<k>.pm`` (with ``±`` std over seeds),
     ``.seeds`` and ``.steps`` (M env steps per seed) for both environments and every method; ``table.h100.k1`` and
-    ``table.h100.seeds`` for the horizon-100 direction run; ``table.paper.<fam>.maml.oracle_ratio`` (percent of our
+    ``table.h100.seeds`` for the horizon-100 direction run; ``table.<env>.<fam>.maml.oracle_ratio`` (percent of our
     oracle after one step) and ``.<method>.gap.k<k>`` (ours minus the paper's MAML, for MAML, MAML with learned step
     sizes and ProMP); ``paper.budget.<fam>``
     (:data:`PAPER_BUDGET_M`) and ``reimpl.<name>.k1``."""
@@ -147,10 +147,9 @@ def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
                         gap = row["returns"][k] - paper_value if row and k < len(row["returns"]) else None
                         sheet.put(f"table.paper.{fam}.{method}.gap.k{k}", gap)
             ratio = None
-            if env == "paper" and maml and oracle and oracle["returns"][0] != 0:
+            if maml and oracle and oracle["returns"][0] != 0:
                 ratio = 100.0 * maml["returns"][1] / oracle["returns"][0]
-            if env == "paper":
-                sheet.put(f"table.paper.{fam}.maml.oracle_ratio", ratio)
+            sheet.put(f"table.{env}.{fam}.maml.oracle_ratio", ratio)
     h100 = rows_of(rows, env="gymnasium", horizon=100).get(("dir", catalogue.REFERENCE))
     sheet.put("table.h100.k1", h100["returns"][1] if h100 else None)
     sheet.put("table.h100.seeds", h100["seeds"] if h100 else None, 0)
