@@ -91,13 +91,16 @@ results: $(STAMP) $(if $(RAY_ADDRESS),$(CLUSTER_STAMP))
 	$(PY) -m hw14_lib protocol --readme README.md
 
 # The later-steps study (results/later_steps/): every finished MAML run re-evaluated with the steps
-# after the first at c * alpha, on its held-out tasks; the three-seed runs also on validation tasks.
+# after the first at c * alpha, on its held-out tasks; the three-seed runs (MAML, ProMP, ANIL) also on validation
+# tasks.
 FINISHED_MAML := $(foreach d,$(wildcard results/*_maml_*),$(if $(wildcard $(d)/summary.json),$(d)))
+# ProMP and ANIL seeds choose their later steps on validation tasks as MAML's do.
+FINISHED_ADAPTERS := $(foreach d,$(wildcard results/*_promp_s[0-9] results/*_anil_s[0-9]),$(if $(wildcard $(d)/summary.json),$(d)))
 # The pretrained baselines get their own step size: each candidate alpha on validation tasks, then
 # the best one-step alpha (PRETRAINED_STEP_SIZES in hw14_lib/report/numbers.py) on the held-out tasks.
 later-steps: $(STAMP)
 	$(PY) -m hw14_lib later-steps $(FINISHED_MAML) --scales 1,0.5,0.25,0
-	$(PY) -m hw14_lib later-steps $(filter $(wildcard results/*_maml_s[0-9]),$(FINISHED_MAML)) \
+	$(PY) -m hw14_lib later-steps $(filter $(wildcard results/*_maml_s[0-9]),$(FINISHED_MAML)) $(FINISHED_ADAPTERS) \
 	  --scales 1,0.5,0.25,0 --validation
 	for a in 0.5 1 2 4 8; do $(PY) -m hw14_lib later-steps results/dir_pretrained --alpha $$a --scales 1 --validation; done
 	for a in 0.003 0.01 0.025; do $(PY) -m hw14_lib later-steps results/vel_pretrained --alpha $$a --scales 1 --validation; done

@@ -234,7 +234,7 @@ def facts() -> dict[str, dict[str, str]]:
         "gymnasium dir oracle share": f"reaches {100 * g_dir['returns'][1] / g_oracle['returns'][0]:.1f}%",
         "gymnasium dir oracle time": wall_time(g_oracle["wall_seconds_per_seed"]),
         "promp dir": f"{ret_pm(pd('promp'), 1)} after one step",
-        "promp vel": f"{ret(pv('promp'), 1)} after one step",
+        "promp vel": ", ".join(ret(pv("promp"), k) for k in (1, 2, 3)) + " after k = 1..3",
         "anil dir": f"on direction {ret_pm(pd('anil'), 1)} after one step",
         "anil vel": ", ".join(ret(pv("anil"), k) for k in (1, 2, 3)),
         "anil vel maml": f"above MAML-TRPO's {ret(pv('maml'), 1)}",
@@ -579,6 +579,10 @@ def test_claims_in_words_hold() -> None:
         assert f"On velocity ({words[seeds]})" in results_text, f"velocity {method}: {words[seeds]}"
     promp_vel = paper_row("velocity", "promp")["returns"][1]
     assert promp_vel > v["returns"][1] and promp_vel > PAPER_CURVES["vel"]["maml"][1], "ProMP on velocity"
+    for method in ("promp", "anil"):  # "reach or pass the paper after every step" (README, docs, report)
+        row = paper_row("velocity", method)
+        assert all(row["returns"][k] >= PAPER_CURVES["vel"]["maml"][k] for k in (1, 2, 3)), method
+        assert row["step_sizes"][1] / row["step_sizes"][0] == 0.5, f"{method}: later steps at c = 0.5"
     dyn_pre, dyn_maml = paper_row("dynamics", "pretrained"), paper_row("dynamics", "maml")
     assert dyn_maml["returns"][1] < dyn_pre["returns"][1], "dynamics: MAML behind the pretrained policy"
     assert dyn_pre["step_sizes"][0] == min(

@@ -132,14 +132,16 @@ def difference_numbers(sheet: NumberSheet, rows: Sequence[Row], *, env: str) -> 
 
 
 def schedule_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
-    """``table.<env>.<fam>.maml.c`` (the validated scale), ``.maml.c1.k<k>`` and ``.pm`` (the ``c = 1`` schedule after
-    ``k = 2, 3``), ``table.paper.<fam>.maml.c1.gap.k<k>`` (minus the paper's MAML) and ``.pretrained.alpha`` (the
-    pretrained policy's validated step size)."""
+    """``table.<env>.<fam>.<method>.c`` (the validated scale of MAML, ProMP, ANIL), ``.maml.c1.k<k>`` and ``.pm``
+    (the ``c = 1`` schedule after ``k = 2, 3``), ``table.paper.<fam>.maml.c1.gap.k<k>`` (minus the paper's MAML)
+    and ``.pretrained.alpha`` (the pretrained policy's validated step size)."""
     for env in ("paper", "gymnasium"):
         by_key = rows_of(rows, env=env)
         for fam in catalogue.paper_families():
             maml, pretrained = by_key.get((fam, catalogue.REFERENCE)), by_key.get((fam, catalogue.PRETRAINED))
-            sheet.put(f"table.{env}.{fam}.maml.c", later_scale_of(maml) if maml else None, 2)
+            for method in (m for m in catalogue.METHODS if m.schedule == "validated"):
+                row = by_key.get((fam, method.name))
+                sheet.put(f"table.{env}.{fam}.{method.name}.c", later_scale_of(row) if row else None, 2)
             alpha = pretrained["step_sizes"][0] if pretrained and pretrained["step_sizes"] else None
             sheet.text(f"table.{env}.{fam}.pretrained.alpha", f"{alpha:g}" if alpha is not None else None)
             paper_row = paper_schedule_row(maml) if maml else None
