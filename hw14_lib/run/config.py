@@ -22,7 +22,7 @@ from hw14_lib.rl.envs import MAX_EPISODE_STEPS
 from hw14_lib.rl.losses import Estimator
 from hw14_lib.rl.make_env import EnvName, EnvSpec
 from hw14_lib.rl.maml import InnerLoop
-from hw14_lib.rl.meta_learners import meta_learner, settings_from
+from hw14_lib.rl.meta_learners import AdamSettings, ProMPSettings, TRPOSettings, meta_learner, settings_from
 from hw14_lib.rl.policy import LOG_STD_BOUNDS
 from hw14_lib.rl.tasks import PARAMETER_COUNTS, DistributionName, TaskDistribution
 from hw14_lib.rl.vector_env import Backend
@@ -99,7 +99,7 @@ class TrainConfig:
     learned_step_sizes: StepSizeMode = "none"
     """'none' (a fixed alpha), 'per_tensor' (MAML++'s LSLR: alpha learned per inner step and parameter tensor; the
     table's method maml_lslr) or 'per_parameter' (Meta-SGD: per inner step and parameter)."""
-    step_size_lr: float = 1e-3
+    step_size_lr: float = AdamSettings.step_size_lr
     """Adam learning rate of the learned log step sizes (after each outer step)."""
     inner_steps: int = 1
     """Number of inner gradient steps, each on fresh support data."""
@@ -121,36 +121,36 @@ class TrainConfig:
     outer_optimizer: OuterOptimizerName = "adam"
     """'adam' (the starter code's), 'trpo' (the MAML paper's) or 'promp' (ProMP: LVC inner step, PPO-clipped outer
     steps)."""
-    outer_lr: float = 3e-4
+    outer_lr: float = AdamSettings.lr
     """Adam learning rate (also ProMP's)."""
-    promp_steps: int = 5
+    promp_steps: int = ProMPSettings.steps
     """ProMP: Adam steps per meta-batch."""
-    promp_clip: float = 0.3
+    promp_clip: float = ProMPSettings.clip
     """ProMP: PPO clipping range eps, in (0, 1)."""
-    promp_kl_coef: float = 5e-4
+    promp_kl_coef: float = ProMPSettings.kl_coef
     """ProMP: the coefficient of the inner-step KL penalty (fixed, as in ProMP's MuJoCo runs; the initial one when
     adaptive)."""
-    promp_adaptive_kl: bool = False
+    promp_adaptive_kl: bool = ProMPSettings.adaptive_kl
     """ProMP: adapt the KL coefficient after each meta-batch towards ``promp_target_kl`` (halved below target / 1.5,
     doubled above 1.5 target). Off by default: on the paper's direction tasks the doubling lagged the inner KL by
     ten iterations, then held the inner step near zero and adaptation collapsed."""
-    promp_target_kl: float = 0.01
+    promp_target_kl: float = ProMPSettings.target_kl
     """ProMP: the inner step's KL that an adaptive penalty coefficient adapts towards."""
-    weight_decay: float = 1e-4
+    weight_decay: float = AdamSettings.weight_decay
     """Adam L2 weight decay."""
-    grad_clip: float | None = None
+    grad_clip: float | None = AdamSettings.grad_clip
     """Clip the meta-gradient's norm to this value (Adam); null disables."""
-    trpo_max_kl: float = 0.01
+    trpo_max_kl: float = TRPOSettings.max_kl
     """TRPO trust-region size delta (mean KL)."""
-    trpo_cg_iterations: int = 10
+    trpo_cg_iterations: int = TRPOSettings.cg_iterations
     """Conjugate-gradient iterations per TRPO step."""
-    trpo_cg_damping: float = 1e-5
+    trpo_cg_damping: float = TRPOSettings.cg_damping
     """Damping added to the Fisher-vector products."""
-    trpo_line_search_steps: int = 15
+    trpo_line_search_steps: int = TRPOSettings.line_search_steps
     """Backtracking steps of the line search."""
-    trpo_backtrack_ratio: float = 0.8
+    trpo_backtrack_ratio: float = TRPOSettings.backtrack_ratio
     """Step shrink factor of each backtracking step, in (0, 1)."""
-    trpo_curvature_trajectories: int | None = None
+    trpo_curvature_trajectories: int | None = TRPOSettings.curvature_trajectories
     """Estimate the trust-region curvature on this many trajectories per task (null: all)."""
 
     # --- policy ---
