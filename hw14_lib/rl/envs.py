@@ -32,7 +32,7 @@ class HalfCheetahTaskEnv(gym.Wrapper):
 
     The original reward is kept in ``info["original_reward"]`` and the task reward in
     ``info["task_reward"]``; the 5-tuple API is unchanged, the dynamics too unless the task scales them (a dynamics
-    task rescales the model in place, :mod:`hw14_lib.rl.dynamics`), and so are observations unless
+    or joint task rescales the model in place, :mod:`hw14_lib.rl.dynamics`), and so are observations unless
     ``task_in_observation`` appends the task's :attr:`~hw14_lib.rl.tasks.Task.parameters` (``task_parameters`` of
     them: an oracle's input).
     """
@@ -67,7 +67,7 @@ class HalfCheetahTaskEnv(gym.Wrapper):
     def task(self, task: Task) -> None:
         if not isinstance(task, Task):
             raise TypeError(f"task must be a hw14_lib.Task, got {type(task).__name__}")
-        self._dynamics.set(task.dynamics)
+        self._dynamics.set(task.model_factors)
         self._task = task
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:

@@ -26,8 +26,8 @@ class EnvSpec:
 
     Attributes:
         name: ``"gymnasium"`` (HalfCheetah-v5) or ``"paper"`` (:mod:`hw14_lib.rl.paper_env`).
-        task_in_observation: the task's parameters (direction ``d``, goal velocity ``v``, or a dynamics task's
-            log-factors) are appended to every observation: the input of the paper's oracle.
+        task_in_observation: the task's :attr:`~hw14_lib.rl.tasks.Task.parameters` (``d``, ``v``, a dynamics
+            task's log-factors or a joint task's one-hot motor) end every observation: the paper's oracle's input.
         task_parameters: how many (:data:`~hw14_lib.rl.tasks.PARAMETER_COUNTS`).
     """
 

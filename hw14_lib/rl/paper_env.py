@@ -55,7 +55,7 @@ class PaperHalfCheetahEnv(HalfCheetahEnv):
     Args:
         task: the task whose reward :meth:`step` returns (default: backward).
         task_in_observation: append :attr:`Task.parameters` to the observation (an oracle's input).
-        task_parameters: how many values that is (1; 3 for dynamics tasks, whose factors rescale the model).
+        task_parameters: how many values that is (:data:`~hw14_lib.rl.tasks.PARAMETER_COUNTS`).
         **kwargs: rendering options of Gymnasium's MuJoCo environments (``render_mode``, ``width``, ``height``,
             ``camera_name``).
 
@@ -81,7 +81,7 @@ class PaperHalfCheetahEnv(HalfCheetahEnv):
 
     @task.setter
     def task(self, task: Task) -> None:
-        self._dynamics.set(task.dynamics)
+        self._dynamics.set(task.model_factors)
         self._task = task
 
     def reset_model(self) -> np.ndarray:
@@ -176,7 +176,7 @@ class PaperHalfCheetahVectorEnv(HalfCheetahVectorEnv):
 
     def _set_tasks(self, tasks: list[Task]) -> None:
         super()._set_tasks(tasks)
-        self._kinematic_models = self._kinematics.models([t.dynamics for t in tasks])
+        self._kinematic_models = self._kinematics.models([t.model_factors for t in tasks])
 
     def observation_size(self) -> int:
         """20: ``qpos[1:]``, ``qvel`` and the torso subtree's centre of mass (x, y, z)."""

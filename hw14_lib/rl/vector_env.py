@@ -53,9 +53,9 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         num_threads: C++ threads for the physics (1 runs inline).
         max_episode_steps: truncation length, as HalfCheetah-v5's ``TimeLimit`` (1000).
         task_in_observation: append each copy's :attr:`Task.parameters` to its observation (an oracle's input).
-        task_parameters: how many values that is (1 for direction and velocity, 3 for dynamics).
+        task_parameters: how many values that is (:data:`~hw14_lib.rl.tasks.PARAMETER_COUNTS`).
 
-    A dynamics task's copy steps a model of its own (:class:`~hw14_lib.rl.dynamics.ModelCache`).
+    A dynamics or joint task's copy steps a model of its own (:class:`~hw14_lib.rl.dynamics.ModelCache`).
 
     Observations have shape (M, 17) (plus an oracle's task parameters) and actions (M, 6) in [-1, 1] (MuJoCo clamps
     values outside; the control cost, as in HalfCheetah-v5, uses the action as given). Autoreset follows
@@ -156,7 +156,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
             )
         self._tasks = tasks
         self._parameters = np.array([t.parameters for t in tasks]) if self.task_in_observation else None
-        self._models = self._model_cache.models([t.dynamics for t in tasks])
+        self._models = self._model_cache.models([t.model_factors for t in tasks])
 
     def get_attr(self, name: str) -> tuple[Any, ...]:
         """``get_attr('task')`` returns the M tasks, as ``SyncVectorEnv`` does."""

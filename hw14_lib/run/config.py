@@ -48,8 +48,8 @@ class TrainConfig:
     """'gymnasium' (HalfCheetah-v5: dt 0.05 s, 17-d observation) or 'paper' (the MAML paper's rllab half-cheetah:
     dt 0.01 s, centre-of-mass reward, 0.05 ||clip(a)||^2 with ctrl_weight 0.5, 20-d observation)."""
     task: DistributionName = "backward"
-    """Task distribution p(T): 'backward' (the starter code's single task), 'direction', 'velocity' or 'dynamics'
-    (masses, damping and friction scaled, running forward)."""
+    """Task distribution p(T): 'backward' (the starter code's single task), 'direction', 'velocity', 'dynamics' (masses,
+    damping, friction scaled) or 'crippled'/'reversed' (one motor's gear times 0/-1), the last three running forward."""
     velocity_low: float = 0.0
     """Lower end of the goal-velocity range U[low, high] (velocity tasks)."""
     velocity_high: float = 2.0
@@ -114,7 +114,7 @@ class TrainConfig:
     """Entropy bonus beta in the support loss."""
 
     oracle: bool = False
-    """The paper's oracle: the task's parameters (d, v, or a dynamics task's log-factors) are appended to the
+    """The paper's oracle: the task's parameters (d, v, a dynamics task's log-factors, a joint's one-hot) end the
     observation; needs objective 'pretrain' (no adaptation). Its table result is the return at theta (k = 0)."""
 
     # --- outer loop ---

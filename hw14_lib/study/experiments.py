@@ -158,6 +158,18 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         for family in ("dir", "vel")
         for seed in (0, 1, 2)
     ),
+    # The joint families (one motor crippled or reversed): oracle and pretrained first (does adaptation matter?),
+    # then MAML seeds and the random baseline, as on the dynamics family.
+    *(
+        Experiment(f"paper_{short}_{method}", f"configs/paper_{family}.yaml", overrides, group="extension")
+        for short, family in (("crip", "crippled"), ("rev", "reversed"))
+        for method, overrides in (
+            ("oracle", {"objective": "pretrain", "iterations": 100, "oracle": True}),
+            ("pretrained", {"objective": "pretrain", "iterations": 100}),
+        )
+    ),
+    *_seeds("paper_rev_maml", "configs/paper_reversed.yaml", (0, 1, 2)),
+    Experiment("paper_rev_random", "configs/paper_reversed.yaml", train=False, group="extension"),
 )
 
 
