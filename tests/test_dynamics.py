@@ -10,13 +10,13 @@ import mujoco
 import numpy as np
 import pytest
 
-from hw14_lib.rl.dynamics import ModelCache
+from hw14_lib.rl.dynamics import DEFAULT_FACTORS, ModelCache
 from hw14_lib.rl.make_env import EnvSpec, make_task_vector_env
 from hw14_lib.rl.tasks import PARAMETER_COUNTS, Task, placeholder_task, sample_tasks
 from hw14_lib.rl.vector_env import half_cheetah_xml_path
 from hw14_lib.run.config import TrainConfig
 
-FACTORS = (1.5, 0.7, 1.3)
+FACTORS = (1.5, 0.7, 1.3, *DEFAULT_FACTORS[3:])
 SCALED = {"body_mass": 0, "body_inertia": 0, "dof_damping": 1, "geom_friction": 2}
 DERIVED = {"body_subtreemass", "dof_M0", "body_invweight0", "dof_invweight0", "tendon_invweight0", "actuator_acc0",
            "stat", "cam_pos0", "cam_poscom0", "cam_mat0", "light_pos0", "light_poscom0", "light_dir0"}  # fmt: skip
@@ -40,10 +40,11 @@ def test_a_tasks_model_differs_from_the_default_exactly_by_its_factors() -> None
 
 def test_the_cache_keeps_only_the_models_in_use() -> None:
     cache = ModelCache(mujoco.MjModel.from_xml_path(half_cheetah_xml_path()))
-    first = cache.models([FACTORS, FACTORS, (1.0, 1.0, 1.0)])
+    first = cache.models([FACTORS, FACTORS, DEFAULT_FACTORS])
     assert first[0] is first[1] and first[2] is cache.base_model  # one model per distinct factors
-    cache.models([(2.0, 2.0, 2.0)])
-    assert set(cache._models) == {(2.0, 2.0, 2.0), (1.0, 1.0, 1.0)}  # the old tasks' models are dropped
+    heavier = (2.0, 2.0, 2.0, *DEFAULT_FACTORS[3:])
+    cache.models([heavier])
+    assert set(cache._models) == {heavier, DEFAULT_FACTORS}  # the old tasks' models are dropped
 
 
 def test_dynamics_tasks_are_log_uniform_and_tell_an_oracle_their_log_factors() -> None:

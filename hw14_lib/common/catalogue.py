@@ -136,6 +136,9 @@ FAMILIES: tuple[Family, ...] = (
         gymnasium=True,
     ),
     Family("dyn", "dynamics"),
+    Family("crip", "crippled"),
+    Family("rev", "reversed"),
+    Family("sgn", "signs"),
 )
 """Every task family of the paper-protocol table, in the order of the tables."""
 

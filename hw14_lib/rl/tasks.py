@@ -1,15 +1,16 @@
 """Task distributions for HalfCheetah meta-RL and the reward each task assigns.
 
 A direction or velocity task changes only the reward, never the dynamics, so one MuJoCo model serves them all; a
-dynamics task scales the model's masses, damping and friction, and a joint task one motor's gear (crippled: ``g =
-0``, the motor disabled as in Nagabandi et al. 2019; reversed: ``g = -1``), both in the model
-(:mod:`hw14_lib.rl.dynamics`) and both reward running forward. Rewards are recomputed from the quantities
+dynamics task scales the model's masses, damping and friction, and a motors task the gears of the six motors
+(crippled: one motor disabled, ``g_j = 0``, as in Nagabandi et al. 2019; reversed: one motor reversed, ``g_j = -1``;
+signs: each motor reversed with probability 1/2), both in the model (:mod:`hw14_lib.rl.dynamics`) and both reward
+running forward. Rewards are recomputed from the quantities
 Gymnasium's ``HalfCheetah-v5`` reports in its step ``info`` (``reward_forward = x_velocity`` and
 ``reward_ctrl = -0.1 * ||a||^2``):
 
 * direction ``d``:      ``r = d * forward_weight * reward_forward + ctrl_weight * reward_ctrl``
 * goal velocity ``v``:  ``r = -|x_velocity - v| + ctrl_weight * reward_ctrl``
-* dynamics ``(m, b, f)`` and joint ``j``: ``r = forward_weight * reward_forward + ctrl_weight * reward_ctrl``
+* dynamics ``(m, b, f)`` and motors ``g``: ``r = forward_weight * reward_forward + ctrl_weight * reward_ctrl``
 
 The course's ``HalfCheetahBackward`` task is the direction task with ``d = -1``.
 """
@@ -21,8 +22,8 @@ from typing import Literal, get_args
 
 import numpy as np
 
-TaskKind = Literal["direction", "velocity", "dynamics", "joint"]
-DistributionName = Literal["backward", "direction", "velocity", "dynamics", "crippled", "reversed"]
+TaskKind = Literal["direction", "velocity", "dynamics", "motors"]
+DistributionName = Literal["backward", "direction", "velocity", "dynamics", "crippled", "reversed", "signs"]
 TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
 TASK_DISTRIBUTIONS: tuple[str, ...] = get_args(DistributionName)
 
@@ -30,29 +31,33 @@ DEFAULT_FORWARD_WEIGHT = 1.0
 DEFAULT_CTRL_WEIGHT = 0.05
 DEFAULT_DYNAMICS_RANGE = (0.5, 2.0)
 JOINTS = ("bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot")
-"""The half-cheetah's motors, in the model's order (a joint task's ``joint`` indexes them)."""
-JOINT_GAINS: dict[str, float] = {"crippled": 0.0, "reversed": -1.0}
-"""The gear factor ``g`` a joint family gives its task's motor."""
+"""The half-cheetah's motors, in the model's order (the order of a motors task's gears)."""
+INTACT = (1.0,) * len(JOINTS)
+"""Every motor's own gear."""
+ONE_MOTOR_GEARS: dict[str, float] = {"crippled": 0.0, "reversed": -1.0}
+"""The families that change one motor, drawn uniformly, and the factor its gear gets."""
+MOTOR_FAMILIES = (*ONE_MOTOR_GEARS, "signs")
+"""The families of motors tasks: one motor crippled or reversed, or every motor's sign drawn (``signs``)."""
 PARAMETER_COUNTS: dict[str, int] = {
-    "backward": 1, "direction": 1, "velocity": 1, "dynamics": 3, "crippled": len(JOINTS), "reversed": len(JOINTS)
+    "backward": 1, "direction": 1, "velocity": 1, "dynamics": 3, **{name: len(JOINTS) for name in MOTOR_FAMILIES}
 }  # fmt: skip
 """Length of :attr:`Task.parameters` for each distribution (the oracle's extra inputs)."""
 
 
 @dataclass(frozen=True)
 class Task:
-    """One MDP of the family: a running direction, a goal velocity, scaled dynamics, or one motor's gear scaled.
+    """One MDP of the family: a running direction, a goal velocity, scaled dynamics, or the motors' gears scaled.
 
     Attributes:
-        kind: ``"direction"``, ``"velocity"``, ``"dynamics"`` or ``"joint"``.
+        kind: ``"direction"``, ``"velocity"``, ``"dynamics"`` or ``"motors"``.
         direction: ``d`` in {-1, +1}; used when ``kind == "direction"``.
         goal_velocity: ``v`` in m/s; used when ``kind == "velocity"``.
         forward_weight: weight of ``reward_forward`` for direction and dynamics tasks.
         ctrl_weight: weight of ``reward_ctrl`` (which is <= 0) for every task.
         mass, damping, friction: factors of the model's masses and inertias, joint damping and friction
             (``kind == "dynamics"``; 1 for the others).
-        joint, joint_gain: the motor (index into :data:`JOINTS`) whose gear is multiplied by ``joint_gain``
-            (``kind == "joint"``; -1 and 1 for the others).
+        gears: the factors of the six motors' gears, in the order of :data:`JOINTS` (``kind == "motors"``; all 1
+            for the others).
     """
 
     kind: TaskKind = "direction"
@@ -63,8 +68,7 @@ class Task:
     mass: float = 1.0
     damping: float = 1.0
     friction: float = 1.0
-    joint: int = -1
-    joint_gain: float = 1.0
+    gears: tuple[float, ...] = INTACT
 
     def __post_init__(self) -> None:
         if self.kind not in TASK_KINDS:
@@ -80,12 +84,10 @@ class Task:
                 raise ValueError(f"Task.{name}={value!r} must be a positive finite factor")
         if self.kind != "dynamics" and self.dynamics != (1.0, 1.0, 1.0):
             raise ValueError(f"Task.kind={self.kind!r} keeps the model's dynamics; factors need kind 'dynamics'")
-        if self.kind == "joint" and self.joint not in range(len(JOINTS)):
-            raise ValueError(f"Task.joint={self.joint!r} is not a motor; use 0..{len(JOINTS) - 1} ({'/'.join(JOINTS)})")
-        if self.kind != "joint" and (self.joint, self.joint_gain) != (-1, 1.0):
-            raise ValueError(f"Task.kind={self.kind!r} keeps every motor; a joint and its gain need kind 'joint'")
-        if not np.isfinite(self.joint_gain):
-            raise ValueError(f"Task.joint_gain={self.joint_gain!r} must be a finite number")
+        if len(self.gears) != len(JOINTS) or not np.isfinite(self.gears).all():
+            raise ValueError(f"Task.gears={self.gears!r} must be {len(JOINTS)} finite factors ({', '.join(JOINTS)})")
+        if self.kind != "motors" and tuple(self.gears) != INTACT:
+            raise ValueError(f"Task.kind={self.kind!r} keeps every motor; gears need kind 'motors'")
 
     @classmethod
     def backward(cls, *, ctrl_weight: float = DEFAULT_CTRL_WEIGHT) -> Task:
@@ -94,9 +96,9 @@ class Task:
 
     def label(self) -> str:
         """Short name: ``'backward'`` or ``'forward'`` for a direction, ``'v=1.25'`` for a goal velocity,
-        ``'m=1.20,b=0.80,f=1.50'`` for dynamics, ``'bthigh x-1'`` for a joint task."""
-        if self.kind == "joint":
-            return f"{JOINTS[self.joint]} x{self.joint_gain:g}"
+        ``'m=1.20,b=0.80,f=1.50'`` for dynamics, ``'bthigh x-1'`` (the changed motors) for a motors task."""
+        if self.kind == "motors":
+            return " ".join(f"{name} x{g:g}" for name, g in zip(JOINTS, self.gears, strict=True) if g != 1) or "intact"
         if self.kind == "direction":
             return "backward" if self.direction < 0 else "forward"
         if self.kind == "dynamics":
@@ -111,17 +113,14 @@ class Task:
     @property
     def model_factors(self) -> tuple[float, ...]:
         """Everything the task changes in the model, ``(m, b, f, g_1..g_6)`` (:mod:`hw14_lib.rl.dynamics`)."""
-        gains = [1.0] * len(JOINTS)
-        if self.kind == "joint":
-            gains[self.joint] = float(self.joint_gain)
-        return self.dynamics + tuple(gains)
+        return self.dynamics + tuple(float(g) for g in self.gears)
 
     @property
     def parameters(self) -> tuple[float, ...]:
-        """What an oracle is told: ``(d,)``, ``(v,)``, the log-factors ``(log m, log b, log f)``, or the one-hot
-        motor of a joint task (6,)."""
-        if self.kind == "joint":
-            return tuple(float(j == self.joint) for j in range(len(JOINTS)))
+        """What an oracle is told: ``(d,)``, ``(v,)``, the log-factors ``(log m, log b, log f)``, or a motors
+        task's gears (6,)."""
+        if self.kind == "motors":
+            return tuple(float(g) for g in self.gears)
         if self.kind == "dynamics":
             return tuple(float(np.log(x)) for x in self.dynamics)
         return (self.direction if self.kind == "direction" else self.goal_velocity,)
@@ -168,10 +167,10 @@ def task_rewards(
 
 def placeholder_task(distribution: DistributionName) -> Task:
     """A task of ``distribution``'s kind to build an environment with before the real tasks are set (the
-    backward task, the default dynamics, or the first motor at gain 1): an oracle environment needs the right number
-    of parameters."""
-    if distribution in JOINT_GAINS:
-        return Task("joint", joint=0)
+    backward task, the default dynamics, or the intact motors): an oracle environment needs the right number of
+    parameters."""
+    if distribution in MOTOR_FAMILIES:
+        return Task("motors")
     return Task("dynamics") if distribution == "dynamics" else Task.backward()
 
 
@@ -190,7 +189,8 @@ def sample_tasks(
     * ``"direction"``: ``d ~ Uniform{-1, +1}``;
     * ``"velocity"``: ``v ~ U[low, high]``;
     * ``"dynamics"``: each of ``(m, b, f)`` log-uniform in ``dynamics_range``;
-    * ``"crippled"``, ``"reversed"``: the motor ``j ~ Uniform{0..5}``, its gear times 0 or -1 (:data:`JOINT_GAINS`).
+    * ``"crippled"``, ``"reversed"``: the motor ``j ~ Uniform{0..5}``, its gear times 0 or -1 (:data:`ONE_MOTOR_GEARS`);
+    * ``"signs"``: each motor's gear times ``s_j ~ Uniform{-1, +1}``, independently (64 tasks).
 
     Raises:
         ValueError: for an unknown distribution, ``n < 1`` or ``low > high``.
@@ -217,11 +217,14 @@ def sample_tasks(
             Task("dynamics", mass=float(m), damping=float(b), friction=float(f), ctrl_weight=ctrl_weight)
             for m, b, f in factors
         ]
-    if distribution in JOINT_GAINS:
-        joints = rng.integers(0, len(JOINTS), size=n)
-        gain = JOINT_GAINS[distribution]
-        return [Task("joint", joint=int(j), joint_gain=gain, ctrl_weight=ctrl_weight) for j in joints]
-    raise ValueError(f"task distribution {distribution!r} is unknown; use one of {', '.join(TASK_DISTRIBUTIONS)}")
+    if distribution in ONE_MOTOR_GEARS:
+        gears = np.ones((n, len(JOINTS)))
+        gears[np.arange(n), rng.integers(0, len(JOINTS), size=n)] = ONE_MOTOR_GEARS[distribution]
+    elif distribution == "signs":
+        gears = rng.choice(np.array([-1.0, 1.0]), size=(n, len(JOINTS)))
+    else:
+        raise ValueError(f"task distribution {distribution!r} is unknown; use one of {', '.join(TASK_DISTRIBUTIONS)}")
+    return [Task("motors", gears=tuple(float(g) for g in row), ctrl_weight=ctrl_weight) for row in gears]
 
 
 def evaluation_tasks(

@@ -158,18 +158,18 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         for family in ("dir", "vel")
         for seed in (0, 1, 2)
     ),
-    # The joint families (one motor crippled or reversed): oracle and pretrained first (does adaptation matter?),
-    # then MAML seeds and the random baseline, as on the dynamics family.
+    # The motors families (one motor crippled or reversed, or every motor's sign drawn): oracle and pretrained first
+    # (does adaptation matter?), then MAML seeds and the random baseline, as on the dynamics family.
     *(
         Experiment(f"paper_{short}_{method}", f"configs/paper_{family}.yaml", overrides, group="extension")
-        for short, family in (("crip", "crippled"), ("rev", "reversed"))
+        for short, family in (("crip", "crippled"), ("rev", "reversed"), ("sgn", "signs"))
         for method, overrides in (
             ("oracle", {"objective": "pretrain", "iterations": 100, "oracle": True}),
             ("pretrained", {"objective": "pretrain", "iterations": 100}),
         )
     ),
-    *_seeds("paper_rev_maml", "configs/paper_reversed.yaml", (0, 1, 2)),
-    Experiment("paper_rev_random", "configs/paper_reversed.yaml", train=False, group="extension"),
+    *_seeds("paper_sgn_maml", "configs/paper_signs.yaml", (0, 1, 2)),
+    Experiment("paper_sgn_random", "configs/paper_signs.yaml", train=False, group="extension"),
 )
 
 
