@@ -32,7 +32,8 @@ from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.maml import InnerLoop, MetaBatch, adapt, adapt_all, meta_objective
 from hw14_lib.rl.policy import GaussianMLPPolicy, load_policy, policy_params, save_policy
 from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
-from hw14_lib.rl.tasks import Task, sample_tasks
+from hw14_lib.rl.task_families import sample_tasks
+from hw14_lib.rl.tasks import Task
 from hw14_lib.rl.vector_env import HalfCheetahVectorEnv
 from hw14_lib.run.config import TrainConfig
 

@@ -12,7 +12,8 @@ import pytest
 
 from hw14_lib.rl.dynamics import DEFAULT_FACTORS, ModelCache
 from hw14_lib.rl.make_env import EnvSpec, make_task_vector_env
-from hw14_lib.rl.tasks import PARAMETER_COUNTS, Task, placeholder_task, sample_tasks
+from hw14_lib.rl.task_families import TaskDistribution, sample_tasks
+from hw14_lib.rl.tasks import Task
 from hw14_lib.rl.vector_env import half_cheetah_xml_path
 from hw14_lib.run.config import TrainConfig
 
@@ -53,7 +54,8 @@ def test_dynamics_tasks_are_log_uniform_and_tell_an_oracle_their_log_factors() -
     assert logs.min() >= np.log(0.5) and logs.max() <= np.log(2.0)
     assert abs(logs.mean()) < 0.02 and logs.std() == pytest.approx(np.log(4.0) / np.sqrt(12), rel=0.05)
     assert tasks[0].parameters == tuple(np.log(tasks[0].dynamics)) and len(tasks[0].parameters) == 3
-    assert PARAMETER_COUNTS["dynamics"] == 3 and placeholder_task("dynamics").dynamics == (1.0, 1.0, 1.0)
+    dynamics = TaskDistribution("dynamics")
+    assert dynamics.parameter_count == 3 and dynamics.placeholder.dynamics == (1.0, 1.0, 1.0)
     assert Task("dynamics", mass=1.2, damping=0.8, friction=1.5).label() == "m=1.20,b=0.80,f=1.50"
     with pytest.raises(ValueError, match="factors need kind 'dynamics'"):
         Task("velocity", mass=2.0)
@@ -68,8 +70,8 @@ def test_batched_dynamics_env_equals_per_task_gymnasium_envs_step_by_step(env: s
     first = sample_tasks(3, np.random.default_rng(1), distribution="dynamics", ctrl_weight=ctrl)
     second = sample_tasks(3, np.random.default_rng(2), distribution="dynamics", ctrl_weight=ctrl)
     spec = EnvSpec(env, task_in_observation=oracle, task_parameters=3)
-    fast = make_task_vector_env([placeholder_task("dynamics")] * 3, env=spec)
-    reference = make_task_vector_env([placeholder_task("dynamics")] * 3, env=spec, backend="gymnasium")
+    fast = make_task_vector_env([Task("dynamics")] * 3, env=spec)
+    reference = make_task_vector_env([Task("dynamics")] * 3, env=spec, backend="gymnasium")
     rng = np.random.default_rng(3)
     for tasks, seed in ((first, 5), (second, 6)):  # the models follow set_attr
         fast.set_attr("task", tasks)

@@ -15,7 +15,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from hw14_lib import HalfCheetahBackward, HalfCheetahTaskEnv, HalfCheetahVectorEnv, Task, make_task_vector_env
 from hw14_lib.rl.envs import BASE_ENV_ID
-from hw14_lib.rl.tasks import sample_tasks
+from hw14_lib.rl.task_families import sample_tasks
 
 OBS_DIM, ACT_DIM = 17, 6
 

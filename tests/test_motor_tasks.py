@@ -11,18 +11,11 @@ import pytest
 from hw14_lib.rl.dynamics import ModelCache
 from hw14_lib.rl.make_env import EnvSpec, make_task_vector_env
 from hw14_lib.rl.paper_env import PAPER_CTRL_WEIGHT, PaperHalfCheetahVectorEnv, paper_model
-from hw14_lib.rl.tasks import (
-    INTACT,
-    JOINTS,
-    MOTOR_FAMILIES,
-    ONE_MOTOR_GEARS,
-    PARAMETER_COUNTS,
-    Task,
-    placeholder_task,
-    sample_tasks,
-)
+from hw14_lib.rl.task_families import ONE_MOTOR_GEARS, TaskDistribution, sample_tasks
+from hw14_lib.rl.tasks import INTACT, JOINTS, Task
 from hw14_lib.run.config import TrainConfig
 
+MOTOR_FAMILIES = (*ONE_MOTOR_GEARS, "signs")
 MOTOR = 3  # fthigh
 
 
@@ -84,7 +77,8 @@ def test_motor_families_draw_every_motor_and_tell_the_oracle_the_gears(family: s
         assert set(gears.ravel()) == {-1.0, 1.0} and np.abs(changed.mean(axis=0) - 0.5).max() < 0.07
         assert len({t.gears for t in tasks}) > 55
     assert tasks[0].parameters == tasks[0].gears
-    assert PARAMETER_COUNTS[family] == len(JOINTS) == len(placeholder_task(family).parameters)
+    distribution = TaskDistribution(family)
+    assert distribution.parameter_count == len(JOINTS) == len(distribution.placeholder.parameters)
     assert one_motor(-1.0, 0).label() == "bthigh x-1" and Task("motors").label() == "intact"
     cfg = TrainConfig(task=family, env="paper", oracle=True, objective="pretrain")
     assert cfg.observation_dim == 20 + len(JOINTS)
@@ -103,8 +97,8 @@ def test_bad_motors_tasks_are_refused_with_one_line() -> None:
 def test_batched_motors_env_equals_per_task_gymnasium_envs_step_by_step(env: str) -> None:
     tasks = sample_tasks(3, np.random.default_rng(4), distribution="signs", ctrl_weight=0.5)
     spec = EnvSpec(env, task_in_observation=True, task_parameters=len(JOINTS))
-    fast = make_task_vector_env([placeholder_task("reversed")] * 3, env=spec)
-    reference = make_task_vector_env([placeholder_task("reversed")] * 3, env=spec, backend="gymnasium")
+    fast = make_task_vector_env([Task("motors")] * 3, env=spec)
+    reference = make_task_vector_env([Task("motors")] * 3, env=spec, backend="gymnasium")
     fast.set_attr("task", tasks)
     reference.set_attr("task", tasks)
     obs_fast, _ = fast.reset(seed=5)

@@ -14,7 +14,7 @@ import torch
 
 from hw14_lib.common.seeds import PROTOCOL_SEED_OFFSET
 from hw14_lib.report.numbers import PRETRAINED_STEP_SIZES
-from hw14_lib.rl.tasks import evaluation_tasks, sample_tasks
+from hw14_lib.rl.task_families import TaskDistribution, sample_tasks
 from hw14_lib.run.config import TrainConfig
 from hw14_lib.run.training import make_policy
 from hw14_lib.study.protocol import evaluate_protocol, table_row
@@ -41,7 +41,7 @@ def test_protocol_draws_its_own_tasks_and_reports_the_standard_error() -> None:
     np.testing.assert_allclose(result["sem"], returns.std(1, ddof=1) / math.sqrt(5))
     expected = sample_tasks(5, np.random.default_rng(3 + PROTOCOL_SEED_OFFSET), distribution="velocity")
     assert result["tasks"] == [t.label() for t in expected]
-    held_out = evaluation_tasks("velocity", 5, seed=3 + 10_000)
+    held_out = TaskDistribution("velocity").evaluation(5, seed=3 + 10_000)
     assert result["tasks"] != [t.label() for t in held_out], "the protocol's tasks are not the final evaluation's"
     again = evaluate_protocol(cfg, policy, alpha=0.1, later_scale=0.5, tasks=5)
     assert again["returns"] == result["returns"]  # seeded

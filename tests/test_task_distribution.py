@@ -9,24 +9,45 @@ import numpy as np
 import pytest
 
 from hw14_lib.cli import main
-from hw14_lib.rl.tasks import TaskDistribution, evaluation_tasks, sample_tasks
+from hw14_lib.rl.task_families import TaskDistribution
+from hw14_lib.rl.tasks import Task
 from hw14_lib.run.config import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("name", ["backward", "direction", "velocity", "dynamics"])
-def test_the_object_draws_what_the_functions_draw(name: str) -> None:
+def test_each_family_draws_what_its_definition_says(name: str) -> None:
     family = TaskDistribution(name, velocity_range=(0.5, 1.5), dynamics_range=(0.8, 1.25), ctrl_weight=0.5)
-    kwargs = {"velocity_range": (0.5, 1.5), "dynamics_range": (0.8, 1.25), "ctrl_weight": 0.5}
-    expected = sample_tasks(6, np.random.default_rng(3), distribution=name, **kwargs)
-    assert family.sample(6, np.random.default_rng(3)) == expected
-    assert family.evaluation(4, seed=9) == evaluation_tasks(name, 4, seed=9, **kwargs)
+    tasks = family.sample(6, np.random.default_rng(3))
+    rng = np.random.default_rng(3)  # the naive draws, from the same generator
+    if name == "backward":
+        assert tasks == [Task.backward(ctrl_weight=0.5)] * 6
+    elif name == "direction":
+        assert [t.direction for t in tasks] == list(rng.choice([-1.0, 1.0], size=6))
+    elif name == "velocity":
+        assert [t.goal_velocity for t in tasks] == list(rng.uniform(0.5, 1.5, size=6))
+    else:
+        expected = np.exp(rng.uniform(np.log(0.8), np.log(1.25), size=(6, 3)))
+        np.testing.assert_array_equal([t.dynamics for t in tasks], expected)
+    assert {t.ctrl_weight for t in tasks} == {0.5}
     assert family.parameter_count == (3 if name == "dynamics" else 1)
+    held_out = family.evaluation(4, seed=9)
+    if name in ("backward", "direction"):  # a family's fixed held-out tasks
+        assert [t.label() for t in held_out] == (["backward"] if name == "backward" else ["backward", "forward"])
+    else:  # fresh draws from their own seed
+        assert held_out == family.sample(4, np.random.default_rng(9))
+
+
+def test_an_unknown_family_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"task distribution 'uphill' is unknown; use one of backward, direction"):
+        TaskDistribution("uphill")
+    with pytest.raises(ValueError, match=r"config field 'task' has value 'uphill'; allowed: one of 'backward'"):
+        TrainConfig(task="uphill")
 
 
 def test_the_paper_configs_give_the_papers_control_cost() -> None:
-    for name in ("paper_dir", "paper_vel", "paper_dyn"):
+    for name in ("paper_dir", "paper_vel", "paper_dyn", "paper_crippled", "paper_reversed", "paper_signs"):
         cfg = TrainConfig.from_yaml(REPO / "configs" / f"{name}.yaml")
         tasks = cfg.task_distribution.sample(5, np.random.default_rng(0))
         assert {t.ctrl_weight for t in tasks} == {cfg.ctrl_weight} == {0.5}

@@ -2,7 +2,7 @@
 
 It imports nothing from ``hw14_lib`` outside this folder except the leaf :mod:`hw14_lib.common.io_utils`.
 
-* :mod:`~hw14_lib.rl.tasks`: task families ``p(T)`` and each task's reward.
+* :mod:`~hw14_lib.rl.tasks`: a task and its reward; :mod:`~hw14_lib.rl.task_families`: the families ``p(T)``.
 * :mod:`~hw14_lib.rl.envs`: the Gymnasium environments (``HalfCheetahBackward``, a task's HalfCheetah-v5).
 * :mod:`~hw14_lib.rl.vector_env`: every copy of a batch stepped by one ``mujoco.rollout`` call.
 * :mod:`~hw14_lib.rl.paper_env`: the MAML paper's (rllab's) half-cheetah, batched the same way.

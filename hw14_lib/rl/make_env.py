@@ -28,7 +28,7 @@ class EnvSpec:
         name: ``"gymnasium"`` (HalfCheetah-v5) or ``"paper"`` (:mod:`hw14_lib.rl.paper_env`).
         task_in_observation: the task's :attr:`~hw14_lib.rl.tasks.Task.parameters` (``d``, ``v``, a dynamics
             task's log-factors or a joint task's one-hot motor) end every observation: the paper's oracle's input.
-        task_parameters: how many (:data:`~hw14_lib.rl.tasks.PARAMETER_COUNTS`).
+        task_parameters: how many (:attr:`~hw14_lib.rl.task_families.TaskFamily.parameter_count`).
     """
 
     name: EnvName = "gymnasium"

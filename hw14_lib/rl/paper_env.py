@@ -55,7 +55,7 @@ class PaperHalfCheetahEnv(HalfCheetahEnv):
     Args:
         task: the task whose reward :meth:`step` returns (default: backward).
         task_in_observation: append :attr:`Task.parameters` to the observation (an oracle's input).
-        task_parameters: how many values that is (:data:`~hw14_lib.rl.tasks.PARAMETER_COUNTS`).
+        task_parameters: how many values that is (:attr:`~hw14_lib.rl.task_families.TaskFamily.parameter_count`).
         **kwargs: rendering options of Gymnasium's MuJoCo environments (``render_mode``, ``width``, ``height``,
             ``camera_name``).
 

@@ -1,4 +1,4 @@
-"""Task distributions for HalfCheetah meta-RL and the reward each task assigns.
+"""The tasks of HalfCheetah meta-RL and the reward each assigns (their families: :mod:`hw14_lib.rl.task_families`).
 
 A direction or velocity task changes only the reward, never the dynamics, so one MuJoCo model serves them all; a
 dynamics task scales the model's masses, damping and friction, and a motors task the gears of the six motors
@@ -23,25 +23,14 @@ from typing import Literal, get_args
 import numpy as np
 
 TaskKind = Literal["direction", "velocity", "dynamics", "motors"]
-DistributionName = Literal["backward", "direction", "velocity", "dynamics", "crippled", "reversed", "signs"]
 TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
-TASK_DISTRIBUTIONS: tuple[str, ...] = get_args(DistributionName)
 
 DEFAULT_FORWARD_WEIGHT = 1.0
 DEFAULT_CTRL_WEIGHT = 0.05
-DEFAULT_DYNAMICS_RANGE = (0.5, 2.0)
 JOINTS = ("bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot")
 """The half-cheetah's motors, in the model's order (the order of a motors task's gears)."""
 INTACT = (1.0,) * len(JOINTS)
 """Every motor's own gear."""
-ONE_MOTOR_GEARS: dict[str, float] = {"crippled": 0.0, "reversed": -1.0}
-"""The families that change one motor, drawn uniformly, and the factor its gear gets."""
-MOTOR_FAMILIES = (*ONE_MOTOR_GEARS, "signs")
-"""The families of motors tasks: one motor crippled or reversed, or every motor's sign drawn (``signs``)."""
-PARAMETER_COUNTS: dict[str, int] = {
-    "backward": 1, "direction": 1, "velocity": 1, "dynamics": 3, **{name: len(JOINTS) for name in MOTOR_FAMILIES}
-}  # fmt: skip
-"""Length of :attr:`Task.parameters` for each distribution (the oracle's extra inputs)."""
 
 
 @dataclass(frozen=True)
@@ -163,129 +152,3 @@ def task_rewards(
         direction * forward_weight * reward_forward,
     )
     return tracking + ctrl_weight * reward_ctrl
-
-
-def placeholder_task(distribution: DistributionName) -> Task:
-    """A task of ``distribution``'s kind to build an environment with before the real tasks are set (the
-    backward task, the default dynamics, or the intact motors): an oracle environment needs the right number of
-    parameters."""
-    if distribution in MOTOR_FAMILIES:
-        return Task("motors")
-    return Task("dynamics") if distribution == "dynamics" else Task.backward()
-
-
-def sample_tasks(
-    n: int,
-    rng: np.random.Generator,
-    *,
-    distribution: DistributionName = "direction",
-    velocity_range: tuple[float, float] = (0.0, 2.0),
-    ctrl_weight: float = DEFAULT_CTRL_WEIGHT,
-    dynamics_range: tuple[float, float] = DEFAULT_DYNAMICS_RANGE,
-) -> list[Task]:
-    """Draw ``n`` i.i.d. tasks from ``p(T)``.
-
-    * ``"backward"``: always ``d = -1`` (a single-task "distribution", the starter code's setting);
-    * ``"direction"``: ``d ~ Uniform{-1, +1}``;
-    * ``"velocity"``: ``v ~ U[low, high]``;
-    * ``"dynamics"``: each of ``(m, b, f)`` log-uniform in ``dynamics_range``;
-    * ``"crippled"``, ``"reversed"``: the motor ``j ~ Uniform{0..5}``, its gear times 0 or -1 (:data:`ONE_MOTOR_GEARS`);
-    * ``"signs"``: each motor's gear times ``s_j ~ Uniform{-1, +1}``, independently (64 tasks).
-
-    Raises:
-        ValueError: for an unknown distribution, ``n < 1`` or ``low > high``.
-    """
-    if n < 1:
-        raise ValueError(f"n={n!r} tasks requested; it must be a positive integer")
-    if distribution == "backward":
-        return [Task.backward(ctrl_weight=ctrl_weight) for _ in range(n)]
-    if distribution == "direction":
-        signs = rng.choice(np.array([-1.0, 1.0]), size=n)
-        return [Task("direction", direction=float(d), ctrl_weight=ctrl_weight) for d in signs]
-    if distribution == "velocity":
-        low, high = velocity_range
-        if low > high:
-            raise ValueError(f"velocity_range={velocity_range!r} has low > high")
-        goals = rng.uniform(low, high, size=n)
-        return [Task("velocity", goal_velocity=float(v), ctrl_weight=ctrl_weight) for v in goals]
-    if distribution == "dynamics":
-        low, high = dynamics_range
-        if not 0 < low <= high:
-            raise ValueError(f"dynamics_range={dynamics_range!r}; allowed: 0 < low <= high")
-        factors = np.exp(rng.uniform(np.log(low), np.log(high), size=(n, 3)))
-        return [
-            Task("dynamics", mass=float(m), damping=float(b), friction=float(f), ctrl_weight=ctrl_weight)
-            for m, b, f in factors
-        ]
-    if distribution in ONE_MOTOR_GEARS:
-        gears = np.ones((n, len(JOINTS)))
-        gears[np.arange(n), rng.integers(0, len(JOINTS), size=n)] = ONE_MOTOR_GEARS[distribution]
-    elif distribution == "signs":
-        gears = rng.choice(np.array([-1.0, 1.0]), size=(n, len(JOINTS)))
-    else:
-        raise ValueError(f"task distribution {distribution!r} is unknown; use one of {', '.join(TASK_DISTRIBUTIONS)}")
-    return [Task("motors", gears=tuple(float(g) for g in row), ctrl_weight=ctrl_weight) for row in gears]
-
-
-def evaluation_tasks(
-    distribution: DistributionName,
-    n: int,
-    *,
-    seed: int,
-    velocity_range: tuple[float, float] = (0.0, 2.0),
-    ctrl_weight: float = DEFAULT_CTRL_WEIGHT,
-    dynamics_range: tuple[float, float] = DEFAULT_DYNAMICS_RANGE,
-) -> list[Task]:
-    """Held-out tasks for meta-testing: both directions for ``"direction"``, ``n`` fresh goals or dynamics
-    (from their own seed) for the other families, the single task for ``"backward"``."""
-    if distribution == "backward":
-        return [Task.backward(ctrl_weight=ctrl_weight)]
-    if distribution == "direction":
-        return [Task("direction", direction=d, ctrl_weight=ctrl_weight) for d in (-1.0, 1.0)]
-    return sample_tasks(
-        n,
-        np.random.default_rng(seed),
-        distribution=distribution,
-        velocity_range=velocity_range,
-        ctrl_weight=ctrl_weight,
-        dynamics_range=dynamics_range,
-    )
-
-
-@dataclass(frozen=True)
-class TaskDistribution:
-    """A task family ``p(T)`` with its parameters, as one object: what training, evaluation, the protocol and the
-    diagnostics draw their tasks from (:attr:`hw14_lib.run.config.TrainConfig.task_distribution`), so that no call
-    site can drop a parameter (the control cost's weight, a range)."""
-
-    name: DistributionName
-    velocity_range: tuple[float, float] = (0.0, 2.0)
-    dynamics_range: tuple[float, float] = DEFAULT_DYNAMICS_RANGE
-    ctrl_weight: float = DEFAULT_CTRL_WEIGHT
-
-    @property
-    def parameter_count(self) -> int:
-        """How many numbers describe one task (what an oracle's observation appends)."""
-        return PARAMETER_COUNTS[self.name]
-
-    def sample(self, n: int, rng: np.random.Generator) -> list[Task]:
-        """``n`` i.i.d. tasks (:func:`sample_tasks`)."""
-        return sample_tasks(
-            n,
-            rng,
-            distribution=self.name,
-            velocity_range=self.velocity_range,
-            ctrl_weight=self.ctrl_weight,
-            dynamics_range=self.dynamics_range,
-        )
-
-    def evaluation(self, n: int, *, seed: int) -> list[Task]:
-        """The held-out tasks of the training-time evaluation (:func:`evaluation_tasks`)."""
-        return evaluation_tasks(
-            self.name,
-            n,
-            seed=seed,
-            velocity_range=self.velocity_range,
-            ctrl_weight=self.ctrl_weight,
-            dynamics_range=self.dynamics_range,
-        )

@@ -53,7 +53,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         num_threads: C++ threads for the physics (1 runs inline).
         max_episode_steps: truncation length, as HalfCheetah-v5's ``TimeLimit`` (1000).
         task_in_observation: append each copy's :attr:`Task.parameters` to its observation (an oracle's input).
-        task_parameters: how many values that is (:data:`~hw14_lib.rl.tasks.PARAMETER_COUNTS`).
+        task_parameters: how many values that is (:attr:`~hw14_lib.rl.task_families.TaskFamily.parameter_count`).
 
     A dynamics or joint task's copy steps a model of its own (:class:`~hw14_lib.rl.dynamics.ModelCache`).
 

@@ -9,6 +9,9 @@ import math
 import os
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from hw14_lib.rl.meta_learners import META_LEARNERS
+from hw14_lib.rl.task_families import TASK_FAMILIES
+
 
 def fail(name: str, value: Any, allowed: str) -> None:
     """Raise the one-line ``ValueError`` of a bad field."""
@@ -34,7 +37,9 @@ def non_negative(cfg: Any, name: str) -> None:
 
 
 def check_types(cfg: Any) -> None:
-    """Reject wrong types (YAML gives ``"0.1"`` for a quoted number, ``True`` for ``yes``)."""
+    """Reject wrong types (YAML gives ``"0.1"`` for a quoted number, ``True`` for ``yes``) and values outside a
+    field's choices (a ``Literal``'s values; a registry's for ``task`` and ``outer_optimizer``:
+    :func:`check_registered`)."""
     hints = get_type_hints(type(cfg))
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
@@ -68,6 +73,7 @@ def check_types(cfg: Any) -> None:
             raise TypeError(
                 f"config field {f.name!r} has value {value!r} of type {type(value).__name__}; expected {expected}"
             )
+    check_registered(cfg)
 
 
 def machine_memory_bytes() -> int | None:
@@ -108,6 +114,25 @@ def check_fits_in_memory(cfg: Any, available: int | None = None) -> None:
             f"horizon, hidden_sizes, eval_tasks x eval_trajectories), more than this machine's "
             f"{available / 2**30:,.1f} GiB; make them smaller"
         )
+
+
+def check_registered(cfg: Any) -> None:
+    """``task`` names a registered family (:data:`hw14_lib.rl.task_families.TASK_FAMILIES`), ``outer_optimizer`` a
+    registered meta-learner (:data:`hw14_lib.rl.meta_learners.META_LEARNERS`), and the family's ranges are ordered
+    and finite.
+
+    Raises:
+        ValueError: naming the field, its value and what is allowed.
+    """
+    for name, registry in (("task", TASK_FAMILIES), ("outer_optimizer", META_LEARNERS)):
+        if getattr(cfg, name) not in registry:
+            fail(name, getattr(cfg, name), "one of " + ", ".join(repr(key) for key in registry))
+    if not math.isfinite(cfg.velocity_low) or not math.isfinite(cfg.velocity_high):
+        fail("velocity_low/velocity_high", (cfg.velocity_low, cfg.velocity_high), "finite numbers")
+    if cfg.velocity_low > cfg.velocity_high:
+        fail("velocity_low", cfg.velocity_low, f"a number <= velocity_high ({cfg.velocity_high})")
+    if not (math.isfinite(cfg.dynamics_low) and 0 < cfg.dynamics_low <= cfg.dynamics_high < math.inf):
+        fail("dynamics_low/dynamics_high", (cfg.dynamics_low, cfg.dynamics_high), "0 < low <= high, finite")
 
 
 def check_method_combinations(cfg: Any) -> None:

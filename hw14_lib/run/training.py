@@ -31,7 +31,6 @@ from hw14_lib.rl.maml import MetaBatch, sample_meta_batch
 from hw14_lib.rl.meta_learners import meta_learner
 from hw14_lib.rl.outer import NonFiniteError, OuterOptimizer
 from hw14_lib.rl.policy import GaussianMLPPolicy, save_policy
-from hw14_lib.rl.tasks import placeholder_task
 from hw14_lib.run.config import TrainConfig
 from hw14_lib.run.config_checks import check_fits_in_memory
 from hw14_lib.run.evaluation import evaluate_meta_policy
@@ -174,7 +173,7 @@ def _train_locked(
 
     inner = cfg.inner_loop
     envs = make_task_vector_env(
-        [placeholder_task(cfg.task)] * (cfg.meta_batch_size * cfg.trajectories_per_task),
+        [cfg.task_distribution.placeholder] * (cfg.meta_batch_size * cfg.trajectories_per_task),
         backend=cfg.backend,
         num_threads=cfg.physics_threads,
         env=cfg.env_spec,

@@ -26,7 +26,7 @@ from hw14_lib.rl.make_env import make_task_vector_env
 from hw14_lib.rl.maml import adapt_all, meta_objective
 from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, policy_params
 from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
-from hw14_lib.rl.tasks import Task, placeholder_task
+from hw14_lib.rl.tasks import Task
 from hw14_lib.rl.trust_region import mean_kl
 from hw14_lib.run.config import TrainConfig
 from hw14_lib.run.evaluation import evaluate_meta_policy, later_step_sizes
@@ -120,7 +120,7 @@ def meta_gradient_variance(
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
     envs = make_task_vector_env(
-        [placeholder_task(cfg.task)] * (cfg.meta_batch_size * cfg.trajectories_per_task),
+        [cfg.task_distribution.placeholder] * (cfg.meta_batch_size * cfg.trajectories_per_task),
         num_threads=cfg.physics_threads,
         env=cfg.env_spec,
     )
