@@ -13,8 +13,8 @@ from hw14_lib.common.palette import METHOD_STYLES
 from hw14_lib.report.comparison import LABELS, PAPER_BUDGET_M
 from hw14_lib.report.data import PAPER_CURVES, PAPER_ORACLE
 from hw14_lib.run.config import TrainConfig
+from hw14_lib.study.experiments import EXPERIMENTS
 from hw14_lib.study.protocol import TABLE_METHODS
-from hw14_lib.study.protocol_runs import METHOD_OF
 
 PACKAGE = Path(__file__).resolve().parent.parent / "hw14_lib"
 ALLOWED = {"common/catalogue.py", "study/experiments.py"}
@@ -52,9 +52,10 @@ def test_every_consumer_follows_the_catalogue() -> None:
     assert set(PAPER_CURVES) == set(PAPER_ORACLE) == set(PAPER_BUDGET_M) == set(paper)
     for short, fam in paper.items():
         assert fam.paper is not None and PAPER_CURVES[short] == dict(fam.paper.curves)
-    for f in catalogue.FAMILIES:
-        for m in names:
-            assert METHOD_OF.fullmatch(f"paper_{f.short}_{m}_s0")["method"] == m  # maml_lslr is not read as maml
+    protocol = [e for e in EXPERIMENTS if e.method is not None]
+    assert {e.method for e in protocol} == set(names)  # every method has runs, and each run a catalogue method
+    for exp in protocol:  # its family (from its configuration) is the catalogue's
+        assert catalogue.family(exp.load_config().task).short in exp.name
 
 
 def test_unknown_names_are_refused_with_the_known_ones() -> None:

@@ -102,18 +102,19 @@ def test_later_step_size_is_chosen_on_validation_tasks_only(tmp_path: Path) -> N
     study("vel_maml_s0", True, {1.0: -80.0, 0.25: -60.0})
     study("vel_maml_s1", True, {1.0: -70.0, 0.25: -75.0})  # mean: c = 1 -> -75, c = 0.25 -> -67.5
     study("vel_maml_s0", False, {1.0: 0.0, 0.25: -500.0})  # held-out: must not be looked at
-    alpha, scale, why = step_schedule(tmp_path, "vel", "maml", 0.1)
+    vel_maml = {"vel_maml_s0", "vel_maml_s1", "vel_maml_s2"}  # a row: the runs whose studies choose together
+    alpha, scale, why = step_schedule(tmp_path, vel_maml, "maml", 0.1)
     assert (alpha, scale) == (0.1, 0.25) and "2 seeds" in why
     for alpha, one_step in ((0.003, -90.0), (0.01, -85.0), (0.025, -88.0)):
         study("vel_pretrained", True, {1.0: one_step}, alpha=alpha)
     study("vel_pretrained", False, {1.0: 0.0}, alpha=0.003)  # held-out: must not be looked at
     study("paper_vel_pretrained", True, {1.0: -50.0}, alpha=0.5)  # another environment's
-    assert step_schedule(tmp_path, "vel", "pretrained", 0.1)[:2] == (PRETRAINED_STEP_SIZES["vel"], 1.0)
-    assert step_schedule(tmp_path, "vel", "pretrained", 0.1, prefix="paper_")[:2] == (0.5, 1.0)
-    assert step_schedule(tmp_path, "dir", "pretrained", 0.1)[:2] == (0.1, 1.0)  # no study: the MAML alpha
-    assert step_schedule(tmp_path, "vel", "oracle", 0.1)[:2] == (0.1, 1.0)
-    assert step_schedule(tmp_path, "dir", "maml", 0.1)[:2] == (0.1, 1.0)  # no direction study here
-    assert step_schedule(tmp_path, "vel", "maml", 0.1, prefix="paper_")[:2] == (0.1, 1.0)  # not another env's
+    assert step_schedule(tmp_path, {"vel_pretrained"}, "pretrained", 0.1)[:2] == (PRETRAINED_STEP_SIZES["vel"], 1.0)
+    assert step_schedule(tmp_path, {"paper_vel_pretrained"}, "pretrained", 0.1)[:2] == (0.5, 1.0)
+    assert step_schedule(tmp_path, {"dir_pretrained"}, "pretrained", 0.1)[:2] == (0.1, 1.0)  # no study: MAML's alpha
+    assert step_schedule(tmp_path, {"vel_oracle"}, "oracle", 0.1)[:2] == (0.1, 1.0)
+    assert step_schedule(tmp_path, {"dir_maml_s0"}, "maml", 0.1)[:2] == (0.1, 1.0)  # no direction study here
+    assert step_schedule(tmp_path, {"paper_vel_maml_s0"}, "maml", 0.1)[:2] == (0.1, 1.0)  # not another env's
 
 
 def test_table_file_groups_runs_by_method_in_order(tmp_path: Path) -> None:
@@ -132,7 +133,7 @@ def test_table_file_groups_runs_by_method_in_order(tmp_path: Path) -> None:
 def test_protocol_command_refuses_an_unknown_run_in_one_line(tmp_path: Path) -> None:
     result = run_cli("protocol", "--results", str(tmp_path), "--only", "backward")
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
-    assert "not a direction/velocity run folder" in result.stderr
+    assert "backward: not a protocol run folder" in result.stderr
     assert not (tmp_path / "table.json").exists()
 
 

@@ -41,7 +41,7 @@ def protocol_command(args: argparse.Namespace) -> int:
 
     from hw14_lib.common.io_utils import atomic_write_text, visible_files
     from hw14_lib.run.run_folder import is_finished
-    from hw14_lib.study.protocol_runs import METHOD_OF, evaluate_run, write_table
+    from hw14_lib.study.protocol_runs import evaluate_run, protocol_runs, write_table
 
     root = Path(args.results)
     if not root.is_dir():
@@ -51,23 +51,24 @@ def protocol_command(args: argparse.Namespace) -> int:
     readme = Path(args.readme) if args.readme else None
     if readme is not None and README_MARKERS[0] not in _read(readme):
         raise UsageError(f"{readme} has no '{README_MARKERS[0]}' ... '{README_MARKERS[1]}' block to rewrite")
-    folders = sorted(f for f in root.iterdir() if f.is_dir() and METHOD_OF.fullmatch(f.name)) if root.is_dir() else []
+    runs = protocol_runs(root)
+    names = sorted(runs)
     if args.only:
-        unknown = [n for n in args.only if not METHOD_OF.fullmatch(n) or not (root / n).is_dir()]
+        unknown = [n for n in args.only if n not in runs]
         if unknown:
-            raise UsageError(f"{', '.join(unknown)}: not a direction/velocity run folder under {root}")
-        folders = [root / n for n in args.only]
-    unfinished = [f.name for f in folders if not is_finished(f)]
-    folders = [f for f in folders if is_finished(f)]
+            raise UsageError(f"{', '.join(unknown)}: not a protocol run folder under {root} (results list names them)")
+        names = list(args.only)
+    unfinished = [n for n in names if not is_finished(root / n)]
+    names = [n for n in names if is_finished(root / n)]
     if unfinished:
         print(f"skipped (unfinished): {', '.join(unfinished)}")
     failed: list[str] = []
-    for folder in folders:
+    for name in names:
         try:
-            evaluate_run(folder, root, physics_threads=args.physics_threads, overwrite=args.overwrite)
+            evaluate_run(runs[name], root, physics_threads=args.physics_threads, overwrite=args.overwrite)
         except (ValueError, TypeError, KeyError, OSError) as exc:  # a damaged or foreign file: name it, go on
-            print(f"error: {folder.name}: {exc}", file=sys.stderr)
-            failed.append(folder.name)
+            print(f"error: {name}: {exc}", file=sys.stderr)
+            failed.append(name)
     records = []
     for record_path in visible_files(root / "protocol", "*.json"):
         try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hw14_lib.common import catalogue
 from hw14_lib.common.io_utils import atomic_write_json, atomic_write_text
 from hw14_lib.run.config import TrainConfig
 from hw14_lib.run.evaluation import evaluate_meta_policy
@@ -38,6 +39,9 @@ class Experiment:
         overrides: fields changed from that file.
         train: ``False`` for the randomly initialized baseline (evaluation only).
         group: which figure/table it belongs to.
+        method: the catalogue's method whose row of ``results/table.json`` it belongs to (with its family, read from
+            the configuration's ``task``, its environment and horizon); ``None`` for a run the protocol does not
+            evaluate (the backward run, the ablations, the meta-batch variant).
     """
 
     name: str
@@ -45,6 +49,7 @@ class Experiment:
     overrides: dict[str, Any] = field(default_factory=dict)
     train: bool = True
     group: str = "main"
+    method: str | None = None
 
     def load_config(self, **runtime: Any) -> TrainConfig:
         """The configuration of this experiment (``runtime``: fields such as ``physics_threads``
@@ -52,9 +57,15 @@ class Experiment:
         return TrainConfig.from_yaml(self.config, **{**self.overrides, **runtime})
 
 
-def _seeds(prefix: str, config: str, seeds: Sequence[int]) -> list[Experiment]:
-    return [Experiment(f"{prefix}_s{s}", config, {"seed": s}) for s in seeds]
+def _seeds(prefix: str, config: str, seeds: Sequence[int], method: str = catalogue.REFERENCE) -> list[Experiment]:
+    return [Experiment(f"{prefix}_s{s}", config, {"seed": s}, method=method) for s in seeds]
 
+
+PRETRAIN: dict[str, Any] = {"objective": "pretrain"}
+"""The pretrained baseline's overrides (and its iterations)."""
+ORACLE: dict[str, Any] = {"objective": "pretrain", "oracle": True}
+"""An oracle's overrides (and its iterations)."""
+RANDOM, PROMP, ANIL = (catalogue.method(name).name for name in ("random", "promp", "anil"))
 
 # The pretrained baseline gets the MAML run's env-step budget: without support sets an iteration
 # samples half as much, so it runs twice the iterations.
@@ -62,10 +73,20 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     Experiment("backward", "configs/backward.yaml"),
     *_seeds("dir_maml", "configs/dir.yaml", (0, 1, 2)),
     *_seeds("vel_maml", "configs/vel.yaml", (0, 1, 2)),
-    Experiment("dir_pretrained", "configs/dir.yaml", {"objective": "pretrain", "iterations": 1000}, group="baseline"),
-    Experiment("vel_pretrained", "configs/vel.yaml", {"objective": "pretrain", "iterations": 1000}, group="baseline"),
-    Experiment("dir_random", "configs/dir.yaml", train=False, group="baseline"),
-    Experiment("vel_random", "configs/vel.yaml", train=False, group="baseline"),
+    *(
+        Experiment(
+            f"{fam}_pretrained",
+            f"configs/{fam}.yaml",
+            PRETRAIN | {"iterations": 1000},
+            group="baseline",
+            method=catalogue.PRETRAINED,
+        )
+        for fam in ("dir", "vel")
+    ),
+    *(
+        Experiment(f"{fam}_random", f"configs/{fam}.yaml", train=False, group="baseline", method=RANDOM)
+        for fam in ("dir", "vel")
+    ),
     Experiment("ablation_dir_first_order", "configs/dir.yaml", {"first_order": True}, group="ablation"),
     Experiment(
         "ablation_dir_no_baseline",
@@ -79,27 +100,36 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     # Direction at the reimplementations' convention (ProMP, learn2learn, RLlib): horizon 100, cost 0.05 ||a||^2,
     # 300 iterations of 20 tasks x 20 trajectories (24 M env steps).
     Experiment(
-        "dir_maml_h100", "configs/dir.yaml", {"horizon": 100, "ctrl_weight": 0.5, "iterations": 300}, group="variant"
+        "dir_maml_h100",
+        "configs/dir.yaml",
+        {"horizon": 100, "ctrl_weight": 0.5, "iterations": 300},
+        group="variant",
+        method=catalogue.REFERENCE,
     ),
     # Oracles on Gymnasium: the task parameter in the observation. Direction: 1000 pretraining iterations, the
     # MAML runs' 80 M env steps. Velocity: 100 iterations (16 M, a tenth of its MAML runs' budget), a lower bound
     # on what a policy told the task reaches.
-    Experiment("dir_oracle", "configs/dir.yaml", {"objective": "pretrain", "oracle": True, "iterations": 1000}),
-    Experiment("vel_oracle", "configs/vel.yaml", {"objective": "pretrain", "oracle": True, "iterations": 100}),
+    Experiment("dir_oracle", "configs/dir.yaml", ORACLE | {"iterations": 1000}, method=catalogue.ORACLE),
+    Experiment("vel_oracle", "configs/vel.yaml", ORACLE | {"iterations": 100}, method=catalogue.ORACLE),
     # The MAML paper's environment: MAML seeds, then the baselines with the same env-step budget (no
     # support sets: twice the iterations) and the oracles (task parameter in the observation, trained likewise).
     *_seeds("paper_dir_maml", "configs/paper_dir.yaml", (0, 1, 2)),
     *_seeds("paper_vel_maml", "configs/paper_vel.yaml", (0, 1, 2)),
     *(
-        Experiment(f"paper_{family}_{method}", f"configs/paper_{family}.yaml", overrides, group="paper")
-        for family, iterations in (("dir", 100), ("vel", 200))
-        for method, overrides in (
-            ("pretrained", {"objective": "pretrain", "iterations": iterations}),
-            ("oracle", {"objective": "pretrain", "iterations": iterations, "oracle": True}),
+        Experiment(
+            f"paper_{family}_{method}",
+            f"configs/paper_{family}.yaml",
+            overrides | {"iterations": iterations},
+            group="paper",
+            method=method,
         )
+        for family, iterations in (("dir", 100), ("vel", 200))
+        for method, overrides in ((catalogue.PRETRAINED, PRETRAIN), (catalogue.ORACLE, ORACLE))
     ),
-    Experiment("paper_dir_random", "configs/paper_dir.yaml", train=False, group="paper"),
-    Experiment("paper_vel_random", "configs/paper_vel.yaml", train=False, group="paper"),
+    *(
+        Experiment(f"paper_{fam}_random", f"configs/paper_{fam}.yaml", train=False, group="paper", method=RANDOM)
+        for fam in ("dir", "vel")
+    ),
     # Learned step sizes: K = 3 inner steps in training (the protocol's three), alpha per step and tensor
     # (MAML++'s LSLR), on the MAML runs' env-step budget (four sampled sets per iteration: 25 and 50 iterations).
     # log alpha's Adam rate 0.03: with so few outer steps, 1e-3 (MAML++'s, for 10^5 steps) would leave alpha within
@@ -120,25 +150,24 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                 "iterations": iterations,
             },
             group="extension",
+            method=catalogue.LEARNED,
         )
         for family, iterations in (("dir", 25), ("vel", 50))
         for seed in (0, 1, 2)
     ),
     # The dynamics family: MAML seeds, and the baselines and oracle as on direction and velocity.
     *_seeds("paper_dyn_maml", "configs/paper_dyn.yaml", (0, 1, 2)),
-    Experiment(
-        "paper_dyn_pretrained",
-        "configs/paper_dyn.yaml",
-        {"objective": "pretrain", "iterations": 100},
-        group="extension",
+    *(
+        Experiment(
+            f"paper_dyn_{method}",
+            "configs/paper_dyn.yaml",
+            overrides | {"iterations": 100},
+            group="extension",
+            method=method,
+        )
+        for method, overrides in ((catalogue.PRETRAINED, PRETRAIN), (catalogue.ORACLE, ORACLE))
     ),
-    Experiment(
-        "paper_dyn_oracle",
-        "configs/paper_dyn.yaml",
-        {"objective": "pretrain", "iterations": 100, "oracle": True},
-        group="extension",
-    ),
-    Experiment("paper_dyn_random", "configs/paper_dyn.yaml", train=False, group="extension"),
+    Experiment("paper_dyn_random", "configs/paper_dyn.yaml", train=False, group="extension", method=RANDOM),
     # ProMP: the LVC inner step and five PPO-clipped Adam steps per meta-batch, on the MAML budget.
     *(
         Experiment(
@@ -146,6 +175,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             f"configs/paper_{family}.yaml",
             {"seed": seed, "outer_optimizer": "promp", "outer_lr": 1e-3},
             group="extension",
+            method=PROMP,
         )
         for family in ("dir", "vel")
         for seed in (0, 1, 2)
@@ -153,7 +183,10 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     # ANIL: MAML's configuration with the inner step restricted to the policy's head (rl/anil.py).
     *(
         Experiment(
-            f"paper_{family}_anil_s{seed}", f"configs/paper_{family}.yaml", {"seed": seed, "inner_params": "head"}
+            f"paper_{family}_anil_s{seed}",
+            f"configs/paper_{family}.yaml",
+            {"seed": seed, "inner_params": "head"},
+            method=ANIL,
         )
         for family in ("dir", "vel")
         for seed in (0, 1, 2)
@@ -161,15 +194,18 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     # The motors families (one motor crippled or reversed, or every motor's sign drawn): oracle and pretrained first
     # (does adaptation matter?), then MAML seeds and the random baseline, as on the dynamics family.
     *(
-        Experiment(f"paper_{short}_{method}", f"configs/paper_{family}.yaml", overrides, group="extension")
-        for short, family in (("crip", "crippled"), ("rev", "reversed"), ("sgn", "signs"))
-        for method, overrides in (
-            ("oracle", {"objective": "pretrain", "iterations": 100, "oracle": True}),
-            ("pretrained", {"objective": "pretrain", "iterations": 100}),
+        Experiment(
+            f"paper_{short}_{method}",
+            f"configs/paper_{family}.yaml",
+            overrides | {"iterations": 100},
+            group="extension",
+            method=method,
         )
+        for short, family in (("crip", "crippled"), ("rev", "reversed"), ("sgn", "signs"))
+        for method, overrides in ((catalogue.ORACLE, ORACLE), (catalogue.PRETRAINED, PRETRAIN))
     ),
     *_seeds("paper_sgn_maml", "configs/paper_signs.yaml", (0, 1, 2)),
-    Experiment("paper_sgn_random", "configs/paper_signs.yaml", train=False, group="extension"),
+    Experiment("paper_sgn_random", "configs/paper_signs.yaml", train=False, group="extension", method=RANDOM),
 )
 
 

@@ -4,7 +4,6 @@ validation tasks), one ``results/protocol/<run>.json`` per finished run, and ``r
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,32 +15,48 @@ from hw14_lib.common.io_utils import atomic_write_json
 from hw14_lib.rl.policy import load_policy
 from hw14_lib.run.config import TrainConfig
 from hw14_lib.run.run_folder import CONFIG, POLICY, read_summary
+from hw14_lib.study.experiments import EXPERIMENTS, Experiment
 from hw14_lib.study.later_steps import load_later_steps
-from hw14_lib.study.protocol import PROTOCOL_FAMILIES, PROTOCOL_STEPS, TABLE_METHODS, evaluate_protocol, table_row
+from hw14_lib.study.protocol import PROTOCOL_STEPS, TABLE_METHODS, evaluate_protocol, table_row
 
-METHOD_OF = re.compile(
-    r"(?P<prefix>paper_)?(?P<family>"
-    + "|".join(f.short for f in catalogue.FAMILIES)
-    + r")_(?P<method>"
-    + "|".join(sorted((m.name for m in catalogue.METHODS), key=len, reverse=True))  # maml_lslr before maml
-    + r")(?P<variant>_h\d+)?(_s\d+)?"
-)
-"""The experiments the table takes: ``[paper_]<family>_<method>[_h<horizon>][_s<seed>]`` for the catalogue's
-families and methods (not the ablations or other variants); ``paper_`` marks a run on the paper's environment,
-``_h<T>`` one at another horizon (its own row)."""
+RowKey = tuple[str, str, str, int]
+"""``(env, family, method, horizon)``: the row of ``results/table.json`` a run belongs to."""
 
 
-def evaluate_run(folder: Path, root: Path, *, physics_threads: int, overwrite: bool) -> None:
+def protocol_runs(root: Path) -> dict[str, Experiment]:
+    """The experiments the protocol evaluates (those with a catalogue method) whose folders exist under ``root``."""
+    return {e.name: e for e in EXPERIMENTS if e.method is not None and (root / e.name).is_dir()}
+
+
+def row_key(root: Path, exp: Experiment) -> RowKey:
+    """The row of run ``exp``: its method from the registry, the rest from the run's own ``config.yaml``.
+
+    Raises:
+        ValueError, OSError: a missing or damaged ``config.yaml``.
+    """
+    if exp.method is None:
+        raise ValueError(f"{exp.name!r} is not a protocol run (its experiment names no method)")
+    cfg = TrainConfig.from_yaml(root / exp.name / CONFIG)
+    return (cfg.env, catalogue.family(cfg.task).short, exp.method, cfg.horizon)
+
+
+def runs_in_row(root: Path, key: RowKey) -> set[str]:
+    """The runs under ``root`` of row ``key`` (the seeds whose validation studies choose a schedule together)."""
+    return {
+        name
+        for name, exp in protocol_runs(root).items()
+        if (root / name / CONFIG).is_file() and row_key(root, exp) == key
+    }
+
+
+def evaluate_run(exp: Experiment, root: Path, *, physics_threads: int, overwrite: bool) -> None:
     """Write ``root/protocol/<run>.json`` for one finished run (or add the ``c = 1`` schedule to an existing one).
 
     Raises:
         ValueError, KeyError, OSError: a damaged or foreign file in the run folder or its protocol record.
     """
-    out = root / "protocol" / f"{folder.name}.json"
-    match = METHOD_OF.fullmatch(folder.name)
-    if match is None:
-        raise ValueError(f"{folder.name!r} is not a protocol run ([paper_]<family>_<method>[_h<T>][_s<seed>])")
-    family, method, prefix = match["family"], match["method"], match["prefix"] or ""
+    folder, key = root / exp.name, row_key(root, exp)
+    out, method = root / "protocol" / f"{folder.name}.json", key[2]
     if out.is_file() and not overwrite:
         record = json.loads(out.read_text(encoding="utf-8"))
         if needs_paper_schedule(record) and "paper_schedule" not in record:
@@ -53,9 +68,7 @@ def evaluate_run(folder: Path, root: Path, *, physics_threads: int, overwrite: b
         return
     cfg = TrainConfig.from_yaml(folder / CONFIG, physics_threads=physics_threads)
     torch.set_num_threads(cfg.torch_threads)
-    alpha, later_scale, why = step_schedule(
-        root, family, method, cfg.inner_lr, prefix=prefix, variant=match["variant"] or ""
-    )
+    alpha, later_scale, why = step_schedule(root, runs_in_row(root, key), method, cfg.inner_lr)
     steps = 0 if catalogue.method(method).scores_once else PROTOCOL_STEPS
     policy = load_policy(folder / POLICY)
     evaluation = evaluate_protocol(cfg, policy, alpha=alpha, later_scale=later_scale, steps=steps)
@@ -63,7 +76,7 @@ def evaluate_run(folder: Path, root: Path, *, physics_threads: int, overwrite: b
     record = {
         "run": folder.name,
         "env": cfg.env,
-        "family": PROTOCOL_FAMILIES[family],
+        "family": cfg.task,
         "method": method,
         "env_steps": int(summary.get("env_steps", 0)),
         "wall_seconds": float(summary.get("wall_seconds", 0.0)),
@@ -97,9 +110,7 @@ def means_text(evaluation: dict[str, Any]) -> str:
     return ", ".join(f"{m:.1f} ± {s:.1f}" for m, s in zip(evaluation["mean"], evaluation["sem"], strict=True))
 
 
-def step_schedule(
-    root: Path, family: str, method: str, inner_lr: float, *, prefix: str = "", variant: str = ""
-) -> tuple[float, float, str]:
+def step_schedule(root: Path, runs: set[str], method: str, inner_lr: float) -> tuple[float, float, str]:
     """``(alpha, later_scale, why)`` of a run's protocol evaluation, chosen on validation tasks only.
 
     By the method's :data:`~hw14_lib.common.catalogue.Schedule`: ``validated`` (MAML, ProMP), its own ``alpha`` and the
@@ -108,8 +119,8 @@ def step_schedule(
     of its step-size studies (``later-steps --alpha A --scales 1 --validation``) with the best one-step validation
     return, ``c = 1``; ``alpha`` (random), the run's ``alpha``, ``c = 1``; ``learned``, the learned sizes; ``none``
     (oracle), no step (k = 0 only).
-    ``prefix`` (``"paper_"``) and ``variant`` (``"_h100"``) keep each environment's and setting's studies to its
-    own runs.
+    ``runs`` are the run's row (:func:`runs_in_row`: the same method, family, environment and horizon): only their
+    studies count.
     """
     schedule = catalogue.method(method).schedule
     if schedule == "none":
@@ -123,18 +134,14 @@ def step_schedule(
         candidates = {
             s.alpha: s.rows[0]["mean_stochastic"][1]
             for s in later_steps
-            if s.validation and s.alpha is not None and s.run == f"{prefix}{family}_{method}{variant}"
+            if s.validation and s.alpha is not None and s.run in runs
         }
         if not candidates:
             return inner_lr, 1.0, "the MAML alpha, c = 1 (no step-size study on validation tasks)"
         best_alpha = max(candidates, key=lambda a: candidates[a])
         tried = ", ".join(f"{a:g}" for a in sorted(candidates))
         return best_alpha, 1.0, f"alpha = {best_alpha:g}: best one-step validation return of {tried}, c = 1"
-    studies = [
-        s
-        for s in later_steps
-        if s.validation and s.alpha is None and re.fullmatch(rf"{prefix}{family}_{method}{variant}(_s\d+)?", s.run)
-    ]
+    studies = [s for s in later_steps if s.validation and s.alpha is None and s.run in runs]
     if not studies:
         return inner_lr, 1.0, "alpha of the run, c = 1 (no validation study)"
     scales = sorted({row["scale"] for s in studies for row in s.rows})
