@@ -5,6 +5,7 @@ and the pixel counter of the video tests. (Fixtures live in ``conftest.py``; pla
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,9 +19,30 @@ B, N, T = 2, 2, 3
 TASKS = (Task.backward(), Task("velocity", goal_velocity=1.0))
 
 
-def tiny_policy(*, squash: bool = False, seed: int = 0) -> GaussianMLPPolicy:
+def tiny_policy(
+    *,
+    obs_dim: int = OBS_DIM,
+    act_dim: int = ACT_DIM,
+    hidden_sizes: tuple[int, ...] = (5,),
+    init_log_std: float = -0.3,
+    squash: bool = False,
+    action_scale: float = 1.0,
+    step_sizes: dict[str, Any] | None = None,
+    seed: int = 0,
+    double: bool = True,
+) -> GaussianMLPPolicy:
+    """The tests' policy: seeded (``torch.manual_seed(seed)``), small, in float64 unless ``double`` is false."""
     torch.manual_seed(seed)
-    return GaussianMLPPolicy(OBS_DIM, ACT_DIM, hidden_sizes=(5,), init_log_std=-0.3, squash=squash).double()
+    policy = GaussianMLPPolicy(
+        obs_dim,
+        act_dim,
+        hidden_sizes=hidden_sizes,
+        init_log_std=init_log_std,
+        squash=squash,
+        action_scale=action_scale,
+        step_sizes=step_sizes,
+    )
+    return policy.double() if double else policy
 
 
 def leaf_params(policy: GaussianMLPPolicy) -> dict[str, torch.Tensor]:

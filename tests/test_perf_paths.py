@@ -21,12 +21,13 @@ from hw14_lib.rl.step_forward import gaussian_sampler, stacked_gaussian_sampler
 from hw14_lib.rl.tasks import Task
 from hw14_lib.rl.vector_env import FRAME_SKIP, HalfCheetahVectorEnv
 
+from helpers import tiny_policy
+
 TASKS = [Task.backward(), Task("velocity", goal_velocity=1.0), Task("direction", direction=1.0)]
 
 
 def make_policy(squash: bool) -> GaussianMLPPolicy:
-    torch.manual_seed(0)
-    return GaussianMLPPolicy(17, 6, hidden_sizes=(16, 8), init_log_std=-0.3, squash=squash)
+    return tiny_policy(obs_dim=17, act_dim=6, hidden_sizes=(16, 8), squash=squash, double=False)
 
 
 def perturbed(theta: dict[str, Tensor], k: int) -> dict[str, Tensor]:

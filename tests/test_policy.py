@@ -13,12 +13,21 @@ from torch.distributions import Independent, Normal, TransformedDistribution
 from hw14_lib import GaussianMLPPolicy, load_policy, policy_params, save_policy
 from hw14_lib.rl.policy import LOG_STD_BOUNDS, distribution
 
+from helpers import tiny_policy
+
 OBS_DIM, ACT_DIM = 5, 3
 
 
 def make_policy(*, squash: bool = False, action_scale: float = 1.0, seed: int = 0) -> GaussianMLPPolicy:
-    torch.manual_seed(seed)
-    return GaussianMLPPolicy(OBS_DIM, ACT_DIM, hidden_sizes=(8, 7), squash=squash, action_scale=action_scale).double()
+    return tiny_policy(
+        obs_dim=OBS_DIM,
+        act_dim=ACT_DIM,
+        hidden_sizes=(8, 7),
+        init_log_std=0.0,
+        squash=squash,
+        action_scale=action_scale,
+        seed=seed,
+    )
 
 
 def observations(n: int, seed: int = 1) -> torch.Tensor:

@@ -18,15 +18,13 @@ from hw14_lib.rl.step_sizes import LOG_ALPHA_BOUNDS, LearnedStepSizes
 from hw14_lib.rl.trust_region import kl_hessian_by_autograd, meta_fisher_vector_product
 from hw14_lib.run.config import TrainConfig
 
-from helpers import ACT_DIM, OBS_DIM, leaf_params, make_meta_batch
+from helpers import ACT_DIM, OBS_DIM, leaf_params, make_meta_batch, tiny_policy
 
 INNER = InnerLoop(alpha=0.3, l2=0.0)
 
 
 def lslr_policy(granularity: str = "per_tensor", steps: int = 2, seed: int = 0) -> GaussianMLPPolicy:
-    torch.manual_seed(seed)
-    settings = {"steps": steps, "init": INNER.alpha, "granularity": granularity}
-    return GaussianMLPPolicy(OBS_DIM, ACT_DIM, hidden_sizes=(5,), init_log_std=-0.3, step_sizes=settings).double()
+    return tiny_policy(step_sizes={"steps": steps, "init": INNER.alpha, "granularity": granularity}, seed=seed)
 
 
 def perturb(policy: GaussianMLPPolicy, seed: int = 1) -> None:
