@@ -21,6 +21,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from hw14_lib.common.seeds import EVALUATION_TASK_SEED_OFFSET  # noqa: E402
+from hw14_lib.rl.maml import policy_step_sizes  # noqa: E402
 from hw14_lib.rl.policy import load_policy  # noqa: E402
 from hw14_lib.run.config import TrainConfig  # noqa: E402
 from hw14_lib.run.evaluation import adaptation_curve  # noqa: E402
@@ -40,6 +41,7 @@ def returns_over_seeds(folder: Path, seeds: int) -> list[list[float]]:
         curve, _ = adaptation_curve(
             policy, tasks, steps=1, num_trajectories=cfg.eval_trajectories, horizon=cfg.horizon,
             inner=cfg.inner_loop, advantages=cfg.advantage_settings, seed=seed, physics_threads=2, env=cfg.env_spec,
+            step_sizes=policy_step_sizes(policy, 1, detach=True),
         )  # fmt: skip
         rows.append([*curve.mean_deterministic(), *curve.mean_stochastic()])
     return rows

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from hw14_lib import GaussianMLPPolicy, InnerLoop, meta_objective
+from hw14_lib.rl.maml import adapt_all, policy_step_sizes
 from hw14_lib.rl.policy import learned_step_sizes, load_policy, policy_params, save_policy
 from hw14_lib.rl.step_sizes import LOG_ALPHA_BOUNDS, LearnedStepSizes
 from hw14_lib.rl.trust_region import kl_hessian_by_autograd, meta_fisher_vector_product
@@ -146,3 +147,24 @@ def test_a_run_learns_its_step_sizes(tmp_path, outer: str) -> None:
     assert summary is not None and np.isfinite(summary["post_adaptation_return"])
     policy = load_policy(tmp_path / "run" / "policy.pt")
     assert learned_step_sizes(policy).summary()[1] == pytest.approx(alphas[-1], rel=1e-6)
+
+
+def test_step_sizes_are_an_argument_never_looked_up_on_the_policy() -> None:
+    """``adapt_all`` takes ``inner.alpha`` unless it is given step sizes: a policy's learned sizes reach it only
+    through :func:`policy_step_sizes`, and then they equal the per-tensor schedule written out by hand."""
+    policy = lslr_policy("per_tensor", steps=2)
+    perturb(policy)
+    batch = make_meta_batch(policy, INNER, inner_steps=2)
+    theta = leaf_params(policy)
+    args = (policy, theta, batch.supports, batch.support_advantages, INNER)
+    fixed = adapt_all(*args, create_graph=False)
+    by_hand = adapt_all(*args, create_graph=False, step_sizes=[INNER.alpha, INNER.alpha])
+    learned = adapt_all(*args, create_graph=False, step_sizes=policy_step_sizes(policy, 2, detach=True))
+    written_out = [{k: float(a.detach()) for k, a in learned_step_sizes(policy).alphas(j).items()} for j in range(2)]
+    reference = adapt_all(*args, create_graph=False, step_sizes=written_out)
+    for b in range(len(fixed)):
+        for name in theta:
+            torch.testing.assert_close(fixed[b][name], by_hand[b][name], rtol=0, atol=0)
+            torch.testing.assert_close(learned[b][name], reference[b][name], rtol=1e-12, atol=1e-12)
+    assert any(not torch.equal(fixed[0][k], learned[0][k]) for k in theta)
+    assert policy_step_sizes(tiny_policy(), 2, detach=True) is None

@@ -137,6 +137,17 @@ def adapt(
     return {k: params[k] - alpha * g for k, g in zip(names, grads, strict=True)}
 
 
+def policy_step_sizes(policy: GaussianMLPPolicy, steps: int, *, detach: bool) -> list[StepSize] | None:
+    """The step sizes ``policy`` learned for inner steps ``0 .. steps - 1`` (detached for sampling and evaluation,
+    where no gradient reaches them), or ``None`` for a policy with a fixed ``alpha``: what training and evaluation
+    pass to :func:`adapt_all`'s ``step_sizes``."""
+    learned = learned_step_sizes(policy)
+    if learned is None:
+        return None
+    schedule = learned.schedule(steps)
+    return [{k: a.detach() for k, a in sizes.items()} for sizes in schedule] if detach else list(schedule)
+
+
 def adapt_all(
     policy: GaussianMLPPolicy,
     theta: Mapping[str, Tensor],
@@ -154,20 +165,16 @@ def adapt_all(
     With no supports, every task keeps ``theta`` (``num_tasks`` then gives their number). With
     ``create_graph=False`` the result is detached (for sampling or evaluation only).
     ``step_sizes[j]``, when given, replaces ``inner.alpha`` in step ``j``:
-    ``theta^(j+1) = theta^(j) - alpha_j * grad L_j(theta^(j))`` (a test-time schedule; it needs at
-    least ``len(supports)`` entries). Without it a policy with learned step sizes uses them
-    (:class:`~hw14_lib.rl.step_sizes.LearnedStepSizes`). With ``create_graph=False`` the tasks are independent and
+    ``theta^(j+1) = theta^(j) - alpha_j * grad L_j(theta^(j))`` (a test-time schedule, or a policy's learned sizes
+    from :func:`policy_step_sizes`; it needs at least ``len(supports)`` entries). Without it every step takes
+    ``inner.alpha``: step sizes are an argument, never looked up on the module. With ``create_graph=False`` the
+    tasks are independent and
     ``workers`` threads adapt them (:func:`~hw14_lib.rl.parallel.map_in_threads`; the same numbers).
     """
     if num_tasks is None:
         num_tasks = len(supports[0].tasks)
     if step_sizes is not None and len(step_sizes) < len(supports):
         raise ValueError(f"step_sizes has {len(step_sizes)} entries for {len(supports)} inner steps")
-    learned = learned_step_sizes(policy)
-    if step_sizes is None and learned is not None:
-        step_sizes = learned.schedule(len(supports))
-        if not create_graph:
-            step_sizes = [{k: a.detach() for k, a in sizes.items()} for sizes in step_sizes]
     sizes: list[StepSize | None] = [None] * len(supports) if step_sizes is None else list(step_sizes)
     sizes = [float(a) if isinstance(a, (int, float)) else a for a in sizes]
 
@@ -217,6 +224,7 @@ def meta_objective(
         inner,
         create_graph=create_graph,
         num_tasks=len(batch.query.tasks),  # the pretrain objective has no supports
+        step_sizes=policy_step_sizes(policy, len(batch.supports), detach=not create_graph),
         workers=workers,
     )
 
@@ -280,7 +288,14 @@ def sample_meta_batch(
         supports.append(sample(sampling_params))
         support_advantages.append(advantages(supports[-1]))
         sampling_params = adapt_all(
-            policy, theta, supports, support_advantages, inner, create_graph=False, workers=workers
+            policy,
+            theta,
+            supports,
+            support_advantages,
+            inner,
+            create_graph=False,
+            step_sizes=policy_step_sizes(policy, len(supports), detach=True),
+            workers=workers,
         )
     query = sample(sampling_params)
     return MetaBatch(tuple(supports), tuple(support_advantages), query, advantages(query))

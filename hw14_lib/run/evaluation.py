@@ -20,7 +20,7 @@ from torch import Tensor
 from hw14_lib.common.seeds import EVALUATION_SAMPLING_SEED_OFFSET, EVALUATION_TASK_SEED_OFFSET
 from hw14_lib.rl.advantages import AdvantageSettings
 from hw14_lib.rl.make_env import EnvName, EnvSpec, make_task_vector_env
-from hw14_lib.rl.maml import InnerLoop, adapt_all
+from hw14_lib.rl.maml import InnerLoop, StepSize, adapt_all, policy_step_sizes
 from hw14_lib.rl.policy import GaussianMLPPolicy, Params, policy_params
 from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
 from hw14_lib.rl.tasks import Task
@@ -116,15 +116,16 @@ def adaptation_curve(
     deterministic_episodes: int = 2,
     physics_threads: int = 1,
     theta: Mapping[str, Tensor] | None = None,
-    step_sizes: Sequence[float] | None = None,
+    step_sizes: Sequence[StepSize] | None = None,
     env: EnvName | EnvSpec = "gymnasium",
 ) -> tuple[AdaptationCurve, list[list[Params]]]:
     """Adapt ``steps`` times on every task and record the returns after 0..steps steps.
 
     Args:
-        step_sizes: ``alpha_j`` of inner step ``j`` (``steps`` entries); by default every step uses
-            ``inner.alpha``. The sampling seeds do not depend on it, so two schedules that share
-            their first ``j`` step sizes give identical returns up to ``k = j``.
+        step_sizes: ``alpha_j`` of inner step ``j`` (``steps`` entries: numbers, or a policy's learned sizes from
+            :func:`~hw14_lib.rl.maml.policy_step_sizes`); by default every step uses ``inner.alpha``. The
+            sampling seeds do not depend on it, so two schedules that share their first ``j`` step sizes give
+            identical returns up to ``k = j``.
         env: the environment (:func:`~hw14_lib.rl.make_env.make_task_vector_env`).
 
     Returns:
@@ -190,21 +191,25 @@ def evaluate_meta_policy(
     policy: GaussianMLPPolicy,
     *,
     steps: int | None = None,
-    step_sizes: Sequence[float] | None = None,
+    step_sizes: Sequence[StepSize] | None = None,
 ) -> tuple[dict[str, Any], list[Task], list[list[Params]]]:
     """The final evaluation: returns after 0..k inner steps on the held-out tasks of ``cfg``
-    (``k = steps``, by default ``cfg.eval_adaptation_steps``; at least 1), optionally with a
-    step-size schedule ``step_sizes`` (one per step; see :func:`adaptation_curve`).
+    (``k = steps``, by default ``cfg.eval_adaptation_steps``; at least 1) with the step-size schedule
+    ``step_sizes`` (one per step; see :func:`adaptation_curve`), by default the policy's own: its learned sizes
+    (:func:`~hw14_lib.rl.maml.policy_step_sizes`) or ``cfg.inner_lr`` at every step.
 
     Returns:
         The summary entries (``pre_/post_adaptation_return`` and ``adaptation_curve``), the tasks,
         and the adapted parameters ``history[k][i]``.
     """
     tasks = cfg.task_distribution.evaluation(cfg.eval_tasks, seed=cfg.seed + EVALUATION_TASK_SEED_OFFSET)
+    steps = max(1, cfg.eval_adaptation_steps if steps is None else steps)
+    if step_sizes is None:
+        step_sizes = policy_step_sizes(policy, steps, detach=True)
     curve, history = adaptation_curve(
         policy,
         tasks,
-        steps=max(1, cfg.eval_adaptation_steps if steps is None else steps),
+        steps=steps,
         num_trajectories=cfg.eval_trajectories,
         horizon=cfg.horizon,
         inner=cfg.inner_loop,

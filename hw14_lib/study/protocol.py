@@ -23,6 +23,7 @@ import numpy as np
 
 from hw14_lib.common import catalogue
 from hw14_lib.common.seeds import PROTOCOL_SEED_OFFSET
+from hw14_lib.rl.maml import policy_step_sizes
 from hw14_lib.rl.policy import GaussianMLPPolicy, learned_step_sizes
 from hw14_lib.run.config import TrainConfig
 from hw14_lib.run.evaluation import adaptation_curve, later_step_sizes
@@ -80,7 +81,7 @@ def evaluate_protocol(
         advantages=cfg.advantage_settings,
         seed=seed + 1,
         physics_threads=cfg.physics_threads,
-        step_sizes=None if learned is not None else step_sizes,
+        step_sizes=step_sizes if learned is None else policy_step_sizes(policy, steps, detach=True),
         env=cfg.env_spec,
     )
     returns = np.asarray(curve.stochastic)  # (k + 1, tasks)
