@@ -65,7 +65,7 @@ PRETRAIN: dict[str, Any] = {"objective": "pretrain"}
 """The pretrained baseline's overrides (and its iterations)."""
 ORACLE: dict[str, Any] = {"objective": "pretrain", "oracle": True}
 """An oracle's overrides (and its iterations)."""
-RANDOM, PROMP, ANIL = (catalogue.method(name).name for name in ("random", "promp", "anil"))
+RANDOM, PROMP, PROMP_B20, ANIL = (catalogue.method(name).name for name in ("random", "promp", "promp_b20", "anil"))
 
 # The pretrained baseline gets the MAML run's env-step budget: without support sets an iteration
 # samples half as much, so it runs twice the iterations.
@@ -178,6 +178,18 @@ EXPERIMENTS: tuple[Experiment, ...] = (
             method=PROMP,
         )
         for family in ("dir", "vel")
+        for seed in (0, 1, 2)
+    ),
+    # ProMP with 20 tasks per meta-batch instead of 40: twice the outer steps on the same env steps (100 iterations,
+    # 16 M); direction tasks are two, so 20 tasks still draw both about equally.
+    *(
+        Experiment(
+            f"paper_dir_promp_b20_s{seed}",
+            "configs/paper_dir.yaml",
+            {"seed": seed, "outer_optimizer": "promp", "outer_lr": 1e-3, "meta_batch_size": 20, "iterations": 100},
+            group="extension",
+            method=PROMP_B20,
+        )
         for seed in (0, 1, 2)
     ),
     # ANIL: MAML's configuration with the inner step restricted to the policy's head (rl/anil.py).
