@@ -140,6 +140,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("crip", "crippled"),
     Family("rev", "reversed"),
     Family("sgn", "signs"),
+    Family("svel", "signed_velocity"),
 )
 """Every task family of the paper-protocol table, in the order of the tables."""
 

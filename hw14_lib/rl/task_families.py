@@ -8,6 +8,8 @@ the diagnostics reach a family only through ``TrainConfig.task_distribution``; a
 * ``backward``: always ``d = -1`` (a single-task "distribution", the starter code's setting);
 * ``direction``: ``d ~ Uniform{-1, +1}``; held out: both directions;
 * ``velocity``: ``v ~ U[low, high]``;
+* ``signed_velocity``: a direction and a speed, ``v = d * u`` with ``d ~ Uniform{-1, +1}`` and ``u ~ U[low, high]``
+  (with ``[0, 2]``, ``v ~ U[-2, 2]``): the task decides both which way and how fast;
 * ``dynamics``: each of ``(m, b, f)`` log-uniform in ``[low, high]``;
 * ``crippled``, ``reversed``: the motor ``j ~ Uniform{0..5}``, its gear times 0 or -1 (:data:`ONE_MOTOR_GEARS`);
 * ``signs``: each motor's gear times ``s_j ~ Uniform{-1, +1}``, independently (64 tasks).
@@ -130,6 +132,14 @@ def _velocity(dist: TaskDistribution, n: int, rng: np.random.Generator) -> list[
     return [Task("velocity", goal_velocity=float(v), ctrl_weight=dist.ctrl_weight) for v in goals]
 
 
+def _signed_velocity(dist: TaskDistribution, n: int, rng: np.random.Generator) -> list[Task]:
+    low, high = dist.velocity_range
+    if low > high:
+        raise ValueError(f"velocity_range={dist.velocity_range!r} has low > high")
+    goals = rng.choice(np.array([-1.0, 1.0]), size=n) * rng.uniform(low, high, size=n)
+    return [Task("velocity", goal_velocity=float(v), ctrl_weight=dist.ctrl_weight) for v in goals]
+
+
 def _dynamics(dist: TaskDistribution, n: int, rng: np.random.Generator) -> list[Task]:
     low, high = dist.dynamics_range
     if not 0 < low <= high:
@@ -170,6 +180,7 @@ TASK_FAMILIES: dict[str, TaskFamily] = {
             held_out=lambda d: [Task("direction", direction=s, ctrl_weight=d.ctrl_weight) for s in (-1.0, 1.0)],
         ),
         TaskFamily("velocity", 1, _velocity),
+        TaskFamily("signed_velocity", 1, _signed_velocity),
         TaskFamily("dynamics", 3, _dynamics, placeholder=Task("dynamics")),
         *(
             TaskFamily(name, len(JOINTS), _one_motor(gear), placeholder=INTACT_MOTORS)

@@ -46,7 +46,8 @@ class TrainConfig:
     dt 0.01 s, centre-of-mass reward, 0.05 ||clip(a)||^2 with ctrl_weight 0.5, 20-d observation)."""
     task: str = "backward"
     """Task distribution p(T): 'backward' (the starter code's single task), 'direction', 'velocity', 'dynamics' (masses,
-    damping, friction scaled), 'crippled'/'reversed' (a motor's gear x0/x-1), 'signs' (each x+-1): all run forward."""
+    damping, friction scaled), 'crippled'/'reversed' (a motor's gear x0/x-1), 'signs' (each x+-1): all run forward;
+    'signed_velocity' (v = d * u, d = +-1, u in the velocity range)."""
     velocity_low: float = 0.0
     """Lower end of the goal-velocity range U[low, high] (velocity tasks)."""
     velocity_high: float = 2.0

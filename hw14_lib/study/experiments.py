@@ -217,6 +217,21 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         for method, overrides in ((catalogue.ORACLE, ORACLE), (catalogue.PRETRAINED, PRETRAIN))
     ),
     *_seeds("paper_sgn_maml", "configs/paper_signs.yaml", (0, 1, 2)),
+    # Goal velocities in both directions: oracle and pretrained first, then MAML seeds and the random baseline.
+    *(
+        Experiment(
+            f"paper_svel_{method}",
+            "configs/paper_signed_velocity.yaml",
+            overrides | {"iterations": 100},
+            group="extension",
+            method=method,
+        )
+        for method, overrides in ((catalogue.ORACLE, ORACLE), (catalogue.PRETRAINED, PRETRAIN))
+    ),
+    *_seeds("paper_svel_maml", "configs/paper_signed_velocity.yaml", (0, 1, 2)),
+    Experiment(
+        "paper_svel_random", "configs/paper_signed_velocity.yaml", train=False, group="extension", method=RANDOM
+    ),
     Experiment("paper_sgn_random", "configs/paper_signs.yaml", train=False, group="extension", method=RANDOM),
 )
 
