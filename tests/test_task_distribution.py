@@ -16,7 +16,7 @@ from hw14_lib.run.config import TrainConfig
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("name", ["backward", "direction", "velocity", "dynamics"])
+@pytest.mark.parametrize("name", ["backward", "direction", "velocity", "signed_velocity", "dynamics"])
 def test_each_family_draws_what_its_definition_says(name: str) -> None:
     family = TaskDistribution(name, velocity_range=(0.5, 1.5), dynamics_range=(0.8, 1.25), ctrl_weight=0.5)
     tasks = family.sample(6, np.random.default_rng(3))
@@ -27,6 +27,10 @@ def test_each_family_draws_what_its_definition_says(name: str) -> None:
         assert [t.direction for t in tasks] == list(rng.choice([-1.0, 1.0], size=6))
     elif name == "velocity":
         assert [t.goal_velocity for t in tasks] == list(rng.uniform(0.5, 1.5, size=6))
+    elif name == "signed_velocity":  # a direction, then a speed
+        signs = rng.choice([-1.0, 1.0], size=6)
+        assert [t.goal_velocity for t in tasks] == list(signs * rng.uniform(0.5, 1.5, size=6))
+        assert {np.sign(t.goal_velocity) for t in family.sample(200, rng)} == {-1.0, 1.0}
     else:
         expected = np.exp(rng.uniform(np.log(0.8), np.log(1.25), size=(6, 3)))
         np.testing.assert_array_equal([t.dynamics for t in tasks], expected)
