@@ -94,10 +94,14 @@ results: $(STAMP) $(if $(RAY_ADDRESS),$(CLUSTER_STAMP))
 # after the first at c * alpha, on its held-out tasks; the three-seed runs (MAML, ProMP, ANIL) also on validation
 # tasks.
 FINISHED_MAML := $(foreach d,$(wildcard results/*_maml_*),$(if $(wildcard $(d)/summary.json),$(d)))
-# ProMP and ANIL seeds choose their later steps on validation tasks as MAML's do.
-FINISHED_ADAPTERS := $(foreach d,$(wildcard results/*_promp_s[0-9] results/*_anil_s[0-9]),$(if $(wildcard $(d)/summary.json),$(d)))
+# ProMP (both meta-batch sizes) and ANIL seeds choose their later steps on validation tasks as MAML's do.
+ADAPTER_RUNS := results/*_promp_s[0-9] results/*_promp_b20_s[0-9] results/*_anil_s[0-9]
+FINISHED_ADAPTERS := $(foreach d,$(wildcard $(ADAPTER_RUNS)),$(if $(wildcard $(d)/summary.json),$(d)))
 # The pretrained baselines get their own step size: each candidate alpha on validation tasks, then
 # the best one-step alpha (PRETRAINED_STEP_SIZES in hw14_lib/report/numbers.py) on the held-out tasks.
+# On the paper's environment, the step sizes each family's study tries (family:alphas); the protocol takes the best.
+PAPER_PRETRAINED_ALPHAS := dir:0.1,0.5,1,2,4 vel:0.003,0.01,0.025,0.1 dyn:0.01,0.03,0.1,0.3,1 \
+  crip:0.01,0.03,0.1,0.3,1 rev:0.01,0.03,0.1,0.3,1 sgn:0.01,0.03,0.1,0.3,1 svel:0.01,0.03,0.1,0.3,1
 later-steps: $(STAMP)
 	$(PY) -m hw14_lib later-steps $(FINISHED_MAML) --scales 1,0.5,0.25,0
 	$(PY) -m hw14_lib later-steps $(filter $(wildcard results/*_maml_s[0-9]),$(FINISHED_MAML)) $(FINISHED_ADAPTERS) \
@@ -106,6 +110,10 @@ later-steps: $(STAMP)
 	for a in 0.003 0.01 0.025; do $(PY) -m hw14_lib later-steps results/vel_pretrained --alpha $$a --scales 1 --validation; done
 	$(PY) -m hw14_lib later-steps results/dir_pretrained --alpha 4 --scales 1
 	$(PY) -m hw14_lib later-steps results/vel_pretrained --alpha 0.01 --scales 1
+	for spec in $(PAPER_PRETRAINED_ALPHAS); do fam=$${spec%%:*}; for a in $$(echo $${spec#*:} | tr , ' '); do \
+	  if [ -f results/paper_$${fam}_pretrained/summary.json ]; then \
+	    $(PY) -m hw14_lib later-steps results/paper_$${fam}_pretrained --alpha $$a --scales 1 --validation || exit 1; fi; \
+	done; done
 
 # TeX Live for the report, installed with apt only when latexmk, pdflatex or pdftoppm is missing.
 TEX_PACKAGES := texlive-latex-base texlive-latex-extra texlive-fonts-recommended latexmk poppler-utils
