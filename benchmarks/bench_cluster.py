@@ -28,7 +28,8 @@ from hw14_lib.study.cluster import LOOPBACK_ENV, local_cluster
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT = (
-    "import sys; from pathlib import Path; from hw14_lib.study.experiments import Experiment, run_configured; "
+    "import sys; from pathlib import Path; from hw14_lib.study.experiment_runs import run_configured; "
+    "from hw14_lib.study.experiments import Experiment; "
     "exp = Experiment('short', 'configs/paper_dir.yaml', {'iterations': 3}); "
     "cfg = exp.load_config(physics_threads=2); "
     "run_configured(cfg, Path(sys.argv[1]), progress=False)"

@@ -78,16 +78,15 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 
 def results_command(args: argparse.Namespace) -> int:
     """``results``: train and evaluate the report's experiments, list them, or evaluate checkpoints."""
-    from hw14_lib.study.experiments import (
+    from hw14_lib.study.experiment_runs import (
         evaluate_interim,
-        experiment_by_name,
         is_finished,
         physics_threads_per_job,
         run_experiment,
         run_experiments,
-        suite_experiments,
         write_status,
     )
+    from hw14_lib.study.experiments import experiment_by_name, suite_experiments
 
     root = Path(args.root)
     if args.max_minutes is not None and not (math.isfinite(args.max_minutes) and args.max_minutes > 0):
@@ -139,7 +138,8 @@ def results_command(args: argparse.Namespace) -> int:
 def _run_on_ray(args: argparse.Namespace, root: Path, selected: list[Any]) -> int:
     """``results ray``: the selected experiments as Ray tasks (:mod:`hw14_lib.study.cluster`)."""
     from hw14_lib.study.cluster import ClusterError, run_grid
-    from hw14_lib.study.experiments import suite_experiments, write_status
+    from hw14_lib.study.experiment_runs import write_status
+    from hw14_lib.study.experiments import suite_experiments
 
     if args.jobs != 1 or args.max_minutes is not None:
         raise UsageError("results ray schedules every experiment itself: it takes no --jobs or --max-minutes")

@@ -287,15 +287,9 @@ def sample_meta_batch(
     for _ in range(inner_steps):
         supports.append(sample(sampling_params))
         support_advantages.append(advantages(supports[-1]))
+        sizes = policy_step_sizes(policy, len(supports), detach=True)
         sampling_params = adapt_all(
-            policy,
-            theta,
-            supports,
-            support_advantages,
-            inner,
-            create_graph=False,
-            step_sizes=policy_step_sizes(policy, len(supports), detach=True),
-            workers=workers,
+            policy, theta, supports, support_advantages, inner, create_graph=False, step_sizes=sizes, workers=workers
         )
     query = sample(sampling_params)
     return MetaBatch(tuple(supports), tuple(support_advantages), query, advantages(query))

@@ -13,12 +13,12 @@ thread (:meth:`step_rows`): the physics of
 one block runs without the GIL while another block's policy forward runs, so the Python work between physics
 calls no longer leaves a core idle. The exploration noise is drawn up front in the order of the serial loop,
 and a copy's trajectory does not depend on its block, so the batch is bitwise the serial one
-(``tests/test_perf_paths.py``).
+(``tests/rl/test_perf_paths.py``).
 
 The per-step forward bypasses ``functional_call`` and ``torch.distributions``, whose Python cost exceeds the
 arithmetic of a small MLP, and the recorded ``log pi`` is evaluated once per rollout from the stored means; they
 give the numbers of the plain per-step path, bitwise for one shared dict and to float32 rounding for the batched
-per-task product (``tests/test_perf_paths.py``).
+per-task product (``tests/rl/test_perf_paths.py``).
 """
 
 from __future__ import annotations

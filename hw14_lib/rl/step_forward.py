@@ -66,7 +66,7 @@ def stacked_gaussian_sampler(
     Each layer's weights are stacked once, ``W (B, in, out)`` (transposed) and ``c (B, 1, out)``, and a layer is
     ``baddbmm(c, x, W)``: the B tasks' products in one call instead of B ``linear`` calls, whose Python cost is
     paid at every environment step. Equal to :func:`gaussian_sampler` of each dict to float32 rounding (a
-    batched product may round differently; ``tests/test_perf_paths.py``); a plain policy only
+    batched product may round differently; ``tests/rl/test_perf_paths.py``); a plain policy only
     (:func:`~hw14_lib.rl.policy.has_plain_forward`).
 
     Returns:

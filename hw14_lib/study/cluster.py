@@ -34,7 +34,8 @@ from typing import Any
 from hw14_lib.run.config import TrainConfig
 from hw14_lib.run.folder_lock import LOCK_NAME, FolderInUseError
 from hw14_lib.run.run_folder import CONFIG, METRICS, is_finished
-from hw14_lib.study.experiments import Experiment, run_configured
+from hw14_lib.study.experiment_runs import run_configured
+from hw14_lib.study.experiments import Experiment
 
 TASK_RETRIES = 3
 """Times Ray re-runs a task whose worker process died (each run resumes from the last checkpoint)."""

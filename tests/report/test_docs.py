@@ -24,7 +24,7 @@ import pytest
 
 from hw14_lib.common import catalogue
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 DOCS = [README, *sorted((REPO / "docs").glob("*.md"))]
 RESULTS = REPO / "results"
@@ -543,7 +543,7 @@ def test_every_decimal_number_in_prose_is_checked() -> None:
         for path in DOCS
         if numbers(prose(path.read_text(encoding="utf-8"))) - allowed
     }
-    assert not unchecked, f"numbers in prose with no source in tests/test_docs.py facts(): {unchecked}"
+    assert not unchecked, f"numbers in prose with no source in tests/report/test_docs.py facts(): {unchecked}"
 
 
 def test_claims_in_words_hold() -> None:

@@ -13,7 +13,7 @@ from hw14_lib.rl.task_families import TaskDistribution
 from hw14_lib.rl.tasks import Task
 from hw14_lib.run.config import TrainConfig
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name", ["backward", "direction", "velocity", "signed_velocity", "dynamics"])

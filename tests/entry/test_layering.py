@@ -48,7 +48,7 @@ def layer(module: str) -> int:
     if path.parent == PACKAGE:
         return ENTRY_POINTS
     folder = path.relative_to(PACKAGE).parts[0]
-    assert folder in FOLDER_LAYERS, f"hw14_lib/{folder}/ has no layer: add it to tests/test_layering.py"
+    assert folder in FOLDER_LAYERS, f"hw14_lib/{folder}/ has no layer: add it to tests/entry/test_layering.py"
     return FOLDER_LAYERS[folder]
 
 

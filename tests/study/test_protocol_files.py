@@ -15,7 +15,7 @@ from hw14_lib.common.io_utils import visible_files
 from hw14_lib.study.protocol import table_row
 from hw14_lib.study.protocol_runs import needs_paper_schedule
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _protocol_copy(tmp_path: Path) -> Path:

@@ -45,7 +45,7 @@ from hw14_lib.run.run_folder import RUN_FILES, SUMMARY
 
 pytestmark = pytest.mark.slow  # builds the PDF with LaTeX and runs the command line
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NUMBER, NAME = "400123456", "JaneDoe"
 ZIP_NAME = f"DRL_HW14_{NUMBER}_{NAME}.zip"
 needs_latex = pytest.mark.skipif(

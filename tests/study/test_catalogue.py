@@ -16,7 +16,7 @@ from hw14_lib.run.config import TrainConfig
 from hw14_lib.study.experiments import EXPERIMENTS
 from hw14_lib.study.protocol import TABLE_METHODS
 
-PACKAGE = Path(__file__).resolve().parent.parent / "hw14_lib"
+PACKAGE = Path(__file__).resolve().parents[2] / "hw14_lib"
 ALLOWED = {"common/catalogue.py", "study/experiments.py"}
 """The catalogue, and the registry of experiments, whose entries name the runs of each method."""
 

@@ -144,7 +144,7 @@ def test_committed_checkpoints_match_their_configs() -> None:
     """Every committed checkpoint that records a digest matches its run's config.yaml."""
     from hw14_lib.run.config import TrainConfig
 
-    root = Path(__file__).resolve().parent.parent / "results"
+    root = Path(__file__).resolve().parents[2] / "results"
     checked = 0
     for path in sorted(root.glob("*/checkpoint.pt")):
         recorded = torch.load(path, map_location="cpu", weights_only=True).get("config_digest")

@@ -12,7 +12,7 @@ import pytest
 from hw14_lib.report.latex_build import latex_available
 from hw14_lib.report.packaging import build_report
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEX = ROOT / "HW14_Solution.tex"
 MAIN_BODY_PAGES = 10
 TRACKER_WORDS = re.compile(

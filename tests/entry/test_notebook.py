@@ -86,7 +86,7 @@ def test_committed_notebook_is_executed_clean_and_small() -> None:
     assert NOTEBOOK.stat().st_size < MAX_NOTEBOOK_BYTES, f"{NOTEBOOK.name} is {NOTEBOOK.stat().st_size:,} bytes"
     cells = code_cells()
     not_run = [i for i, c in enumerate(cells) if c.execution_count is None]
-    assert not not_run, f"code cells {not_run} were not executed; run the notebook (see tests/test_notebook.py)"
+    assert not not_run, f"code cells {not_run} were not executed; run the notebook (see tests/entry/test_notebook.py)"
     for i, cell in enumerate(cells):
         for output in cell.outputs:
             assert output.output_type != "error", f"code cell {i} raised {output.get('ename')}: {output.get('evalue')}"

@@ -13,14 +13,8 @@ from hw14_lib.rl.policy import load_policy
 from hw14_lib.run.evaluation import evaluate_meta_policy
 from hw14_lib.run.run_folder import CHECKPOINT, POLICY
 from hw14_lib.run.training import train
-from hw14_lib.study.experiments import (
-    EXPERIMENTS,
-    Experiment,
-    evaluate_interim,
-    experiment_by_name,
-    run_experiment,
-    write_status,
-)
+from hw14_lib.study.experiment_runs import evaluate_interim, run_experiment, write_status
+from hw14_lib.study.experiments import EXPERIMENTS, Experiment, experiment_by_name
 
 from conftest import REPO, run_cli
 

@@ -31,7 +31,7 @@ from hw14_lib.run.config import TrainConfig
 from hw14_lib.run.run_folder import Run, load_runs
 from hw14_lib.study.later_steps import load_later_steps
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIXED_FILES = {
     "numbers.tex",
     "student.tex",
