@@ -271,18 +271,19 @@ def comparable_results(settings: NotebookSettings) -> list[Any]:
 def extension_results(settings: NotebookSettings) -> list[Any]:
     """The additions to MAML-TRPO on the paper's environment (:mod:`hw14_lib.report.extensions`), as a table: when
     MAML, MAML with learned step sizes and ProMP reach the paper's one-step return, whether learned step sizes raise
-    the return at every step; the dynamics family's gap; and the learning curves."""
+    the return at every step; on the families the paper did not run, what knowing the task and one step of MAML are
+    worth; and the learning curves."""
     from hw14_lib.report.comparison import load_table
     from hw14_lib.report.extensions import CURVE_METHODS, extension_facts, extension_figure
+    from hw14_lib.report.families import family_lead_text, family_leads
 
     runs = load_runs(settings.results_root)
     if not any(name.startswith(f"paper_{fam}_{m}_s") for name in runs for fam in FAMILIES for m in CURVE_METHODS):
         where = settings.relative(settings.results_root)
         return [Note(f"Note: {where} holds no paper_dir_* or paper_vel_* run yet; produce them with `make results`")]
-    facts = extension_facts(runs, load_table(settings.results_root / "table.json"), settings.results_root / "protocol")
-    items: list[Any] = [extensions_html(facts)]
-    if facts.dynamics_gap is not None:
-        items.append(Note(f"dynamics family: MAML minus pretrained after one step: {facts.dynamics_gap:+.1f}"))
+    rows = load_table(settings.results_root / "table.json")
+    facts = extension_facts(runs, rows, settings.results_root / "protocol")
+    items: list[Any] = [extensions_html(facts), *(Note(line) for line in family_lead_text(family_leads(rows)))]
     return [
         *items,
         image(extension_figure(runs, settings.figures_dir), width=900),

@@ -44,6 +44,7 @@ from hw14_lib.report.data import (
     seeds_of,
 )
 from hw14_lib.report.extensions import extension_facts, extension_figure, extension_numbers
+from hw14_lib.report.families import family_lead_numbers, family_leads
 from hw14_lib.report.frames import frame_strip
 from hw14_lib.report.numbers import (
     ablation_numbers,
@@ -131,6 +132,7 @@ def generate_report_assets(
         difference_numbers(sheet, protocol_rows, env=env)
     gradient_variance_numbers(sheet, Path(results) / "diagnostics")
     extension_numbers(sheet, extension_facts(runs, protocol_rows, Path(results) / "protocol"))
+    family_lead_numbers(sheet, family_leads(protocol_rows))
     configs_by_column = column_configs(runs, Path(configs))
     hyperparameter_numbers(sheet, configs_by_column)
     benchmark_numbers(sheet, bench)

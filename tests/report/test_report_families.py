@@ -1,0 +1,40 @@
+"""The leads on the families the paper did not run (``hw14_lib.report.families``), against hand-computed values:
+the oracle minus the pretrained policy at k = 0, MAML minus the pretrained policy after one step, each with the
+root-sum-square of the rows' standard errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hw14_lib.report.families import ORACLE_LEAD_GATE, beyond_paper_families, family_lead_numbers, family_leads
+from hw14_lib.report.tex import NA, NumberSheet
+
+
+def row(family: str, method: str, returns: list[float], sems: list[float]) -> dict:
+    return {"env": "paper", "horizon": 200, "family": family, "method": method, "returns": returns,
+            "sem_over_tasks": sems, "seeds": 1}  # fmt: skip
+
+
+def test_leads_are_the_differences_with_their_standard_errors() -> None:
+    rows = [
+        row("signed_velocity", "oracle", [-60.0], [3.0]),
+        row("signed_velocity", "pretrained", [-200.0, -190.0], [4.0, 6.0]),
+        row("signed_velocity", "maml", [-180.0, -120.0], [5.0, 8.0]),
+        row("signs", "oracle", [177.7], [9.8]),
+        row("signs", "pretrained", [153.3, 140.0], [9.5, 9.0]),
+        row("direction", "oracle", [447.7], [5.0]),  # a paper family: not among these
+    ]
+    leads = family_leads(rows)
+    assert set(leads) == {"svel", "sgn"} and "dir" not in beyond_paper_families()
+    assert leads["svel"].oracle.value == pytest.approx(140.0) and leads["svel"].oracle.se == pytest.approx(5.0)
+    assert leads["svel"].maml.value == pytest.approx(70.0) and leads["svel"].maml.se == pytest.approx(10.0)
+    assert leads["svel"].maml.z == pytest.approx(7.0)
+    assert leads["sgn"].oracle.value == pytest.approx(24.4) and leads["sgn"].maml is None
+    assert leads["sgn"].oracle.value < ORACLE_LEAD_GATE < leads["svel"].oracle.value
+    sheet = NumberSheet()
+    family_lead_numbers(sheet, leads)
+    assert sheet.values["fam.svel.maml-lead"] == "70.0" and sheet.values["fam.svel.maml-lead-z"] == "7.0"
+    assert sheet.values["fam.sgn.oracle-lead-se"] == f"{math.hypot(9.8, 9.5):.1f}"
+    assert sheet.values["fam.sgn.maml-lead"] == NA and sheet.values["fam.gate"] == "50"
