@@ -122,7 +122,7 @@ def protocol_table(rows: Sequence[Row], *, env: str) -> str:
 def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
     """``table.<env>.<fam>.<method>.k<k>`` (mean over seeds), ``.k<k>.pm`` (with ``±`` std over seeds),
     ``.seeds`` and ``.steps`` (M env steps per seed) for both environments and every method; ``table.h100.k1`` and
-    ``table.h100.seeds`` for the horizon-100 direction run; ``table.<env>.<fam>.maml.oracle_ratio`` (percent of our
+    ``table.h100.seeds`` for the horizon-100 direction run; ``table.<env>.<fam>.<method>.oracle_ratio`` (percent of our
     oracle after one step) and ``.<method>.gap.k<k>`` (ours minus the paper's MAML, for MAML, MAML with learned step
     sizes and ProMP); ``paper.budget.<fam>``
     (:data:`PAPER_BUDGET_M`) and ``reimpl.<name>.k1``."""
@@ -139,17 +139,18 @@ def protocol_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
                     mean, std, _ = row_cell(row, k) if row else (None, None, None)
                     sheet.put(f"{key}.k{k}", mean)
                     sheet.text(f"{key}.k{k}.pm", tex_pm(mean, std, row["seeds"] if row else 0))
-            maml, oracle = by_key.get((fam, catalogue.REFERENCE)), by_key.get((fam, catalogue.ORACLE))
+            oracle = by_key.get((fam, catalogue.ORACLE))
             if env == "paper" and fam in PAPER_CURVES:  # ours minus the paper's MAML, after k steps
                 for method in (m.name for m in catalogue.METHODS if m.curve):
                     row = by_key.get((fam, method))
                     for k, paper_value in enumerate(PAPER_CURVES[fam][catalogue.REFERENCE]):
                         gap = row["returns"][k] - paper_value if row and k < len(row["returns"]) else None
                         sheet.put(f"table.paper.{fam}.{method}.gap.k{k}", gap)
-            ratio = None
-            if maml and oracle and oracle["returns"][0] != 0:
-                ratio = 100.0 * maml["returns"][1] / oracle["returns"][0]
-            sheet.put(f"table.{env}.{fam}.maml.oracle_ratio", ratio)
+            for method in (m.name for m in catalogue.METHODS if not m.scores_once):
+                row, ratio = by_key.get((fam, method)), None
+                if row and oracle and oracle["returns"][0] != 0 and len(row["returns"]) > 1:
+                    ratio = 100.0 * row["returns"][1] / oracle["returns"][0]
+                sheet.put(f"table.{env}.{fam}.{method}.oracle_ratio", ratio)
     h100 = rows_of(rows, env="gymnasium", horizon=100).get(("dir", catalogue.REFERENCE))
     sheet.put("table.h100.k1", h100["returns"][1] if h100 else None)
     sheet.put("table.h100.seeds", h100["seeds"] if h100 else None, 0)

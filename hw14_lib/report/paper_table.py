@@ -132,25 +132,24 @@ def difference_numbers(sheet: NumberSheet, rows: Sequence[Row], *, env: str) -> 
 
 
 def schedule_numbers(sheet: NumberSheet, rows: Sequence[Row]) -> None:
-    """``table.<env>.<fam>.<method>.c`` (the validated scale of MAML, ProMP, ANIL), ``.maml.c1.k<k>`` and ``.pm``
-    (the ``c = 1`` schedule after ``k = 2, 3``), ``table.paper.<fam>.maml.c1.gap.k<k>`` (minus the paper's MAML)
-    and ``.pretrained.alpha`` (the pretrained policy's validated step size)."""
+    """``table.<env>.<fam>.<method>.c`` (the validated scale of MAML, ProMP, ANIL), ``.<method>.c1.k<k>`` and
+    ``.pm`` (the ``c = 1`` schedule after ``k = 2, 3``), ``table.paper.<fam>.maml.c1.gap.k<k>`` (minus the paper's
+    MAML) and ``.pretrained.alpha`` (the pretrained policy's validated step size), for every family."""
     for env in ("paper", "gymnasium"):
         by_key = rows_of(rows, env=env)
-        for fam in catalogue.paper_families():
-            maml, pretrained = by_key.get((fam, catalogue.REFERENCE)), by_key.get((fam, catalogue.PRETRAINED))
-            for method in (m for m in catalogue.METHODS if m.schedule == "validated"):
-                row = by_key.get((fam, method.name))
-                sheet.put(f"table.{env}.{fam}.{method.name}.c", later_scale_of(row) if row else None, 2)
+        for fam in (f.short for f in catalogue.FAMILIES):
+            pretrained = by_key.get((fam, catalogue.PRETRAINED))
+            for method in (m.name for m in catalogue.METHODS if m.schedule == "validated"):
+                row = by_key.get((fam, method))
+                sheet.put(f"table.{env}.{fam}.{method}.c", later_scale_of(row) if row else None, 2)
+                paper_row = paper_schedule_row(row) if row else None
+                for k in (2, 3):
+                    mean, std, _ = row_cell(paper_row, k) if paper_row else (None, None, None)
+                    sheet.put(f"table.{env}.{fam}.{method}.c1.k{k}", mean)
+                    seeds = paper_row["seeds"] if paper_row else 0
+                    sheet.text(f"table.{env}.{fam}.{method}.c1.k{k}.pm", tex_pm(mean, std, seeds))
+                    if env == "paper" and method == catalogue.REFERENCE and fam in PAPER_CURVES:
+                        gap = mean - PAPER_CURVES[fam][catalogue.REFERENCE][k] if mean is not None else None
+                        sheet.put(f"table.paper.{fam}.maml.c1.gap.k{k}", gap)
             alpha = pretrained["step_sizes"][0] if pretrained and pretrained["step_sizes"] else None
             sheet.text(f"table.{env}.{fam}.pretrained.alpha", f"{alpha:g}" if alpha is not None else None)
-            paper_row = paper_schedule_row(maml) if maml else None
-            for k in (2, 3):
-                mean, std, _ = row_cell(paper_row, k) if paper_row else (None, None, None)
-                sheet.put(f"table.{env}.{fam}.maml.c1.k{k}", mean)
-                sheet.text(
-                    f"table.{env}.{fam}.maml.c1.k{k}.pm", tex_pm(mean, std, paper_row["seeds"] if paper_row else 0)
-                )
-                if env == "paper":
-                    gap = mean - PAPER_CURVES[fam][catalogue.REFERENCE][k] if mean is not None else None
-                    sheet.put(f"table.paper.{fam}.maml.c1.gap.k{k}", gap)
