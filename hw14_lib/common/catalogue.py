@@ -72,12 +72,19 @@ class Family:
         name: its task distribution, ``TrainConfig.task`` (``direction``).
         paper: the MAML paper's numbers, or ``None`` for a family the paper did not run.
         gymnasium: the report has Gymnasium runs of it (the appendix's own-evaluation tables and figures).
+        label: how headings name it (``"Crippled-motor"`` in "Crippled-motor tasks"); by default its name.
     """
 
     short: str
     name: str
     paper: PaperNumbers | None = None
     gymnasium: bool = False
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        """The heading word(s): :attr:`label`, or the capitalized name."""
+        return self.label or self.name.capitalize()
 
 
 METHODS: tuple[Method, ...] = (
@@ -137,10 +144,10 @@ FAMILIES: tuple[Family, ...] = (
         gymnasium=True,
     ),
     Family("dyn", "dynamics"),
-    Family("crip", "crippled"),
-    Family("rev", "reversed"),
-    Family("sgn", "signs"),
-    Family("svel", "signed_velocity"),
+    Family("crip", "crippled", label="Crippled-motor"),
+    Family("rev", "reversed", label="Reversed-motor"),
+    Family("sgn", "signs", label="Motor-sign"),
+    Family("svel", "signed_velocity", label="Signed-velocity"),
 )
 """Every task family of the paper-protocol table, in the order of the tables."""
 

@@ -91,8 +91,8 @@ def protocol_table(rows: Sequence[Row], *, env: str) -> str:
     ]
     families = [fam for fam in PROTOCOL_FAMILIES if fam in FAMILIES or any(key[0] == fam for key in by_key)]
     for fam in families:
-        family = PROTOCOL_FAMILIES[fam]
-        lines += [r"\midrule", rf"\multicolumn{{9}}{{@{{}}l}}{{\emph{{{family.capitalize()} tasks}}}} \\"]
+        title = catalogue.family(fam).title
+        lines += [r"\midrule", rf"\multicolumn{{9}}{{@{{}}l}}{{\emph{{{title} tasks}}}} \\"]
         for method in TABLE_METHODS:
             row = by_key.get((fam, method))
             label = LABELS[method]
@@ -104,7 +104,7 @@ def protocol_table(rows: Sequence[Row], *, env: str) -> str:
                     cells = [tex_row_cell(row, k) for k in range(4)]
                 time = wall_time(row.get("wall_seconds_per_seed"))
                 lines.append(" & ".join([label, "ours", str(row["seeds"]), *cells, steps, time]) + r" \\")
-            elif paper and method in PAPER_METHODS:
+            elif paper and fam in PAPER_CURVES and method in PAPER_METHODS:
                 empty = [rf"\multicolumn{{4}}{{c}}{{{NA}}}"] if catalogue.method(method).scores_once else [NA] * 4
                 lines.append(" & ".join([label, "ours", "0", *empty, "", ""]) + r" \\")
             if not paper or fam not in PAPER_CURVES:  # the paper has no dynamics family

@@ -6,8 +6,9 @@ velocity): two leads per family, each with its standard error, from ``results/ta
 * **MAML's lead** after one step: MAML minus the pretrained policy adapted with its own validated step size,
   and how many standard errors that is.
 
-A difference's standard error is ``sqrt(s_a^2 + s_b^2)`` of the two rows' standard errors over the 40 test tasks
-(each row's mean over its seeds; conservative for MAML's three seeds, whose mean varies less than one seed's).
+A difference's standard error comes from the test tasks, as the report's other differences
+(:func:`hw14_lib.report.paper_table.difference_numbers`): each row's mean s.e.m. over its 40 tasks divided by the
+square root of its seeds, the two combined in quadrature.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def beyond_paper_families() -> list[str]:
 def _lead(a: Row | None, b: Row | None, k_a: int, k_b: int) -> Lead | None:
     if a is None or b is None:
         return None
-    se = math.hypot(a["sem_over_tasks"][k_a], b["sem_over_tasks"][k_b])
+    se = math.hypot(a["sem_over_tasks"][k_a] / math.sqrt(a["seeds"]), b["sem_over_tasks"][k_b] / math.sqrt(b["seeds"]))
     return Lead(a["returns"][k_a] - b["returns"][k_b], se)
 
 
