@@ -146,6 +146,62 @@ def ray_design() -> dict[str, float]:
 
 
 @cache
+def family_lead(family: str, method: str, k: int) -> tuple[float, float]:
+    """``method`` minus the pretrained policy after ``k`` steps (the oracle at ``k = 0``) on the paper's
+    environment, and the difference's standard error (each row's s.e.m. over tasks / sqrt(seeds), in quadrature)."""
+    a, b = paper_row(family, method), paper_row(family, "pretrained")
+    se = np.hypot(a["sem_over_tasks"][k] / np.sqrt(a["seeds"]), b["sem_over_tasks"][k] / np.sqrt(b["seeds"]))
+    return a["returns"][k] - b["returns"][k], float(se)
+
+
+def family_facts() -> dict[str, str]:
+    """docs/results.md's ProMP B = 20 bullet and its section on the families beyond the paper's."""
+    from hw14_lib.report.data import PAPER_CURVES
+
+    b20, oracle = paper_row("direction", "promp_b20"), paper_row("direction", "oracle")
+    anil = catalogue.PUBLISHED_ONE_STEP[("anil", "dir")][0]
+    from hw14_lib.report.comparison import load_table
+    from hw14_lib.report.extensions import extension_facts
+    from hw14_lib.run.run_folder import load_runs
+
+    curves = extension_facts(load_runs(RESULTS), load_table(RESULTS / "table.json"), RESULTS / "protocol").curves
+    facts = {
+        "b20 k1": f"direction: {ret_pm(b20, 1)} after one step, above ANIL's published {anil:.1f}",
+        "b20 oracle share": f"{100 * b20['returns'][1] / oracle['returns'][0]:.1f}% of our oracle",
+        "b20 later": f"({ret(b20, 2)}, {ret(b20, 3)} after two and three steps)",
+        "b20 c1": "every step at α gives " + " and ".join(f1(v) for v in b20["paper_schedule"]["returns"][2:]),
+        "b20 reach": (
+            f"one-step {PAPER_CURVES['dir']['maml'][1]:.1f} at {curves['dir', 'promp_b20'].reach / 1e6:.1f} M env steps"
+        ),
+        "b20 reach b40": f"(ProMP with 40 tasks: {curves['dir', 'promp'].reach / 1e6:.1f} M)",
+    }
+    for family in ("dynamics", "crippled", "reversed", "signs", "signed_velocity"):
+        lead, se = family_lead(family, "oracle", 0)
+        oracle_k0, pretrained_k0 = ret(paper_row(family, "oracle"), 0), ret(paper_row(family, "pretrained"), 0)
+        facts[f"{family} row"] = f"| {oracle_k0} | {pretrained_k0} | {lead:.1f} ± {se:.1f} |"
+    maml, pre, rnd = (paper_row("signed_velocity", m) for m in ("maml", "pretrained", "random"))
+    lead, se = family_lead("signed_velocity", "maml", 1)
+    facts["svel maml"] = ", ".join(ret_pm(maml, k) for k in (1, 2, 3)) + " after k = 1, 2, 3"
+    facts["svel pretrained"] = f"against {ret(pre, 1)} for the"
+    facts["svel alpha"] = f"(α = {pre['step_sizes'][0]:g})"
+    facts["svel random"] = f"{ret(rnd, 1)} for the random initialization"
+    facts["svel lead"] = f"by {lead:.1f} ± {se:.1f} after one step ({lead / se:.1f} standard errors)"
+    dyn_maml, dyn_pre = paper_row("dynamics", "maml"), paper_row("dynamics", "pretrained")
+    facts["dyn maml vs pretrained"] = f"{ret(dyn_maml, 1)} against {ret(dyn_pre, 1)}"
+    pre_run, s0 = (
+        _json(RESULTS / "protocol" / "paper_svel_pretrained.json"),
+        _json(RESULTS / "protocol" / "paper_svel_maml_s0.json"),
+    )
+    assert pre_run["tasks"] == s0["tasks"], "seed 0 and the pretrained policy share their test tasks"
+    paired = np.asarray(s0["returns"][1]) - np.asarray(pre_run["returns"][1])
+    paired_se = paired.std(ddof=1) / np.sqrt(paired.size)
+    facts["svel paired"] = (
+        f"{paired.mean():.1f} ± {paired_se:.1f} ({paired.mean() / paired_se:.1f} standard errors,"
+        f" {int((paired > 0).sum())} of the {paired.size} tasks better)"
+    )
+    return facts
+
+
 def retrained_facts() -> dict[str, str]:
     """docs/results.md's section on the runs retrained when the sampler's per-task forward changed its rounding."""
     spread = _json(RESULTS / "retrained" / "backward_evaluation_seeds.json")
@@ -233,7 +289,7 @@ def facts() -> dict[str, dict[str, str]]:
         "gymnasium dir oracle steps": f"{g_oracle['env_steps_per_seed'] / 1e6:g} M env steps",
         "gymnasium dir oracle share": f"reaches {100 * g_dir['returns'][1] / g_oracle['returns'][0]:.1f}%",
         "gymnasium dir oracle time": wall_time(g_oracle["wall_seconds_per_seed"]),
-        "promp dir": f"{ret_pm(pd('promp'), 1)} after one step",
+        "promp dir": f"on direction: {ret_pm(pd('promp'), 1)}",
         "promp vel": ", ".join(ret(pv("promp"), k) for k in (1, 2, 3)) + " after k = 1..3",
         "anil dir": f"on direction {ret_pm(pd('anil'), 1)} after one step",
         "anil vel": ", ".join(ret(pv("anil"), k) for k in (1, 2, 3)),
@@ -252,11 +308,6 @@ def facts() -> dict[str, dict[str, str]]:
             f"{variance['paper_dir_s0']['variance_ratio_lvc_over_reinforce']:.2f} times"
         ),
         "dyn maml vs pretrained": f"{ret(py('maml'), 1)} against {ret(py('pretrained'), 1)}",
-        "dyn oracle": f"scores {ret(py('oracle'), 0)} (s.e.m. {f1(py('oracle')['sem_over_tasks'][0])}",
-        "dyn oracle over pretrained": (
-            f"{py('oracle')['returns'][0] - py('pretrained')['returns'][0]:.0f} above the pretrained policy's "
-            f"{ret(py('pretrained'), 0)}"
-        ),
         "gymnasium vel own": seed_pm(vel_k[:, 1]),
         "mean action": (
             f"direction {seed_pm(curves(DIR_SEEDS, 'mean_deterministic')[:, 1])}, "
@@ -332,6 +383,9 @@ def facts() -> dict[str, dict[str, str]]:
     two_steps = summary("ablation_dir_two_inner_steps")["env_steps"] / summary(DIR_SEEDS[0])["env_steps"]
     results["two steps budget"] = f"{two_steps:g} times the env steps"
     results.update(retrained_facts())
+    results.update(family_facts())
+    readme["promp b20"] = f"scores {ret(pd('promp_b20'), 1)} after one step"
+    readme["svel lead"] = f"leads a pretrained policy by {family_lead('signed_velocity', 'maml', 1)[0]:.1f}"
     ratios = [cases[c]["vs_seed"] for c in cases if re.match(r"(backward|direction) ", c) and "before" not in c]
     benchmarks["vs starter"] = f"{min(ratios):.1f} to {max(ratios):.1f} times faster"
     return {
@@ -564,7 +618,8 @@ def test_claims_in_words_hold() -> None:
         ),
         key=lambda r: r["returns"][1],
     )
-    assert best["method"] == "promp", "ProMP is the best method on direction"
+    assert best["method"] == "promp_b20", "ProMP with 20 tasks per meta-batch is the best method on direction"
+    assert best["returns"][1] > catalogue.PUBLISHED_ONE_STEP[("anil", "dir")][0], "above ANIL's published return"
     pre = paper_row("velocity", "pretrained")
     assert all(pre["returns"][k] > v["returns"][k] for k in (1, 2, 3)), "pretrained velocity beats MAML"
     assert paper_row("velocity", "oracle")["returns"][0] > PAPER_CURVES["vel"]["maml"][0], "oracle sanity"
