@@ -91,7 +91,7 @@ METHODS: tuple[Method, ...] = (
     Method("maml", "MAML", "tab:blue", "validated", main=True, curve=True),
     Method("maml_lslr", "MAML, learned α", "tab:purple", "learned", curve=True),
     Method("promp", "ProMP", "tab:brown", "validated", curve=True),
-    Method("promp_b20", "ProMP, B = 20", "tab:red", "validated", curve=True),
+    Method("promp_b20", "ProMP, B = 20", "teal", "validated", curve=True),
     Method("anil", "ANIL", "tab:olive", "validated", curve=True),
     Method("pretrained", "pretrained", "tab:orange", "own_alpha", main=True, baseline=True),
     Method("random", "random", "tab:green", "alpha", main=True, baseline=True),
