@@ -1,5 +1,5 @@
-"""Tasks that change the cheetah's model: the dynamics family (scaled physics) and the joint families (one motor's
-gear scaled), both rewarding running forward.
+"""Tasks that change the cheetah's model: the dynamics family (scaled physics) and the motors families (the six
+motors' gears scaled), both rewarding running forward.
 
 A task's model factors are ``(m, b, f, g_1, ..., g_6)``. ``(m, b, f)`` multiply every body's mass and inertia
 (``m``: a uniform change of density, so the shapes stay those of the model), every joint's damping (``b``) and
