@@ -1,5 +1,5 @@
-"""``protocol``: the finished direction and velocity runs evaluated with the MAML paper's protocol (40 test tasks,
-each adapted from its own support batch), into ``results/protocol/<run>.json`` and ``results/table.json``."""
+"""``protocol``: the finished runs of the experiment registry evaluated with the MAML paper's protocol (40 test
+tasks, each adapted from its own support batch), into ``results/protocol/<run>.json`` and ``results/table.json``."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ def add_protocol_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "protocol",
         help="evaluate the finished runs with the MAML paper's protocol and write results/table.json",
-        description="Evaluate every finished direction, velocity and dynamics run (MAML seeds, pretrained, random, "
-        "oracle, the extensions) on 40 test tasks drawn from its task distribution, each adapted from its own 20 "
+        description="Evaluate every finished run that the experiment registry gives a method (MAML seeds, pretrained, "
+        "random, oracle, the extensions; every task family) on 40 test tasks drawn from its task distribution, each "
+        "adapted from its own 20 "
         "trajectories, k = 0..3 inner steps (first step alpha, later ones c * alpha with c chosen on validation "
         "tasks; learned step sizes as learned), into "
         "RESULTS/protocol/<run>.json (runs already evaluated are kept), then write RESULTS/table.json.",
