@@ -20,7 +20,7 @@ from hw14_lib.common import catalogue
 from hw14_lib.notebook.settings import Note, NotebookSettings, animation, caption, image
 from hw14_lib.notebook.tables import extensions_html, later_steps_html, protocol_html
 from hw14_lib.report.assets import later_step_figure
-from hw14_lib.report.data import FAMILIES, curve_stats, seeds_of
+from hw14_lib.report.data import FAMILIES, curve_stats, runs_of, seeds_of
 from hw14_lib.run.plots import plot_adaptation_curves, plot_seed_learning_curves, plot_training_curves
 from hw14_lib.run.run_folder import (
     CONFIG,
@@ -278,7 +278,7 @@ def extension_results(settings: NotebookSettings) -> list[Any]:
     from hw14_lib.report.families import family_lead_text, family_leads
 
     runs = load_runs(settings.results_root)
-    if not any(name.startswith(f"paper_{fam}_{m}_s") for name in runs for fam in FAMILIES for m in CURVE_METHODS):
+    if not any(runs_of(runs, env="paper", family=fam, method=m) for fam in FAMILIES for m in CURVE_METHODS):
         where = settings.relative(settings.results_root)
         return [Note(f"Note: {where} holds no paper_dir_* or paper_vel_* run yet; produce them with `make results`")]
     rows = load_table(settings.results_root / "table.json")

@@ -41,6 +41,7 @@ from hw14_lib.report.data import (
     curve_stats,
     load_benchmarks,
     load_diagnostics,
+    runs_of,
     seeds_of,
 )
 from hw14_lib.report.extensions import extension_facts, extension_figure, extension_numbers
@@ -107,7 +108,7 @@ def generate_report_assets(
 
     for fam in FAMILIES:
         for method in METHODS:
-            if not seeds_of(runs, f"{fam}_{method}"):
+            if not runs_of(runs, env="gymnasium", family=fam, method=method):
                 missing.append(f"results/{fam}_{method}")
     if "backward" not in runs:
         missing.append("results/backward")
@@ -212,7 +213,8 @@ def comparison_figures(
     out = Path(out)
     written = []
     for fam, family in FAMILIES.items():
-        seeds = [r.metrics for r in seeds_of(runs, f"{fam}_maml") if len(r.metrics) >= 2]  # a curve needs two points
+        maml = runs_of(runs, env="gymnasium", family=fam, method=catalogue.REFERENCE)
+        seeds = [r.metrics for r in maml if len(r.metrics) >= 2]  # a curve needs two points
         seeds = [m for m in seeds if all("support_return" in r and "query_return" in r for r in m)]
         path = out / f"fig_learning_{fam}.png"
         if seeds:
@@ -241,7 +243,7 @@ def _adaptation_figure(
 ) -> Path:
     curves = {}
     for method in METHODS:
-        stats = curve_stats(seeds_of(runs, f"{fam}_{method}"))
+        stats = curve_stats(runs_of(runs, env="gymnasium", family=fam, method=method))
         if stats:
             curves[catalogue.method(method).label] = (stats.mean, stats.std)
     for study in studies:  # a baseline re-evaluated on the held-out tasks with its own step size

@@ -2,10 +2,10 @@
 
 Run folders are read by :mod:`hw14_lib.run.run_folder` (:class:`~hw14_lib.run.run_folder.Run`); a finished one's
 ``summary.json`` has ``adaptation_curve = {tasks, stochastic[k][i], deterministic[k][i], mean_stochastic[k],
-mean_deterministic[k]}``. Seeds of one
-experiment are named ``<experiment>_s<seed>``. Any of these files may be missing (a run not
-started, or still training): every function here then returns ``None`` or an empty list, never
-raises, so the report can say "not yet available" instead of failing.
+mean_deterministic[k]}``. The seeds of a table row are found by the experiment registry's method and each run's
+configuration (:func:`runs_of`); a named experiment's seeds are ``<experiment>_s<seed>`` (:func:`seeds_of`). Any
+of these files may be missing (a run not started, or still training): every function here then returns ``None``
+or an empty list, never raises, so the report can say "not yet available" instead of failing.
 
 The MAML paper's numbers (Finn et al. 2017, Table 5 / Fig. 5: mean over 40 held-out tasks of
 20 trajectories of 200 steps after 0, 1, 2, 3 inner steps, on rllab's half-cheetah) are kept
@@ -27,6 +27,7 @@ from hw14_lib.common import catalogue
 from hw14_lib.common.io_utils import visible_files
 from hw14_lib.run.plots import moving_average
 from hw14_lib.run.run_folder import Run
+from hw14_lib.study.experiments import EXPERIMENTS
 from hw14_lib.study.later_steps import is_number
 
 FAMILIES: dict[str, str] = {f.short: f.name for f in catalogue.FAMILIES if f.gymnasium}
@@ -62,6 +63,20 @@ class CurveStats:
 def ablation_name(run_name: str) -> str:
     """An ablation's short name: ``ablation_dir_no_baseline`` -> ``no_baseline``."""
     return re.sub(r"^ablation_(dir_)?", "", run_name)
+
+
+def runs_of(runs: Mapping[str, Run], *, env: str, family: str, method: str, horizon: int = 200) -> list[Run]:
+    """The seeds of one row of the table: the runs the experiment registry gives ``method``
+    (:attr:`~hw14_lib.study.experiments.Experiment.method`) whose own configuration names ``env``, ``family`` (a
+    short name) and ``horizon``; no folder name is read apart."""
+    methods = {e.name: e.method for e in EXPERIMENTS}
+    task = catalogue.family(family).name
+    wanted = {"env": env, "task": task, "horizon": horizon}
+    return [
+        run
+        for name, run in runs.items()
+        if methods.get(name) == method and all(run.config.get(k) == v for k, v in wanted.items())
+    ]
 
 
 def seeds_of(runs: Mapping[str, Run], experiment: str) -> list[Run]:

@@ -23,7 +23,7 @@ import numpy as np
 from hw14_lib.common import catalogue
 from hw14_lib.common.io_utils import visible_files
 from hw14_lib.report.comparison import PAPER_BUDGET_M, Row, plain_label, rows_of
-from hw14_lib.report.data import FAMILIES, PAPER_CURVES, seeds_of
+from hw14_lib.report.data import FAMILIES, PAPER_CURVES, runs_of
 from hw14_lib.report.tex import NumberSheet, tex_number
 from hw14_lib.run import plots
 from hw14_lib.run.run_folder import Run
@@ -37,9 +37,11 @@ REACH_WINDOW = 3
 
 
 def curve_seeds(runs: Mapping[str, Run], fam: str, method: str) -> list[list[dict]]:
-    """The ``metrics.jsonl`` records of every finished seed of ``paper_<fam>_<method>`` (a seed still training would
-    cut the mean curve short, :func:`mean_curve`)."""
-    return [list(run.metrics) for run in seeds_of(runs, f"paper_{fam}_{method}") if run.finished and run.metrics]
+    """The ``metrics.jsonl`` records of every finished seed of ``method`` on family ``fam`` of the paper's environment
+    (:func:`~hw14_lib.report.data.runs_of`; a seed still training would cut the mean curve short,
+    :func:`mean_curve`)."""
+    seeds = runs_of(runs, env="paper", family=fam, method=method)
+    return [list(run.metrics) for run in seeds if run.finished and run.metrics]
 
 
 def mean_curve(seeds: Sequence[Sequence[Mapping]], window: int = REACH_WINDOW) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +155,8 @@ def extension_facts(runs: Mapping[str, Run], rows: Sequence[Row], protocol: str 
         means = [record["mean"] for record in protocol_records(protocol, f"paper_{fam}_maml_lslr")]
         if means:
             rising[fam] = (sum(all(b > a for a, b in itertools.pairwise(m)) for m in means), len(means))
-        last = [run.metrics[-1] for run in seeds_of(runs, f"paper_{fam}_maml_lslr") if run.finished and run.metrics]
+        lslr = runs_of(runs, env="paper", family=fam, method=catalogue.LEARNED)
+        last = [run.metrics[-1] for run in lslr if run.finished and run.metrics]
         keys = sorted({k for m in last for k in m if k.startswith("alpha_")}, key=lambda k: int(k.split("_")[1]))
         if keys:
             step_sizes[fam] = [float(np.mean([m[k] for m in last if k in m])) for k in keys]

@@ -31,6 +31,7 @@ from hw14_lib.report.data import (
     evaluated,
     late_query_return,
     mean_budget,
+    runs_of,
     seeds_of,
 )
 from hw14_lib.report.tex import (
@@ -103,7 +104,7 @@ def family_numbers(sheet: NumberSheet, runs: Mapping[str, Run]) -> None:
     """``<fam>.<method>.*`` over the seeds of each experiment."""
     for fam in FAMILIES:
         for method in METHODS:
-            seeds = seeds_of(runs, f"{fam}_{method}")
+            seeds = runs_of(runs, env="gymnasium", family=fam, method=method)
             prefix = f"{fam}.{method}"
             stats = curve_stats(seeds)
             det = curve_stats(seeds, "deterministic")

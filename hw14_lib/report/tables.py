@@ -23,6 +23,7 @@ from hw14_lib.report.data import (
     evaluated,
     late_query_return,
     mean_budget,
+    runs_of,
     seeds_of,
 )
 from hw14_lib.report.numbers import HYPERPARAMETERS, LEARNING_THRESHOLD, STEPS
@@ -105,7 +106,7 @@ def performance_table(runs: Mapping[str, Run]) -> str:
     for fam, family in FAMILIES.items():
         lines += [r"\midrule", rf"\multicolumn{{8}}{{@{{}}l}}{{\emph{{{family.capitalize()} tasks}}}} \\"]
         for method in METHODS:
-            seeds = seeds_of(runs, f"{fam}_{method}")
+            seeds = runs_of(runs, env="gymnasium", family=fam, method=method)
             stats = curve_stats(seeds)
             if not seeds:
                 continue

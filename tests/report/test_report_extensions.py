@@ -32,8 +32,10 @@ def metrics(query: list[float] | np.ndarray, **fields: float) -> list[dict]:
     ]
 
 
-def run(name: str, query, *, finished: bool = True, **fields: float) -> Run:
-    return Run(name, {}, metrics(query, **fields), {"adaptation_curve": {}} if finished else None)
+def run(name: str, query, *, task: str = "direction", finished: bool = True, **fields: float) -> Run:
+    """A paper-environment run of ``task``; the registry names its method (the report reads no folder name)."""
+    config = {"env": "paper", "task": task, "horizon": 200}
+    return Run(name, config, metrics(query, **fields), {"adaptation_curve": {}} if finished else None)
 
 
 def test_steps_to_reach_is_the_first_full_window_of_the_seed_mean_at_the_threshold() -> None:
@@ -64,7 +66,7 @@ def test_extension_facts_and_numbers_from_runs_protocol_files_and_table_rows(tmp
         "paper_dir_maml_lslr_s0": run("paper_dir_maml_lslr_s0", ramp / 4, alpha_0=0.1, alpha_1=0.3, alpha_2=0.2),
         "paper_dir_maml_lslr_s1": run("paper_dir_maml_lslr_s1", ramp / 4, alpha_0=0.2, alpha_1=0.1, alpha_2=0.4),
         "paper_dir_maml_lslr_s2": run("paper_dir_maml_lslr_s2", ramp[:9], finished=False, alpha_0=9.0),  # training
-        "paper_vel_promp_s0": run("paper_vel_promp_s0", np.full(10, -90.0)),
+        "paper_vel_promp_s0": run("paper_vel_promp_s0", np.full(10, -90.0), task="velocity"),
     }
     protocol = tmp_path / "protocol"
     write_protocol(protocol, "paper_dir_maml_lslr_s0", [-50.0, 200.0, 250.0, 260.0])

@@ -38,3 +38,27 @@ def test_leads_are_the_differences_with_their_standard_errors() -> None:
     assert sheet.values["fam.svel.maml-lead"] == "70.0" and sheet.values["fam.svel.maml-lead-z"] == "7.0"
     assert sheet.values["fam.sgn.oracle-lead-se"] == f"{math.hypot(9.8, 9.5):.1f}"
     assert sheet.values["fam.sgn.maml-lead"] == NA and sheet.values["fam.gate"] == "50"
+
+
+def test_a_rows_seeds_are_found_by_the_registry_and_each_runs_config_not_by_a_folder_name() -> None:
+    from hw14_lib.report.data import runs_of
+    from hw14_lib.run.run_folder import Run
+
+    def run(name: str, **config) -> Run:
+        return Run(name, {"env": "paper", "task": "direction", "horizon": 200, **config}, [], None)
+
+    runs = {
+        r.name: r
+        for r in (
+            run("paper_dir_maml_s0"),
+            run("paper_dir_maml_s1", task="velocity"),  # its configuration, not its name, says the family
+            run("ablation_dir_first_order"),  # the registry gives it no method
+            run("dir_maml_h100", env="gymnasium", horizon=100),
+            run("dir_maml_s0", env="gymnasium"),
+        )
+    }
+    assert [r.name for r in runs_of(runs, env="paper", family="dir", method="maml")] == ["paper_dir_maml_s0"]
+    assert [r.name for r in runs_of(runs, env="paper", family="vel", method="maml")] == ["paper_dir_maml_s1"]
+    assert [r.name for r in runs_of(runs, env="gymnasium", family="dir", method="maml")] == ["dir_maml_s0"]
+    gym_h100 = runs_of(runs, env="gymnasium", family="dir", method="maml", horizon=100)
+    assert [r.name for r in gym_h100] == ["dir_maml_h100"]
