@@ -34,9 +34,9 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, kl_divergence
 
 from hw14_lib.rl.anil import restrict_step_size
-from hw14_lib.rl.maml import InnerLoop, MetaBatch, StepSize, adapt, support_loss, task_workers
+from hw14_lib.rl.maml import InnerLoop, MetaBatch, StepSize, adapt, policy_step_sizes, support_loss, task_workers
 from hw14_lib.rl.parallel import map_in_threads
-from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, gaussian_part, learned_step_sizes
+from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, gaussian_part
 
 
 def query_distributions(
@@ -113,11 +113,8 @@ def meta_fisher_vector_product(
     """
     steps = 0 if inner.first_order else len(batch.supports)
     names = list(theta)
-    learned = learned_step_sizes(policy)
     # alpha_j of each inner step: the fixed float, or the learned {name: alpha_{j,p}} (constants here).
-    sizes: list[StepSize] = [inner.alpha] * steps
-    if learned is not None:
-        sizes = [{k: a.detach() for k, a in learned.alphas(j).items()} for j in range(steps)]
+    sizes: list[StepSize] = policy_step_sizes(policy, steps, detach=True) or [inner.alpha] * steps
     sizes = [restrict_step_size(a, names, inner.adapted) for a in sizes]  # ANIL: 0 outside the head
     n = trajectories if trajectories is not None else batch.query.rewards.shape[1]
     threads = task_workers(policy, workers)
