@@ -68,6 +68,14 @@ def row_cell(row: Row, k: int) -> tuple[float | None, float | None, float | None
     return returns[k], (std[k] if row["seeds"] > 1 else None), sem[k]
 
 
+def row_difference(a: Row, b: Row, k_a: int, k_b: int) -> tuple[float, float]:
+    """``a``'s return after ``k_a`` steps minus ``b``'s after ``k_b``, and the difference's standard error from the
+    test tasks: each row's mean s.e.m. over its tasks divided by the square root of its seeds, the two in
+    quadrature."""
+    se = (a["sem_over_tasks"][k_a] ** 2 / a["seeds"] + b["sem_over_tasks"][k_b] ** 2 / b["seeds"]) ** 0.5
+    return a["returns"][k_a] - b["returns"][k_b], se
+
+
 def tex_row_cell(row: Row, k: int) -> str:
     """:func:`row_cell` as LaTeX: ``mean +- std`` with the s.e.m. in brackets (empty past the row's steps)."""
     mean, std, sem = row_cell(row, k)

@@ -7,8 +7,8 @@ velocity): two leads per family, each with its standard error, from ``results/ta
   and how many standard errors that is.
 
 A difference's standard error comes from the test tasks, as the report's other differences
-(:func:`hw14_lib.report.paper_table.difference_numbers`): each row's mean s.e.m. over its 40 tasks divided by the
-square root of its seeds, the two combined in quadrature.
+(:func:`hw14_lib.report.comparison.row_difference`): each row's mean s.e.m. over its 40 tasks divided by the square
+root of its seeds, the two combined in quadrature.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hw14_lib.common import catalogue
-from hw14_lib.report.comparison import Row, rows_of
+from hw14_lib.report.comparison import Row, row_difference, rows_of
 from hw14_lib.report.tex import NumberSheet
 
 ORACLE_LEAD_GATE = 50.0
@@ -53,10 +53,7 @@ def beyond_paper_families() -> list[str]:
 
 
 def _lead(a: Row | None, b: Row | None, k_a: int, k_b: int) -> Lead | None:
-    if a is None or b is None:
-        return None
-    se = math.hypot(a["sem_over_tasks"][k_a] / math.sqrt(a["seeds"]), b["sem_over_tasks"][k_b] / math.sqrt(b["seeds"]))
-    return Lead(a["returns"][k_a] - b["returns"][k_b], se)
+    return Lead(*row_difference(a, b, k_a, k_b)) if a is not None and b is not None else None
 
 
 def family_leads(rows: Sequence[Row]) -> dict[str, FamilyLeads]:

@@ -13,6 +13,7 @@ from hw14_lib.report.comparison import (
     PAPER_METHODS,
     Row,
     row_cell,
+    row_difference,
     rows_of,
     tex_row_cell,
 )
@@ -119,10 +120,7 @@ def difference_numbers(sheet: NumberSheet, rows: Sequence[Row], *, env: str) -> 
         for k in range(4):
             diff = se = None
             if maml and other and k < len(maml["returns"]) and k < len(other["returns"]):
-                diff = other["returns"][k] - maml["returns"][k]
-                se = (
-                    maml["sem_over_tasks"][k] ** 2 / maml["seeds"] + other["sem_over_tasks"][k] ** 2 / other["seeds"]
-                ) ** 0.5
+                diff, se = row_difference(other, maml, k, k)
             key = f"diff.{env}.{fam}.pretrained.k{k}"
             sheet.put(key, diff)
             sheet.put(f"{key}.se", se)
