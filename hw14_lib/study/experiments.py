@@ -53,10 +53,23 @@ def _seeds(prefix: str, config: str, seeds: Sequence[int], method: str = catalog
     return [Experiment(f"{prefix}_s{s}", config, {"seed": s}, method=method) for s in seeds]
 
 
+def _baselines(prefix: str, config: str, iterations: int, methods: Sequence[str], group: str) -> list[Experiment]:
+    """``<prefix>_pretrained`` and ``<prefix>_oracle`` (those of ``methods``, in its order): pretrained without
+    adaptation, the oracle told the task, ``iterations`` each."""
+    overrides = {catalogue.PRETRAINED: PRETRAIN, catalogue.ORACLE: ORACLE}
+    return [
+        Experiment(f"{prefix}_{m}", config, overrides[m] | {"iterations": iterations}, group=group, method=m)
+        for m in methods
+    ]
+
+
 PRETRAIN: dict[str, Any] = {"objective": "pretrain"}
 """The pretrained baseline's overrides (and its iterations)."""
 ORACLE: dict[str, Any] = {"objective": "pretrain", "oracle": True}
 """An oracle's overrides (and its iterations)."""
+PRETRAINED_FIRST = (catalogue.PRETRAINED, catalogue.ORACLE)
+ORACLE_FIRST = PRETRAINED_FIRST[::-1]
+"""The orders of a family's two baselines in the registry (the newer families measured the oracle first)."""
 RANDOM, PROMP, PROMP_B20, ANIL = (catalogue.method(name).name for name in ("random", "promp", "promp_b20", "anil"))
 
 # The pretrained baseline gets the MAML run's env-step budget: without support sets an iteration
@@ -107,17 +120,8 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     # support sets: twice the iterations) and the oracles (task parameter in the observation, trained likewise).
     *_seeds("paper_dir_maml", "configs/paper_dir.yaml", (0, 1, 2)),
     *_seeds("paper_vel_maml", "configs/paper_vel.yaml", (0, 1, 2)),
-    *(
-        Experiment(
-            f"paper_{family}_{method}",
-            f"configs/paper_{family}.yaml",
-            overrides | {"iterations": iterations},
-            group="paper",
-            method=method,
-        )
-        for family, iterations in (("dir", 100), ("vel", 200))
-        for method, overrides in ((catalogue.PRETRAINED, PRETRAIN), (catalogue.ORACLE, ORACLE))
-    ),
+    *_baselines("paper_dir", "configs/paper_dir.yaml", 100, PRETRAINED_FIRST, "paper"),
+    *_baselines("paper_vel", "configs/paper_vel.yaml", 200, PRETRAINED_FIRST, "paper"),
     *(
         Experiment(f"paper_{fam}_random", f"configs/paper_{fam}.yaml", train=False, group="paper", method=RANDOM)
         for fam in ("dir", "vel")
@@ -149,16 +153,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     ),
     # The dynamics family: MAML seeds, and the baselines and oracle as on direction and velocity.
     *_seeds("paper_dyn_maml", "configs/paper_dyn.yaml", (0, 1, 2)),
-    *(
-        Experiment(
-            f"paper_dyn_{method}",
-            "configs/paper_dyn.yaml",
-            overrides | {"iterations": 100},
-            group="extension",
-            method=method,
-        )
-        for method, overrides in ((catalogue.PRETRAINED, PRETRAIN), (catalogue.ORACLE, ORACLE))
-    ),
+    *_baselines("paper_dyn", "configs/paper_dyn.yaml", 100, PRETRAINED_FIRST, "extension"),
     Experiment("paper_dyn_random", "configs/paper_dyn.yaml", train=False, group="extension", method=RANDOM),
     # ProMP: the LVC inner step and five PPO-clipped Adam steps per meta-batch, on the MAML budget.
     *(
@@ -199,27 +194,12 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     # measured before any meta-training. On none does the oracle lead the pretrained policy by 50 at k = 0 (the state
     # reveals the motors to a policy that is not told them), so none is meta-trained.
     *(
-        Experiment(
-            f"paper_{short}_{method}",
-            f"configs/paper_{family}.yaml",
-            overrides | {"iterations": 100},
-            group="extension",
-            method=method,
-        )
+        experiment
         for short, family in (("crip", "crippled"), ("rev", "reversed"), ("sgn", "signs"))
-        for method, overrides in ((catalogue.ORACLE, ORACLE), (catalogue.PRETRAINED, PRETRAIN))
+        for experiment in _baselines(f"paper_{short}", f"configs/paper_{family}.yaml", 100, ORACLE_FIRST, "extension")
     ),
     # Goal velocities in both directions: oracle and pretrained first, then MAML seeds and the random baseline.
-    *(
-        Experiment(
-            f"paper_svel_{method}",
-            "configs/paper_signed_velocity.yaml",
-            overrides | {"iterations": 100},
-            group="extension",
-            method=method,
-        )
-        for method, overrides in ((catalogue.ORACLE, ORACLE), (catalogue.PRETRAINED, PRETRAIN))
-    ),
+    *_baselines("paper_svel", "configs/paper_signed_velocity.yaml", 100, ORACLE_FIRST, "extension"),
     *_seeds("paper_svel_maml", "configs/paper_signed_velocity.yaml", (0, 1, 2)),
     Experiment(
         "paper_svel_random", "configs/paper_signed_velocity.yaml", train=False, group="extension", method=RANDOM
