@@ -1,6 +1,7 @@
 """What several test modules share: a tiny float64 policy and hand-made meta-batches for the algorithm's tests,
-and the pixel counter of the video tests. (Fixtures live in ``conftest.py``; plain helpers here, imported as
-``from helpers import ...``: the tests folder is on ``sys.path``.)"""
+a batched environment stepped beside its Gymnasium reference, and the pixel counter of the video tests. (Fixtures
+live in ``conftest.py``; plain helpers here, imported as ``from helpers import ...``: the tests folder is on
+``sys.path``.)"""
 
 from __future__ import annotations
 
@@ -91,3 +92,18 @@ def cheetah_pixels(frame: np.ndarray) -> int:
     rgb = frame[..., :3].astype(int)
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     return int(((r - b > 50) & (r > g) & (r > 90)).sum())
+
+
+def assert_steps_alike(fast: Any, reference: Any, actions: np.ndarray, *, seed: int, atol: float) -> np.ndarray:
+    """Reset a batched environment ``fast`` and its per-task Gymnasium ``reference`` with ``seed`` (observations
+    within 1e-12), step both through ``actions`` ``(steps, M, 6)`` (observations and rewards within ``atol`` at every
+    step) and return ``fast``'s last observations."""
+    obs_fast, _ = fast.reset(seed=seed)
+    obs_ref, _ = reference.reset(seed=seed)
+    np.testing.assert_allclose(obs_fast, obs_ref, rtol=0, atol=1e-12)
+    for t, action in enumerate(actions):
+        obs_fast, r_fast, *_ = fast.step(action)
+        obs_ref, r_ref, *_ = reference.step(action)
+        np.testing.assert_allclose(obs_fast, obs_ref, rtol=0, atol=atol, err_msg=f"obs, step {t}")
+        np.testing.assert_allclose(r_fast, r_ref, rtol=0, atol=atol, err_msg=f"reward, step {t}")
+    return obs_fast

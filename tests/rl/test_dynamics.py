@@ -17,6 +17,8 @@ from hw14_lib.rl.tasks import Task
 from hw14_lib.rl.vector_env import half_cheetah_xml_path
 from hw14_lib.run.config import TrainConfig
 
+from helpers import assert_steps_alike
+
 FACTORS = (1.5, 0.7, 1.3, *DEFAULT_FACTORS[3:])
 SCALED = {"body_mass": 0, "body_inertia": 0, "dof_damping": 1, "geom_friction": 2}
 DERIVED = {"body_subtreemass", "dof_M0", "body_invweight0", "dof_invweight0", "tendon_invweight0", "actuator_acc0",
@@ -76,15 +78,7 @@ def test_batched_dynamics_env_equals_per_task_gymnasium_envs_step_by_step(env: s
     for tasks, seed in ((first, 5), (second, 6)):  # the models follow set_attr
         fast.set_attr("task", tasks)
         reference.set_attr("task", tasks)
-        obs_fast, _ = fast.reset(seed=seed)
-        obs_ref, _ = reference.reset(seed=seed)
-        np.testing.assert_allclose(obs_fast, obs_ref, rtol=0, atol=1e-12)
-        for t in range(15):
-            action = rng.uniform(-1, 1, (3, 6))
-            obs_fast, r_fast, *_ = fast.step(action)
-            obs_ref, r_ref, *_ = reference.step(action)
-            np.testing.assert_allclose(obs_fast, obs_ref, rtol=0, atol=1e-7, err_msg=f"obs, step {t}")
-            np.testing.assert_allclose(r_fast, r_ref, rtol=0, atol=1e-7, err_msg=f"reward, step {t}")
+        obs_fast = assert_steps_alike(fast, reference, rng.uniform(-1, 1, (15, 3, 6)), seed=seed, atol=1e-7)
         if oracle:
             np.testing.assert_allclose(obs_fast[:, -3:], np.log([t.dynamics for t in tasks]), rtol=0, atol=1e-15)
     fast.close(), reference.close()

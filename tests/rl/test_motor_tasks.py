@@ -15,6 +15,8 @@ from hw14_lib.rl.task_families import ONE_MOTOR_GEARS, TaskDistribution, sample_
 from hw14_lib.rl.tasks import INTACT, JOINTS, Task
 from hw14_lib.run.config import TrainConfig
 
+from helpers import assert_steps_alike
+
 MOTOR_FAMILIES = (*ONE_MOTOR_GEARS, "signs")
 MOTOR = 3  # fthigh
 
@@ -101,15 +103,8 @@ def test_batched_motors_env_equals_per_task_gymnasium_envs_step_by_step(env: str
     reference = make_task_vector_env([Task("motors")] * 3, env=spec, backend="gymnasium")
     fast.set_attr("task", tasks)
     reference.set_attr("task", tasks)
-    obs_fast, _ = fast.reset(seed=5)
-    obs_ref, _ = reference.reset(seed=5)
-    rng = np.random.default_rng(3)
-    for t in range(15):
-        action = rng.uniform(-1, 1, (3, 6))
-        obs_fast, r_fast, *_ = fast.step(action)
-        obs_ref, r_ref, *_ = reference.step(action)
-        np.testing.assert_allclose(obs_fast, obs_ref, rtol=0, atol=1e-7, err_msg=f"obs, step {t}")
-        np.testing.assert_allclose(r_fast, r_ref, rtol=0, atol=1e-7, err_msg=f"reward, step {t}")
+    actions = np.random.default_rng(3).uniform(-1, 1, (15, 3, 6))
+    obs_fast = assert_steps_alike(fast, reference, actions, seed=5, atol=1e-7)
     np.testing.assert_array_equal(obs_fast[:, -len(JOINTS) :], [t.parameters for t in tasks])
     fast.close(), reference.close()
 

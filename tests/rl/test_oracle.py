@@ -10,6 +10,8 @@ from hw14_lib.rl.make_env import EnvSpec, make_task_vector_env
 from hw14_lib.rl.tasks import Task
 from hw14_lib.run.config import TrainConfig
 
+from helpers import assert_steps_alike
+
 TASKS = [Task("direction", direction=-1.0), Task("velocity", goal_velocity=1.25), Task("direction", direction=1.0)]
 
 
@@ -45,14 +47,9 @@ def test_batched_oracle_env_matches_the_gymnasium_reference() -> None:
     spec = EnvSpec("gymnasium", task_in_observation=True)
     fast = make_task_vector_env(TASKS, env=spec)
     reference = make_task_vector_env(TASKS, env=spec, backend="gymnasium")
-    obs_fast, _ = fast.reset(seed=11)
-    obs_ref, _ = reference.reset(seed=11)
-    np.testing.assert_allclose(obs_fast, obs_ref, rtol=0, atol=1e-12)
-    for action in np.random.default_rng(2).uniform(-1, 1, (10, len(TASKS), 6)):
-        obs_fast, r_fast, *_ = fast.step(action)
-        obs_ref, r_ref, *_ = reference.step(action)
-        np.testing.assert_allclose(obs_fast, obs_ref, rtol=0, atol=1e-8)
-        np.testing.assert_allclose(r_fast, r_ref, rtol=0, atol=1e-8)
+    assert_steps_alike(
+        fast, reference, np.random.default_rng(2).uniform(-1, 1, (10, len(TASKS), 6)), seed=11, atol=1e-8
+    )
     assert reference.single_observation_space.shape == (18,)
     fast.close()
     reference.close()
