@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from hw14_lib.rl.maml import MetaBatch
 from hw14_lib.rl.outer import TRPOMetaOptimizer
 from hw14_lib.rl.parallel import map_in_threads
 from hw14_lib.rl.policy import GaussianMLPPolicy, policy_params
@@ -34,6 +35,16 @@ def one_torch_thread() -> Iterator[None]:
 
 def direction_tasks(b: int) -> list[Task]:
     return [Task("direction", direction=(-1.0) ** i) for i in range(b)]
+
+
+def direction_meta_batch(b: int) -> tuple[TrainConfig, GaussianMLPPolicy, MetaBatch]:
+    """A configuration, its seeded policy and one meta-batch of ``b`` direction tasks, 6 trajectories of 30 steps."""
+    cfg = TrainConfig(task="direction", meta_batch_size=b, trajectories_per_task=6, horizon=30, init_log_std=-1.0)
+    policy = make_policy(cfg)
+    envs = HalfCheetahVectorEnv([Task.backward()] * (b * 6), num_threads=2)
+    batch = draw_meta_batch(cfg, policy, envs, np.random.default_rng(0), torch.Generator().manual_seed(0))
+    envs.close()
+    return cfg, policy, batch
 
 
 def adapted_like(policy: GaussianMLPPolicy, b: int) -> list[dict[str, torch.Tensor]]:
@@ -135,11 +146,7 @@ def test_step_rows_of_every_block_equals_step() -> None:
 
 
 def test_fisher_vector_products_over_threads_equal_the_serial_ones() -> None:
-    cfg = TrainConfig(task="direction", meta_batch_size=4, trajectories_per_task=6, horizon=30, init_log_std=-1.0)
-    policy = make_policy(cfg)
-    envs = HalfCheetahVectorEnv([Task.backward()] * 24, num_threads=2)
-    batch = draw_meta_batch(cfg, policy, envs, np.random.default_rng(0), torch.Generator().manual_seed(0))
-    envs.close()
+    cfg, policy, batch = direction_meta_batch(4)
     theta = policy_params(policy)
     adapted = [{k: v.detach() for k, v in p.items()} for p in adapted_like(policy, 4)]
     v = torch.randn(sum(p.numel() for p in theta.values()), generator=torch.Generator().manual_seed(1))
@@ -199,11 +206,7 @@ def test_detached_inner_steps_and_line_search_values_over_threads_equal_the_seri
     from hw14_lib.rl.maml import adapt_all, meta_objective
     from hw14_lib.rl.trust_region import query_distributions
 
-    cfg = TrainConfig(task="direction", meta_batch_size=5, trajectories_per_task=6, horizon=30, init_log_std=-1.0)
-    policy = make_policy(cfg)
-    envs = HalfCheetahVectorEnv([Task.backward()] * 30, num_threads=2)
-    batch = draw_meta_batch(cfg, policy, envs, np.random.default_rng(0), torch.Generator().manual_seed(0))
-    envs.close()
+    cfg, policy, batch = direction_meta_batch(5)
     theta = {k: v.detach().requires_grad_() for k, v in policy_params(policy).items()}
     results = []
     for workers in (1, 2):
