@@ -10,8 +10,8 @@ experiments that train it, :mod:`hw14_lib.study.experiments`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 Schedule = Literal["validated", "learned", "own_alpha", "alpha", "none"]
 """How the protocol sets a method's inner step sizes: ``validated``, the run's alpha then ``c * alpha`` with ``c``
@@ -32,6 +32,9 @@ class Method:
         main: a row of the main text's comparison with the paper (table and figure).
         curve: its training curve is drawn in the extensions' figure (it meta-trains on the paper's environment).
         baseline: one of the paper's baselines (no meta-training), shown beside MAML in the notebook.
+        overrides: how it trains: the configuration fields it sets on its family's configuration (its meta-learner,
+            objective and settings; a run's seed and budget are the experiment's).
+        trained: ``False`` for a policy evaluated at its initialization (the random baseline).
     """
 
     name: str
@@ -41,6 +44,8 @@ class Method:
     main: bool = False
     curve: bool = False
     baseline: bool = False
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    trained: bool = True
 
     @property
     def scores_once(self) -> bool:
@@ -87,36 +92,57 @@ class Family:
         return self.label or self.name.capitalize()
 
 
+PROMP_TRAINING: Mapping[str, Any] = {"outer_optimizer": "promp", "outer_lr": 1e-3}
+"""ProMP's training: the LVC inner step and five PPO-clipped Adam steps per meta-batch at Adam's rate 1e-3."""
+PRETRAINING: Mapping[str, Any] = {"objective": "pretrain"}
+"""Training without adaptation: the query loss at theta on all tasks jointly."""
+
 METHODS: tuple[Method, ...] = (
     Method("maml", "MAML", "tab:blue", "validated", main=True, curve=True),
-    Method("maml_lslr", "MAML, learned α", "tab:purple", "learned", curve=True),
-    Method("promp", "ProMP", "tab:brown", "validated", curve=True),
-    Method("promp_b20", "ProMP, B = 20", "teal", "validated", curve=True),
-    Method("anil", "ANIL", "tab:olive", "validated", curve=True),
-    Method("pretrained", "pretrained", "tab:orange", "own_alpha", main=True, baseline=True),
-    Method("random", "random", "tab:green", "alpha", main=True, baseline=True),
-    Method("oracle", "oracle", "0.35", "none", main=True),
+    # K = 3 inner steps in training (the protocol's three), alpha per step and tensor (MAML++'s LSLR). log alpha's
+    # Adam rate 0.03: with so few outer steps, 1e-3 (MAML++'s, for 10^5 steps) would leave alpha within a few percent
+    # of its start. TRPO's curvature from all 20 support trajectories, not 5: through three inner steps the Jacobians
+    # of a 5-trajectory Hessian inflate the predicted KL, and the steps shrank to a twentieth of the bound (0.0005
+    # instead of 0.01, measured at a trained policy: 0.0066 with all 20).
+    Method(
+        "maml_lslr",
+        "MAML, learned α",
+        "tab:purple",
+        "learned",
+        curve=True,
+        overrides={
+            "inner_steps": 3,
+            "learned_step_sizes": "per_tensor",
+            "step_size_lr": 0.03,
+            "trpo_curvature_trajectories": None,
+        },
+    ),
+    Method("promp", "ProMP", "tab:brown", "validated", curve=True, overrides=PROMP_TRAINING),
+    # Twice the outer steps on the same env steps (the experiment doubles the iterations).
+    Method(
+        "promp_b20",
+        "ProMP, B = 20",
+        "teal",
+        "validated",
+        curve=True,
+        overrides={**PROMP_TRAINING, "meta_batch_size": 20},
+    ),
+    # MAML's configuration with the inner step restricted to the policy's head (rl/anil.py).
+    Method("anil", "ANIL", "tab:olive", "validated", curve=True, overrides={"inner_params": "head"}),
+    Method("pretrained", "pretrained", "tab:orange", "own_alpha", main=True, baseline=True, overrides=PRETRAINING),
+    Method("random", "random", "tab:green", "alpha", main=True, baseline=True, trained=False),
+    Method("oracle", "oracle", "0.35", "none", main=True, overrides={**PRETRAINING, "oracle": True}),
 )
 """Every method, in the order of the tables."""
-REFERENCE = METHODS[0].name
-"""The method every other is compared with (MAML)."""
+REFERENCE, LEARNED, PROMP, PROMP_B20, ANIL, PRETRAINED, RANDOM, ORACLE = (m.name for m in METHODS)
+"""The methods' names. ``REFERENCE``: the method every other is compared with (MAML); ``LEARNED``: learned step
+sizes; ``PRETRAINED``: the pretrained baseline (adapted with its own validated step size); ``ORACLE``: told the task,
+scored without adaptation."""
 
 
-PUBLISHED_ONE_STEP: dict[tuple[str, str], tuple[float, float]] = {("anil", "dir"): (363.2, 14.8)}
+PUBLISHED_ONE_STEP: dict[tuple[str, str], tuple[float, float]] = {(ANIL, "dir"): (363.2, 14.8)}
 """Published one-step returns on rllab's half-cheetah beyond the MAML paper's, ``(method, family) -> (mean, std over
 seeds)``: ANIL, Raghu et al. (ICLR 2020), Table 2, three seeds."""
-
-
-def _with_schedule(schedule: Schedule) -> str:
-    return next(m.name for m in METHODS if m.schedule == schedule)
-
-
-LEARNED = _with_schedule("learned")
-"""The method with learned step sizes."""
-PRETRAINED = _with_schedule("own_alpha")
-"""The pretrained baseline (adapted with its own validated step size)."""
-ORACLE = _with_schedule("none")
-"""The oracle (told the task, scored without adaptation)."""
 
 FAMILIES: tuple[Family, ...] = (
     Family(
@@ -126,7 +152,7 @@ FAMILIES: tuple[Family, ...] = (
             {
                 REFERENCE: (-50.7, 293.2, 313.5, 315.7),
                 PRETRAINED: (-43.0, -24.8, -12.9, 19.6),
-                "random": (-35.7, 21.8, 62.3, 86.2),
+                RANDOM: (-35.7, 21.8, 62.3, 86.2),
             },
             oracle=442.7,
             budget_m=32.0,

@@ -10,14 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hw14_lib.common import catalogue
 from hw14_lib.notebook.results import FAMILY_PREFIXES
 from hw14_lib.notebook.settings import Note, NotebookSettings, animation, has_widget_frontend, project_path
 from hw14_lib.rl.policy import GaussianMLPPolicy, load_policy
+from hw14_lib.rl.task_families import TASK_FAMILIES
 from hw14_lib.rl.tasks import Task
 from hw14_lib.run.config import TrainConfig
 from hw14_lib.run.evaluation import adaptation_curve, later_step_sizes
 from hw14_lib.run.run_folder import CONFIG, POLICY
 from hw14_lib.run.video import record_video
+from hw14_lib.study.experiments import BACKWARD_RUN
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ def meta_trained_policy(settings: NotebookSettings, family: str) -> MetaTrainedP
         raise ValueError(f"family={family!r} is unknown; use one of {', '.join(FAMILY_PREFIXES)}")
     candidates = [
         settings.results_root / f"{FAMILY_PREFIXES[family]}_maml_s0",
-        settings.results_root / "backward",
+        settings.results_root / BACKWARD_RUN,
         settings.repo_root / "runs" / "default",
         settings.live_run_dir,
     ]
@@ -59,12 +62,21 @@ def meta_trained_policy(settings: NotebookSettings, family: str) -> MetaTrainedP
 
 
 def make_task(family: str, value: float) -> Task:
-    """A direction task (``value`` = d, -1 or +1) or a goal-velocity task (``value`` = v in m/s)."""
-    if family == "direction":
-        return Task("direction", direction=float(value))
-    if family == "velocity":
-        return Task("velocity", goal_velocity=float(value))
-    raise ValueError(f"family={family!r} is unknown; use one of {', '.join(FAMILY_PREFIXES)}")
+    """The task of ``family`` with parameter ``value``: a direction task (``value`` = d, -1 or +1) or a
+    goal-velocity task (``value`` = v in m/s).
+
+    Raises:
+        ValueError: a family whose tasks are not one number, naming those that are.
+    """
+    entry = TASK_FAMILIES.get(family)
+    if entry is None or entry.of_value is None:
+        known = ", ".join(name for name, f in TASK_FAMILIES.items() if f.of_value is not None)
+        raise ValueError(f"family={family!r} is unknown; use one of {known}")
+    return entry.of_value(value)
+
+
+DIRECTION, VELOCITY = (catalogue.family(short).name for short in ("dir", "vel"))
+"""The families of the widget: a direction (a toggle) or a goal velocity (a slider)."""
 
 
 @dataclass(frozen=True)
@@ -193,10 +205,10 @@ class AdaptationExplorer:
 
         self.settings = settings
         self.family = widgets.ToggleButtons(
-            options=[("direction", "direction"), ("goal velocity", "velocity")], description="task"
+            options=[(DIRECTION, DIRECTION), ("goal velocity", VELOCITY)], description="task"
         )
         self.direction = widgets.ToggleButtons(
-            options=[("backward (d = -1)", -1.0), ("forward (d = +1)", 1.0)], description="direction"
+            options=[("backward (d = -1)", -1.0), ("forward (d = +1)", 1.0)], description=DIRECTION
         )
         self.velocity = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.1, description="v (m/s)")
         self.steps = widgets.IntSlider(
@@ -217,11 +229,11 @@ class AdaptationExplorer:
 
     def task(self) -> Task:
         """The task the controls describe."""
-        value = self.direction.value if self.family.value == "direction" else self.velocity.value
+        value = self.direction.value if self.family.value == DIRECTION else self.velocity.value
         return make_task(self.family.value, value)
 
     def _show_parameter(self, _change: Any = None) -> None:
-        is_direction = self.family.value == "direction"
+        is_direction = self.family.value == DIRECTION
         self.direction.layout.display = None if is_direction else "none"
         self.velocity.layout.display = "none" if is_direction else None
 

@@ -34,6 +34,7 @@ from hw14_lib.run.run_folder import (
     read_metrics,
     read_summary,
 )
+from hw14_lib.study.experiments import BACKWARD_RUN
 from hw14_lib.study.later_steps import load_later_steps
 
 FAMILY_PREFIXES: dict[str, str] = {family: prefix for prefix, family in FAMILIES.items()}
@@ -43,7 +44,7 @@ BASELINE_METHODS: tuple[str, ...] = tuple(m.name for m in catalogue.METHODS if m
 
 def full_run_candidates(settings: NotebookSettings) -> tuple[Path, Path]:
     """Where the README's default run may be: ``results/backward/`` (committed), ``runs/default/`` (``make run``)."""
-    return (settings.results_root / "backward", settings.repo_root / "runs" / "default")
+    return (settings.results_root / BACKWARD_RUN, settings.repo_root / "runs" / "default")
 
 
 def full_run_folder(settings: NotebookSettings) -> Path | None:

@@ -44,6 +44,8 @@ from hw14_lib.report.tex import (
     tex_pm,
     tex_seed_mean,
 )
+from hw14_lib.rl.maml import META_OBJECTIVE
+from hw14_lib.rl.tasks import Task
 from hw14_lib.run.run_folder import Run
 from hw14_lib.study.later_steps import LaterStepStudy
 
@@ -163,7 +165,7 @@ def hyperparameter_numbers(sheet: NumberSheet, columns: Mapping[str, dict[str, A
             sheet.text(f"hp.{prefix}.{field}", config_value(config, field))
         steps = params = None
         if config:
-            inner = config["inner_steps"] if config.get("objective", "maml") == "maml" else 0
+            inner = config["inner_steps"] if config.get("objective", META_OBJECTIVE) == META_OBJECTIVE else 0
             steps = config["meta_batch_size"] * config["trajectories_per_task"] * config["horizon"] * (inner + 1)
             widths = [OBS_DIM, *config["hidden_sizes"], ACT_DIM]
             params = sum((a + 1) * b for a, b in itertools.pairwise(widths)) + ACT_DIM
@@ -175,7 +177,7 @@ ABLATIONS: tuple[str, ...] = ("ablation_dir_first_order", "ablation_dir_no_basel
 """The ablations of ``make results`` (their numbers read n/a until they have run)."""
 
 
-DIRECTIONS: tuple[str, ...] = ("backward", "forward")
+DIRECTIONS: tuple[str, ...] = tuple(Task.of_direction(d).label() for d in (-1.0, 1.0))
 """Task labels of the direction distribution's held-out evaluation."""
 LEARNING_THRESHOLD = 300.0
 """The training query return whose first crossing ``*.reach`` reports (Gymnasium's direction ablations): a round

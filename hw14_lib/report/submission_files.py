@@ -16,10 +16,11 @@ from pathlib import Path
 
 from hw14_lib.report.data import FAMILIES
 from hw14_lib.run.run_folder import CHECKPOINT, POLICY, RUN_FILES, VIDEO, is_finished, is_run
+from hw14_lib.study.experiments import BACKWARD_RUN
 
 SKIPPED_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", "build", ".pytest_cache"})
 """Folders never packed (caches and build outputs); hidden files and folders are never packed either."""
-FULL_RUN = "backward"
+FULL_RUN = BACKWARD_RUN
 """The default run the notebook shows in full, the only one whose ``video.mp4`` it plays."""
 PROTOCOL_EXPERIMENTS = tuple(f"paper_{prefix}_maml_lslr" for prefix in FAMILIES)
 """Experiments whose per-seed ``results/protocol/<run>.json`` the notebook reads

@@ -41,11 +41,13 @@ from hw14_lib.report.tex import (
     tex_pm,
     tex_seed_mean,
 )
+from hw14_lib.rl.maml import META_OBJECTIVE
 from hw14_lib.run.run_folder import Run, read_config_dict
+from hw14_lib.study.experiments import BACKWARD_RUN
 from hw14_lib.study.later_steps import LaterStepStudy
 
 CONFIG_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("backward", "backward", "configs/backward.yaml"),
+    (BACKWARD_RUN, BACKWARD_RUN, f"configs/{BACKWARD_RUN}.yaml"),
     ("dir", "dir_maml", "configs/dir.yaml"),
     ("vel", "vel_maml", "configs/vel.yaml"),
 )
@@ -172,7 +174,9 @@ def experiments_table(runs: Mapping[str, Run]) -> str:
     ]
     for name, run in runs.items():
         cfg = run.config
-        outer = cfg.get("outer_optimizer", "?") if cfg.get("objective", "maml") == "maml" else "pretrain"
+        outer = (
+            cfg.get("outer_optimizer", "?") if cfg.get("objective", META_OBJECTIVE) == META_OBJECTIVE else "pretrain"
+        )
         if name.endswith("_random") or (run.finished and run.summary and run.summary.get("iterations") == 0):
             outer = "none"
         target = cfg.get("iterations")
@@ -222,7 +226,9 @@ def case_label(case: str) -> str:
     TRPO, 2 thr., code before"``, ``"physics M=800 skip=1 threads=2"`` -> ``"physics 800, skip 1, 2 thr."``."""
     if case in CASE_NAMES:
         return CASE_NAMES[case]
-    label = case.replace("direction", "dir.").replace(" M=", " ").replace(" skip=", ", skip ")
+    label = case.replace(" M=", " ").replace(" skip=", ", skip ")
+    for family in catalogue.FAMILIES:  # a family's name shortened to its short one (dir.)
+        label = re.sub(rf"\b{family.name}\b", f"{family.short}.", label)
     label = re.sub(r" threads=(\d+)", r", \1 thr.", label)
     return label.replace(" before", ", code before")
 

@@ -95,7 +95,7 @@ class HalfCheetahBackward(HalfCheetahTaskEnv):
         ctrl_weight: float = DEFAULT_CTRL_WEIGHT,
         **make_kwargs: Any,
     ):
-        task = Task("direction", direction=-1.0, forward_weight=forward_weight, ctrl_weight=ctrl_weight)
+        task = Task.of_direction(-1.0, forward_weight=forward_weight, ctrl_weight=ctrl_weight)
         super().__init__(None, task, **make_kwargs)
 
 
@@ -103,7 +103,7 @@ def make_direction_env(
     *, direction: float = 1.0, ctrl_weight: float = DEFAULT_CTRL_WEIGHT, **make_kwargs: Any
 ) -> HalfCheetahTaskEnv:
     """Entry point of ``hw14/HalfCheetahDir-v0``: ``r = d * reward_forward + w_c * reward_ctrl``."""
-    task = Task("direction", direction=float(direction), ctrl_weight=ctrl_weight)
+    task = Task.of_direction(direction, ctrl_weight=ctrl_weight)
     return HalfCheetahTaskEnv(None, task, **make_kwargs)
 
 
@@ -111,7 +111,7 @@ def make_velocity_env(
     *, goal_velocity: float = 1.0, ctrl_weight: float = DEFAULT_CTRL_WEIGHT, **make_kwargs: Any
 ) -> HalfCheetahTaskEnv:
     """Entry point of ``hw14/HalfCheetahVel-v0``: ``r = -|x_velocity - v| + w_c * reward_ctrl``."""
-    task = Task("velocity", goal_velocity=float(goal_velocity), ctrl_weight=ctrl_weight)
+    task = Task.of_velocity(goal_velocity, ctrl_weight=ctrl_weight)
     return HalfCheetahTaskEnv(None, task, **make_kwargs)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
@@ -34,6 +35,11 @@ from hw14_lib.rl.parallel import map_in_threads
 from hw14_lib.rl.policy import GaussianMLPPolicy, Params, has_plain_forward, learned_step_sizes, policy_params
 from hw14_lib.rl.sampling import TrajectoryBatch, sample_trajectories
 from hw14_lib.rl.tasks import Task
+
+Objective = Literal["maml", "pretrain"]
+"""What a run trains: ``maml``, the query loss after adaptation (:func:`meta_objective`), or ``pretrain``, the query
+loss at theta on all tasks jointly (the paper's pretrained baseline and oracles)."""
+META_OBJECTIVE: Objective = "maml"
 
 
 @dataclass(frozen=True)

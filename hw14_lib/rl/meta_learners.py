@@ -20,11 +20,14 @@ from hw14_lib.rl.promp import ProMPMetaOptimizer, ProMPSettings
 
 @dataclass(frozen=True)
 class MetaLearner:
-    """One outer optimizer: ``build(policy, settings, workers)`` makes it (``workers``: threads it may use)."""
+    """One outer optimizer: ``build(policy, settings, workers)`` makes it (``workers``: threads it may use).
+    ``learns_step_sizes``: its update also trains learned inner step sizes and projects them into their bounds
+    (``rl/step_sizes.py``); a configuration with learned sizes and a meta-learner without is refused."""
 
     name: str
     settings: type
     build: Callable[[GaussianMLPPolicy, Any, int], OuterOptimizer]
+    learns_step_sizes: bool = True
 
 
 META_LEARNERS: dict[str, MetaLearner] = {
@@ -34,7 +37,12 @@ META_LEARNERS: dict[str, MetaLearner] = {
         MetaLearner(
             "trpo", TRPOSettings, lambda policy, settings, workers: TRPOMetaOptimizer(policy, settings, workers=workers)
         ),
-        MetaLearner("promp", ProMPSettings, lambda policy, settings, workers: ProMPMetaOptimizer(policy, settings)),
+        MetaLearner(
+            "promp",
+            ProMPSettings,
+            lambda policy, settings, workers: ProMPMetaOptimizer(policy, settings),
+            learns_step_sizes=False,
+        ),
     )
 }
 

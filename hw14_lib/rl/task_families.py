@@ -95,6 +95,8 @@ class TaskFamily:
         draw: how it draws tasks (:data:`Draw`).
         placeholder: a task of its kind, for an environment built before the real tasks are set.
         held_out: its fixed held-out tasks, or ``None`` for fresh draws.
+        of_value: its task with parameter ``value`` (``d`` or ``v``), for a family of one-number tasks (the
+            notebook's "try it"); ``None`` for the others.
     """
 
     name: str
@@ -102,6 +104,7 @@ class TaskFamily:
     draw: Draw
     placeholder: Task = field(default_factory=Task.backward)
     held_out: Callable[[TaskDistribution], list[Task]] | None = None
+    of_value: Callable[[float], Task] | None = None
 
 
 def task_family(name: str) -> TaskFamily:
@@ -121,7 +124,7 @@ def _backward(dist: TaskDistribution, n: int, rng: np.random.Generator) -> list[
 
 def _direction(dist: TaskDistribution, n: int, rng: np.random.Generator) -> list[Task]:
     signs = rng.choice(np.array([-1.0, 1.0]), size=n)
-    return [Task("direction", direction=float(d), ctrl_weight=dist.ctrl_weight) for d in signs]
+    return [Task.of_direction(d, ctrl_weight=dist.ctrl_weight) for d in signs]
 
 
 def _velocity(dist: TaskDistribution, n: int, rng: np.random.Generator) -> list[Task]:
@@ -129,7 +132,7 @@ def _velocity(dist: TaskDistribution, n: int, rng: np.random.Generator) -> list[
     if low > high:
         raise ValueError(f"velocity_range={dist.velocity_range!r} has low > high")
     goals = rng.uniform(low, high, size=n)
-    return [Task("velocity", goal_velocity=float(v), ctrl_weight=dist.ctrl_weight) for v in goals]
+    return [Task.of_velocity(v, ctrl_weight=dist.ctrl_weight) for v in goals]
 
 
 def _signed_velocity(dist: TaskDistribution, n: int, rng: np.random.Generator) -> list[Task]:
@@ -137,7 +140,7 @@ def _signed_velocity(dist: TaskDistribution, n: int, rng: np.random.Generator) -
     if low > high:
         raise ValueError(f"velocity_range={dist.velocity_range!r} has low > high")
     goals = rng.choice(np.array([-1.0, 1.0]), size=n) * rng.uniform(low, high, size=n)
-    return [Task("velocity", goal_velocity=float(v), ctrl_weight=dist.ctrl_weight) for v in goals]
+    return [Task.of_velocity(v, ctrl_weight=dist.ctrl_weight) for v in goals]
 
 
 def _dynamics(dist: TaskDistribution, n: int, rng: np.random.Generator) -> list[Task]:
@@ -169,18 +172,21 @@ def _signs(dist: TaskDistribution, n: int, rng: np.random.Generator) -> list[Tas
 
 
 INTACT_MOTORS = Task("motors", gears=INTACT)
+BACKWARD = "backward"
+"""The course's family: its single task, run backward (the configuration's default)."""
 TASK_FAMILIES: dict[str, TaskFamily] = {
     family.name: family
     for family in (
-        TaskFamily("backward", 1, _backward, held_out=lambda d: [Task.backward(ctrl_weight=d.ctrl_weight)]),
+        TaskFamily(BACKWARD, 1, _backward, held_out=lambda d: [Task.backward(ctrl_weight=d.ctrl_weight)]),
         TaskFamily(
             "direction",
             1,
             _direction,
-            held_out=lambda d: [Task("direction", direction=s, ctrl_weight=d.ctrl_weight) for s in (-1.0, 1.0)],
+            held_out=lambda d: [Task.of_direction(s, ctrl_weight=d.ctrl_weight) for s in (-1.0, 1.0)],
+            of_value=Task.of_direction,
         ),
-        TaskFamily("velocity", 1, _velocity),
-        TaskFamily("signed_velocity", 1, _signed_velocity),
+        TaskFamily("velocity", 1, _velocity, of_value=Task.of_velocity),
+        TaskFamily("signed_velocity", 1, _signed_velocity, of_value=Task.of_velocity),
         TaskFamily("dynamics", 3, _dynamics, placeholder=Task("dynamics")),
         *(
             TaskFamily(name, len(JOINTS), _one_motor(gear), placeholder=INTACT_MOTORS)

@@ -81,7 +81,23 @@ class Task:
     @classmethod
     def backward(cls, *, ctrl_weight: float = DEFAULT_CTRL_WEIGHT) -> Task:
         """The starter code's task: run backward, ``r = -reward_forward + 0.05 * reward_ctrl``."""
-        return cls(kind="direction", direction=-1.0, ctrl_weight=ctrl_weight)
+        return cls.of_direction(-1.0, ctrl_weight=ctrl_weight)
+
+    @classmethod
+    def of_direction(
+        cls,
+        direction: float,
+        *,
+        ctrl_weight: float = DEFAULT_CTRL_WEIGHT,
+        forward_weight: float = DEFAULT_FORWARD_WEIGHT,
+    ) -> Task:
+        """Run in direction ``d`` (-1 or +1): ``r = d * w_f * reward_forward + w_c * reward_ctrl``."""
+        return cls("direction", direction=float(direction), forward_weight=forward_weight, ctrl_weight=ctrl_weight)
+
+    @classmethod
+    def of_velocity(cls, goal_velocity: float, *, ctrl_weight: float = DEFAULT_CTRL_WEIGHT) -> Task:
+        """Run at ``v`` m/s: ``r = -|x_velocity - v| + w_c * reward_ctrl``."""
+        return cls("velocity", goal_velocity=float(goal_velocity), ctrl_weight=ctrl_weight)
 
     def label(self) -> str:
         """Short name: ``'backward'`` or ``'forward'`` for a direction, ``'v=1.25'`` for a goal velocity,

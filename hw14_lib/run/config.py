@@ -20,10 +20,10 @@ from hw14_lib.rl.anil import HEAD
 from hw14_lib.rl.envs import MAX_EPISODE_STEPS
 from hw14_lib.rl.losses import Estimator
 from hw14_lib.rl.make_env import EnvName, EnvSpec
-from hw14_lib.rl.maml import InnerLoop
+from hw14_lib.rl.maml import META_OBJECTIVE, InnerLoop, Objective
 from hw14_lib.rl.meta_learners import AdamSettings, ProMPSettings, TRPOSettings, meta_learner, settings_from
 from hw14_lib.rl.policy import LOG_STD_BOUNDS
-from hw14_lib.rl.task_families import TaskDistribution
+from hw14_lib.rl.task_families import BACKWARD, TaskDistribution
 from hw14_lib.rl.vector_env import Backend
 from hw14_lib.run.config_checks import at_least, check_method_combinations, check_types, fail, non_negative, positive
 from hw14_lib.run.config_digest import config_digest
@@ -32,7 +32,6 @@ MAX_PHYSICS_THREADS = 256
 
 StepSizeMode = Literal["none", "per_tensor", "per_parameter"]
 InnerParams = Literal["all", "head"]
-Objective = Literal["maml", "pretrain"]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
 
 
@@ -44,10 +43,9 @@ class TrainConfig:
     env: EnvName = "gymnasium"
     """'gymnasium' (HalfCheetah-v5: dt 0.05 s, 17-d observation) or 'paper' (the MAML paper's rllab half-cheetah:
     dt 0.01 s, centre-of-mass reward, 0.05 ||clip(a)||^2 with ctrl_weight 0.5, 20-d observation)."""
-    task: str = "backward"
-    """Task distribution p(T): 'backward' (the starter code's single task), 'direction', 'velocity', 'dynamics' (masses,
-    damping, friction scaled), 'crippled'/'reversed' (a motor's gear x0/x-1), 'signs' (each x+-1): all run forward;
-    'signed_velocity' (v = d * u, d = +-1, u in the velocity range)."""
+    task: str = BACKWARD
+    """Task distribution p(T): a family of ``rl.task_families.TASK_FAMILIES`` (the default: the starter code's single
+    backward task; the others are listed in docs/results.md, each one entry there)."""
     velocity_low: float = 0.0
     """Lower end of the goal-velocity range U[low, high] (velocity tasks)."""
     velocity_high: float = 2.0
@@ -86,8 +84,8 @@ class TrainConfig:
     """Standardize advantages within each task's batch."""
 
     # --- inner loop ---
-    objective: Objective = "maml"
-    """'maml' (adapt, then the query loss) or 'pretrain' (the query loss at theta on all tasks jointly,
+    objective: Objective = META_OBJECTIVE
+    """MAML's, ``maml`` (adapt, then the query loss), or ``pretrain`` (the query loss at theta on all tasks jointly,
     no adaptation during training: the paper's pretrained baseline)."""
     inner_lr: float = 0.1
     """alpha, the inner (adaptation) step size (the initial one when learned)."""
@@ -117,8 +115,8 @@ class TrainConfig:
 
     # --- outer loop ---
     outer_optimizer: str = "adam"
-    """'adam' (the starter code's), 'trpo' (the MAML paper's) or 'promp' (ProMP: LVC inner step, PPO-clipped outer
-    steps)."""
+    """A meta-learner of ``rl.meta_learners.META_LEARNERS``: Adam (the starter code's), TRPO (the MAML paper's) or
+    ProMP (LVC inner step, PPO-clipped outer steps)."""
     outer_lr: float = AdamSettings.lr
     """Adam learning rate (also ProMP's)."""
     promp_steps: int = ProMPSettings.steps
@@ -245,7 +243,7 @@ class TrainConfig:
     @property
     def training_inner_steps(self) -> int:
         """Inner steps taken during training: ``inner_steps`` for MAML, 0 for pretraining."""
-        return self.inner_steps if self.objective == "maml" else 0
+        return self.inner_steps if self.objective == META_OBJECTIVE else 0
 
     @property
     def env_spec(self) -> EnvSpec:

@@ -9,7 +9,8 @@ import math
 import os
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from hw14_lib.rl.meta_learners import META_LEARNERS
+from hw14_lib.rl.maml import META_OBJECTIVE
+from hw14_lib.rl.meta_learners import META_LEARNERS, meta_learner
 from hw14_lib.rl.task_families import TASK_FAMILIES
 
 
@@ -143,9 +144,9 @@ def check_method_combinations(cfg: Any) -> None:
     Raises:
         ValueError: naming the field, its value and what is allowed.
     """
-    if cfg.learned_step_sizes != "none" and cfg.objective != "maml":
+    if cfg.learned_step_sizes != "none" and cfg.objective != META_OBJECTIVE:
         fail("learned_step_sizes", cfg.learned_step_sizes, "'none' with objective 'pretrain' (no inner step)")
-    if cfg.inner_params != "all" and (cfg.learned_step_sizes != "none" or cfg.objective != "maml"):
+    if cfg.inner_params != "all" and (cfg.learned_step_sizes != "none" or cfg.objective != META_OBJECTIVE):
         fail("inner_params", cfg.inner_params, "'all' with learned step sizes or objective 'pretrain'")
-    if cfg.learned_step_sizes != "none" and cfg.outer_optimizer == "promp":
-        fail("learned_step_sizes", cfg.learned_step_sizes, "'none' with outer_optimizer 'promp'")
+    if cfg.learned_step_sizes != "none" and not meta_learner(cfg.outer_optimizer).learns_step_sizes:
+        fail("learned_step_sizes", cfg.learned_step_sizes, f"'none' with outer_optimizer {cfg.outer_optimizer!r}")

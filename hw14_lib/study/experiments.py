@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from hw14_lib.common import catalogue
+from hw14_lib.rl.task_families import BACKWARD
 from hw14_lib.run.config import TrainConfig
 
 RESULTS_ROOT = Path("results")
+BACKWARD_RUN = BACKWARD
+"""The course's run (``results/backward``): the starter code's single task, named after its family."""
 
 
 @dataclass(frozen=True)
@@ -49,49 +52,50 @@ class Experiment:
         return TrainConfig.from_yaml(self.config, **{**self.overrides, **runtime})
 
 
-def _seeds(prefix: str, config: str, seeds: Sequence[int], method: str = catalogue.REFERENCE) -> list[Experiment]:
-    return [Experiment(f"{prefix}_s{s}", config, {"seed": s}, method=method) for s in seeds]
+def _seeds(
+    prefix: str,
+    config: str,
+    seeds: Sequence[int],
+    method: str = catalogue.REFERENCE,
+    group: str = "main",
+    **budget: Any,
+) -> list[Experiment]:
+    """``<prefix>_s<seed>`` for each seed: ``method`` trained as the catalogue says (its overrides), ``budget`` (such
+    as ``iterations``) on top."""
+    overrides = catalogue.method(method).overrides
+    return [
+        Experiment(f"{prefix}_s{s}", config, {"seed": s, **overrides, **budget}, group=group, method=method)
+        for s in seeds
+    ]
+
+
+def _baseline(prefix: str, config: str, method: str, group: str, **budget: Any) -> Experiment:
+    """``<prefix>_<method>``: one seed of a baseline, trained as the catalogue says (or evaluated at its
+    initialization when the method is not trained)."""
+    entry = catalogue.method(method)
+    overrides = {**entry.overrides, **budget}
+    return Experiment(f"{prefix}_{method}", config, overrides, train=entry.trained, group=group, method=method)
 
 
 def _baselines(prefix: str, config: str, iterations: int, methods: Sequence[str], group: str) -> list[Experiment]:
     """``<prefix>_pretrained`` and ``<prefix>_oracle`` (those of ``methods``, in its order): pretrained without
     adaptation, the oracle told the task, ``iterations`` each."""
-    overrides = {catalogue.PRETRAINED: PRETRAIN, catalogue.ORACLE: ORACLE}
-    return [
-        Experiment(f"{prefix}_{m}", config, overrides[m] | {"iterations": iterations}, group=group, method=m)
-        for m in methods
-    ]
+    return [_baseline(prefix, config, m, group, iterations=iterations) for m in methods]
 
 
-PRETRAIN: dict[str, Any] = {"objective": "pretrain"}
-"""The pretrained baseline's overrides (and its iterations)."""
-ORACLE: dict[str, Any] = {"objective": "pretrain", "oracle": True}
-"""An oracle's overrides (and its iterations)."""
 PRETRAINED_FIRST = (catalogue.PRETRAINED, catalogue.ORACLE)
 ORACLE_FIRST = PRETRAINED_FIRST[::-1]
 """The orders of a family's two baselines in the registry (the newer families measured the oracle first)."""
-RANDOM, PROMP, PROMP_B20, ANIL = (catalogue.method(name).name for name in ("random", "promp", "promp_b20", "anil"))
+PRETRAINED, RANDOM, ORACLE = catalogue.PRETRAINED, catalogue.RANDOM, catalogue.ORACLE
 
 # The pretrained baseline gets the MAML run's env-step budget: without support sets an iteration
 # samples half as much, so it runs twice the iterations.
 EXPERIMENTS: tuple[Experiment, ...] = (
-    Experiment("backward", "configs/backward.yaml"),
+    Experiment(BACKWARD_RUN, f"configs/{BACKWARD}.yaml"),
     *_seeds("dir_maml", "configs/dir.yaml", (0, 1, 2)),
     *_seeds("vel_maml", "configs/vel.yaml", (0, 1, 2)),
-    *(
-        Experiment(
-            f"{fam}_pretrained",
-            f"configs/{fam}.yaml",
-            PRETRAIN | {"iterations": 1000},
-            group="baseline",
-            method=catalogue.PRETRAINED,
-        )
-        for fam in ("dir", "vel")
-    ),
-    *(
-        Experiment(f"{fam}_random", f"configs/{fam}.yaml", train=False, group="baseline", method=RANDOM)
-        for fam in ("dir", "vel")
-    ),
+    *(_baseline(fam, f"configs/{fam}.yaml", PRETRAINED, "baseline", iterations=1000) for fam in ("dir", "vel")),
+    *(_baseline(fam, f"configs/{fam}.yaml", RANDOM, "baseline") for fam in ("dir", "vel")),
     Experiment("ablation_dir_first_order", "configs/dir.yaml", {"first_order": True}, group="ablation"),
     Experiment(
         "ablation_dir_no_baseline",
@@ -114,96 +118,73 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     # Oracles on Gymnasium: the task parameter in the observation. Direction: 1000 pretraining iterations, the
     # MAML runs' 80 M env steps. Velocity: 100 iterations (16 M, a tenth of its MAML runs' budget), a lower bound
     # on what a policy told the task reaches.
-    Experiment("dir_oracle", "configs/dir.yaml", ORACLE | {"iterations": 1000}, method=catalogue.ORACLE),
-    Experiment("vel_oracle", "configs/vel.yaml", ORACLE | {"iterations": 100}, method=catalogue.ORACLE),
+    _baseline("dir", "configs/dir.yaml", ORACLE, "main", iterations=1000),
+    _baseline("vel", "configs/vel.yaml", ORACLE, "main", iterations=100),
     # The MAML paper's environment: MAML seeds, then the baselines with the same env-step budget (no
     # support sets: twice the iterations) and the oracles (task parameter in the observation, trained likewise).
     *_seeds("paper_dir_maml", "configs/paper_dir.yaml", (0, 1, 2)),
     *_seeds("paper_vel_maml", "configs/paper_vel.yaml", (0, 1, 2)),
     *_baselines("paper_dir", "configs/paper_dir.yaml", 100, PRETRAINED_FIRST, "paper"),
     *_baselines("paper_vel", "configs/paper_vel.yaml", 200, PRETRAINED_FIRST, "paper"),
+    *(_baseline(f"paper_{fam}", f"configs/paper_{fam}.yaml", RANDOM, "paper") for fam in ("dir", "vel")),
+    # Learned step sizes on the MAML runs' env-step budget (four sampled sets per iteration: 25 and 50 iterations);
+    # log alpha's rate 0.03 lets alpha move by up to e^0.75 (direction) and e^1.5 (velocity).
     *(
-        Experiment(f"paper_{fam}_random", f"configs/paper_{fam}.yaml", train=False, group="paper", method=RANDOM)
-        for fam in ("dir", "vel")
-    ),
-    # Learned step sizes: K = 3 inner steps in training (the protocol's three), alpha per step and tensor
-    # (MAML++'s LSLR), on the MAML runs' env-step budget (four sampled sets per iteration: 25 and 50 iterations).
-    # log alpha's Adam rate 0.03: with so few outer steps, 1e-3 (MAML++'s, for 10^5 steps) would leave alpha within
-    # a few percent of its start; 0.03 lets it move by up to e^0.75 (direction) and e^1.5 (velocity). TRPO's
-    # curvature from all 20 support trajectories, not 5: through three inner steps the Jacobians of a 5-trajectory
-    # Hessian inflate the predicted KL, and the steps shrank to a twentieth of the bound (0.0005 instead of 0.01,
-    # measured at a trained policy: 0.0066 with all 20).
-    *(
-        Experiment(
-            f"paper_{family}_maml_lslr_s{seed}",
-            f"configs/paper_{family}.yaml",
-            {
-                "seed": seed,
-                "inner_steps": 3,
-                "learned_step_sizes": "per_tensor",
-                "step_size_lr": 0.03,
-                "trpo_curvature_trajectories": None,
-                "iterations": iterations,
-            },
-            group="extension",
-            method=catalogue.LEARNED,
-        )
+        experiment
         for family, iterations in (("dir", 25), ("vel", 50))
-        for seed in (0, 1, 2)
+        for experiment in _seeds(
+            f"paper_{family}_{catalogue.LEARNED}",
+            f"configs/paper_{family}.yaml",
+            (0, 1, 2),
+            catalogue.LEARNED,
+            "extension",
+            iterations=iterations,
+        )
     ),
     # The dynamics family: MAML seeds, and the baselines and oracle as on direction and velocity.
     *_seeds("paper_dyn_maml", "configs/paper_dyn.yaml", (0, 1, 2)),
     *_baselines("paper_dyn", "configs/paper_dyn.yaml", 100, PRETRAINED_FIRST, "extension"),
-    Experiment("paper_dyn_random", "configs/paper_dyn.yaml", train=False, group="extension", method=RANDOM),
+    _baseline("paper_dyn", "configs/paper_dyn.yaml", RANDOM, "extension"),
     # ProMP: the LVC inner step and five PPO-clipped Adam steps per meta-batch, on the MAML budget.
     *(
-        Experiment(
-            f"paper_{family}_promp_s{seed}",
-            f"configs/paper_{family}.yaml",
-            {"seed": seed, "outer_optimizer": "promp", "outer_lr": 1e-3},
-            group="extension",
-            method=PROMP,
-        )
+        experiment
         for family in ("dir", "vel")
-        for seed in (0, 1, 2)
+        for experiment in _seeds(
+            f"paper_{family}_{catalogue.PROMP}", f"configs/paper_{family}.yaml", (0, 1, 2), catalogue.PROMP, "extension"
+        )
     ),
     # ProMP with 20 tasks per meta-batch instead of 40: twice the outer steps on the same env steps (100 iterations,
     # 16 M); direction tasks are two, so 20 tasks still draw both about equally.
-    *(
-        Experiment(
-            f"paper_dir_promp_b20_s{seed}",
-            "configs/paper_dir.yaml",
-            {"seed": seed, "outer_optimizer": "promp", "outer_lr": 1e-3, "meta_batch_size": 20, "iterations": 100},
-            group="extension",
-            method=PROMP_B20,
-        )
-        for seed in (0, 1, 2)
+    *_seeds(
+        f"paper_dir_{catalogue.PROMP_B20}",
+        "configs/paper_dir.yaml",
+        (0, 1, 2),
+        catalogue.PROMP_B20,
+        "extension",
+        iterations=100,
     ),
     # ANIL: MAML's configuration with the inner step restricted to the policy's head (rl/anil.py).
     *(
-        Experiment(
-            f"paper_{family}_anil_s{seed}",
-            f"configs/paper_{family}.yaml",
-            {"seed": seed, "inner_params": "head"},
-            method=ANIL,
-        )
+        experiment
         for family in ("dir", "vel")
-        for seed in (0, 1, 2)
+        for experiment in _seeds(
+            f"paper_{family}_{catalogue.ANIL}", f"configs/paper_{family}.yaml", (0, 1, 2), catalogue.ANIL
+        )
     ),
     # The motors families (one motor crippled or reversed, or every motor's sign drawn): oracle and pretrained,
     # measured before any meta-training. On none does the oracle lead the pretrained policy by 50 at k = 0 (the state
     # reveals the motors to a policy that is not told them), so none is meta-trained.
     *(
         experiment
-        for short, family in (("crip", "crippled"), ("rev", "reversed"), ("sgn", "signs"))
-        for experiment in _baselines(f"paper_{short}", f"configs/paper_{family}.yaml", 100, ORACLE_FIRST, "extension")
+        for short in ("crip", "rev", "sgn")
+        for experiment in _baselines(
+            f"paper_{short}", f"configs/paper_{catalogue.family(short).name}.yaml", 100, ORACLE_FIRST, "extension"
+        )
     ),
     # Goal velocities in both directions: oracle and pretrained first, then MAML seeds and the random baseline.
     *_baselines("paper_svel", "configs/paper_signed_velocity.yaml", 100, ORACLE_FIRST, "extension"),
     *_seeds("paper_svel_maml", "configs/paper_signed_velocity.yaml", (0, 1, 2)),
-    Experiment(
-        "paper_svel_random", "configs/paper_signed_velocity.yaml", train=False, group="extension", method=RANDOM
-    ),
+    _baseline("paper_svel", "configs/paper_signed_velocity.yaml", RANDOM, "extension"),
 )
 
 

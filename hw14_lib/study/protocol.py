@@ -25,6 +25,7 @@ from hw14_lib.common import catalogue
 from hw14_lib.common.seeds import PROTOCOL_SEED_OFFSET
 from hw14_lib.rl.maml import policy_step_sizes
 from hw14_lib.rl.policy import GaussianMLPPolicy, learned_step_sizes
+from hw14_lib.rl.task_families import BACKWARD
 from hw14_lib.run.config import TrainConfig
 from hw14_lib.run.evaluation import adaptation_curve, later_step_sizes
 
@@ -57,8 +58,8 @@ def evaluate_protocol(
         ValueError: for the single-task ``backward`` family, ``tasks < 2``, or a step size that is not finite
             and positive.
     """
-    if cfg.task == "backward":
-        raise ValueError("the paper's protocol needs a task distribution; 'backward' has a single task")
+    if cfg.task == BACKWARD:
+        raise ValueError(f"the paper's protocol needs a task distribution; {BACKWARD!r} has a single task")
     if tasks < 2:
         raise ValueError(f"tasks={tasks!r}; allowed: an integer >= 2 (a standard error needs two)")
     if not (math.isfinite(alpha) and alpha > 0 and math.isfinite(later_scale) and later_scale >= 0):
@@ -127,8 +128,7 @@ def table_row(
     ``paper_schedule``), the row carries the same four fields for it. ``wall_seconds_per_seed`` is the mean
     training time (``None`` when unknown).
     """
-    if method not in TABLE_METHODS:
-        raise ValueError(f"method={method!r}; allowed: one of {', '.join(TABLE_METHODS)}")
+    catalogue.method(method)  # an unknown method is refused, naming the known ones
     if not evaluations:
         raise ValueError(f"no evaluation for {env}/{family}/{method}")
     means = np.asarray([e["mean"] for e in evaluations])

@@ -15,9 +15,10 @@ from hw14_lib.common.io_utils import atomic_write_json
 from hw14_lib.rl.policy import load_policy
 from hw14_lib.run.config import TrainConfig
 from hw14_lib.run.run_folder import CONFIG, POLICY, read_summary
-from hw14_lib.study.experiments import EXPERIMENTS, Experiment
+from hw14_lib.study import experiments
+from hw14_lib.study.experiments import Experiment
 from hw14_lib.study.later_steps import load_later_steps
-from hw14_lib.study.protocol import PROTOCOL_STEPS, TABLE_METHODS, evaluate_protocol, table_row
+from hw14_lib.study.protocol import PROTOCOL_STEPS, evaluate_protocol, table_row
 
 RowKey = tuple[str, str, str, int]
 """``(env, family, method, horizon)``: the row of ``results/table.json`` a run belongs to."""
@@ -25,7 +26,7 @@ RowKey = tuple[str, str, str, int]
 
 def protocol_runs(root: Path) -> dict[str, Experiment]:
     """The experiments the protocol evaluates (those with a catalogue method) whose folders exist under ``root``."""
-    return {e.name: e for e in EXPERIMENTS if e.method is not None and (root / e.name).is_dir()}
+    return {e.name: e for e in experiments.EXPERIMENTS if e.method is not None and (root / e.name).is_dir()}
 
 
 def row_key(root: Path, exp: Experiment) -> RowKey:
@@ -162,7 +163,7 @@ def write_table(root: Path, records: list[dict[str, Any]]) -> Path:
             record = {**record, "wall_seconds": (read_summary(root / record["run"]) or {}).get("wall_seconds")}
         key = (record["env"], record["family"], record["method"], int(record["horizon"]))
         groups.setdefault(key, []).append(record)
-    order = {m: i for i, m in enumerate(TABLE_METHODS)}
+    order = {m.name: i for i, m in enumerate(catalogue.METHODS)}
     rows = [
         table_row(
             env=env,
