@@ -1,5 +1,5 @@
-"""A toy method, as a user would add one: an outer step (plain gradient descent on the meta-objective) with its
-settings, its meta-learner entry and its catalogue entry. Nothing of it is in ``hw14_lib``; :func:`register` adds
+"""A toy method, as a user would add one: an outer step (gradient descent with momentum on the meta-objective) with
+its settings, its meta-learner entry and its catalogue entry. Nothing of it is in ``hw14_lib``; :func:`register` adds
 both entries for one test."""
 
 from __future__ import annotations
@@ -22,25 +22,32 @@ NAME = "sgd"
 
 @dataclass(frozen=True)
 class SGDSettings:
-    """The toy outer step's settings, filled from the configuration's ``outer_lr``."""
+    """The toy outer step's settings: ``lr`` from the configuration's ``outer_lr``, ``momentum`` (a setting no
+    configuration field has) from its ``outer_settings``."""
 
     lr: float = 0.01
+    momentum: float = 0.0
     CONFIG_KEYS: ClassVar[dict[str, str]] = {"lr": "outer_lr"}
 
 
 class SGDMetaOptimizer:
-    """``theta <- theta - lr * grad L_meta``: the smallest outer step there is."""
+    """``m <- momentum * m + grad L_meta``, ``theta <- theta - lr * m``: about the smallest outer step there is."""
 
     def __init__(self, policy: GaussianMLPPolicy, settings: SGDSettings):
-        self.policy, self.lr, self.steps = policy, settings.lr, 0
+        self.policy, self.settings, self.steps = policy, settings, 0
+        self.velocity: list[torch.Tensor] | None = None
 
     def step(self, batch: MetaBatch, inner: InnerLoop) -> dict[str, float]:
         theta = policy_params(self.policy)
         loss, _ = meta_objective(self.policy, theta, batch, inner)
         grads = torch.autograd.grad(loss, list(theta.values()))
+        momentum = self.settings.momentum
+        self.velocity = [
+            g if self.velocity is None else momentum * m + g for g, m in zip(grads, self.velocity or grads, strict=True)
+        ]
         with torch.no_grad():
-            for p, g in zip(theta.values(), grads, strict=True):
-                p -= self.lr * g
+            for p, m in zip(theta.values(), self.velocity, strict=True):
+                p -= self.settings.lr * m
         finish_step(self.policy)
         self.steps += 1
         return {
@@ -58,7 +65,13 @@ class SGDMetaOptimizer:
 LEARNER = meta_learners.MetaLearner(
     NAME, SGDSettings, lambda policy, settings, workers: SGDMetaOptimizer(policy, settings)
 )
-METHOD = catalogue.Method(NAME, "SGD", "black", "alpha", overrides={"outer_optimizer": NAME, "outer_lr": 0.05})
+METHOD = catalogue.Method(
+    NAME,
+    "SGD",
+    "black",
+    "alpha",
+    overrides={"outer_optimizer": NAME, "outer_lr": 0.05, "outer_settings": {"momentum": 0.5}},
+)
 """The method: trained with the toy outer step, evaluated with the run's alpha (nothing to validate)."""
 
 

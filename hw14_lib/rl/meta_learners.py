@@ -9,6 +9,7 @@ lists in ``CONFIG_KEYS`` (:func:`settings_from`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,7 +60,21 @@ def meta_learner(name: str) -> MetaLearner:
 
 
 def settings_from(learner: MetaLearner, values: Mapping[str, Any]) -> Any:
-    """``learner``'s settings from a flat mapping of configuration fields (``values[key]`` for each
-    ``CONFIG_KEYS`` entry ``setting: key`` of its settings class)."""
+    """``learner``'s settings from a flat mapping of configuration fields: ``values[key]`` for each ``CONFIG_KEYS``
+    entry ``setting: key`` of its settings class, then the settings named in ``values["outer_settings"]`` (a new
+    meta-learner's own, which need no configuration field).
+
+    Raises:
+        ValueError: an ``outer_settings`` key that is not one of the settings class's other fields.
+    """
     keys: Mapping[str, str] = learner.settings.CONFIG_KEYS
-    return learner.settings(**{setting: values[key] for setting, key in keys.items()})
+    own = {f.name for f in dataclasses.fields(learner.settings)} - set(keys)
+    extra: Mapping[str, Any] = values.get("outer_settings") or {}
+    unknown = sorted(set(extra) - own)
+    if unknown:
+        allowed = ", ".join(repr(k) for k in sorted(own)) or "none (every setting has its own field)"
+        raise ValueError(
+            f"config field 'outer_settings' has key {unknown[0]!r}; allowed for outer_optimizer {learner.name!r}: "
+            f"{allowed}"
+        )
+    return learner.settings(**{setting: values[key] for setting, key in keys.items()}, **extra)

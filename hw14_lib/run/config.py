@@ -148,6 +148,9 @@ class TrainConfig:
     """Step shrink factor of each backtracking step, in (0, 1)."""
     trpo_curvature_trajectories: int | None = TRPOSettings.curvature_trajectories
     """Estimate the trust-region curvature on this many trajectories per task (null: all)."""
+    outer_settings: dict[str, Any] = field(default_factory=dict)
+    """A meta-learner's settings by their own names (``{momentum: 0.9}``): a new one's live here, not in new fields
+    (Adam's, TRPO's and ProMP's keep the flat fields above, which every committed config.yaml has)."""
 
     # --- policy ---
     hidden_sizes: tuple[int, ...] = (64, 64)
@@ -207,6 +210,7 @@ class TrainConfig:
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
             fail("hidden_sizes", list(self.hidden_sizes), "a non-empty list of positive integers")
         check_method_combinations(self)
+        self.meta_learner_settings  # noqa: B018 - refuses an outer_settings key the meta-learner does not have
         if not 0.0 < self.promp_clip < 1.0:
             fail("promp_clip", self.promp_clip, "a number in (0, 1)")
         if self.oracle and self.objective != "pretrain":
@@ -218,7 +222,7 @@ class TrainConfig:
     @property
     def digest(self) -> str:
         """What a checkpoint records of its configuration (:func:`hw14_lib.run.config_digest.config_digest`)."""
-        return config_digest(self.to_dict(), {f.name: f.default for f in dataclasses.fields(self)})
+        return config_digest(self.to_dict(), type(self)().to_dict())
 
     @property
     def task_distribution(self) -> TaskDistribution:
@@ -260,7 +264,8 @@ class TrainConfig:
 
     @property
     def meta_learner_settings(self) -> Any:
-        """The settings of the meta-learner ``outer_optimizer`` names, from the fields its ``CONFIG_KEYS`` list."""
+        """The settings of the meta-learner ``outer_optimizer`` names, from the fields its ``CONFIG_KEYS`` list and
+        ``outer_settings``."""
         return settings_from(meta_learner(self.outer_optimizer), self.to_dict())
 
     @property

@@ -65,6 +65,9 @@ def check_types(cfg: Any) -> None:
         elif f.name == "trpo_curvature_trajectories":
             ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
             expected = "an integer or null"
+        elif f.name == "outer_settings":
+            ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+            expected = "a mapping of setting names to values"
         elif f.name == "hidden_sizes":
             ok = isinstance(value, (list, tuple)) and all(isinstance(h, int) and not isinstance(h, bool) for h in value)
             expected = "a list of integers"

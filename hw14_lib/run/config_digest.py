@@ -10,7 +10,7 @@ from typing import Any
 
 RUNTIME_FIELDS = ("physics_threads", "notes")
 """Fields that do not change a run's results: left out of the digest."""
-FIELDS_ADDED_AFTER_THE_DIGEST = ("inner_params",)
+FIELDS_ADDED_AFTER_THE_DIGEST = ("inner_params", "outer_settings")
 """Fields added after checkpoints began to record the digest: they enter it only when they differ from their default,
 so a checkpoint written before a field existed still matches its run (``tests/run/test_untrusted_files.py`` makes every
 new field be listed here)."""

@@ -29,8 +29,8 @@ def test_a_toy_family_and_a_toy_meta_learner_train_and_evaluate(tmp_path, monkey
 
     toy_family.register(monkeypatch, entry=False)
     toy_method.register(monkeypatch, method=False)
-    cfg = TrainConfig.from_yaml(SMOKE, task=toy_family.NAME, outer_optimizer=toy_method.NAME, outer_lr=0.05)
-    assert cfg.meta_learner_settings == toy_method.SGDSettings(lr=0.05)
+    cfg = TrainConfig.from_yaml(SMOKE, task=toy_family.NAME, **toy_method.METHOD.overrides)
+    assert cfg.meta_learner_settings == toy_method.SGDSettings(lr=0.05, momentum=0.5)
     summary = train(cfg, tmp_path / "run", progress=False)
     assert summary is not None and np.isfinite(summary["adaptation_curve"]["mean_stochastic"]).all()
     assert set(summary["adaptation_curve"]["tasks"]) <= {f"v={g:.2f}" for g in toy_family.GOALS}
@@ -62,6 +62,20 @@ def test_their_runs_are_evaluated_with_the_protocol_and_fill_their_table_rows(tm
     assert keys[("velocity", toy_method.NAME)]["step_sizes"] == [0.1, 0.1, 0.1]  # the run's alpha, c = 1
     record = json.loads((root / "protocol" / f"{runs[0].name}.json").read_text(encoding="utf-8"))
     assert {label for label in record["tasks"]} <= {f"v={g:.2f}" for g in toy_family.GOALS}
+
+
+def test_a_setting_the_meta_learner_does_not_have_is_refused(monkeypatch) -> None:
+    toy_method.register(monkeypatch, method=False)
+    with pytest.raises(
+        ValueError, match=r"'outer_settings' has key 'nesterov'; allowed for outer_optimizer 'sgd': 'mom"
+    ):
+        TrainConfig(outer_optimizer=toy_method.NAME, outer_settings={"nesterov": True})
+    with pytest.raises(
+        ValueError, match=r"'outer_settings' has key 'momentum'; allowed for outer_optimizer 'trpo': none"
+    ):
+        TrainConfig(outer_optimizer="trpo", outer_settings={"momentum": 0.9})
+    with pytest.raises(TypeError, match=r"'outer_settings' has value \[1\] of type list; expected a mapping"):
+        TrainConfig(outer_settings=[1])
 
 
 def test_without_their_entries_the_configuration_refuses_them() -> None:

@@ -23,7 +23,7 @@ INNER = InnerLoop(alpha=0.05)
 
 
 def test_the_registry_and_the_configuration_name_the_same_meta_learners() -> None:
-    fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    fields = TrainConfig().to_dict()
     for learner in META_LEARNERS.values():
         keys = learner.settings.CONFIG_KEYS
         assert set(keys) == {f.name for f in dataclasses.fields(learner.settings)}, learner.name
