@@ -28,6 +28,7 @@ from torch.distributions import (
     TransformedDistribution,
 )
 
+from hw14_lib.rl.activation import Tanh, tanh
 from hw14_lib.rl.step_sizes import LearnedStepSizes
 
 POLICY_FORMAT = "hw14-policy-v1"
@@ -77,7 +78,7 @@ class GaussianMLPPolicy(nn.Module):
         layers: list[nn.Module] = []
         width = self.obs_dim
         for h in self.hidden_sizes:
-            layers += [nn.Linear(width, h), nn.Tanh()]
+            layers += [nn.Linear(width, h), Tanh()]
             width = h
         self.body = nn.Sequential(*layers)
         self.mean_head = nn.Linear(width, self.act_dim)
@@ -182,7 +183,7 @@ def learned_step_sizes(policy: nn.Module) -> LearnedStepSizes | None:
 
 def has_plain_forward(policy: nn.Module) -> bool:
     """Whether ``policy`` is a plain :class:`GaussianMLPPolicy`: a Linear/Tanh body and its own ``forward``."""
-    plain_body = all(type(m) in (nn.Linear, nn.Tanh) for m in getattr(policy, "body", nn.Sequential()).children())
+    plain_body = all(type(m) in (nn.Linear, Tanh) for m in getattr(policy, "body", nn.Sequential()).children())
     return isinstance(policy, GaussianMLPPolicy) and type(policy).forward is GaussianMLPPolicy.forward and plain_body
 
 
@@ -198,8 +199,8 @@ def distribution(policy: GaussianMLPPolicy, params: Mapping[str, Tensor], obs: T
         return torch.func.functional_call(policy, dict(params), (obs,))
     x = obs
     for name, module in policy.body.named_children():
-        if type(module) is nn.Tanh:
-            x = torch.tanh(x)
+        if type(module) is Tanh:
+            x = tanh(x)
         else:
             x = nn.functional.linear(x, params[f"body.{name}.weight"], params[f"body.{name}.bias"])
     mean = nn.functional.linear(x, params["mean_head.weight"], params["mean_head.bias"])

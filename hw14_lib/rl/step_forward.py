@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from hw14_lib.rl.activation import tanh
 from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, distribution, gaussian_part, has_plain_forward
 
 
@@ -52,7 +53,7 @@ def gaussian_sampler(
     def mlp(obs: Tensor) -> tuple[Tensor, Tensor]:
         x = obs
         for layer in layers:
-            x = torch.tanh(x) if layer is None else nn.functional.linear(x, *layer)
+            x = tanh(x) if layer is None else nn.functional.linear(x, *layer)
         return nn.functional.linear(x, head_weight, head_bias), std
 
     return mlp
@@ -91,7 +92,7 @@ def stacked_gaussian_sampler(
     def mlp(obs: Tensor, tasks: slice) -> tuple[Tensor, Tensor]:
         x = obs
         for layer in layers:
-            x = torch.tanh(x) if layer is None else torch.baddbmm(layer[1][tasks], x, layer[0][tasks])
+            x = tanh(x) if layer is None else torch.baddbmm(layer[1][tasks], x, layer[0][tasks])
         return torch.baddbmm(head[1][tasks], x, head[0][tasks]), std[tasks]
 
     return mlp

@@ -11,6 +11,7 @@ import torch
 from torch.distributions import Independent, Normal, TransformedDistribution
 
 from hw14_lib import GaussianMLPPolicy, load_policy, policy_params, save_policy
+from hw14_lib.rl.activation import Tanh, tanh
 from hw14_lib.rl.policy import LOG_STD_BOUNDS, distribution
 
 from helpers import tiny_policy
@@ -48,7 +49,7 @@ def test_default_architecture() -> None:
     policy = GaussianMLPPolicy(17, 6)
     linears = [m for m in policy.modules() if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(17, 64), (64, 64), (64, 6)]
-    assert sum(isinstance(m, torch.nn.Tanh) for m in policy.modules()) == 2
+    assert sum(isinstance(m, Tanh) for m in policy.modules()) == 2
     assert policy.log_std.shape == (6,)
 
 
@@ -197,3 +198,19 @@ def test_load_policy_errors(tmp_path) -> None:
     torch.save({"weights": torch.zeros(3)}, foreign)
     with pytest.raises(ValueError, match="not a policy file"):
         load_policy(foreign)
+
+
+def test_tanh_is_within_two_ulp_of_the_exact_value_and_keeps_torchs_derivatives() -> None:
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal(100_000).astype(np.float32) * 3)
+    exact = np.tanh(x.double().numpy())
+    ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    assert (np.abs(tanh(x).double().numpy() - exact) <= 2 * ulp).all()
+    assert tanh(x).dtype == torch.float32 and tanh(x.double()).dtype == torch.float64
+    # first and second derivatives: finite differences in float64, and torch.tanh's own backward on the same output
+    point = torch.randn(7, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(tanh, (point,)) and torch.autograd.gradgradcheck(tanh, (point,))
+    y = torch.tensor([0.3, -1.2, 2.5], requires_grad=True)
+    (grad,) = torch.autograd.grad(tanh(y).sum(), y, create_graph=True)
+    (second,) = torch.autograd.grad(grad.sum(), y)
+    torch.testing.assert_close(grad, 1 - torch.tanh(y) ** 2, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(second, -2 * torch.tanh(y) * (1 - torch.tanh(y) ** 2), rtol=1e-5, atol=1e-6)
