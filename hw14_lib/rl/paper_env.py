@@ -19,7 +19,6 @@ the batched env is tested against, and the renderer of its videos).
 
 from __future__ import annotations
 
-import copy
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -28,7 +27,8 @@ import numpy as np
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 from mujoco import rollout
 
-from hw14_lib.rl.dynamics import ModelCache, TaskDynamics
+from hw14_lib.rl.dynamics import TaskDynamics
+from hw14_lib.rl.planar import PlanarTree
 from hw14_lib.rl.tasks import Task, task_rewards
 from hw14_lib.rl.vector_env import HalfCheetahVectorEnv, half_cheetah_xml_path
 
@@ -112,71 +112,35 @@ class PaperHalfCheetahEnv(HalfCheetahEnv):
         return {}
 
 
-TORSO_SENSORS = (mujoco.mjtSensor.mjSENS_SUBTREECOM, mujoco.mjtSensor.mjSENS_SUBTREELINVEL)
-"""The sensors :func:`paper_model` adds: the torso subtree's centre of mass (3) and its linear velocity (3)."""
-KINEMATICS_ONLY = (
-    mujoco.mjtDisableBit.mjDSBL_CONSTRAINT
-    | mujoco.mjtDisableBit.mjDSBL_CONTACT
-    | mujoco.mjtDisableBit.mjDSBL_SPRING
-    | mujoco.mjtDisableBit.mjDSBL_DAMPER
-    | mujoco.mjtDisableBit.mjDSBL_GRAVITY
-    | mujoco.mjtDisableBit.mjDSBL_ACTUATION
-    | mujoco.mjtDisableBit.mjDSBL_WARMSTART
-)
-"""Disable flags of :func:`kinematics_model`: no contacts, constraints, forces or solver, only what the position
-and velocity sensors read (MuJoCo's ``mjDisableBit``)."""
-
-
 def paper_model() -> mujoco.MjModel:
-    """Gymnasium's ``half_cheetah.xml`` with :data:`TORSO_SENSORS` on the torso, switched off: the physics steps
-    as before and :func:`kinematics_model` switches them on."""
-    spec = mujoco.MjSpec.from_file(half_cheetah_xml_path())
-    for kind in TORSO_SENSORS:
-        spec.add_sensor(type=kind, objtype=mujoco.mjtObj.mjOBJ_BODY, objname="torso")
-    model = spec.compile()
-    model.opt.disableflags = int(model.opt.disableflags) | int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
-    return model
-
-
-def kinematics_model(model: mujoco.MjModel) -> mujoco.MjModel:
-    """A copy of ``model`` whose step only evaluates its sensors: a step computes the sensors of the state it
-    starts from (before integrating), and here nothing else that costs (:data:`KINEMATICS_ONLY`) and a timestep 0,
-    so the state it writes back is the one given. A ``mujoco.rollout`` of one such step computes, in C and without
-    the GIL, exactly what :func:`torso_com_and_velocity` computes (tested bit for bit)."""
-    kinematic = copy.deepcopy(model)
-    kinematic.opt.timestep = 0.0
-    flags = int(kinematic.opt.disableflags) & ~int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
-    kinematic.opt.disableflags = flags | int(KINEMATICS_ONLY)
-    return kinematic
+    """Gymnasium's ``half_cheetah.xml``, the model the paper's environment steps."""
+    return mujoco.MjModel.from_xml_path(half_cheetah_xml_path())
 
 
 class PaperHalfCheetahVectorEnv(HalfCheetahVectorEnv):
     """M copies of the paper's half-cheetah (see the module docstring), stepped like the Gymnasium version.
 
-    The torso subtree's centre of mass and its velocity after a step are read from MuJoCo sensors: a second
-    ``mujoco.rollout`` call of one zero-length step on each copy's :func:`kinematics_model` (a Python loop over the
-    copies cost more than the physics itself and held the GIL).
+    The torso subtree's centre of mass and its velocity after a step come from the copies' new ``qpos`` and ``qvel``
+    by the cheetah's planar kinematics (:mod:`hw14_lib.rl.planar`), as array operations over the copies (MuJoCo's
+    functions called copy by copy cost more than the physics itself and held the GIL).
     """
 
     frame_skip: ClassVar[int] = 1
 
     def __init__(self, tasks: list[Task], **options: Any):
         """``options``: those of :class:`HalfCheetahVectorEnv` (threads, time limit, an oracle's observation)."""
-        self._kinematics = ModelCache(kinematics_model(self.build_model()))
         super().__init__(tasks, **options)
+        self._tree = PlanarTree.of(self.model)
         self._com = np.zeros((self.num_envs, 3))
-        self._sensors = np.empty((self.num_envs, 1, self.model.nsensordata))
-        self._after = np.empty((self.num_envs, 1, self._nstate))
-        self._no_control = np.zeros((self.num_envs, 1, self.model.nu))
 
     @classmethod
     def build_model(cls) -> mujoco.MjModel:
-        """:func:`paper_model`: Gymnasium's model with the torso's centre-of-mass sensors."""
+        """:func:`paper_model`."""
         return paper_model()
 
     def _set_tasks(self, tasks: list[Task]) -> None:
         super()._set_tasks(tasks)
-        self._kinematic_models = self._kinematics.models([t.model_factors for t in tasks])
+        self._body_mass = np.stack([model.body_mass[1:] for model in self._models])
 
     def observation_size(self) -> int:
         """20: ``qpos[1:]``, ``qvel`` and the torso subtree's centre of mass (x, y, z)."""
@@ -197,28 +161,18 @@ class PaperHalfCheetahVectorEnv(HalfCheetahVectorEnv):
     ) -> np.ndarray:
         """The x-velocity of the torso subtree's centre of mass in the copies' new states ``(rows,)``; the
         centres of mass are kept for the observations."""
-        sensors = self._sensors[rows]
-        runner.rollout(
-            self._kinematic_models[rows],
-            datas,
-            self._state[rows],
-            self._no_control[rows],
-            nstep=1,
-            state=self._after[rows],
-            sensordata=sensors,
-            skip_checks=True,
-        )
-        self._com[rows] = sensors[:, 0, :3]
-        return sensors[:, 0, 3].copy()
+        return self._centre_of_mass(rows)
 
     def _reset_rows(self, rows: np.ndarray, runner: rollout.Rollout, datas: list[mujoco.MjData]) -> None:
         super()._reset_rows(rows, runner, datas)
-        rows = np.asarray(rows)
-        if rows.size:
-            sensors = np.empty((rows.size, 1, self.model.nsensordata))
-            models = [self._kinematic_models[i] for i in rows]
-            runner.rollout(models, datas, self._state[rows], nstep=1, sensordata=sensors)
-            self._com[rows] = sensors[:, 0, :3]
+        if len(rows):
+            self._centre_of_mass(np.asarray(rows))
+
+    def _centre_of_mass(self, rows: slice | np.ndarray) -> np.ndarray:
+        state = self._state[rows]
+        com, velocity = self._tree.centre_of_mass(state[:, self._qpos], state[:, self._qvel], self._body_mass[rows])
+        self._com[rows] = com
+        return velocity
 
     def state_observations(self, rows: slice = slice(None)) -> np.ndarray:
         """``qpos[1:]``, ``qvel`` and the torso subtree's centre of mass, ``(rows, 20)``."""
