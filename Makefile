@@ -65,6 +65,7 @@ test: lint $(CLUSTER_STAMP) tex chromium
 # (BENCH_ARGS="--before REF" also times the code of git commit REF in the same rounds).
 bench: $(STAMP)
 	$(PY) benchmarks/bench_meta_iteration.py $(BENCH_ARGS)
+	$(PY) benchmarks/profile_outer_step.py
 
 # The Ray path's overhead against the local one (smoke suite; the paper's direction run for 3 iterations), side by
 # side on a loopback one-node cluster (about 3 min); writes benchmarks/cluster.json.

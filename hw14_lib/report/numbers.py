@@ -303,3 +303,24 @@ def benchmark_numbers(sheet: NumberSheet, bench: Mapping[str, Any] | None) -> No
     for key in ("torch", "mujoco", "gymnasium", "date"):
         value = machine.get(key)
         sheet.text(f"bench.{key}", latex_escape(str(value)) if value is not None else None)
+    outer_step_numbers(sheet, bench.get("outer_step_profile"))
+
+
+def outer_step_numbers(sheet: NumberSheet, profile: Any) -> None:
+    """``bench.profile.*`` from ``benchmarks/profile_outer_step.py``: the paper direction's seconds of sampling, outer
+    step and physics alone on one thread; the outer step's matrix products (GFLOP, seconds at the core's rate, their
+    share of the step in percent) and the core's rate (GFLOP/s); the best shares of the 2-core ceiling (percent) an
+    iteration could reach with free sampling and the step as it is, or reduced to its products at the core's rate."""
+    profile = profile if isinstance(profile, Mapping) else {}
+    seconds = profile.get("seconds_one_thread") or {}
+    for key, short in (("sampling", "sampling"), ("outer step", "outer"), ("physics alone", "physics")):
+        sheet.put(f"bench.profile.{short}", as_number(seconds.get(key)), 2)
+    products = profile.get("outer_step_matrix_products") or {}
+    sheet.put("bench.profile.gflop", as_number(products.get("gflop")), 0)
+    sheet.put("bench.profile.product-seconds", as_number(products.get("seconds_at_core_rate")), 2)
+    share = as_number(products.get("share_of_outer_step"))
+    sheet.put("bench.profile.product-share", None if share is None else 100 * share, 0)
+    sheet.put("bench.profile.core-rate", as_number(profile.get("core_matmul_gflops_rate")), 0)
+    for key, short in (("best_share_of_2core_ceiling", "best"), ("best_share_with_outer_step_at_core_rate", "floor")):
+        best = as_number(profile.get(key))
+        sheet.put(f"bench.profile.{short}", None if best is None else 100 * best, 0)

@@ -203,27 +203,40 @@ def family_facts() -> dict[str, str]:
 
 
 def retrained_facts() -> dict[str, str]:
-    """docs/results.md's section on the runs retrained when the sampler's per-task forward changed its rounding."""
-    spread = _json(RESULTS / "retrained" / "backward_evaluation_seeds.json")
-    old, new = np.asarray(spread["old"]), np.asarray(spread["new"])
+    """docs/results.md's section on the runs retrained after the two changes of rounding (the batched per-task
+    forward; NumPy's tanh and the planar centre of mass)."""
 
     def cell(values: np.ndarray, column: int) -> str:
         return f"{values[:, column].mean():.0f} ± {values[:, column].std(ddof=1):.0f}"
 
-    retrained = _json(RESULTS / "retrained" / "protocol" / "paper_dir_maml_s0.json")
+    facts = {}
+    for change, suffix, before in (("batched", "", "for the policy before"), ("tanh", "_numpy_tanh", "before")):
+        spread = _json(RESULTS / "retrained" / f"backward_evaluation_seeds{suffix}.json")
+        old, new = np.asarray(spread["old"]), np.asarray(spread["new"])
+        assert len(spread["seeds"]) == 10, "the section says 10 other sampling seeds"
+        facts[f"{change} backward det"] = (
+            f"{cell(old, 0)} → {cell(old, 1)} {before} and {cell(new, 0)} → {cell(new, 1)}"
+        )
+        facts[f"{change} backward sto"] = f"{cell(old, 2)} → {cell(old, 3)} against {cell(new, 2)} → {cell(new, 3)}"
+    protocol = RESULTS / "retrained" / "protocol"
+    first, second = (
+        _json(protocol / name) for name in ("paper_dir_maml_s0_batched_forward.json", "paper_dir_maml_s0.json")
+    )
     committed = [_json(RESULTS / "protocol" / f"paper_dir_maml_s{s}.json") for s in range(3)]
     one_step = np.asarray([r["mean"][1] for r in committed])
+    assert first["later_scale"] == second["later_scale"] == committed[0]["later_scale"] == 0.25
     return {
-        "retrained seeds": f"over {len(spread['seeds'])} other sampling seeds",
-        "retrained backward det": (
-            f"{cell(old, 0)} → {cell(old, 1)} for the committed policy and {cell(new, 0)} → {cell(new, 1)}"
-        ),
-        "retrained backward sto": f"{cell(old, 2)} → {cell(old, 3)} against {cell(new, 2)} → {cell(new, 3)}",
+        **facts,
         "retrained paper dir": (
-            f"{retrained['mean'][1]:.1f} ± {retrained['sem'][1]:.1f} after one step, against "
-            f"{committed[0]['mean'][1]:.1f} ± {committed[0]['sem'][1]:.1f}"
+            f"{first['mean'][1]:.1f} ± {first['sem'][1]:.1f} with the batched forward and "
+            f"{second['mean'][1]:.1f} ± {second['sem'][1]:.1f} with NumPy's tanh and the planar centre of mass, "
+            f"against {committed[0]['mean'][1]:.1f} ± {committed[0]['sem'][1]:.1f}"
         ),
-        "retrained paper dir later": ", ".join(f"{v:.1f}" for v in retrained["mean"][2:]),
+        "retrained paper dir later": (
+            ", ".join(f"{v:.1f}" for v in second["mean"][2:])
+            + " (the batched forward's: "
+            + ", ".join(f"{v:.1f}" for v in first["mean"][2:])
+        ),
         "committed seeds": f"{one_step.mean():.1f} ± {one_step.std(ddof=1):.1f}",
         # a new draw of the seeds' distribution: mean ± t(0.975, n - 1) s sqrt(1 + 1/n), t(0.975, 2) = 4.303, n = 3
         "prediction": f"95% prediction interval of three seeds is ± {4.303 * one_step.std(ddof=1) * 1.1547:.0f}",

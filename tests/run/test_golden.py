@@ -4,8 +4,9 @@ their committed metrics, line for line (everything but ``wall_seconds``). A chan
 
 The reference runs were trained by the code their ``summary.json`` names (``code.commit``): ``results/backward``
 (Adam, the course's task) and ``results/retrained/paper_dir_maml_s0`` (TRPO on the paper's environment), both
-retrained when the sampler's per-task forward became one batched product (float32 rounding, so every trajectory
-changed); the other committed runs keep the code that produced them."""
+retrained after each change of rounding (the sampler's batched per-task forward; NumPy's tanh and the planar centre
+of mass: every trajectory changed, the statistics held, docs/results.md); the other committed runs keep the code
+that produced them."""
 
 from __future__ import annotations
 
