@@ -17,6 +17,7 @@ The course's ``HalfCheetahBackward`` task is the direction task with ``d = -1``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -142,13 +143,52 @@ class Task:
         )
 
 
+@dataclass(frozen=True)
+class RewardWeights:
+    """The reward coefficients of M tasks as arrays of shape (M,), read from the tasks once (a batched environment
+    keeps them from one task change to the next instead of reading M tasks at every step).
+
+    Attributes:
+        is_velocity: a goal-velocity task (its reward tracks ``goal``) or not (it runs in ``direction``).
+        direction, goal, forward_weight, ctrl_weight: ``d`` (1 for tasks without one), ``v``, ``w_f``, ``w_c``.
+    """
+
+    is_velocity: np.ndarray
+    direction: np.ndarray
+    goal: np.ndarray
+    forward_weight: np.ndarray
+    ctrl_weight: np.ndarray
+
+    @classmethod
+    def of(cls, tasks: Sequence[Task]) -> RewardWeights:
+        """The coefficients of ``tasks``, in order."""
+        return cls(
+            np.array([t.kind == "velocity" for t in tasks]),
+            np.array([t.direction if t.kind == "direction" else 1.0 for t in tasks]),
+            np.array([t.goal_velocity for t in tasks]),
+            np.array([t.forward_weight for t in tasks]),
+            np.array([t.ctrl_weight for t in tasks]),
+        )
+
+    def rewards(
+        self, x_velocity: np.ndarray, reward_forward: np.ndarray, reward_ctrl: np.ndarray, rows: slice = slice(None)
+    ) -> np.ndarray:
+        """The rewards of the tasks ``rows`` from one step's ``info`` arrays of those rows, ``(rows,)``."""
+        tracking = np.where(
+            self.is_velocity[rows],
+            -np.abs(x_velocity - self.goal[rows]),
+            self.direction[rows] * self.forward_weight[rows] * reward_forward,
+        )
+        return tracking + self.ctrl_weight[rows] * reward_ctrl
+
+
 def task_rewards(
-    tasks: list[Task],
+    tasks: Sequence[Task],
     x_velocity: np.ndarray,
     reward_forward: np.ndarray,
     reward_ctrl: np.ndarray,
 ) -> np.ndarray:
-    """Vectorized task rewards for M environments, one task each.
+    """Vectorized task rewards for M environments, one task each (:class:`RewardWeights`).
 
     Args:
         tasks: M tasks.
@@ -157,14 +197,4 @@ def task_rewards(
     Returns:
         Rewards of shape (M,).
     """
-    is_velocity = np.array([t.kind == "velocity" for t in tasks])
-    direction = np.array([t.direction if t.kind == "direction" else 1.0 for t in tasks])
-    goal = np.array([t.goal_velocity for t in tasks])
-    forward_weight = np.array([t.forward_weight for t in tasks])
-    ctrl_weight = np.array([t.ctrl_weight for t in tasks])
-    tracking = np.where(
-        is_velocity,
-        -np.abs(x_velocity - goal),
-        direction * forward_weight * reward_forward,
-    )
-    return tracking + ctrl_weight * reward_ctrl
+    return RewardWeights.of(tasks).rewards(x_velocity, reward_forward, reward_ctrl)

@@ -26,7 +26,7 @@ from mujoco import rollout
 
 from hw14_lib.rl.dynamics import ModelCache
 from hw14_lib.rl.envs import MAX_EPISODE_STEPS
-from hw14_lib.rl.tasks import Task, task_rewards
+from hw14_lib.rl.tasks import RewardWeights, Task
 
 Backend = Literal["mujoco", "gymnasium"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
@@ -155,6 +155,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
                 f"{sorted({len(t.parameters) for t in tasks})}"
             )
         self._tasks = tasks
+        self._reward_weights = RewardWeights.of(tasks)
         self._parameters = np.array([t.parameters for t in tasks]) if self.task_in_observation else None
         self._models = self._model_cache.models([t.model_factors for t in tasks])
 
@@ -260,7 +261,7 @@ class HalfCheetahVectorEnv(gym.vector.VectorEnv):
         x_velocity = self.forward_velocity(rows, x_before, runner, datas)
         reward_forward = x_velocity
         reward_ctrl = self.control_reward(actions)
-        rewards = task_rewards(self._tasks[rows], x_velocity, reward_forward, reward_ctrl)
+        rewards = self._reward_weights.rewards(x_velocity, reward_forward, reward_ctrl, rows)
         self._elapsed[rows] += 1
         truncated = self._elapsed[rows] >= self.max_episode_steps
         terminated = np.zeros(count, dtype=bool)

@@ -210,13 +210,13 @@ class TrainConfig:
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
             fail("hidden_sizes", list(self.hidden_sizes), "a non-empty list of positive integers")
         check_method_combinations(self)
-        self.meta_learner_settings  # noqa: B018 - refuses an outer_settings key the meta-learner does not have
         if not 0.0 < self.promp_clip < 1.0:
             fail("promp_clip", self.promp_clip, "a number in (0, 1)")
         if self.oracle and self.objective != "pretrain":
             fail("objective", self.objective, "'pretrain' with oracle: true (an oracle is trained without adaptation)")
         if not LOG_STD_BOUNDS[0] <= self.init_log_std <= LOG_STD_BOUNDS[1]:
             fail("init_log_std", self.init_log_std, f"a number in [{LOG_STD_BOUNDS[0]:g}, {LOG_STD_BOUNDS[1]:g}]")
+        self.meta_learner_settings  # noqa: B018 - refuses an outer_settings key the meta-learner does not have
 
     # --- derived values ---
     @property
