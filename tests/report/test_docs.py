@@ -361,6 +361,18 @@ def facts() -> dict[str, dict[str, str]]:
         "paper sampling": f"{parts['sampling']:.2f} s of sampling",
         "paper gain": f"{paper_after['steps_per_s'] / paper_before['steps_per_s']:.2f} times",
     }
+    profile = bench["outer_step_profile"]
+    one_thread, products = profile["seconds_one_thread"], profile["outer_step_matrix_products"]
+    benchmarks.update({
+        "profile outer": f"its TRPO step takes {one_thread['outer step']:.2f} s",
+        "profile physics": f"{one_thread['physics alone']:.2f} s for the physics of the whole iteration",
+        "profile products": (
+            f"{products['gflop']:.0f} GFLOP, which at the core's {profile['core_matmul_gflops_rate']:.0f} GFLOP/s take "
+            f"{products['seconds_at_core_rate']:.2f} s, {100 * products['share_of_outer_step']:.0f}% of the step"
+        ),
+        "profile best": f"at most {100 * profile['best_share_of_2core_ceiling']:.0f}% of the ceiling",
+        "profile floor": f"{100 * profile['best_share_with_outer_step_at_core_rate']:.0f}% if the step were",
+    })  # fmt: skip
 
     cluster = _json(BENCH / "cluster.json")
     best, ratio, extra = cluster["best_seconds"], cluster["ray_over_local"], cluster["ray_minus_local_seconds"]
