@@ -61,8 +61,10 @@ def test_pixel_counter_sees_the_body_and_not_the_floor() -> None:
 @needs_gl
 def test_rendered_episode_keeps_the_cheetah_in_every_frame() -> None:
     policy, theta = fast_policy()
-    frames, total, fps = render_episode(policy, theta, Task.backward(), horizon=200, width=160, height=112)
-    assert len(frames) == 201 and fps == 20.0 and total > 500  # it runs far: the case the old camera lost
+    # A start from which this policy runs far (about 40 m: the case the old camera lost); from some starts it
+    # stumbles and stays near the origin, which would not test the tracking.
+    frames, total, fps = render_episode(policy, theta, Task.backward(), horizon=200, width=160, height=112, seed=3)
+    assert len(frames) == 201 and fps == 20.0 and total > 500
     assert shown_fraction(frames) == 1.0
     # The floor is drawn under the cheetah to the end: the lower part of the last frame is not the void's grey.
     bottom = frames[-1][-20:].astype(int)
