@@ -62,10 +62,12 @@ test: lint $(CLUSTER_STAMP) tex chromium
 # Env steps/s of whole meta-iterations (backward Adam, direction TRPO, the paper's direction; 1 and 2 threads), the
 # seed-style loop and the physics alone, side by side (about 5 min); each case's share of the 2-core physics
 # ceiling; peak RSS of the paper's velocity configuration. Prints a table and writes benchmarks/results.json
-# (BENCH_ARGS="--before REF" also times the code of git commit REF in the same rounds).
+# (BENCH_ARGS="--before REF" also times the code of git commit REF in the same rounds); then the paper
+# direction's TRPO-step profile and pytorch-maml-rl's design beside hw14_lib on the direction batch (about 3 min).
 bench: $(STAMP)
 	$(PY) benchmarks/bench_meta_iteration.py $(BENCH_ARGS)
 	$(PY) benchmarks/profile_outer_step.py
+	$(PY) benchmarks/maml_rl_style.py
 
 # The Ray path's overhead against the local one (smoke suite; the paper's direction run for 3 iterations), side by
 # side on a loopback one-node cluster (about 3 min); writes benchmarks/cluster.json.
