@@ -304,6 +304,11 @@ def benchmark_numbers(sheet: NumberSheet, bench: Mapping[str, Any] | None) -> No
         value = machine.get(key)
         sheet.text(f"bench.{key}", latex_escape(str(value)) if value is not None else None)
     outer_step_numbers(sheet, bench.get("outer_step_profile"))
+    port = bench.get("maml_rl_style") if isinstance(bench.get("maml_rl_style"), Mapping) else {}
+    rates = port.get("steps_per_s") or {}
+    sheet.put("bench.port.hw14", as_number(rates.get("hw14_lib")), 0)
+    sheet.put("bench.port.rate", as_number(rates.get("maml-rl-style")), 0)
+    sheet.put("bench.port.ratio", as_number(port.get("hw14_over_port")), 1)
 
 
 def outer_step_numbers(sheet: NumberSheet, profile: Any) -> None:
