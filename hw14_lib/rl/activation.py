@@ -23,7 +23,7 @@ class _NumpyTanh(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor) -> Tensor:
-        y = _numpy_tanh(x.detach())
+        y = _numpy_tanh(x)
         ctx.save_for_backward(y)
         return y
 
@@ -36,7 +36,7 @@ class _NumpyTanh(torch.autograd.Function):
 def _numpy_tanh(x: Tensor) -> Tensor:
     if x.device.type != "cpu":
         return torch.tanh(x)
-    return torch.from_numpy(np.tanh(x.numpy()))
+    return torch.from_numpy(np.tanh(x.detach().numpy()))
 
 
 def tanh(x: Tensor) -> Tensor:

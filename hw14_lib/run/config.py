@@ -44,8 +44,8 @@ class TrainConfig:
     """'gymnasium' (HalfCheetah-v5: dt 0.05 s, 17-d observation) or 'paper' (the MAML paper's rllab half-cheetah:
     dt 0.01 s, centre-of-mass reward, 0.05 ||clip(a)||^2 with ctrl_weight 0.5, 20-d observation)."""
     task: str = BACKWARD
-    """Task distribution p(T): a family of ``rl.task_families.TASK_FAMILIES`` (the default: the starter code's single
-    backward task; the others are listed in docs/results.md, each one entry there)."""
+    """Task distribution p(T): the name of a family of ``rl.task_families.TASK_FAMILIES``, where each is one entry
+    (the default: the starter code's single backward task)."""
     velocity_low: float = 0.0
     """Lower end of the goal-velocity range U[low, high] (velocity tasks)."""
     velocity_high: float = 2.0

@@ -363,9 +363,10 @@ def facts() -> dict[str, dict[str, str]]:
     }
     port = bench["maml_rl_style"]
     per_round = [a / b for a, b in zip(*port["rounds_steps_per_s"].values(), strict=True)]
+    rates = port["steps_per_s"]
     benchmarks["port"] = (
-        f"{port['steps_per_s']['hw14_lib']:,.0f} env steps/s against {port['steps_per_s']['maml-rl-style']:,.0f} on two "
-        f"worker processes: {port['hw14_over_port']:.2f} times as fast ({min(per_round):.2f} to {max(per_round):.2f}"
+        f"{rates['hw14_lib']:,.0f} env steps/s against {rates['maml-rl-style']:,.0f} on two worker processes: "
+        f"{port['hw14_over_port']:.2f} times as fast ({min(per_round):.2f} to {max(per_round):.2f}"
     )
     profile = bench["outer_step_profile"]
     one_thread, products = profile["seconds_one_thread"], profile["outer_step_matrix_products"]
