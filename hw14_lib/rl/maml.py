@@ -199,6 +199,45 @@ def adapt_all(
     return map_in_threads(task, range(num_tasks), workers=task_workers(policy, 1 if create_graph else workers))
 
 
+def meta_gradient(
+    policy: GaussianMLPPolicy,
+    theta: Mapping[str, Tensor],
+    batch: MetaBatch,
+    inner: InnerLoop,
+    wrt: Sequence[Tensor],
+    *,
+    estimator: Estimator = "reinforce",
+    workers: int = 1,
+) -> tuple[Tensor, list[Tensor], list[Params]]:
+    """``L_meta(theta)``, its gradient with respect to ``wrt`` (theta's tensors, then any learned step sizes) and the
+    adapted dicts ``theta'_b`` (detached), task by task: each task's inner steps and query loss are built and
+    differentiated as a graph of its own, in one of ``workers`` threads, and the tasks' losses and gradients are
+    summed in task order, so the numbers do not depend on ``workers``. The value and the gradient of
+    :func:`meta_objective`'s, to float32 rounding (one graph of all tasks sums in another order).
+    """
+
+    def task(b: int) -> tuple[Tensor, tuple[Tensor, ...], Params]:
+        sizes = policy_step_sizes(policy, len(batch.supports), detach=False)  # this task's own graph to log alpha
+        params: Mapping[str, Tensor] = theta
+        for j, (support, advantages) in enumerate(zip(batch.supports, batch.support_advantages, strict=True)):
+            step = None if sizes is None else sizes[j]
+            params = adapt(policy, params, support.task(b), advantages[b : b + 1], inner, step_size=step)
+        query = batch.query.task(b)
+        loss = surrogate(
+            log_probs(policy, params, query), query.log_probs, batch.query_advantages[b : b + 1], estimator
+        )
+        grads = torch.autograd.grad(loss, list(wrt))
+        return loss.detach(), grads, {k: v.detach() for k, v in params.items()}
+
+    results = map_in_threads(task, range(len(batch.query.tasks)), workers=task_workers(policy, workers))
+    count = len(results)
+    loss, grads = results[0][0], list(results[0][1])
+    for task_loss, task_grads, _ in results[1:]:
+        loss = loss + task_loss
+        grads = [total + g for total, g in zip(grads, task_grads, strict=True)]
+    return loss / count, [g / count for g in grads], [adapted for _, _, adapted in results]
+
+
 def task_workers(policy: GaussianMLPPolicy, workers: int) -> int:
     """``workers``, or 1 for a policy whose forward goes through ``functional_call`` (not thread-safe)."""
     return workers if has_plain_forward(policy) else 1

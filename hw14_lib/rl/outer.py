@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Protocol
 import torch
 from torch import Tensor, nn
 
-from hw14_lib.rl.maml import InnerLoop, MetaBatch, meta_objective
+from hw14_lib.rl.maml import InnerLoop, MetaBatch, meta_gradient, meta_objective
 from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, learned_step_sizes, policy_params
 from hw14_lib.rl.trust_region import (
     conjugate_gradient,
@@ -172,8 +172,9 @@ class TRPOSettings:
 
 class TRPOMetaOptimizer:
     """The MAML paper's TRPO meta-step (see the module docstring; :class:`TRPOSettings`); ``workers`` threads share
-    the per-task work that builds no graph of the meta-gradient (the Fisher-vector products, the query
-    distributions, the line search's evaluations), so the step does not depend on their number. Learned inner step
+    the per-task work (each task's meta-gradient, :func:`~hw14_lib.rl.maml.meta_gradient`, the Fisher-vector
+    products, the query distributions, the line search's evaluations), summed in task order, so the step does not
+    depend on their number. Learned inner step
     sizes take an Adam step on the same meta-gradient after the trust-region step of ``theta``."""
 
     def __init__(self, policy: GaussianMLPPolicy, settings: TRPOSettings | None = None, *, workers: int = 1):
@@ -195,9 +196,10 @@ class TRPOMetaOptimizer:
         theta = policy_params(policy)
         params = list(theta.values())
         alphas = [] if self.step_sizes is None else list(self.step_sizes.parameters())
-        loss, adapted = meta_objective(policy, theta, batch, inner, estimator="ratio")
+        loss, grads, adapted = meta_gradient(
+            policy, theta, batch, inner, params + alphas, estimator="ratio", workers=self.workers
+        )
         _check_finite("meta-loss", loss)
-        grads = torch.autograd.grad(loss, params + alphas, retain_graph=True)
         g = nn.utils.parameters_to_vector(grads[: len(params)])
         _check_finite("meta-gradient", g, *grads[len(params) :])
 

@@ -220,3 +220,35 @@ def test_detached_inner_steps_and_line_search_values_over_threads_equal_the_seri
     assert torch.equal(loss1, loss2)
     assert all(torch.equal(a, b) for a, b in zip(means1, means2, strict=True))
     assert all(torch.equal(p[k], q[k]) for p, q in zip(adapted1, adapted2, strict=True) for k in p)
+
+
+@pytest.mark.parametrize("learned", [False, True])
+def test_the_meta_gradient_task_by_task_is_the_same_on_any_thread_count_and_equals_one_graphs(learned: bool) -> None:
+    """TRPO's meta-gradient is each task's own graph differentiated in a worker thread and summed in task order: the
+    same bits for 1, 2 and 3 threads, and the value and gradient of one graph of all tasks to float32 rounding
+    (with learned step sizes, their gradient too)."""
+    from hw14_lib.rl.maml import meta_gradient, meta_objective
+    from hw14_lib.rl.policy import GaussianMLPPolicy
+
+    cfg, policy, batch = direction_meta_batch(5)
+    if learned:  # the same parameters, with learned per-tensor step sizes
+        state = policy.state_dict()
+        policy = GaussianMLPPolicy(
+            policy.obs_dim,
+            policy.act_dim,
+            hidden_sizes=policy.hidden_sizes,
+            step_sizes={"steps": 1, "init": cfg.inner_lr, "granularity": "per_tensor"},
+        )
+        policy.load_state_dict(state, strict=False)
+    theta = policy_params(policy)
+    wrt = list(theta.values()) + ([] if not learned else list(policy.inner_step_sizes.parameters()))
+    runs = [meta_gradient(policy, theta, batch, cfg.inner_loop, wrt, estimator="ratio", workers=w) for w in (1, 2, 3)]
+    for loss, grads, adapted in runs[1:]:
+        assert torch.equal(loss, runs[0][0])
+        assert all(torch.equal(g, h) for g, h in zip(grads, runs[0][1], strict=True))
+        assert all(torch.equal(p[k], q[k]) for p, q in zip(adapted, runs[0][2], strict=True) for k in p)
+    loss, _ = meta_objective(policy, theta, batch, cfg.inner_loop, estimator="ratio")
+    reference = torch.autograd.grad(loss, wrt)
+    torch.testing.assert_close(runs[0][0], loss.detach(), rtol=1e-5, atol=1e-6)
+    for ours, theirs in zip(runs[0][1], reference, strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-6)
