@@ -38,10 +38,14 @@ def check_config_matches_run(cfg: TrainConfig, folder: Path) -> None:
         )
 
 
-def code_version() -> dict[str, object] | None:
-    """The git commit of the ``hw14_lib`` that is running and whether its files differ from it, as
-    ``{"commit": sha, "modified": bool}``; ``None`` outside a git checkout (an unpacked submission)."""
-    package = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]
+"""The ``hw14_lib`` folder that is running (every sub-package, not only this module's)."""
+
+
+def code_version(package: Path = PACKAGE) -> dict[str, object] | None:
+    """The git commit of the ``hw14_lib`` that is running and whether its files (``package`` and everything under
+    it) differ from it, as ``{"commit": sha, "modified": bool}``; ``None`` outside a git checkout (an unpacked
+    submission)."""
 
     def git(*args: str) -> str:
         return subprocess.run(

@@ -242,3 +242,21 @@ def test_make_policy_is_seeded_by_the_config_and_leaves_the_global_rng_alone() -
         assert torch.equal(p, q), name
     other = make_policy(TrainConfig(seed=8, hidden_sizes=(16, 16)))
     assert not torch.equal(other.body[0].weight, policy.body[0].weight)
+
+
+def test_code_version_sees_a_change_anywhere_in_the_package(tmp_path) -> None:
+    """The recorded code version reports a change in any sub-package of the folder it watches (it once watched only
+    ``run/``, so a change in ``rl/`` went unrecorded), and the folder it watches is the whole package."""
+    import subprocess
+
+    from hw14_lib.run.run_identity import PACKAGE, code_version
+
+    assert PACKAGE.name == "hw14_lib" and (PACKAGE / "rl").is_dir()
+    package = tmp_path / "pkg"
+    (package / "rl").mkdir(parents=True)
+    (package / "rl" / "a.py").write_text("x = 1\n", encoding="utf-8")
+    for args in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+    assert code_version(package)["modified"] is False
+    (package / "rl" / "a.py").write_text("x = 2\n", encoding="utf-8")
+    assert code_version(package)["modified"] is True
