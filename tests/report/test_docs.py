@@ -350,13 +350,11 @@ def facts() -> dict[str, dict[str, str]]:
     cases = {c["case"]: c for c in bench["cases"]}
     parts = bench["seconds_per_iteration"]["paper direction TRPO threads=2"]
     paper_after, paper_before = cases["paper direction TRPO threads=2"], cases["paper direction TRPO threads=2 before"]
+    physics = [100 * c["of_2core_ceiling"] for name, c in cases.items() if re.match(r"physics .* threads=2$", name)]
     benchmarks = {
         "date": bench["machine"]["date"][:10],
         "rss": f"{bench['peak_rss_bytes_paper_vel_B40_N20_T200'] / 2**30:.2f} GiB",
-        "physics share": (
-            f"{100 * cases['physics M=100 skip=5 threads=2']['of_2core_ceiling']:.0f}–"
-            f"{100 * cases['physics M=800 skip=1 threads=2']['of_2core_ceiling']:.0f}%"
-        ),
+        "physics share": f"{min(physics):.0f}–{max(physics):.0f}%",
         "paper outer": f"{parts['outer step']:.2f} s",
         "paper sampling": f"{parts['sampling']:.2f} s of sampling",
         "paper gain": f"{paper_after['steps_per_s'] / paper_before['steps_per_s']:.2f} times",
