@@ -45,20 +45,33 @@ def test_non_finite_quantity_stops_before_the_step_and_keeps_the_checkpoint(
     quantity: str, optimizer: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     k, out = 3, tmp_path / "run"
-    real, calls, seen = outer.meta_objective, [], {}
+    calls, seen = [], {}
 
-    def faulty(policy, theta, batch, inner, **kwargs):
-        loss, adapted = real(policy, theta, batch, inner, **kwargs)
-        if kwargs.get("create_graph", True):  # once per outer step (TRPO's line search passes False)
-            calls.append(1)
-            if len(calls) == k:
-                seen["checkpoint"] = (out / CHECKPOINT).read_bytes()
-                seen["theta"] = {n: v.detach().clone() for n, v in theta.items()}
-                seen["policy"] = policy
-                loss = _poison(loss, theta, quantity)
+    def outer_step_call(policy, theta) -> bool:
+        """Count one outer step's meta-objective; at the k-th, record the state and say to poison it."""
+        calls.append(1)
+        if len(calls) == k:
+            seen["checkpoint"] = (out / CHECKPOINT).read_bytes()
+            seen["theta"] = {n: v.detach().clone() for n, v in theta.items()}
+            seen["policy"] = policy
+        return len(calls) == k
+
+    real_objective, real_gradient = outer.meta_objective, outer.meta_gradient
+
+    def faulty_objective(policy, theta, batch, inner, **kwargs):  # Adam's (TRPO's line search passes create_graph)
+        loss, adapted = real_objective(policy, theta, batch, inner, **kwargs)
+        if kwargs.get("create_graph", True) and outer_step_call(policy, theta):
+            loss = _poison(loss, theta, quantity)
         return loss, adapted
 
-    monkeypatch.setattr(outer, "meta_objective", faulty)
+    def faulty_gradient(policy, theta, batch, inner, wrt, **kwargs):  # TRPO's, task by task
+        loss, grads, adapted = real_gradient(policy, theta, batch, inner, wrt, **kwargs)
+        if outer_step_call(policy, theta):
+            grads = [g + math.nan for g in grads]
+        return loss, grads, adapted
+
+    monkeypatch.setattr(outer, "meta_objective", faulty_objective)
+    monkeypatch.setattr(outer, "meta_gradient", faulty_gradient)
     pattern = rf"^{quantity} is not finite; iteration {k} stopped before the optimizer step; .* keeps iteration {k - 1}"
     with pytest.raises(NonFiniteError, match=pattern) as info:
         train(smoke_config(outer_optimizer=optimizer), out, progress=False, evaluate=False)
