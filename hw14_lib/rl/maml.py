@@ -185,57 +185,44 @@ def adapt_all(
     sizes = [float(a) if isinstance(a, (int, float)) else a for a in sizes]
 
     def task(b: int) -> Params:
-        params: Mapping[str, Tensor] = theta
-        if not create_graph:
-            params = {k: v.detach().requires_grad_() for k, v in theta.items()}
-        for j, (support, advantages) in enumerate(zip(supports, support_advantages, strict=True)):
-            params = adapt(policy, params, support.task(b), advantages[b : b + 1], inner, step_size=sizes[j])
-            if not create_graph:
-                params = {k: v.detach().requires_grad_() for k, v in params.items()}
-        return dict(params) if create_graph else {k: v.detach() for k, v in params.items()}
+        return adapt_task(policy, theta, supports, support_advantages, b, inner, sizes, create_graph=create_graph)
 
     # The graph of the meta-gradient is built in this thread only: the autograd engine orders a backward
     # pass by the creation order of its nodes, which threads would interleave (and so the sums' rounding).
     return map_in_threads(task, range(num_tasks), workers=task_workers(policy, 1 if create_graph else workers))
 
 
-def meta_gradient(
+def adapt_task(
     policy: GaussianMLPPolicy,
     theta: Mapping[str, Tensor],
-    batch: MetaBatch,
+    supports: Sequence[TrajectoryBatch],
+    support_advantages: Sequence[Tensor],
+    b: int,
     inner: InnerLoop,
-    wrt: Sequence[Tensor],
+    sizes: Sequence[StepSize | None],
     *,
-    estimator: Estimator = "reinforce",
-    workers: int = 1,
-) -> tuple[Tensor, list[Tensor], list[Params]]:
-    """``L_meta(theta)``, its gradient with respect to ``wrt`` (theta's tensors, then any learned step sizes) and the
-    adapted dicts ``theta'_b`` (detached), task by task: each task's inner steps and query loss are built and
-    differentiated as a graph of its own, in one of ``workers`` threads, and the tasks' losses and gradients are
-    summed in task order, so the numbers do not depend on ``workers``. The value and the gradient of
-    :func:`meta_objective`'s, to float32 rounding (one graph of all tasks sums in another order).
-    """
+    create_graph: bool = True,
+) -> Params:
+    """``theta'_b``: task ``b``'s ``len(supports)`` inner steps from ``theta``, step ``j`` of size ``sizes[j]``
+    (``None``: ``inner.alpha``); with ``create_graph=False`` every step starts from a detached point and the result
+    is detached."""
+    params: Mapping[str, Tensor] = theta
+    if not create_graph:
+        params = {k: v.detach().requires_grad_() for k, v in theta.items()}
+    for j, (support, advantages) in enumerate(zip(supports, support_advantages, strict=True)):
+        params = adapt(policy, params, support.task(b), advantages[b : b + 1], inner, step_size=sizes[j])
+        if not create_graph:
+            params = {k: v.detach().requires_grad_() for k, v in params.items()}
+    return dict(params) if create_graph else {k: v.detach() for k, v in params.items()}
 
-    def task(b: int) -> tuple[Tensor, tuple[Tensor, ...], Params]:
-        sizes = policy_step_sizes(policy, len(batch.supports), detach=False)  # this task's own graph to log alpha
-        params: Mapping[str, Tensor] = theta
-        for j, (support, advantages) in enumerate(zip(batch.supports, batch.support_advantages, strict=True)):
-            step = None if sizes is None else sizes[j]
-            params = adapt(policy, params, support.task(b), advantages[b : b + 1], inner, step_size=step)
-        query = batch.query.task(b)
-        loss = surrogate(
-            log_probs(policy, params, query), query.log_probs, batch.query_advantages[b : b + 1], estimator
-        )
-        grads = torch.autograd.grad(loss, list(wrt))
-        return loss.detach(), grads, {k: v.detach() for k, v in params.items()}
 
-    results = map_in_threads(task, range(len(batch.query.tasks)), workers=task_workers(policy, workers))
-    count = len(results)
-    loss, grads = results[0][0], list(results[0][1])
-    for task_loss, task_grads, _ in results[1:]:
-        loss = loss + task_loss
-        grads = [total + g for total, g in zip(grads, task_grads, strict=True)]
-    return loss / count, [g / count for g in grads], [adapted for _, _, adapted in results]
+def query_loss(
+    policy: GaussianMLPPolicy, params: Mapping[str, Tensor], batch: MetaBatch, b: int, estimator: Estimator
+) -> Tensor:
+    """Task ``b``'s query loss under ``params`` (``theta'_b``), by ``estimator`` (see :func:`meta_objective`)."""
+    query = batch.query.task(b)
+    log_prob = log_probs(policy, params, query)
+    return surrogate(log_prob, query.log_probs, batch.query_advantages[b : b + 1], estimator)
 
 
 def task_workers(policy: GaussianMLPPolicy, workers: int) -> int:
@@ -273,13 +260,11 @@ def meta_objective(
         workers=workers,
     )
 
-    def query_loss(b: int) -> Tensor:
-        query = batch.query.task(b)
-        log_prob = log_probs(policy, adapted[b], query)
-        return surrogate(log_prob, query.log_probs, batch.query_advantages[b : b + 1], estimator)
+    def task_loss(b: int) -> Tensor:
+        return query_loss(policy, adapted[b], batch, b, estimator)
 
     threads = task_workers(policy, 1 if create_graph else workers)
-    return torch.stack(map_in_threads(query_loss, range(len(adapted)), workers=threads)).mean(), adapted
+    return torch.stack(map_in_threads(task_loss, range(len(adapted)), workers=threads)).mean(), adapted
 
 
 def sample_meta_batch(

@@ -19,13 +19,25 @@ interface the training loop uses.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor, nn
 
-from hw14_lib.rl.maml import InnerLoop, MetaBatch, meta_gradient, meta_objective
+from hw14_lib.rl.losses import Estimator
+from hw14_lib.rl.maml import (
+    InnerLoop,
+    MetaBatch,
+    Params,
+    adapt_task,
+    meta_objective,
+    policy_step_sizes,
+    query_loss,
+    task_workers,
+)
+from hw14_lib.rl.parallel import map_in_threads
 from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, learned_step_sizes, policy_params
 from hw14_lib.rl.trust_region import (
     conjugate_gradient,
@@ -170,9 +182,43 @@ class TRPOSettings:
     """The :class:`~hw14_lib.run.config.TrainConfig` field of each setting."""
 
 
+def meta_gradient(
+    policy: GaussianMLPPolicy,
+    theta: Mapping[str, Tensor],
+    batch: MetaBatch,
+    inner: InnerLoop,
+    wrt: Sequence[Tensor],
+    *,
+    estimator: Estimator = "reinforce",
+    workers: int = 1,
+) -> tuple[Tensor, list[Tensor], list[Params]]:
+    """``L_meta(theta)``, its gradient with respect to ``wrt`` (theta's tensors, then any learned step sizes) and the
+    adapted dicts ``theta'_b`` (detached), task by task: each task's inner steps and query loss are built and
+    differentiated as a graph of its own, in one of ``workers`` threads, and the tasks' losses and gradients are
+    summed in task order, so the numbers do not depend on ``workers``. The value and the gradient of
+    :func:`~hw14_lib.rl.maml.meta_objective`'s, to float32 rounding (one graph of all tasks sums in another order).
+    """
+
+    def task(b: int) -> tuple[Tensor, tuple[Tensor, ...], Params]:
+        steps = len(batch.supports)
+        sizes = policy_step_sizes(policy, steps, detach=False) or [None] * steps  # this task's own graph to log alpha
+        params = adapt_task(policy, theta, batch.supports, batch.support_advantages, b, inner, sizes)
+        loss = query_loss(policy, params, batch, b, estimator)
+        grads = torch.autograd.grad(loss, list(wrt))
+        return loss.detach(), grads, {k: v.detach() for k, v in params.items()}
+
+    results = map_in_threads(task, range(len(batch.query.tasks)), workers=task_workers(policy, workers))
+    count = len(results)
+    loss, grads = results[0][0], list(results[0][1])
+    for task_loss, task_grads, _ in results[1:]:
+        loss = loss + task_loss
+        grads = [total + g for total, g in zip(grads, task_grads, strict=True)]
+    return loss / count, [g / count for g in grads], [adapted for _, _, adapted in results]
+
+
 class TRPOMetaOptimizer:
     """The MAML paper's TRPO meta-step (see the module docstring; :class:`TRPOSettings`); ``workers`` threads share
-    the per-task work (each task's meta-gradient, :func:`~hw14_lib.rl.maml.meta_gradient`, the Fisher-vector
+    the per-task work (each task's meta-gradient, :func:`meta_gradient`, the Fisher-vector
     products, the query distributions, the line search's evaluations), summed in task order, so the step does not
     depend on their number. Learned inner step
     sizes take an Adam step on the same meta-gradient after the trust-region step of ``theta``."""
