@@ -25,6 +25,7 @@ import numpy as np
 
 from hw14_lib.common import catalogue
 from hw14_lib.common.io_utils import visible_files
+from hw14_lib.run.config_digest import RUNTIME_FIELDS
 from hw14_lib.run.plots import moving_average
 from hw14_lib.run.run_folder import Run
 from hw14_lib.study.experiments import EXPERIMENTS
@@ -127,7 +128,7 @@ def late_query_return(run: Run, last: int = LATE_ITERATIONS) -> float | None:
 def config_difference(config: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, Any]:
     """Fields whose value differs from ``reference``, ignoring ones that do not change the method
     (seed, notes, threads, evaluation and video settings)."""
-    ignored = {"seed", "notes", "physics_threads", "torch_threads", "video", "iterations"}
+    ignored = {*RUNTIME_FIELDS, "seed", "torch_threads", "video", "iterations"}
     ignored |= {k for k in config if k.startswith("eval_")}
     return {k: v for k, v in config.items() if k not in ignored and reference.get(k) != v}
 

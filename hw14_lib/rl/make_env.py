@@ -4,6 +4,7 @@ stepped by ``mujoco.rollout`` (or, for HalfCheetah-v5, Gymnasium's ``SyncVectorE
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal, get_args
 
 import gymnasium as gym
@@ -13,8 +14,11 @@ from hw14_lib.rl.envs import BASE_ENV_ID, MAX_EPISODE_STEPS, OBS_DIM, HalfCheeta
 from hw14_lib.rl.paper_env import PAPER_OBS_DIM, PaperHalfCheetahEnv, PaperHalfCheetahVectorEnv
 from hw14_lib.rl.tasks import Task
 from hw14_lib.rl.vector_env import BACKENDS, Backend, HalfCheetahVectorEnv
+from hw14_lib.rl.workers import ProcessVectorEnv
 
 EnvName = Literal["gymnasium", "paper"]
+Sampler = Literal["threads", "processes"]
+"""Where the sampler's blocks of copies run (:class:`~hw14_lib.rl.workers.ProcessVectorEnv` for processes)."""
 ENVS: tuple[str, ...] = get_args(EnvName)
 OBS_DIMS: dict[str, int] = {"gymnasium": OBS_DIM, "paper": PAPER_OBS_DIM}
 """Observation size of each environment (the policy's input, without a task parameter)."""
@@ -51,6 +55,7 @@ def make_task_vector_env(
     backend: Backend = "mujoco",
     num_threads: int = 1,
     env: EnvName | EnvSpec = "gymnasium",
+    processes: bool = False,
 ) -> gym.vector.VectorEnv:
     """A vector environment with one copy per task (task-major order is the caller's choice).
 
@@ -62,8 +67,14 @@ def make_task_vector_env(
         num_threads: physics threads of the ``"mujoco"`` backend.
         env: ``"gymnasium"`` (HalfCheetah-v5), ``"paper"`` (:mod:`hw14_lib.rl.paper_env`), or an :class:`EnvSpec`
             (which may add the task parameter to the observation).
+        processes: the ``"mujoco"`` backend with ``num_threads`` worker processes for the sampler
+            (:class:`~hw14_lib.rl.workers.ProcessVectorEnv`, the same numbers) instead of threads.
     """
     spec = env if isinstance(env, EnvSpec) else EnvSpec(env)
+    if processes:
+        if backend != "mujoco":
+            raise ValueError(f"worker processes need the 'mujoco' backend, not {backend!r}")
+        return ProcessVectorEnv(partial(make_task_vector_env, env=spec), tasks, workers=num_threads)
     oracle = {"task_in_observation": spec.task_in_observation, "task_parameters": spec.task_parameters}
     if backend == "mujoco":
         vector_env = PaperHalfCheetahVectorEnv if spec.name == "paper" else HalfCheetahVectorEnv

@@ -7,13 +7,10 @@ are recomputed later in a single batched forward pass under whichever parameters
 (:func:`hw14_lib.rl.losses.log_probs`); the value equals the one seen while sampling, and its gradient
 equals the gradient of the graph the starter code kept alive while stepping, at a fraction of the cost.
 
-With a :class:`~hw14_lib.rl.vector_env.HalfCheetahVectorEnv` of ``k > 1`` physics threads (and one PyTorch
-thread, as training runs), the copies are split into ``k`` contiguous blocks, each stepped by its own Python
-thread (:meth:`step_rows`): the physics of
-one block runs without the GIL while another block's policy forward runs, so the Python work between physics
-calls no longer leaves a core idle. The exploration noise is drawn up front in the order of the serial loop,
-and a copy's trajectory does not depend on its block, so the batch is bitwise the serial one
-(``tests/rl/test_perf_paths.py``).
+The copies are stepped by :func:`hw14_lib.rl.blocks.roll_out`: in this process, in one block or in ``k`` blocks
+of their own Python threads, or in worker processes. The exploration noise is drawn up front in the order of the
+serial loop, and a copy's trajectory does not depend on its block, so the batch is bitwise the serial one
+(``tests/rl/test_perf_paths.py``, ``tests/rl/test_parallel.py``, ``tests/rl/test_workers.py``).
 
 The per-step forward bypasses ``functional_call`` and ``torch.distributions``, whose Python cost exceeds the
 arithmetic of a small MLP, and the recorded ``log pi`` is evaluated once per rollout from the stored means; they
@@ -23,7 +20,6 @@ per-task product (``tests/rl/test_perf_paths.py``).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,11 +29,10 @@ import torch
 from torch import Tensor
 from torch.distributions import Independent, Normal
 
-from hw14_lib.rl.envs import MAX_EPISODE_STEPS
-from hw14_lib.rl.parallel import map_in_threads
-from hw14_lib.rl.policy import GaussianMLPPolicy, has_plain_forward
-from hw14_lib.rl.step_forward import Forward, policy_forward
+from hw14_lib.rl.blocks import Allocate, Steps, new_tensor, roll_out
+from hw14_lib.rl.policy import GaussianMLPPolicy
 from hw14_lib.rl.tasks import Task
+from hw14_lib.rl.workers import ProcessVectorEnv
 
 
 @dataclass(frozen=True)
@@ -84,63 +79,6 @@ class TrajectoryBatch:
         )
 
 
-@dataclass(frozen=True)
-class _Steps:
-    """The flat ``(T, M, ...)`` records of one sampling call (copy ``b * N + j`` runs task ``b``)."""
-
-    observations: Tensor
-    raw_actions: Tensor
-    means: Tensor
-    stds: Tensor
-    rewards: Tensor
-
-    @classmethod
-    def empty(cls, horizon: int, m: int, obs_dim: int, act_dim: int) -> _Steps:
-        actions = (horizon, m, act_dim)
-        return cls(
-            torch.empty(horizon, m, obs_dim),
-            torch.empty(actions),
-            torch.empty(actions),
-            torch.empty(actions),
-            torch.empty(horizon, m, dtype=torch.float64),
-        )
-
-
-def _roll_out(
-    envs: gym.vector.VectorEnv,
-    policy: GaussianMLPPolicy,
-    forward: Forward,
-    first_obs: np.ndarray,
-    noise: Tensor | None,
-    steps: _Steps,
-    rows: slice,
-    worker: int | None,
-) -> None:
-    """Steps ``1..T`` of the copies ``rows`` into ``steps``; ``worker`` None: the whole batch with ``envs.step``,
-    else the block with ``envs.step_rows`` on that physics worker (a Python thread of its own)."""
-    horizon = steps.rewards.shape[0]
-    obs_t = torch.from_numpy(first_obs[rows])
-    with torch.no_grad():  # thread-local: set in each thread
-        for t in range(horizon):
-            steps.observations[t, rows] = obs_t  # float64 -> float32 copy
-            mean, std = forward(steps.observations[t, rows], rows)
-            steps.means[t, rows] = mean
-            steps.stds[t, rows] = std
-            steps.raw_actions[t, rows] = mean if noise is None else mean + std * noise[t, rows]
-            env_actions = policy.to_env_action(steps.raw_actions[t, rows]).numpy()
-            if worker is None:
-                next_obs, reward, terminated, truncated, _ = envs.step(env_actions)
-            else:
-                next_obs, reward, terminated, truncated, _ = envs.step_rows(rows, env_actions, worker=worker)
-            if np.any(terminated) or (t < horizon - 1 and np.any(truncated)):
-                raise ValueError(
-                    f"an episode ended at step {t + 1} < horizon {horizon}; horizons above the "
-                    f"environment's time limit ({MAX_EPISODE_STEPS}) are not supported"
-                )
-            steps.rewards[t, rows] = torch.from_numpy(np.asarray(reward, dtype=np.float64))
-            obs_t = torch.from_numpy(next_obs)
-
-
 def sample_trajectories(
     policy: GaussianMLPPolicy,
     params: Mapping[str, Tensor] | Sequence[Mapping[str, Tensor]],
@@ -171,25 +109,15 @@ def sample_trajectories(
     b, n = len(tasks), num_trajectories
     shared = isinstance(params, Mapping)
     obs_dim, act_dim = _check_sizes(policy, params, envs, b, n)
-    envs.set_attr("task", [task for task in tasks for _ in range(n)])
-    first_obs, _ = envs.reset(seed=seed)
-    steps = _Steps.empty(horizon, b * n, obs_dim, act_dim)
+    copies = [task for task in tasks for _ in range(n)]
+    envs.set_attr("task", copies)
+    # Worker processes write into shared memory, kept by envs from one call to the next.
+    allocate = envs.shared_tensor if isinstance(envs, ProcessVectorEnv) else new_tensor
+    steps = Steps.empty(horizon, b * n, obs_dim, act_dim, allocate)
     # The noise does not depend on the states, so it is drawn up front, in the order (and shapes) the
     # per-step draws had: for each t, one block per parameter dict, as policy.sample draws it.
-    noise = None if deterministic else _draw_noise(generator, horizon, b, n, act_dim, shared=shared)
-    forward = policy_forward(policy, params, n)
-    # functional_call (the generic forward) swaps the module's parameters, and with several PyTorch threads a
-    # product is split over them by its row count: then one block, stepped by this thread.
-    parallel = has_plain_forward(policy) and torch.get_num_threads() == 1
-    blocks = _row_blocks(envs, b, n, shared=shared) if parallel else [slice(0, b * n)]
-    if len(blocks) == 1:
-        _roll_out(envs, policy, forward, first_obs, noise, steps, blocks[0], None)
-    else:
-        map_in_threads(
-            lambda block: _roll_out(envs, policy, forward, first_obs, noise, steps, block[1], block[0]),
-            list(enumerate(blocks)),
-            workers=len(blocks),
-        )
+    noise = None if deterministic else _draw_noise(generator, horizon, b, n, act_dim, shared=shared, out=allocate)
+    roll_out(envs, policy, params, copies, seed, noise, steps, n)
     return _trajectory_batch(policy, steps, tasks, n)
 
 
@@ -215,7 +143,7 @@ def _check_sizes(
     return obs_dim, act_dim
 
 
-def _trajectory_batch(policy: GaussianMLPPolicy, steps: _Steps, tasks: Sequence[Task], n: int) -> TrajectoryBatch:
+def _trajectory_batch(policy: GaussianMLPPolicy, steps: Steps, tasks: Sequence[Task], n: int) -> TrajectoryBatch:
     """The records in the batch's ``(B, N, T, ...)`` layout, with ``log pi(u_t | s_t)`` evaluated once."""
     horizon, b = steps.rewards.shape[0], len(tasks)
     with torch.no_grad():
@@ -225,7 +153,8 @@ def _trajectory_batch(policy: GaussianMLPPolicy, steps: _Steps, tasks: Sequence[
 
     def layout(x: Tensor) -> Tensor:  # (T, B * N, ...) -> (B, N, T, ...)
         x = x.view(horizon, b, n, *x.shape[2:])
-        return x.permute(1, 2, 0, *range(3, x.dim())).contiguous()
+        # A copy even where the permuted view is contiguous (B = N = 1): the records may be reused by the next call.
+        return x.permute(1, 2, 0, *range(3, x.dim())).clone(memory_format=torch.contiguous_format)
 
     return TrajectoryBatch(
         observations=layout(steps.observations),
@@ -236,10 +165,12 @@ def _trajectory_batch(policy: GaussianMLPPolicy, steps: _Steps, tasks: Sequence[
     )
 
 
-def _draw_noise(generator: torch.Generator, horizon: int, b: int, n: int, act_dim: int, *, shared: bool) -> Tensor:
+def _draw_noise(
+    generator: torch.Generator, horizon: int, b: int, n: int, act_dim: int, *, shared: bool, out: Allocate = new_tensor
+) -> Tensor:
     """The exploration noise ``eps ~ N(0, I)`` of every step, ``(T, B * N, act_dim)``: for each ``t``, one
     ``(B, N, act_dim)`` draw for a shared parameter dict, else one ``(N, act_dim)`` draw per task, in task order."""
-    noise = torch.empty(horizon, b, n, act_dim)
+    noise = out("noise", (horizon, b * n, act_dim), torch.float32).view(horizon, b, n, act_dim)
     for t in range(horizon):
         if shared:
             noise[t] = torch.randn((b, n, act_dim), generator=generator)
@@ -247,33 +178,3 @@ def _draw_noise(generator: torch.Generator, horizon: int, b: int, n: int, act_di
             for i in range(b):
                 noise[t, i] = torch.randn((n, act_dim), generator=generator)
     return noise.view(horizon, b * n, act_dim)
-
-
-ROW_GRANULE = 48
-"""Rows between the cuts of a parameter dict's forward into blocks. A float32 matrix product works on panels of
-rows (4 on this machine's CPUs, 6, 8 or 16 on others) and rounds the 1 to 3 rows left after the last full
-panel differently; a cut at a multiple of every panel height gives each row the panel it has in the whole
-batch's product, so the blocks' numbers are the serial ones bit for bit."""
-MIN_BLOCK_ROWS = 16
-"""Fewest copies a parallel block takes (a smaller one costs more in thread hand-offs than it saves)."""
-
-
-def _row_blocks(envs: gym.vector.VectorEnv, b: int, n: int, *, shared: bool) -> list[slice]:
-    """Contiguous blocks of the ``M = B * N`` copies, one per physics thread of ``envs``, each sampled by its own
-    Python thread; one block (the whole batch, stepped with ``envs.step``) when ``envs`` has one thread or cannot
-    step a block, or when the blocks would be smaller than :data:`MIN_BLOCK_ROWS`.
-
-    The cuts keep every policy forward's numbers: with one shared parameter dict (one forward of all ``M`` rows
-    in the serial loop) they fall on multiples of :data:`ROW_GRANULE`; with a dict per task (one forward per
-    task) on task boundaries. Within that, blocks are as even as possible."""
-    m = b * n
-    workers = getattr(envs, "num_threads", 1)
-    unit = ROW_GRANULE if shared else n
-    if workers < 2 or not hasattr(envs, "step_rows"):
-        return [slice(0, m)]
-    cuts = {unit * round(k * m / workers / unit) for k in range(1, workers)}
-    bounds = sorted({0, m, *(c for c in cuts if 0 < c < m)})
-    blocks = [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
-    if len(blocks) < 2 or min(block.stop - block.start for block in blocks) < MIN_BLOCK_ROWS:
-        return [slice(0, m)]
-    return blocks

@@ -19,13 +19,13 @@ from hw14_lib.rl.advantages import AdvantageSettings, Baseline
 from hw14_lib.rl.anil import HEAD
 from hw14_lib.rl.envs import MAX_EPISODE_STEPS
 from hw14_lib.rl.losses import Estimator
-from hw14_lib.rl.make_env import EnvName, EnvSpec
+from hw14_lib.rl.make_env import EnvName, EnvSpec, Sampler
 from hw14_lib.rl.maml import META_OBJECTIVE, InnerLoop, Objective
 from hw14_lib.rl.meta_learners import AdamSettings, ProMPSettings, TRPOSettings, meta_learner, settings_from
 from hw14_lib.rl.policy import LOG_STD_BOUNDS
 from hw14_lib.rl.task_families import BACKWARD, TaskDistribution
 from hw14_lib.rl.vector_env import Backend
-from hw14_lib.run.config_checks import at_least, check_method_combinations, check_types, fail, non_negative, positive
+from hw14_lib.run.config_checks import at_least, check_combinations, check_types, fail, non_negative, positive
 from hw14_lib.run.config_digest import config_digest
 
 MAX_PHYSICS_THREADS = 256
@@ -72,6 +72,8 @@ class TrainConfig:
     physics_threads: int = field(default=2, compare=False)
     """Threads of the 'mujoco' backend's physics, of the sampler (one block of copies each) and of the TRPO step's
     Fisher-vector products (results do not depend on it, so a run may resume with another)."""
+    sampler: Sampler = field(default="threads", compare=False)
+    """Where the sampler's blocks of copies run: 'threads' or 'processes' (a worker each; the same numbers)."""
 
     # --- returns and variance reduction ---
     gamma: float = 0.99
@@ -209,7 +211,7 @@ class TrainConfig:
             fail("grad_clip", self.grad_clip, "a positive number or null")
         if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
             fail("hidden_sizes", list(self.hidden_sizes), "a non-empty list of positive integers")
-        check_method_combinations(self)
+        check_combinations(self)
         if not 0.0 < self.promp_clip < 1.0:
             fail("promp_clip", self.promp_clip, "a number in (0, 1)")
         if self.oracle and self.objective != "pretrain":

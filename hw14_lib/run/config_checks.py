@@ -139,10 +139,11 @@ def check_registered(cfg: Any) -> None:
         fail("dynamics_low/dynamics_high", (cfg.dynamics_low, cfg.dynamics_high), "0 < low <= high, finite")
 
 
-def check_method_combinations(cfg: Any) -> None:
-    """The fields that make a method and must agree: learned step sizes and ANIL's head-only inner step need MAML's
+def check_combinations(cfg: Any) -> None:
+    """The fields that must agree: of a method, learned step sizes and ANIL's head-only inner step need MAML's
     objective, ANIL's restriction is not combined with learned sizes, and ProMP's update does not project learned
-    sizes into their bounds (``rl/step_sizes.py``), so that pair is refused.
+    sizes into their bounds (``rl/step_sizes.py``), so that pair is refused; of the machinery, the sampler's worker
+    processes hold replicas of the ``mujoco`` backend's environment (:mod:`hw14_lib.rl.workers`).
 
     Raises:
         ValueError: naming the field, its value and what is allowed.
@@ -153,3 +154,5 @@ def check_method_combinations(cfg: Any) -> None:
         fail("inner_params", cfg.inner_params, "'all' with learned step sizes or objective 'pretrain'")
     if cfg.learned_step_sizes != "none" and not meta_learner(cfg.outer_optimizer).learns_step_sizes:
         fail("learned_step_sizes", cfg.learned_step_sizes, f"'none' with outer_optimizer {cfg.outer_optimizer!r}")
+    if cfg.sampler == "processes" and cfg.backend != "mujoco":
+        fail("sampler", cfg.sampler, "'threads' with backend 'gymnasium' (processes step the 'mujoco' one)")

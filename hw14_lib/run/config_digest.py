@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-RUNTIME_FIELDS = ("physics_threads", "notes")
+RUNTIME_FIELDS = ("physics_threads", "sampler", "notes")
 """Fields that do not change a run's results: left out of the digest."""
 FIELDS_ADDED_AFTER_THE_DIGEST = ("inner_params", "outer_settings")
 """Fields added after checkpoints began to record the digest: they enter it only when they differ from their default,

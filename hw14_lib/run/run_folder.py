@@ -37,6 +37,7 @@ from hw14_lib.common.io_utils import (
 from hw14_lib.rl.outer import OuterOptimizer
 from hw14_lib.rl.policy import GaussianMLPPolicy, check_finite_parameters
 from hw14_lib.run.config import TrainConfig
+from hw14_lib.run.config_digest import RUNTIME_FIELDS
 
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
@@ -82,7 +83,7 @@ def check_run_folder(cfg: TrainConfig, out: Path, *, resume: bool, overwrite: bo
             changed = [
                 f"{k}={v!r} (the run has {before[k]!r})"
                 for k, v in cfg.to_dict().items()
-                if before[k] != v and k not in ("notes", "physics_threads")
+                if before[k] != v and k not in RUNTIME_FIELDS
             ]
             raise RunFolderError(
                 f"--resume: the config differs from the run's: {', '.join(changed)}; "

@@ -31,6 +31,7 @@ from hw14_lib.rl.maml import MetaBatch, sample_meta_batch
 from hw14_lib.rl.meta_learners import meta_learner
 from hw14_lib.rl.outer import NonFiniteError, OuterOptimizer
 from hw14_lib.rl.policy import GaussianMLPPolicy, save_policy
+from hw14_lib.rl.workers import WorkerDied
 from hw14_lib.run.config import TrainConfig
 from hw14_lib.run.config_checks import check_fits_in_memory
 from hw14_lib.run.evaluation import evaluate_meta_policy
@@ -177,6 +178,7 @@ def _train_locked(
         backend=cfg.backend,
         num_threads=cfg.physics_threads,
         env=cfg.env_spec,
+        processes=cfg.sampler == "processes",
     )
     bar = progress_bar(total=cfg.iterations, initial=state.iteration, desc="meta-training", disable=not progress)
     try:
@@ -214,6 +216,8 @@ def _train_locked(
     except KeyboardInterrupt:
         bar.close()
         raise TrainingInterrupted(out, saved_iteration) from None
+    except WorkerDied as exc:
+        raise WorkerDied(f"{exc}; {resume_hint(out, saved_iteration)}") from None
     finally:
         bar.close()
         envs.close()
@@ -221,6 +225,14 @@ def _train_locked(
         return finish_run(cfg, out, policy, evaluate=evaluate, announce=progress and not in_jupyter_kernel())
     except KeyboardInterrupt:
         raise TrainingInterrupted(out, saved_iteration) from None
+
+
+def resume_hint(out: Path, iteration: int) -> str:
+    """Where a stopped run's last checkpoint is and the command that resumes it."""
+    return (
+        f"the checkpoint of iteration {iteration} is saved in {out}. Resume with: "
+        f"{sys.executable} -m hw14_lib train --config {out / CONFIG} --out {out} --resume"
+    )
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -235,10 +247,7 @@ class TrainingInterrupted(KeyboardInterrupt):
                 f"{sys.executable} -m hw14_lib train --config {out / CONFIG} --out {out}"
             )
         else:
-            message = (
-                f"interrupted; the checkpoint of iteration {iteration} is saved in {out}. Resume with: "
-                f"{sys.executable} -m hw14_lib train --config {out / CONFIG} --out {out} --resume"
-            )
+            message = f"interrupted; {resume_hint(out, iteration)}"
         super().__init__(message)
         self.out, self.iteration = out, iteration
 

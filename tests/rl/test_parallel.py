@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from hw14_lib.rl.blocks import MIN_BLOCK_ROWS, ROW_GRANULE, row_blocks
 from hw14_lib.rl.maml import MetaBatch
 from hw14_lib.rl.outer import TRPOMetaOptimizer
 from hw14_lib.rl.parallel import map_in_threads
 from hw14_lib.rl.policy import GaussianMLPPolicy, policy_params
-from hw14_lib.rl.sampling import MIN_BLOCK_ROWS, ROW_GRANULE, _row_blocks, sample_trajectories
+from hw14_lib.rl.sampling import sample_trajectories
 from hw14_lib.rl.tasks import Task
 from hw14_lib.rl.trust_region import meta_fisher_vector_product
 from hw14_lib.rl.vector_env import HalfCheetahVectorEnv
@@ -70,19 +71,19 @@ def test_blocks_in_threads_give_the_serial_batch_bit_for_bit(b: int, n: int, sha
             policy, params, envs, tasks, num_trajectories=n, horizon=40, generator=generator, seed=11
         )
         envs.close()
-    assert len(_row_blocks(envs, b, n, shared=shared)) == 2, "the two-thread case must really use two blocks"
+    assert len(row_blocks(envs, b, n, shared=shared)) == 2, "the two-thread case must really use two blocks"
     for field in ("observations", "raw_actions", "rewards", "log_probs"):
         assert torch.equal(getattr(batches[1], field), getattr(batches[2], field)), field
 
 
 def test_row_blocks_cut_where_every_forward_keeps_its_numbers() -> None:
     envs = HalfCheetahVectorEnv([Task.backward()] * 100, num_threads=2)
-    assert _row_blocks(envs, 5, 20, shared=True) == [slice(0, ROW_GRANULE), slice(ROW_GRANULE, 100)]
-    assert _row_blocks(envs, 5, 20, shared=False) == [slice(0, 40), slice(40, 100)]  # task boundaries only
+    assert row_blocks(envs, 5, 20, shared=True) == [slice(0, ROW_GRANULE), slice(ROW_GRANULE, 100)]
+    assert row_blocks(envs, 5, 20, shared=False) == [slice(0, 40), slice(40, 100)]  # task boundaries only
     envs.close()
     envs = HalfCheetahVectorEnv([Task.backward()] * 24, num_threads=2)
-    assert _row_blocks(envs, 4, 6, shared=False) == [slice(0, 24)]  # blocks of 12 < MIN_BLOCK_ROWS
-    assert _row_blocks(envs, 4, 6, shared=True) == [slice(0, 24)]  # no multiple of ROW_GRANULE inside
+    assert row_blocks(envs, 4, 6, shared=False) == [slice(0, 24)]  # blocks of 12 < MIN_BLOCK_ROWS
+    assert row_blocks(envs, 4, 6, shared=True) == [slice(0, 24)]  # no multiple of ROW_GRANULE inside
     assert MIN_BLOCK_ROWS > 12
     envs.close()
 
