@@ -93,6 +93,7 @@ def hw14_case(cfg: TrainConfig, parts: dict[str, list[float]] | None = None) -> 
         [Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task),
         num_threads=cfg.physics_threads,
         env=cfg.env_spec,
+        processes=cfg.sampler == "processes",
     )
     rng = np.random.default_rng(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)

@@ -78,16 +78,16 @@ def roll_out(
     """Steps ``1..T`` of every copy into ``steps``: ``envs`` (whose copies run ``copies``, ``n`` per task) reset with
     ``seed``, actions ``mu + sigma * noise`` (``noise`` ``(T, M, act_dim)``, or None for the mean action) under
     ``params`` (one dict, or one per task); in worker processes for a :class:`ProcessVectorEnv`, else here."""
-    shared = isinstance(params, Mapping)
+    # functional_call (the generic forward) swaps the module's parameters, and with several PyTorch threads a
+    # product is split over them by its row count: then one block, stepped by one thread (or one worker).
+    parallel = has_plain_forward(policy) and torch.get_num_threads() == 1
+    blocks = row_blocks(envs, len(copies) // n, n, shared=isinstance(params, Mapping)) if parallel else None
+    blocks = blocks or [slice(0, len(copies))]
     if isinstance(envs, ProcessVectorEnv):
-        _roll_out_in_processes(envs, policy, params, copies, seed, noise, steps, n)
+        _roll_out_in_processes(envs, policy, params, copies, seed, noise, steps, n, blocks)
         return
     first_obs, _ = envs.reset(seed=seed)
     forward = policy_forward(policy, params, n)
-    # functional_call (the generic forward) swaps the module's parameters, and with several PyTorch threads a
-    # product is split over them by its row count: then one block, stepped by this thread.
-    parallel = has_plain_forward(policy) and torch.get_num_threads() == 1
-    blocks = row_blocks(envs, len(copies) // n, n, shared=shared) if parallel else [slice(0, len(copies))]
     if len(blocks) == 1:
         _roll_out_rows(envs, policy, forward, first_obs, noise, steps, blocks[0], None)
     else:
@@ -147,6 +147,7 @@ class _BlockRequest:
     steps: Steps
     rows: slice
     n: int
+    torch_threads: int
 
 
 def _roll_out_in_processes(
@@ -158,18 +159,19 @@ def _roll_out_in_processes(
     noise: Tensor | None,
     steps: Steps,
     n: int,
+    blocks: list[slice],
 ) -> None:
-    """Every copy's steps ``1..T`` into ``steps``, the blocks of :func:`row_blocks` each rolled out whole by one of
-    ``envs``' worker processes (on a replica reset with the same seeds); the same records as in this process."""
+    """Every copy's steps ``1..T`` into ``steps``, each of ``blocks`` rolled out whole by one of ``envs``' worker
+    processes (on a replica reset with the same seeds, with this process's PyTorch thread count); the same records
+    as in this process."""
     if not has_plain_forward(policy):
         raise ValueError(
             f"worker processes sample a plain GaussianMLPPolicy (Linear/Tanh body) only, not {type(policy).__name__}"
         )
-    shared = isinstance(params, Mapping)
-    blocks = row_blocks(envs, len(copies) // n, n, shared=shared)
-    arrays = _as_arrays(params) if shared else [_as_arrays(p) for p in params]
+    arrays = _as_arrays(params) if isinstance(params, Mapping) else [_as_arrays(p) for p in params]
+    threads = torch.get_num_threads()
     requests: list[tuple[_BlockRequest | None]] = [
-        (_BlockRequest(policy.architecture(), arrays, copies, seed, noise, steps, rows, n),) for rows in blocks
+        (_BlockRequest(policy.architecture(), arrays, copies, seed, noise, steps, rows, n, threads),) for rows in blocks
     ]
     envs.map_blocks(roll_out_block, requests + [(None,)] * (envs.num_threads - len(blocks)))
 
@@ -183,6 +185,7 @@ def roll_out_block(envs: gym.vector.VectorEnv, request: _BlockRequest | None) ->
     ``request.rows`` into ``request.steps`` (nothing for ``None``, a worker without a block)."""
     if request is None:
         return
+    torch.set_num_threads(request.torch_threads)
     policy = GaussianMLPPolicy(**request.architecture)
     if isinstance(request.params, dict):
         params: Mapping[str, Tensor] | list[dict[str, Tensor]] = _as_tensors(request.params)

@@ -81,6 +81,23 @@ def test_worker_processes_give_the_in_process_records_bit_for_bit(envs, shared: 
     assert torch.equal(by_processes["observations"], by_threads["observations"])
 
 
+def test_with_several_pytorch_threads_one_worker_samples_as_this_process_does(envs) -> None:
+    """The in-process sampler then steps one block (its products split over the threads round differently); the
+    workers follow: one block, in a worker with this process's PyTorch thread count."""
+    _, processes, threads = envs
+    policy = tiny_policy(obs_dim=processes.single_observation_space.shape[0], act_dim=6, hidden_sizes=(64, 64),
+                         double=False)  # fmt: skip
+    theta = {k: v.detach() for k, v in policy_params(policy).items()}
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        by_processes, by_threads = records(sample(policy, theta, processes)), records(sample(policy, theta, threads))
+    finally:
+        torch.set_num_threads(before)
+    for name, value in by_threads.items():
+        assert torch.equal(by_processes[name], value), name
+
+
 def test_worker_processes_step_and_reset_the_whole_batch_as_the_environment_does(envs) -> None:
     _, processes, threads = envs
     actions = torch.linspace(-1.5, 1.5, B * N * 6).view(B * N, 6).numpy()
