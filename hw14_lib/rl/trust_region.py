@@ -15,8 +15,9 @@ with ``F'_b`` the Fisher matrix of ``pi_{theta'_b}`` on the query states. After 
 
 with ``H_{b,j}`` the Hessian of task b's support loss ``j`` at ``theta^(j)`` (symmetric, so each
 factor is its own transpose). Each product then needs ``2K`` support-loss Hessian-vector products
-and one Fisher-vector product, all second-order; differentiating the KL through the inner loop
-instead (the direct route) builds third-order graphs and costs more.
+and one Fisher-vector product, all second-order (the Fisher product in closed form for a plain policy,
+:mod:`hw14_lib.rl.fisher`); differentiating the KL through the inner loop instead (the direct route)
+builds third-order graphs and costs more.
 
 The products may be estimated on the first ``n`` trajectories of every task only (a curvature
 estimate from a subsample, as TRPO implementations commonly do): the step direction still uses
@@ -34,9 +35,11 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, kl_divergence
 
 from hw14_lib.rl.anil import restrict_step_size
+from hw14_lib.rl.fisher import GaussianMLPFisher
 from hw14_lib.rl.maml import InnerLoop, MetaBatch, StepSize, adapt, policy_step_sizes, support_loss, task_workers
 from hw14_lib.rl.parallel import map_in_threads
-from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, gaussian_part
+from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, gaussian_part, has_plain_forward
+from hw14_lib.rl.sampling import TrajectoryBatch
 
 
 def query_distributions(
@@ -144,15 +147,19 @@ def unflatten(flat: Tensor, like: Sequence[Tensor]) -> list[Tensor]:
     return out
 
 
+Product = Callable[[Sequence[Tensor]], list[Tensor]]
+"""``v -> M v`` for ``v`` a list of tensors in the order of ``theta``'s names; a list in the same order."""
+
+
 @dataclass(frozen=True)
 class TaskCurvature:
-    """Task b's graphs for the products ``J_b^T F'_b J_b v``: the support losses' gradients ``grad L_j`` at the
-    leaves ``theta^(j)`` (one per inner step, with their graphs) and the query KL's gradient at ``theta'_b``."""
+    """Task b's products for ``J_b^T F'_b J_b v``: the Hessians ``H_{b,j}`` of its support losses at the points
+    ``theta^(j)`` (one per inner step; a gradient differentiated again) and the Fisher matrix ``F'_b`` at
+    ``theta'_b`` (in closed form for a plain policy, :class:`~hw14_lib.rl.fisher.GaussianMLPFisher`; else the KL's
+    gradient differentiated again)."""
 
-    inner_grads: list[tuple[Tensor, ...]]
-    inner_leaves: list[list[Tensor]]
-    kl_grad: tuple[Tensor, ...]
-    leaves: list[Tensor]
+    hessians: list[Product]
+    fisher: Product
 
     @classmethod
     def of(
@@ -167,31 +174,28 @@ class TaskCurvature:
         *,
         trajectories: int,
     ) -> TaskCurvature:
-        """Build task ``b``'s graphs on its first ``trajectories`` trajectories; the points ``theta^(j)`` come from
+        """Build task ``b``'s products on its first ``trajectories`` trajectories; the points ``theta^(j)`` come from
         the full support sets, as the meta-objective has them."""
         n, names = trajectories, list(theta)
         without_graph = replace(inner, first_order=True)
         point: Mapping[str, Tensor] = {k: theta[k].detach() for k in names}
-        grads, grad_leaves = [], []
+        hessians = []
         for j in range(len(sizes)):
-            leaf = {k: point[k].detach().requires_grad_() for k in names}
             support, advantages = batch.supports[j].task(b), batch.support_advantages[j][b : b + 1]
-            loss = support_loss(policy, leaf, support.first_trajectories(n), advantages[:, :n], inner)
-            grads.append(torch.autograd.grad(loss, list(leaf.values()), create_graph=True))
-            grad_leaves.append(list(leaf.values()))
+            sub, sub_advantages = support.first_trajectories(n), advantages[:, :n]
+            hessians.append(_support_hessian(policy, point, sub, sub_advantages, inner, names))
             if j + 1 < len(sizes):
+                leaf = {k: point[k].detach().requires_grad_() for k in names}
                 point = adapt(policy, leaf, support, advantages, without_graph, step_size=sizes[j])
-        leaf = {k: adapted[k].detach().requires_grad_() for k in names}
-        new = distribution(policy, leaf, batch.query.task(b).first_trajectories(n).observations)
-        kl = kl_divergence(gaussian_part(detach_distribution(new)), gaussian_part(new)).mean()
-        return cls(
-            grads, grad_leaves, torch.autograd.grad(kl, list(leaf.values()), create_graph=True), list(leaf.values())
-        )
+        observations = batch.query.task(b).first_trajectories(n).observations
+        adapted = {k: adapted[k] for k in names}
+        if has_plain_forward(policy):
+            return cls(hessians, _in_order(GaussianMLPFisher.of(policy, adapted, observations).product, names))
+        return cls(hessians, _fisher_by_autograd(policy, adapted, observations))
 
-    def hessian_product(self, j: int, v: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    def hessian_product(self, j: int, v: Sequence[Tensor]) -> list[Tensor]:
         """``H_{b,j} v``: the Hessian of support loss ``j`` at ``theta^(j)`` times ``v``."""
-        dot = sum((g * x).sum() for g, x in zip(self.inner_grads[j], v, strict=True))
-        return torch.autograd.grad(dot, self.inner_leaves[j], retain_graph=True)
+        return self.hessians[j](v)
 
     def jacobian_product(
         self, v: list[Tensor], names: Sequence[str], sizes: Sequence[StepSize], *, transpose: bool
@@ -212,10 +216,54 @@ class TaskCurvature:
 
     def term(self, v: list[Tensor], names: Sequence[str], sizes: Sequence[StepSize]) -> Tensor:
         """``J_b^T F'_b J_b v``, flat: this task's own graphs only, so tasks run in parallel."""
-        jv = self.jacobian_product(v, names, sizes, transpose=False)
-        dot = sum((g * x).sum() for g, x in zip(self.kl_grad, jv, strict=True))
-        fjv = list(torch.autograd.grad(dot, self.leaves, retain_graph=True))
+        fjv = self.fisher(self.jacobian_product(v, names, sizes, transpose=False))
         return nn.utils.parameters_to_vector(self.jacobian_product(fjv, names, sizes, transpose=True))
+
+
+def _in_order(product: Callable[[Mapping[str, Tensor]], dict[str, Tensor]], names: Sequence[str]) -> Product:
+    """A product on dicts by name as a :data:`Product` on lists in the order of ``names``."""
+
+    def on_lists(v: Sequence[Tensor]) -> list[Tensor]:
+        out = product(dict(zip(names, v, strict=True)))
+        return [out[k] for k in names]
+
+    return on_lists
+
+
+def _support_hessian(
+    policy: GaussianMLPPolicy,
+    point: Mapping[str, Tensor],
+    support: TrajectoryBatch,
+    advantages: Tensor,
+    inner: InnerLoop,
+    names: Sequence[str],
+) -> Product:
+    """``v -> H v``, the Hessian of the support loss on ``support`` at ``point``, by differentiating the loss's
+    gradient again."""
+    leaves = [point[k].detach().requires_grad_() for k in names]
+    loss = support_loss(policy, dict(zip(names, leaves, strict=True)), support, advantages, inner)
+    grads = torch.autograd.grad(loss, leaves, create_graph=True)
+
+    def product(v: Sequence[Tensor]) -> list[Tensor]:
+        dot = sum((g * x).sum() for g, x in zip(grads, v, strict=True))
+        return list(torch.autograd.grad(dot, leaves, retain_graph=True))
+
+    return product
+
+
+def _fisher_by_autograd(policy: GaussianMLPPolicy, adapted: Mapping[str, Tensor], observations: Tensor) -> Product:
+    """``v -> F' v``, the Hessian of the mean ``KL(pi_{theta'} || pi_x)`` at ``x = theta'`` times ``v`` (a list in
+    ``adapted``'s order), by differentiating the KL's gradient again: any policy."""
+    leaves = [value.detach().requires_grad_() for value in adapted.values()]
+    new = distribution(policy, dict(zip(adapted, leaves, strict=True)), observations)
+    kl = kl_divergence(gaussian_part(detach_distribution(new)), gaussian_part(new)).mean()
+    kl_grad = torch.autograd.grad(kl, leaves, create_graph=True)
+
+    def product(v: Sequence[Tensor]) -> list[Tensor]:
+        dot = sum((g * x).sum() for g, x in zip(kl_grad, v, strict=True))
+        return list(torch.autograd.grad(dot, leaves, retain_graph=True))
+
+    return product
 
 
 def kl_hessian_by_autograd(
