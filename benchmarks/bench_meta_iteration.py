@@ -6,19 +6,23 @@ support and query sets, advantages, the inner step, the meta-objective and the o
 * ``backward Adam threads=k``: ``configs/backward.yaml`` (B = 5 tasks x N = 20 trajectories x T = 200,
   second-order MAML, Adam) with ``k`` physics threads.
 * ``direction TRPO threads=k``: ``configs/dir.yaml`` (B = 20 x N = 20 x T = 200, the TRPO meta-step).
+* ``paper direction TRPO threads=k``: ``configs/paper_dir.yaml`` (B = 40 x N = 20 x T = 200 on the paper's
+  environment, frame skip 1).
+* ``... processes=2``: the same with ``sampler: processes``, two worker processes sampling a block of copies each
+  (the TRPO step's two threads as before).
 * ``seed-style``: :mod:`benchmarks.seed_style`, one environment, one trajectory per support/query set.
 * ``gymnasium step``: ``gym.make("HalfCheetah-v5").step`` with random actions, one core.
-* ``physics M=m threads=k``: HalfCheetah's physics alone, the ceiling: ``mujoco.rollout`` of the same batch of
-  ``m = B * N`` copies, 5 substeps per env step, T steps, with preallocated arrays, from HalfCheetah-v5's reset
-  states and under the untrained policy's kind of actions (``clip(N(0, 1))``), on one thread (inline) or split
-  over ``k`` Python threads (one block of copies each, as the sampler does).
+* ``physics M=m skip=s threads=k``: HalfCheetah's physics alone, the ceiling: ``mujoco.rollout`` of the same batch
+  of ``m = B * N`` copies, ``s`` substeps per env step (5, or the paper's 1), T steps, with preallocated arrays,
+  from HalfCheetah-v5's reset states and under the untrained policy's kind of actions (``clip(N(0, 1))``), on one
+  thread (inline) or split over ``k`` Python threads (one block of copies each, as the sampler does).
 
 The ceiling of a case is **2 x the one-thread physics rate of its batch** measured in the same rounds (what
 the two cores could simulate if they did nothing else); each case reports its fraction of it. The cases
 run round-robin in one process (one warm-up round, then up to ``--rounds`` timed rounds within
 ``--budget-s`` seconds), so a slow-down from other processes hits every case alike; each figure is the
 median over the timed rounds, and the ratios are ratios of those medians. A subprocess measures the peak
-RSS of one meta-iteration of ``configs/vel.yaml`` (B = 40, N = 20, T = 200, TRPO).
+RSS of one meta-iteration of ``configs/paper_vel.yaml`` (B = 40, N = 20, T = 200, TRPO).
 
 Usage: ``python benchmarks/bench_meta_iteration.py [--rounds 5] [--budget-s 240] [--out PATH]``
 (``make bench``).
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import inspect
 import itertools
@@ -93,14 +98,17 @@ def hw14_case(cfg: TrainConfig, parts: dict[str, list[float]] | None = None) -> 
         [Task.backward()] * (cfg.meta_batch_size * cfg.trajectories_per_task),
         num_threads=cfg.physics_threads,
         env=cfg.env_spec,
-        processes=cfg.sampler == "processes",
+        # An older tree (--before) has no worker processes: only its threads cases run.
+        **({"processes": True} if getattr(cfg, "sampler", "threads") == "processes" else {}),
     )
     rng = np.random.default_rng(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     inner = cfg.inner_loop
 
-    def run() -> int:
-        start = time.perf_counter()
+    workers = getattr(envs, "pids", [])
+
+    def run() -> int | tuple[int, float]:
+        start, cpu = time.perf_counter(), time.process_time() + cpu_seconds(workers)
         batch = draw_meta_batch(cfg, policy, envs, rng, generator)
         sampled = time.perf_counter()
         if len(inspect.signature(optimizer.step).parameters) == 3:  # a --before tree of an older interface
@@ -110,9 +118,20 @@ def hw14_case(cfg: TrainConfig, parts: dict[str, list[float]] | None = None) -> 
         if parts is not None:
             parts.setdefault("sampling", []).append(sampled - start)
             parts.setdefault("outer step", []).append(time.perf_counter() - sampled)
-        return sum(s.num_steps for s in batch.supports) + batch.query.num_steps
+        steps = sum(s.num_steps for s in batch.supports) + batch.query.num_steps
+        # With worker processes, their CPU seconds count too.
+        return (steps, time.process_time() + cpu_seconds(workers) - cpu) if workers else steps
 
     return run
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes ``pids`` have used so far, from ``/proc`` (Linux)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def physics_case(copies: int, threads: int, frame_skip: int = 5) -> Case:
@@ -330,9 +349,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         parts: dict[str, dict[str, list[float]]] = {}
         physics_of: dict[str, tuple[int, int]] = {}  # case -> (copies, frame skip) of its physics
         for label, path in CONFIGS.items():
-            for threads in (1, 2):
-                cfg = training_config(path, threads)
-                name = f"{label} threads={threads}"
+            for threads, sampler in ((1, "threads"), (2, "threads"), (2, "processes")):
+                cfg = dataclasses.replace(training_config(path, threads), sampler=sampler)
+                name = f"{label} {sampler}={threads}"
                 parts[name] = {}
                 cases[name] = hw14_case(cfg, parts[name])
                 physics = (cfg.meta_batch_size * cfg.trajectories_per_task, 1 if cfg.env == "paper" else 5)

@@ -45,7 +45,7 @@ for path in (ROOT, ROOT / "benchmarks"):
     if str(path) not in sys.path:  # run as a script from anywhere, and importable by spawned workers
         sys.path.insert(0, str(path))
 
-from hw14_lib.rl.advantages import fit_linear_baseline  # noqa: E402
+from hw14_lib.rl.advantages import discounted_returns, fit_linear_baseline  # noqa: E402
 from hw14_lib.rl.envs import register_envs  # noqa: E402
 from hw14_lib.rl.tasks import Task  # noqa: E402
 from hw14_lib.rl.trust_region import conjugate_gradient  # noqa: E402
@@ -83,11 +83,7 @@ class NormalMLPPolicy(nn.Module):
 
 def advantages(observations: np.ndarray, rewards: np.ndarray) -> np.ndarray:
     """Returns-to-go minus the linear baseline (GAE with lambda 1), normalized; ``(N, T)``."""
-    returns = np.zeros_like(rewards)
-    running = np.zeros(rewards.shape[0])
-    for t in reversed(range(rewards.shape[1])):
-        running = rewards[:, t] + GAMMA * running
-        returns[:, t] = running
+    returns = discounted_returns(torch.from_numpy(rewards), GAMMA).numpy()
     values = fit_linear_baseline(torch.from_numpy(observations)[None], torch.from_numpy(returns)[None])[0].numpy()
     adv = returns - values
     return (adv - adv.mean()) / (adv.std() + 1e-8)

@@ -4,8 +4,8 @@ One meta-iteration of ``configs/paper_dir.yaml`` (B = 40 tasks x N = 20 trajecto
 environment, the TRPO meta-step) is timed in its two parts, sampling and the outer step, after a warm-up iteration;
 the outer step runs again under PyTorch's profiler, which counts the floating-point operations of its matrix
 products (``aten::mm``, ``addmm``, ``bmm``, ``baddbmm``). The core's float32 matrix-product rate (a 1024 x 1024
-``mm``) and the physics of the iteration alone (``mujoco.rollout`` of the same 800 copies, 400 steps) are measured
-in the same run. From these:
+``mm``) and the physics of the iteration alone (``mujoco.rollout`` of the same 800 copies, 400 steps: ``make bench``'s
+physics case) are measured in the same run. From these:
 
 * the seconds the outer step's matrix products would take at the core's rate, against the step's own (the profiler
   counts the operations; its timings are inflated by its own cost and not used): how far the step is from the
@@ -26,17 +26,15 @@ import sys
 import time
 from pathlib import Path
 
-import mujoco
 import numpy as np
 import torch
-from mujoco import rollout
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.bench_meta_iteration import physics_case  # noqa: E402
 from hw14_lib.rl.make_env import make_task_vector_env  # noqa: E402
-from hw14_lib.rl.paper_env import paper_model  # noqa: E402
 from hw14_lib.rl.tasks import Task  # noqa: E402
 from hw14_lib.run.config import TrainConfig  # noqa: E402
 from hw14_lib.run.training import draw_meta_batch, make_outer_optimizer, make_policy  # noqa: E402
@@ -57,23 +55,16 @@ def matmul_rate(size: int = 1024, repeats: int = 20) -> float:
 
 
 def physics_seconds(copies: int, steps: int) -> float:
-    """Seconds of one thread's ``mujoco.rollout`` of ``copies`` paper cheetahs for ``steps`` steps, one call per
-    step as sampling makes them."""
-    model = paper_model()
-    data = mujoco.MjData(model)
-    nstate = mujoco.mj_stateSize(model, mujoco.mjtState.mjSTATE_FULLPHYSICS)
-    state = np.zeros((copies, nstate))
-    mujoco.mj_getState(model, data, state[0], mujoco.mjtState.mjSTATE_FULLPHYSICS)
-    state[:] = state[0]
-    control = np.random.default_rng(0).uniform(-1, 1, (copies, 1, model.nu))
-    out = np.empty((copies, 1, nstate))
-    runner = rollout.Rollout(nthread=0)
-    models = [model] * copies
+    """Seconds of one thread's ``mujoco.rollout`` of ``copies`` paper cheetahs (frame skip 1) for ``steps`` steps,
+    one call per step as sampling makes them: ``make bench``'s physics case (:func:`bench_meta_iteration.physics_case`,
+    reset states and clipped Gaussian controls), the ceiling its cases are measured against."""
+    case = physics_case(copies, 1, frame_skip=1)
+    case()  # warm-up
     start = time.perf_counter()
-    for _ in range(steps):
-        runner.rollout(models, [data], state, control, nstep=1, state=out, skip_checks=True)
-        state[:] = out[:, -1]
-    return time.perf_counter() - start
+    done = 0
+    while done < steps * copies:
+        done += case()
+    return (time.perf_counter() - start) * steps * copies / done
 
 
 def main() -> None:
