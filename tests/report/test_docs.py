@@ -219,24 +219,25 @@ def retrained_facts() -> dict[str, str]:
         )
         facts[f"{change} backward sto"] = f"{cell(old, 2)} → {cell(old, 3)} against {cell(new, 2)} → {cell(new, 3)}"
     protocol = RESULTS / "retrained" / "protocol"
-    first, second = (
-        _json(protocol / name) for name in ("paper_dir_maml_s0_batched_forward.json", "paper_dir_maml_s0.json")
+    first, second, third = (
+        _json(protocol / f"paper_dir_maml_s0{suffix}.json") for suffix in ("_batched_forward", "_task_by_task", "")
     )
     committed = [_json(RESULTS / "protocol" / f"paper_dir_maml_s{s}.json") for s in range(3)]
     one_step = np.asarray([r["mean"][1] for r in committed])
-    assert first["later_scale"] == second["later_scale"] == committed[0]["later_scale"] == 0.25
+    assert first["later_scale"] == second["later_scale"] == third["later_scale"] == committed[0]["later_scale"] == 0.25
+
+    def later(record: dict) -> str:
+        return ", ".join(f"{v:.1f}" for v in record["mean"][2:])
+
     return {
         **facts,
         "retrained paper dir": (
-            f"{first['mean'][1]:.1f} ± {first['sem'][1]:.1f} with the batched forward and "
+            f"{first['mean'][1]:.1f} ± {first['sem'][1]:.1f} with the batched forward, "
             f"{second['mean'][1]:.1f} ± {second['sem'][1]:.1f} with NumPy's tanh, the planar centre of mass and the "
-            f"task-by-task meta-gradient, against {committed[0]['mean'][1]:.1f} ± {committed[0]['sem'][1]:.1f}"
+            f"task-by-task meta-gradient, and {third['mean'][1]:.1f} ± {third['sem'][1]:.1f} with the closed-form "
+            f"Fisher products, against {committed[0]['mean'][1]:.1f} ± {committed[0]['sem'][1]:.1f}"
         ),
-        "retrained paper dir later": (
-            ", ".join(f"{v:.1f}" for v in second["mean"][2:])
-            + " (the batched forward's: "
-            + ", ".join(f"{v:.1f}" for v in first["mean"][2:])
-        ),
+        "retrained paper dir later": f"{later(third)} (the earlier retrainings': {later(second)} and {later(first)})",
         "committed seeds": f"{one_step.mean():.1f} ± {one_step.std(ddof=1):.1f}",
         # a new draw of the seeds' distribution: mean ± t(0.975, n - 1) s sqrt(1 + 1/n), t(0.975, 2) = 4.303, n = 3
         "prediction": f"95% prediction interval of three seeds is ± {4.303 * one_step.std(ddof=1) * 1.1547:.0f}",
