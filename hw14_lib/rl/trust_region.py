@@ -15,8 +15,8 @@ with ``F'_b`` the Fisher matrix of ``pi_{theta'_b}`` on the query states. After 
 
 with ``H_{b,j}`` the Hessian of task b's support loss ``j`` at ``theta^(j)`` (symmetric, so each
 factor is its own transpose). Each product then needs ``2K`` support-loss Hessian-vector products
-and one Fisher-vector product, all second-order (the Fisher product in closed form for a plain policy,
-:mod:`hw14_lib.rl.fisher`); differentiating the KL through the inner loop instead (the direct route)
+and one Fisher-vector product, all second-order (in closed form for a plain policy,
+:mod:`hw14_lib.rl.mlp_curvature`); differentiating the KL through the inner loop instead (the direct route)
 builds third-order graphs and costs more.
 
 The products may be estimated on the first ``n`` trajectories of every task only (a curvature
@@ -35,8 +35,8 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, kl_divergence
 
 from hw14_lib.rl.anil import restrict_step_size
-from hw14_lib.rl.fisher import GaussianMLPFisher
 from hw14_lib.rl.maml import InnerLoop, MetaBatch, StepSize, adapt, policy_step_sizes, support_loss, task_workers
+from hw14_lib.rl.mlp_curvature import GaussianMLPFisher, SupportLossHessian
 from hw14_lib.rl.parallel import map_in_threads
 from hw14_lib.rl.policy import GaussianMLPPolicy, distribution, gaussian_part, has_plain_forward
 from hw14_lib.rl.sampling import TrajectoryBatch
@@ -154,9 +154,8 @@ Product = Callable[[Sequence[Tensor]], list[Tensor]]
 @dataclass(frozen=True)
 class TaskCurvature:
     """Task b's products for ``J_b^T F'_b J_b v``: the Hessians ``H_{b,j}`` of its support losses at the points
-    ``theta^(j)`` (one per inner step; a gradient differentiated again) and the Fisher matrix ``F'_b`` at
-    ``theta'_b`` (in closed form for a plain policy, :class:`~hw14_lib.rl.fisher.GaussianMLPFisher`; else the KL's
-    gradient differentiated again)."""
+    ``theta^(j)`` (one per inner step) and the Fisher matrix ``F'_b`` at ``theta'_b``: in closed form for a plain
+    policy (:mod:`hw14_lib.rl.mlp_curvature`), else by differentiating a gradient again."""
 
     hessians: list[Product]
     fisher: Product
@@ -238,8 +237,11 @@ def _support_hessian(
     inner: InnerLoop,
     names: Sequence[str],
 ) -> Product:
-    """``v -> H v``, the Hessian of the support loss on ``support`` at ``point``, by differentiating the loss's
-    gradient again."""
+    """``v -> H v``, the Hessian of the support loss on ``support`` at ``point``: in closed form for a plain policy
+    (:class:`~hw14_lib.rl.mlp_curvature.SupportLossHessian`), else by differentiating the loss's gradient again."""
+    if has_plain_forward(policy):
+        hessian = SupportLossHessian.of(policy, point, support, advantages, estimator=inner.estimator, l2=inner.l2)
+        return _in_order(hessian.product, names)
     leaves = [point[k].detach().requires_grad_() for k in names]
     loss = support_loss(policy, dict(zip(names, leaves, strict=True)), support, advantages, inner)
     grads = torch.autograd.grad(loss, leaves, create_graph=True)

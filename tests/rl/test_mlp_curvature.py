@@ -1,6 +1,8 @@
-"""The closed-form Fisher product of a plain Gaussian MLP policy (:mod:`hw14_lib.rl.fisher`) against the Hessian of
-the mean KL by autograd (the route it replaces), and against the definition ``J^T diag(sigma^-2) J`` built from the
-full Jacobian: depths, a squashed policy, ``log sigma`` outside its bounds, float32 and float64."""
+"""The closed-form curvature products of a plain Gaussian MLP policy (:mod:`hw14_lib.rl.mlp_curvature`) against
+autograd's second derivatives (the route they replace): the Fisher product against the Hessian of the mean KL and
+against its definition ``J^T diag(sigma^-2) J`` from the full Jacobian (depths, a squashed policy, ``log sigma``
+outside its bounds, float32 and float64); the support loss's Hessian product for the three estimators, with and
+without L2 and entropy terms, squashed and not, ``log sigma`` in and out of its bounds."""
 
 from __future__ import annotations
 
@@ -8,8 +10,11 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from hw14_lib.rl.fisher import GaussianMLPFisher
+from hw14_lib.rl.losses import policy_loss
+from hw14_lib.rl.mlp_curvature import GaussianMLPFisher, SupportLossHessian
 from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, distribution, gaussian_part, policy_params
+from hw14_lib.rl.sampling import TrajectoryBatch
+from hw14_lib.rl.tasks import Task
 from hw14_lib.rl.trust_region import _fisher_by_autograd
 
 from helpers import tiny_policy
@@ -108,3 +113,49 @@ def test_a_policy_that_is_not_plain_is_refused() -> None:
     with pytest.raises(ValueError, match="plain GaussianMLPPolicy"):
         GaussianMLPFisher.of(policy, dict(policy.named_parameters()), torch.zeros(1, OBS))
     assert isinstance(policy.body[0], nn.Linear)
+
+
+def support_case(squash: bool, *, double: bool = True) -> tuple[GaussianMLPPolicy, TrajectoryBatch, Tensor]:
+    """A policy, a support batch of one task (N = 3 trajectories of T = 7 steps) whose recorded log-probabilities
+    are off the policy's (so the ratio's and DiCE's weights are not 1) and its advantages."""
+    policy = tiny_policy(obs_dim=OBS, act_dim=ACT, hidden_sizes=(6, 5), squash=squash, double=double)
+    dtype = torch.float64 if double else torch.float32
+    g = torch.Generator().manual_seed(5)
+    shape = (1, 3, 7)
+    batch = TrajectoryBatch(
+        observations=torch.randn(*shape, OBS, generator=g, dtype=dtype),
+        raw_actions=torch.randn(*shape, ACT, generator=g, dtype=dtype),
+        rewards=torch.randn(*shape, generator=g, dtype=dtype),
+        log_probs=-3 + 0.3 * torch.randn(*shape, generator=g, dtype=dtype),
+        tasks=(Task.backward(),),
+    )
+    return policy, batch, torch.randn(*shape, generator=g, dtype=dtype)
+
+
+@pytest.mark.parametrize("estimator", ["reinforce", "ratio", "dice"])
+@pytest.mark.parametrize("squash", [False, True], ids=["clipped", "squashed"])
+@pytest.mark.parametrize("extra", ["plain", "l2 and entropy", "log std out of bounds"])
+def test_support_loss_hessian_equals_autograd(estimator: str, squash: bool, extra: str) -> None:
+    policy, batch, advantages = support_case(squash)
+    params = {k: v.detach().clone() for k, v in policy_params(policy).items()}
+    if extra == "log std out of bounds":
+        params["log_std"] = torch.tensor([LOG_STD_BOUNDS[0] - 0.5, -0.2, LOG_STD_BOUNDS[1] + 0.5], dtype=torch.float64)
+    l2, entropy = (1e-2, 0.3) if extra == "l2 and entropy" else (0.0, 0.0)
+    names = list(params)
+    leaves = [params[k].requires_grad_() for k in names]
+    loss = policy_loss(policy, params, batch, advantages, estimator=estimator, entropy_coef=entropy, l2=l2)
+    grads = torch.autograd.grad(loss, leaves, create_graph=True)
+    hessian = SupportLossHessian.of(policy, params, batch, advantages, estimator=estimator, l2=l2)
+    for seed in range(2):
+        v = random_like({k: p.detach() for k, p in params.items()}, 10 + seed)
+        dot = sum((g * v[k]).sum() for g, k in zip(grads, names, strict=True))
+        expected = torch.autograd.grad(dot, leaves, retain_graph=True)
+        got = hessian.product(v)
+        for name, value in zip(names, expected, strict=True):
+            torch.testing.assert_close(got[name], value, rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_support_loss_hessian_refuses_an_unknown_estimator() -> None:
+    policy, batch, advantages = support_case(False)
+    with pytest.raises(ValueError, match="estimator='nope'"):
+        SupportLossHessian.of(policy, policy_params(policy), batch, advantages, estimator="nope", l2=0.0)
