@@ -80,6 +80,7 @@ BENCH_CASES: tuple[str, ...] = (
     "seed-style",
     "gymnasium step (1 core)",
     *(f"{config} threads={k}" for config in BENCH_CONFIGS for k in (1, 2)),
+    *(f"{config} processes=2" for config in BENCH_CONFIGS),
     *(f"{config} threads=2 before" for config in BENCH_CONFIGS),
     *(f"physics M={m} skip=5 threads={k}" for m in (100, 400) for k in (1, 2)),
     *(f"physics M=800 skip=1 threads={k}" for k in (1, 2)),

@@ -223,13 +223,15 @@ CASE_NAMES = {"seed-style": "starter-code loop", "gymnasium step (1 core)": "Gym
 
 def case_label(case: str) -> str:
     """The table's short name of a benchmark case: ``"paper direction TRPO threads=2 before"`` -> ``"paper dir.
-    TRPO, 2 thr., code before"``, ``"physics M=800 skip=1 threads=2"`` -> ``"physics 800, skip 1, 2 thr."``."""
+    TRPO, 2 thr., code before"``, ``"... processes=2"`` -> ``"..., 2 proc."``, ``"physics M=800 skip=1 threads=2"``
+    -> ``"physics 800, skip 1, 2 thr."``."""
     if case in CASE_NAMES:
         return CASE_NAMES[case]
     label = case.replace(" M=", " ").replace(" skip=", ", skip ")
     for family in catalogue.FAMILIES:  # a family's name shortened to its short one (dir.)
         label = re.sub(rf"\b{family.name}\b", f"{family.short}.", label)
     label = re.sub(r" threads=(\d+)", r", \1 thr.", label)
+    label = re.sub(r" processes=(\d+)", r", \1 proc.", label)
     return label.replace(" before", ", code before")
 
 

@@ -235,7 +235,7 @@ def retrained_facts() -> dict[str, str]:
             f"{first['mean'][1]:.1f} ± {first['sem'][1]:.1f} with the batched forward, "
             f"{second['mean'][1]:.1f} ± {second['sem'][1]:.1f} with NumPy's tanh, the planar centre of mass and the "
             f"task-by-task meta-gradient, and {third['mean'][1]:.1f} ± {third['sem'][1]:.1f} with the closed-form "
-            f"Fisher products, against {committed[0]['mean'][1]:.1f} ± {committed[0]['sem'][1]:.1f}"
+            f"curvature products, against {committed[0]['mean'][1]:.1f} ± {committed[0]['sem'][1]:.1f}"
         ),
         "retrained paper dir later": f"{later(third)} (the earlier retrainings': {later(second)} and {later(first)})",
         "committed seeds": f"{one_step.mean():.1f} ± {one_step.std(ddof=1):.1f}",
@@ -500,6 +500,9 @@ BENCH_LABELS = {
     "direction TRPO threads=2": "direction, TRPO (B = 20, N = 20), 2 threads",
     "paper direction TRPO threads=1": "paper's direction, TRPO (B = 40, N = 20, frame skip 1), 1 thread",
     "paper direction TRPO threads=2": "paper's direction, TRPO (B = 40, N = 20, frame skip 1), 2 threads",
+    "backward Adam processes=2": "backward, Adam (B = 5, N = 20), 2 worker processes",
+    "direction TRPO processes=2": "direction, TRPO (B = 20, N = 20), 2 worker processes",
+    "paper direction TRPO processes=2": "paper's direction, TRPO (B = 40, N = 20, frame skip 1), 2 worker processes",
     "physics M=100 skip=5 threads=2": "physics alone, 100 copies, 2 threads",
     "physics M=400 skip=5 threads=2": "physics alone, 400 copies, 2 threads",
     "physics M=800 skip=1 threads=2": "physics alone, 800 copies, frame skip 1, 2 threads",
@@ -507,7 +510,8 @@ BENCH_LABELS = {
 
 
 def bench_table() -> str:
-    """docs/benchmarks.md's tables, from ``benchmarks/results.json``: every case, then before and after."""
+    """docs/benchmarks.md's tables, from ``benchmarks/results.json``: every case, then before and after, then threads
+    and worker processes."""
     cases = {c["case"]: c for c in _json(BENCH / "results.json")["cases"]}
 
     def share(case: dict) -> str:
@@ -530,6 +534,19 @@ def bench_table() -> str:
         lines.append(
             f"| {BENCH_LABELS[case].rsplit(', ', 1)[0]} | {old['steps_per_s']:,.0f} | {share(old)} | "
             f"{new['steps_per_s']:,.0f} | {share(new)} | {new['steps_per_s'] / old['steps_per_s']:.2f} |"
+        )
+    lines += [
+        "",
+        "| two blocks of copies | threads: env steps/s | of the ceiling | worker processes: env steps/s "
+        "| of the ceiling | processes / threads |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for config in ("backward Adam", "direction TRPO", "paper direction TRPO"):
+        threads, processes = cases[f"{config} threads=2"], cases[f"{config} processes=2"]
+        lines.append(
+            f"| {BENCH_LABELS[f'{config} threads=2'].rsplit(', ', 1)[0]} | {threads['steps_per_s']:,.0f} | "
+            f"{share(threads)} | {processes['steps_per_s']:,.0f} | {share(processes)} | "
+            f"{processes['steps_per_s'] / threads['steps_per_s']:.2f} |"
         )
     return "\n".join(lines) + "\n"
 
