@@ -417,6 +417,11 @@ def facts() -> dict[str, dict[str, str]]:
     results.update(family_facts())
     readme["promp b20"] = f"scores {ret(pd('promp_b20'), 1)} after one step"
     readme["svel lead"] = f"leads a pretrained policy by {family_lead('signed_velocity', 'maml', 1)[0]:.1f}"
+    gains = [
+        100 * (cases[f"{c} processes=2"]["steps_per_s"] / cases[f"{c} threads=2"]["steps_per_s"] - 1)
+        for c in ("backward Adam", "direction TRPO", "paper direction TRPO")
+    ]
+    benchmarks["processes gain"] = f"gain {min(gains):.0f}–{max(gains):.0f}% of a whole iteration"
     ratios = [cases[c]["vs_seed"] for c in cases if re.match(r"(backward|direction) ", c) and "before" not in c]
     benchmarks["vs starter"] = f"{min(ratios):.1f} to {max(ratios):.1f} times faster"
     return {
