@@ -86,11 +86,14 @@ def training_config(path: Path, threads: int) -> TrainConfig:
     return TrainConfig.from_yaml(path, physics_threads=threads)
 
 
-def hw14_case(cfg: TrainConfig, parts: dict[str, list[float]] | None = None) -> Case:
+def hw14_case(
+    cfg: TrainConfig, parts: dict[str, list[float]] | None = None, stack: contextlib.ExitStack | None = None
+) -> Case:
     """One meta-iteration of hw14_lib's training loop (``draw_meta_batch`` + the outer optimizer's step).
 
     When given, ``parts`` receives each iteration's wall seconds of sampling (``draw_meta_batch``: rollouts,
-    advantages, the detached inner step) and of the outer step.
+    advantages, the detached inner step) and of the outer step, and ``stack`` closes the environment (its worker
+    processes, if any) when it exits.
     """
     policy = make_policy(cfg)
     optimizer = make_outer_optimizer(cfg, policy)
@@ -101,6 +104,8 @@ def hw14_case(cfg: TrainConfig, parts: dict[str, list[float]] | None = None) -> 
         # An older tree (--before) has no worker processes: only its threads cases run.
         **({"processes": True} if getattr(cfg, "sampler", "threads") == "processes" else {}),
     )
+    if stack is not None:
+        stack.callback(envs.close)
     rng = np.random.default_rng(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     inner = cfg.inner_loop
@@ -353,7 +358,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 cfg = dataclasses.replace(training_config(path, threads), sampler=sampler)
                 name = f"{label} {sampler}={threads}"
                 parts[name] = {}
-                cases[name] = hw14_case(cfg, parts[name])
+                cases[name] = hw14_case(cfg, parts[name], stack)
                 physics = (cfg.meta_batch_size * cfg.trajectories_per_task, 1 if cfg.env == "paper" else 5)
                 physics_of[name] = physics_of[f"{name} before"] = physics
         if args.before:

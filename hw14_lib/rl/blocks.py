@@ -69,6 +69,7 @@ def roll_out(
     envs: gym.vector.VectorEnv,
     policy: GaussianMLPPolicy,
     params: Mapping[str, Tensor] | Sequence[Mapping[str, Tensor]],
+    *,
     copies: list[Task],
     seed: int,
     noise: Tensor | None,
@@ -81,10 +82,11 @@ def roll_out(
     # functional_call (the generic forward) swaps the module's parameters, and with several PyTorch threads a
     # product is split over them by its row count: then one block, stepped by one thread (or one worker).
     parallel = has_plain_forward(policy) and torch.get_num_threads() == 1
-    blocks = row_blocks(envs, len(copies) // n, n, shared=isinstance(params, Mapping)) if parallel else None
-    blocks = blocks or [slice(0, len(copies))]
+    shared = isinstance(params, Mapping)
+    blocks = row_blocks(envs, len(copies) // n, n, shared=shared) if parallel else [slice(0, len(copies))]
     if isinstance(envs, ProcessVectorEnv):
-        _roll_out_in_processes(envs, policy, params, copies, seed, noise, steps, n, blocks)
+        _roll_out_in_processes(envs, policy, params, copies=copies, seed=seed, noise=noise, steps=steps, n=n,
+                               blocks=blocks)  # fmt: skip
         return
     first_obs, _ = envs.reset(seed=seed)
     forward = policy_forward(policy, params, n)
@@ -154,6 +156,7 @@ def _roll_out_in_processes(
     envs: ProcessVectorEnv,
     policy: GaussianMLPPolicy,
     params: Mapping[str, Tensor] | Sequence[Mapping[str, Tensor]],
+    *,
     copies: list[Task],
     seed: int,
     noise: Tensor | None,
@@ -181,8 +184,10 @@ def _as_arrays(params: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
 
 
 def roll_out_block(envs: gym.vector.VectorEnv, request: _BlockRequest | None) -> None:
-    """In a worker process: reset the replica ``envs`` as the sampler resets the whole batch and roll out the block
-    ``request.rows`` into ``request.steps`` (nothing for ``None``, a worker without a block)."""
+    """In a worker process: reset the replica ``envs`` as the sampler resets the whole batch (every copy, so that each
+    has its seed's start state; resetting is a small part of a call) and roll out the block ``request.rows`` into
+    ``request.steps`` (nothing for ``None``, a worker without a block). The policy module is rebuilt from its
+    architecture for its forward's structure only; the parameters are the request's."""
     if request is None:
         return
     torch.set_num_threads(request.torch_threads)

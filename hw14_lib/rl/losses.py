@@ -54,9 +54,13 @@ def surrogate(log_prob: Tensor, old_log_prob: Tensor, advantages: Tensor, estima
     if estimator == "ratio":
         return -(torch.exp(log_prob - old_log_prob) * advantages).mean()
     if estimator == "dice":
-        increments = advantages - torch.nn.functional.pad(advantages[..., 1:], (0, 1))
-        return -(torch.exp((log_prob - old_log_prob).cumsum(-1)) * increments).mean()
+        return -(torch.exp((log_prob - old_log_prob).cumsum(-1)) * dice_increments(advantages)).mean()
     raise ValueError(f"estimator={estimator!r} is unknown; use one of {', '.join(ESTIMATORS)}")
+
+
+def dice_increments(advantages: Tensor) -> Tensor:
+    """DiCE's weights ``w_t = A_t - A_{t+1}`` (``A_T = 0``), along the last (time) axis of ``advantages``."""
+    return advantages - torch.nn.functional.pad(advantages[..., 1:], (0, 1))
 
 
 def policy_loss(

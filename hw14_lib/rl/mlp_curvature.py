@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from hw14_lib.rl.activation import Tanh, tanh
+from hw14_lib.rl.losses import ESTIMATORS, Estimator, dice_increments
 from hw14_lib.rl.policy import LOG_STD_BOUNDS, GaussianMLPPolicy, has_plain_forward
+from hw14_lib.rl.sampling import TrajectoryBatch
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,9 @@ class _Network:
     @classmethod
     def at(cls, policy: GaussianMLPPolicy, params: Mapping[str, Tensor], observations: Tensor) -> _Network:
         if not has_plain_forward(policy):
-            raise ValueError(f"the closed-form Fisher product needs a plain GaussianMLPPolicy, not {type(policy)}")
+            raise ValueError(
+                f"closed-form curvature products need a plain GaussianMLPPolicy, not {type(policy).__name__}"
+            )
         layers: list[Layer] = [
             None if type(module) is Tanh else _Linear(f"body.{name}.weight", f"body.{name}.bias")
             for name, module in policy.body.named_children()
@@ -75,7 +78,7 @@ class _Network:
         """``R{x_i}`` of every layer input and of the output, in direction ``v`` (None: zero, the states')."""
         tangent: Tensor | None = None
         out: list[Tensor | None] = [None]
-        for i, (layer, x) in enumerate(zip(self.layers, self.inputs, strict=False)):
+        for i, (layer, x) in enumerate(zip(self.layers, self.inputs[:-1], strict=True)):
             if layer is None:
                 tangent = None if tangent is None else self.derivative(i) * tangent
             else:
@@ -153,12 +156,19 @@ class SupportLossHessian:
 
     network: _Network
     deltas: list[Tensor]
+    """``dS / d x`` at each layer's output (``[i]``: layer ``i``'s), ``(K, width)``."""
     z: Tensor
+    """``(u - mu) / sigma`` of every step, ``(K, act_dim)``."""
     sigma: Tensor
+    """``exp(clamp(rho))``, ``(act_dim,)``."""
     beta: Tensor
-    weights: Tensor | None
-    estimator: str
+    """``dS / d lp_t``, ``(K, 1)``."""
+    score_weights: Tensor | None
+    """The factor of ``R{lp}`` in ``R{beta}``: ``-A_t r_t / K`` (ratio) or ``-w_t e^{C_t} / K`` (DiCE), ``(1, N, T)``;
+    None for REINFORCE (``beta`` does not depend on ``theta``)."""
+    estimator: Estimator
     inside: Tensor
+    """:func:`_clamp_mask` of ``rho``, ``(act_dim,)``."""
     l2: float
 
     @classmethod
@@ -166,10 +176,10 @@ class SupportLossHessian:
         cls,
         policy: GaussianMLPPolicy,
         params: Mapping[str, Tensor],
-        support: Any,
+        support: TrajectoryBatch,
         advantages: Tensor,
         *,
-        estimator: str,
+        estimator: Estimator,
         l2: float,
     ) -> SupportLossHessian:
         """The Hessian at ``params`` of the support loss on the trajectories ``support`` ``(1, N, T)`` weighted by
@@ -187,21 +197,22 @@ class SupportLossHessian:
             log_prob = policy.log_prob(gaussian, support.raw_actions)  # (1, N, T)
             z = ((support.raw_actions - mean) / sigma).reshape(-1, sigma.shape[0])
             count = advantages.numel()
-            weights = None  # the factor of R{beta_t}: r_t (ratio) or w_t e^{C_t} (DiCE)
+            score_weights = None
             if estimator == "reinforce":
                 beta = -advantages / count
             elif estimator == "ratio":
-                weights = -advantages * torch.exp(log_prob - support.log_probs) / count
-                beta = weights
+                score_weights = -advantages * torch.exp(log_prob - support.log_probs) / count
+                beta = score_weights
             elif estimator == "dice":
-                increments = advantages - nn.functional.pad(advantages[..., 1:], (0, 1))
-                weights = -increments * torch.exp((log_prob - support.log_probs).cumsum(-1)) / count
-                beta = weights.flip(-1).cumsum(-1).flip(-1)
+                score_weights = (
+                    -dice_increments(advantages) * torch.exp((log_prob - support.log_probs).cumsum(-1)) / count
+                )
+                beta = score_weights.flip(-1).cumsum(-1).flip(-1)
             else:
-                raise ValueError(f"estimator={estimator!r} is unknown; use one of reinforce, ratio, dice")
+                raise ValueError(f"estimator={estimator!r} is unknown; use one of {', '.join(ESTIMATORS)}")
             beta = beta.reshape(-1, 1)
             deltas = network.pull_back(beta * z / sigma, {})
-        return cls(network, deltas, z, sigma, beta, weights, estimator, _clamp_mask(rho), l2)
+        return cls(network, deltas, z, sigma, beta, score_weights, estimator, _clamp_mask(rho), l2)
 
     def product(self, v: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """``H v`` for ``v`` shaped as the parameters (by name), as a dict of the same shapes."""
@@ -214,13 +225,13 @@ class SupportLossHessian:
             second_mean = -moved_mean / (sigma * sigma) - 2 * (z / sigma) * moved_rho
             second_rho = -2 * (z / sigma) * moved_mean - 2 * (z * z) * moved_rho
             out_mean, out_rho = self.beta * second_mean, self.beta * second_rho
-            if self.weights is not None:
+            if self.score_weights is not None:
                 change = (grad_mean * moved_mean).sum(-1) + (grad_rho * moved_rho).sum(-1)  # R{lp_t}, (K,)
-                change = change.view(self.weights.shape)
+                change = change.view(self.score_weights.shape)
                 if self.estimator == "ratio":
-                    moved_beta = self.weights * change
+                    moved_beta = self.score_weights * change
                 else:  # DiCE: R{beta_t} = sum_{t' >= t} w_t' e^{C_t'} R{C_t'}, R{C_t'} = sum_{t'' <= t'} R{lp_t''}
-                    moved_beta = (self.weights * change.cumsum(-1)).flip(-1).cumsum(-1).flip(-1)
+                    moved_beta = (self.score_weights * change.cumsum(-1)).flip(-1).cumsum(-1).flip(-1)
                 moved_beta = moved_beta.reshape(-1, 1)
                 out_mean = out_mean + moved_beta * grad_mean
                 out_rho = out_rho + moved_beta * grad_rho

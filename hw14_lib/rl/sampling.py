@@ -117,7 +117,7 @@ def sample_trajectories(
     # The noise does not depend on the states, so it is drawn up front, in the order (and shapes) the
     # per-step draws had: for each t, one block per parameter dict, as policy.sample draws it.
     noise = None if deterministic else _draw_noise(generator, horizon, b, n, act_dim, shared=shared, out=allocate)
-    roll_out(envs, policy, params, copies, seed, noise, steps, n)
+    roll_out(envs, policy, params, copies=copies, seed=seed, noise=noise, steps=steps, n=n)
     return _trajectory_batch(policy, steps, tasks, n)
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import signal
+import traceback
+import weakref
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, NoReturn
@@ -51,6 +53,11 @@ class ProcessVectorEnv(gym.vector.VectorEnv):
     Raises:
         ValueError: ``workers < 1``.
         WorkerDied: a process ended before it was ready.
+        Exception: what the builder raised in a worker (nothing is left running then).
+
+    The workers stop with :meth:`close`, or when the environment is garbage-collected. A call that does not finish
+    (Ctrl-C, an argument that cannot be pickled, a worker that dies) stops them too, so that no reply of an
+    unfinished call is ever read as the next call's: the next call then says so.
     """
 
     def __init__(self, builder: EnvBuilder, tasks: Sequence[Task], *, workers: int):
@@ -65,23 +72,35 @@ class ProcessVectorEnv(gym.vector.VectorEnv):
         self.action_space = self.env.action_space
         self.metadata = self.env.metadata
         self._shared: dict[str, Tensor] = {}
-        context = multiprocessing.get_context("spawn")
         self._processes: list[multiprocessing.process.BaseProcess] = []
         self._connections: list[Connection] = []
-        for i in range(workers):
-            mine, theirs = context.Pipe()
-            process = context.Process(
-                target=_serve, args=(theirs, builder, list(tasks)), name=f"hw14-sampler-{i}", daemon=True
-            )
-            process.start()
-            theirs.close()
-            self._processes.append(process)
-            self._connections.append(mine)
+        self._stop = weakref.finalize(self, _stop_workers, self._connections, self._processes)
         try:
-            self._receive_all("starting")
+            self._start(builder, list(tasks), workers)
+            _, error = self._receive_all("starting")
+            if error is not None:
+                raise error
         except BaseException:
             self._stop()
+            self.env.close()
             raise
+
+    def _start(self, builder: EnvBuilder, tasks: list[Task], workers: int) -> None:
+        """Spawn the workers, with Ctrl-C blocked until each has set its own handling (a fresh interpreter takes
+        seconds to import PyTorch and MuJoCo; the signal mask is inherited)."""
+        context = multiprocessing.get_context("spawn")
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            for i in range(workers):
+                mine, theirs = context.Pipe()
+                process = context.Process(target=_serve, args=(theirs, builder, tasks), name=f"hw14-sampler-{i}")
+                process.daemon = True
+                self._connections.append(mine)
+                process.start()
+                self._processes.append(process)
+                theirs.close()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def shared_tensor(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
         """An uninitialised tensor in shared memory, kept for the next call with the same ``name`` (reused while the
@@ -103,24 +122,36 @@ class ProcessVectorEnv(gym.vector.VectorEnv):
         shared memory (``share_memory_()``) arrive as views of the same memory.
 
         Raises:
+            RuntimeError: the workers were stopped (closed, or an earlier call did not finish).
             ValueError: not one argument tuple per worker.
             WorkerDied: a worker ended during the call (the others are then stopped).
-            Exception: the first exception a worker raised, after every worker has replied.
+            Exception: the first exception a worker raised, after every worker has replied (the workers stay).
         """
         if not self._connections:
-            raise RuntimeError("map_blocks() called on a closed ProcessVectorEnv")
+            raise RuntimeError(
+                "the sampling workers were stopped (closed, or an earlier call did not finish); "
+                "build the environment again"
+            )
         if len(arguments) != len(self._connections):
             raise ValueError(f"got {len(arguments)} argument tuples for {len(self._connections)} workers")
-        doing = getattr(function, "__name__", "a call")
-        for i, (connection, args) in enumerate(zip(self._connections, arguments, strict=True)):
-            try:
-                connection.send((function, tuple(args)))
-            except OSError:  # its end of the pipe is closed: it has died
-                self._died(i, doing)
-        return self._receive_all(doing)
+        doing = f"running {getattr(function, '__name__', 'a call')}"
+        try:
+            for i, (connection, args) in enumerate(zip(self._connections, arguments, strict=True)):
+                try:
+                    connection.send((function, tuple(args)))
+                except OSError:  # its end of the pipe is closed: it has died
+                    self._died(i, doing)
+            results, error = self._receive_all(doing)
+        except BaseException:  # the workers may still be busy with this call: never read its replies as the next's
+            self._stop()
+            raise
+        if error is not None:
+            raise error
+        return results
 
-    def _receive_all(self, doing: str) -> list[Any]:
-        """Every worker's reply, in worker order; raises :class:`WorkerDied` or the first worker's exception."""
+    def _receive_all(self, doing: str) -> tuple[list[Any], BaseException | None]:
+        """Every worker's reply, in worker order, and the first exception a worker raised (or None); raises
+        :class:`WorkerDied` when a worker ends first."""
         results: list[Any] = [None] * len(self._connections)
         error: BaseException | None = None
         for i, (connection, process) in enumerate(zip(self._connections, self._processes, strict=True)):
@@ -134,16 +165,15 @@ class ProcessVectorEnv(gym.vector.VectorEnv):
             if status == "error" and error is None:
                 error = value
             results[i] = value
-        if error is not None:
-            raise error
-        return results
+        return results, error
 
     def _died(self, i: int, doing: str) -> NoReturn:
         """Stop every worker and raise :class:`WorkerDied` for worker ``i``, which has ended."""
         process = self._processes[i]
         process.join(STOP_SECONDS)
+        pid, ending = process.pid, _ending(process.exitcode)
         self._stop()
-        raise WorkerDied(f"sampling worker {i} (pid {process.pid}) {_ending(process.exitcode)} while {doing}") from None
+        raise WorkerDied(f"sampling worker {i} (pid {pid}) {ending} while {doing}") from None
 
     # -- the environment, stepped in this process ------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
@@ -167,48 +197,59 @@ class ProcessVectorEnv(gym.vector.VectorEnv):
         self._stop()
         self.env.close()
 
-    def _stop(self) -> None:
-        for connection in self._connections:
-            try:
-                connection.send(None)
-            except (OSError, ValueError):  # a dead worker's pipe
-                pass
-        for process in self._processes:
-            process.join(STOP_SECONDS)
-            if process.is_alive():
-                process.terminate()
-                process.join()
-        for connection in self._connections:
-            connection.close()
-        self._connections, self._processes = [], []
+
+def _stop_workers(connections: list[Connection], processes: list[multiprocessing.process.BaseProcess]) -> None:
+    """Ask every worker to exit, terminate any that does not within :data:`STOP_SECONDS`, and empty both lists."""
+    for connection in connections:
+        try:
+            connection.send(None)
+        except (OSError, ValueError):  # a dead worker's pipe
+            pass
+    for process in processes:
+        process.join(STOP_SECONDS)
+        if process.is_alive():
+            process.terminate()
+            process.join()
+    for connection in connections:
+        connection.close()
+    connections.clear()
+    processes.clear()
 
 
 def _ending(exitcode: int | None) -> str:
     """How a process ended, in words."""
     if exitcode is None:
         return "stopped answering"
-    if exitcode < 0:
-        return f"was killed by signal {-exitcode} ({signal.Signals(-exitcode).name})"
-    return f"exited with code {exitcode}"
+    if exitcode >= 0:
+        return f"exited with code {exitcode}"
+    try:
+        name = signal.Signals(-exitcode).name
+    except ValueError:  # a signal without a name (a real-time one)
+        return f"was killed by signal {-exitcode}"
+    hint = ": killed from outside, or by the system for want of memory" if name == "SIGKILL" else ""
+    return f"was killed by signal {-exitcode} ({name}{hint})"
 
 
 def _serve(connection: Connection, builder: EnvBuilder, tasks: list[Task]) -> None:
     """A worker's loop: build the replica, then run each ``(function, args)`` received on it until ``None``.
 
-    Ctrl-C reaches the whole process group; the parent handles it (and stops the workers), so workers ignore it.
+    Ctrl-C reaches the whole process group; the parent handles it (and stops the workers), so workers ignore it
+    (it arrives blocked, :meth:`ProcessVectorEnv._start`).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     torch.set_num_threads(1)
     try:
         env = builder(tasks, num_threads=1)
     except Exception as exc:
-        connection.send(("error", _portable(exc)))
+        _reply(connection, ("error", _portable(exc)))
         return
-    connection.send(("ok", None))
+    if not _reply(connection, ("ok", None)):
+        return
     while True:
         try:
             message = connection.recv()
-        except EOFError:  # the parent is gone
+        except (EOFError, OSError):  # the parent is gone
             return
         if message is None:
             env.close()
@@ -218,17 +259,32 @@ def _serve(connection: Connection, builder: EnvBuilder, tasks: list[Task]) -> No
             reply = ("ok", function(env, *args))
         except Exception as exc:
             reply = ("error", _portable(exc))
+        if not _reply(connection, reply):
+            return
+
+
+def _reply(connection: Connection, reply: tuple[str, Any]) -> bool:
+    """Send ``reply`` (an unpicklable result is sent as a ``RuntimeError``); False when the parent is gone."""
+    try:
+        connection.send(reply)
+    except OSError:
+        return False
+    except Exception as exc:  # pickling the result failed
         try:
-            connection.send(reply)
-        except Exception as exc:  # an unpicklable result
             connection.send(("error", _portable(exc)))
+        except OSError:
+            return False
+    return True
 
 
 def _portable(exc: Exception) -> Exception:
-    """``exc`` if it survives pickling (the parent raises it as it is), else a ``RuntimeError`` with its type and
-    message (an exception whose constructor takes other arguments than its message does not)."""
+    """``exc`` with the worker's traceback as a note, if it survives pickling (the parent raises it as it is), else a
+    ``RuntimeError`` with its type, message and traceback (an exception whose constructor takes other arguments than
+    its message does not survive)."""
+    where = "in the sampling worker:\n" + traceback.format_exc()
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
+        exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+    exc.add_note(where)
     return exc

@@ -6,6 +6,8 @@ without L2 and entropy terms, squashed and not, ``log sigma`` in and out of its 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -115,10 +117,12 @@ def test_a_policy_that_is_not_plain_is_refused() -> None:
     assert isinstance(policy.body[0], nn.Linear)
 
 
-def support_case(squash: bool, *, double: bool = True) -> tuple[GaussianMLPPolicy, TrajectoryBatch, Tensor]:
+def support_case(
+    squash: bool, *, hidden: tuple[int, ...] = (6, 5), double: bool = True
+) -> tuple[GaussianMLPPolicy, TrajectoryBatch, Tensor]:
     """A policy, a support batch of one task (N = 3 trajectories of T = 7 steps) whose recorded log-probabilities
     are off the policy's (so the ratio's and DiCE's weights are not 1) and its advantages."""
-    policy = tiny_policy(obs_dim=OBS, act_dim=ACT, hidden_sizes=(6, 5), squash=squash, double=double)
+    policy = tiny_policy(obs_dim=OBS, act_dim=ACT, hidden_sizes=hidden, squash=squash, double=double)
     dtype = torch.float64 if double else torch.float32
     g = torch.Generator().manual_seed(5)
     shape = (1, 3, 7)
@@ -141,6 +145,11 @@ def test_support_loss_hessian_equals_autograd(estimator: str, squash: bool, extr
     if extra == "log std out of bounds":
         params["log_std"] = torch.tensor([LOG_STD_BOUNDS[0] - 0.5, -0.2, LOG_STD_BOUNDS[1] + 0.5], dtype=torch.float64)
     l2, entropy = (1e-2, 0.3) if extra == "l2 and entropy" else (0.0, 0.0)
+    # Recorded log-probabilities near the policy's own at params, so that the ratio's weights are of order 1.
+    with torch.no_grad():
+        own = policy.log_prob(distribution(policy, params, batch.observations), batch.raw_actions)
+    noise = 0.3 * torch.randn(own.shape, generator=torch.Generator().manual_seed(9), dtype=own.dtype)
+    batch = dataclasses.replace(batch, log_probs=own + noise)
     names = list(params)
     leaves = [params[k].requires_grad_() for k in names]
     loss = policy_loss(policy, params, batch, advantages, estimator=estimator, entropy_coef=entropy, l2=l2)
@@ -152,7 +161,26 @@ def test_support_loss_hessian_equals_autograd(estimator: str, squash: bool, extr
         expected = torch.autograd.grad(dot, leaves, retain_graph=True)
         got = hessian.product(v)
         for name, value in zip(names, expected, strict=True):
+            assert value.abs().max() > 1e-6 or name == "log_std", name  # log std: zero outside its bounds only
             torch.testing.assert_close(got[name], value, rtol=1e-9, atol=1e-12, msg=name)
+
+
+@pytest.mark.parametrize("hidden", [(), (4, 5, 3)], ids=["linear", "3 layers"])
+@pytest.mark.parametrize("double", [True, False], ids=["float64", "float32"])
+def test_support_loss_hessian_at_other_depths_and_in_float32(hidden: tuple[int, ...], double: bool) -> None:
+    policy, batch, advantages = support_case(False, hidden=hidden, double=double)
+    params = {k: v.detach().clone() for k, v in policy_params(policy).items()}
+    names = list(params)
+    leaves = [params[k].requires_grad_() for k in names]
+    loss = policy_loss(policy, params, batch, advantages, estimator="ratio", l2=1e-2)
+    grads = torch.autograd.grad(loss, leaves, create_graph=True)
+    v = random_like({k: p.detach() for k, p in params.items()}, 3)
+    expected = torch.autograd.grad(sum((g * v[k]).sum() for g, k in zip(grads, names, strict=True)), leaves)
+    got = SupportLossHessian.of(policy, params, batch, advantages, estimator="ratio", l2=1e-2).product(v)
+    tolerance = {"rtol": 1e-9, "atol": 1e-12} if double else {"rtol": 1e-4, "atol": 1e-5}
+    for name, value in zip(names, expected, strict=True):
+        assert value.abs().max() > 1e-6, name
+        torch.testing.assert_close(got[name], value, **tolerance, msg=name)
 
 
 def test_support_loss_hessian_refuses_an_unknown_estimator() -> None:
