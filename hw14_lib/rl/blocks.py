@@ -65,31 +65,39 @@ class Steps:
         )
 
 
+@dataclass(frozen=True)
+class Copies:
+    """What a sampling call rolls out, besides the environment and the policy: the copies' tasks (``n`` per task, copy
+    ``b * n + j`` running task ``b``), the environments' reset seed, the exploration noise ``(T, M, act_dim)`` (None:
+    the mean action) and the records to fill."""
+
+    tasks: list[Task]
+    seed: int
+    noise: Tensor | None
+    steps: Steps
+    n: int
+
+
 def roll_out(
     envs: gym.vector.VectorEnv,
     policy: GaussianMLPPolicy,
     params: Mapping[str, Tensor] | Sequence[Mapping[str, Tensor]],
-    *,
-    copies: list[Task],
-    seed: int,
-    noise: Tensor | None,
-    steps: Steps,
-    n: int,
+    copies: Copies,
 ) -> None:
-    """Steps ``1..T`` of every copy into ``steps``: ``envs`` (whose copies run ``copies``, ``n`` per task) reset with
-    ``seed``, actions ``mu + sigma * noise`` (``noise`` ``(T, M, act_dim)``, or None for the mean action) under
-    ``params`` (one dict, or one per task); in worker processes for a :class:`ProcessVectorEnv`, else here."""
+    """Steps ``1..T`` of every copy into ``copies.steps``: ``envs`` reset with ``copies.seed``, actions
+    ``mu + sigma * noise`` under ``params`` (one dict, or one per task); in worker processes for a
+    :class:`ProcessVectorEnv`, else here."""
     # functional_call (the generic forward) swaps the module's parameters, and with several PyTorch threads a
     # product is split over them by its row count: then one block, stepped by one thread (or one worker).
     parallel = has_plain_forward(policy) and torch.get_num_threads() == 1
-    shared = isinstance(params, Mapping)
-    blocks = row_blocks(envs, len(copies) // n, n, shared=shared) if parallel else [slice(0, len(copies))]
+    m, n = len(copies.tasks), copies.n
+    blocks = row_blocks(envs, m // n, n, shared=isinstance(params, Mapping)) if parallel else [slice(0, m)]
     if isinstance(envs, ProcessVectorEnv):
-        _roll_out_in_processes(envs, policy, params, copies=copies, seed=seed, noise=noise, steps=steps, n=n,
-                               blocks=blocks)  # fmt: skip
+        _roll_out_in_processes(envs, policy, params, copies, blocks)
         return
-    first_obs, _ = envs.reset(seed=seed)
+    first_obs, _ = envs.reset(seed=copies.seed)
     forward = policy_forward(policy, params, n)
+    noise, steps = copies.noise, copies.steps
     if len(blocks) == 1:
         _roll_out_rows(envs, policy, forward, first_obs, noise, steps, blocks[0], None)
     else:
@@ -137,18 +145,14 @@ def _roll_out_rows(
 
 @dataclass(frozen=True)
 class _BlockRequest:
-    """What a worker process needs to roll out its block ``rows`` (:func:`roll_out_block`); ``noise`` and ``steps``
-    live in shared memory, the parameters travel as NumPy arrays (copied, so this process's tensors stay as
+    """What a worker process needs to roll out its block ``rows`` (:func:`roll_out_block`); ``copies``' noise and
+    records live in shared memory, the parameters travel as NumPy arrays (copied, so this process's tensors stay as
     they are)."""
 
     architecture: dict[str, Any]
     params: dict[str, np.ndarray] | list[dict[str, np.ndarray]]
-    copies: list[Task]
-    seed: int
-    noise: Tensor | None
-    steps: Steps
+    copies: Copies
     rows: slice
-    n: int
     torch_threads: int
 
 
@@ -156,15 +160,10 @@ def _roll_out_in_processes(
     envs: ProcessVectorEnv,
     policy: GaussianMLPPolicy,
     params: Mapping[str, Tensor] | Sequence[Mapping[str, Tensor]],
-    *,
-    copies: list[Task],
-    seed: int,
-    noise: Tensor | None,
-    steps: Steps,
-    n: int,
+    copies: Copies,
     blocks: list[slice],
 ) -> None:
-    """Every copy's steps ``1..T`` into ``steps``, each of ``blocks`` rolled out whole by one of ``envs``' worker
+    """Every copy's steps into ``copies.steps``, each of ``blocks`` rolled out whole by one of ``envs``' worker
     processes (on a replica reset with the same seeds, with this process's PyTorch thread count); the same records
     as in this process."""
     if not has_plain_forward(policy):
@@ -174,7 +173,7 @@ def _roll_out_in_processes(
     arrays = _as_arrays(params) if isinstance(params, Mapping) else [_as_arrays(p) for p in params]
     threads = torch.get_num_threads()
     requests: list[tuple[_BlockRequest | None]] = [
-        (_BlockRequest(policy.architecture(), arrays, copies, seed, noise, steps, rows, n, threads),) for rows in blocks
+        (_BlockRequest(policy.architecture(), arrays, copies, rows, threads),) for rows in blocks
     ]
     envs.map_blocks(roll_out_block, requests + [(None,)] * (envs.num_threads - len(blocks)))
 
@@ -196,10 +195,11 @@ def roll_out_block(envs: gym.vector.VectorEnv, request: _BlockRequest | None) ->
         params: Mapping[str, Tensor] | list[dict[str, Tensor]] = _as_tensors(request.params)
     else:
         params = [_as_tensors(p) for p in request.params]
-    envs.set_attr("task", request.copies)
-    first_obs, _ = envs.reset(seed=request.seed)
-    forward = policy_forward(policy, params, request.n)
-    _roll_out_rows(envs, policy, forward, first_obs, request.noise, request.steps, request.rows, 0)
+    copies = request.copies
+    envs.set_attr("task", copies.tasks)
+    first_obs, _ = envs.reset(seed=copies.seed)
+    forward = policy_forward(policy, params, copies.n)
+    _roll_out_rows(envs, policy, forward, first_obs, copies.noise, copies.steps, request.rows, 0)
 
 
 def _as_tensors(arrays: dict[str, np.ndarray]) -> dict[str, Tensor]:

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Independent, Normal
 
-from hw14_lib.rl.blocks import Allocate, Steps, new_tensor, roll_out
+from hw14_lib.rl.blocks import Allocate, Copies, Steps, new_tensor, roll_out
 from hw14_lib.rl.policy import GaussianMLPPolicy
 from hw14_lib.rl.tasks import Task
 from hw14_lib.rl.workers import ProcessVectorEnv
@@ -117,7 +117,7 @@ def sample_trajectories(
     # The noise does not depend on the states, so it is drawn up front, in the order (and shapes) the
     # per-step draws had: for each t, one block per parameter dict, as policy.sample draws it.
     noise = None if deterministic else _draw_noise(generator, horizon, b, n, act_dim, shared=shared, out=allocate)
-    roll_out(envs, policy, params, copies=copies, seed=seed, noise=noise, steps=steps, n=n)
+    roll_out(envs, policy, params, Copies(copies, seed, noise, steps, n))
     return _trajectory_batch(policy, steps, tasks, n)
 
 
