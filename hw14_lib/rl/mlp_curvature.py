@@ -157,10 +157,12 @@ class SupportLossHessian:
     network: _Network
     deltas: list[Tensor]
     """``dS / d x`` at each layer's output (``[i]``: layer ``i``'s), ``(K, width)``."""
-    z: Tensor
-    """``(u - mu) / sigma`` of every step, ``(K, act_dim)``."""
-    sigma: Tensor
-    """``exp(clamp(rho))``, ``(act_dim,)``."""
+    score_mean: Tensor
+    """``d lp / d mu = z / sigma`` of every step, ``(K, act_dim)``, ``z = (u - mu) / sigma``."""
+    z_squared: Tensor
+    """``z^2`` of every step, ``(K, act_dim)`` (``d lp / d rho = z^2 - 1``)."""
+    variance: Tensor
+    """``sigma^2``, ``(act_dim,)``."""
     beta: Tensor
     """``dS / d lp_t``, ``(K, 1)``."""
     score_weights: Tensor | None
@@ -212,18 +214,20 @@ class SupportLossHessian:
                 raise ValueError(f"estimator={estimator!r} is unknown; use one of {', '.join(ESTIMATORS)}")
             beta = beta.reshape(-1, 1)
             deltas = network.pull_back(beta * z / sigma, {})
-        return cls(network, deltas, z, sigma, beta, score_weights, estimator, _clamp_mask(rho), l2)
+        return cls(
+            network, deltas, z / sigma, z * z, sigma * sigma, beta, score_weights, estimator, _clamp_mask(rho), l2
+        )
 
     def product(self, v: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """``H v`` for ``v`` shaped as the parameters (by name), as a dict of the same shapes."""
-        network, z, sigma = self.network, self.z, self.sigma
+        network, score_mean, z_squared = self.network, self.score_mean, self.z_squared
         with torch.no_grad():
             tangents = network.tangents(v)
             moved_mean, moved_rho = tangents[-1], self.inside * v["log_std"]  # R{mu} (K, A), R{rho} (A,)
-            grad_mean, grad_rho = z / sigma, z * z - 1  # d lp / d mu, d lp / d rho per step
+            grad_mean, grad_rho = score_mean, z_squared - 1  # d lp / d mu, d lp / d rho per step
             # R{d lp / d mu} and R{d lp / d rho}: the log-likelihood's second derivatives times the direction.
-            second_mean = -moved_mean / (sigma * sigma) - 2 * (z / sigma) * moved_rho
-            second_rho = -2 * (z / sigma) * moved_mean - 2 * (z * z) * moved_rho
+            second_mean = -moved_mean / self.variance - 2 * score_mean * moved_rho
+            second_rho = -2 * score_mean * moved_mean - 2 * z_squared * moved_rho
             out_mean, out_rho = self.beta * second_mean, self.beta * second_rho
             if self.score_weights is not None:
                 change = (grad_mean * moved_mean).sum(-1) + (grad_rho * moved_rho).sum(-1)  # R{lp_t}, (K,)

@@ -244,13 +244,7 @@ def _support_hessian(
         return _in_order(hessian.product, names)
     leaves = [point[k].detach().requires_grad_() for k in names]
     loss = support_loss(policy, dict(zip(names, leaves, strict=True)), support, advantages, inner)
-    grads = torch.autograd.grad(loss, leaves, create_graph=True)
-
-    def product(v: Sequence[Tensor]) -> list[Tensor]:
-        dot = sum((g * x).sum() for g, x in zip(grads, v, strict=True))
-        return list(torch.autograd.grad(dot, leaves, retain_graph=True))
-
-    return product
+    return _hessian_by_autograd(loss, leaves)
 
 
 def _fisher_by_autograd(policy: GaussianMLPPolicy, adapted: Mapping[str, Tensor], observations: Tensor) -> Product:
@@ -259,11 +253,16 @@ def _fisher_by_autograd(policy: GaussianMLPPolicy, adapted: Mapping[str, Tensor]
     leaves = [value.detach().requires_grad_() for value in adapted.values()]
     new = distribution(policy, dict(zip(adapted, leaves, strict=True)), observations)
     kl = kl_divergence(gaussian_part(detach_distribution(new)), gaussian_part(new)).mean()
-    kl_grad = torch.autograd.grad(kl, leaves, create_graph=True)
+    return _hessian_by_autograd(kl, leaves)
+
+
+def _hessian_by_autograd(loss: Tensor, leaves: Sequence[Tensor]) -> Product:
+    """``v -> (d^2 loss / d leaves^2) v``: the gradient of ``grad loss . v``, its graph kept for every product."""
+    grads = torch.autograd.grad(loss, list(leaves), create_graph=True)
 
     def product(v: Sequence[Tensor]) -> list[Tensor]:
-        dot = sum((g * x).sum() for g, x in zip(kl_grad, v, strict=True))
-        return list(torch.autograd.grad(dot, leaves, retain_graph=True))
+        dot = sum((g * x).sum() for g, x in zip(grads, v, strict=True))
+        return list(torch.autograd.grad(dot, list(leaves), retain_graph=True))
 
     return product
 
